@@ -1,0 +1,359 @@
+//! Forwarding entries on the control side: OIF bookkeeping (G-21), creation, deletion, timers.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Control, Outbox, TimeoutAsk};
+use crate::addr::{Family, IfKey, Selector, Sg};
+use crate::mfe::{Mfe, MfeChange};
+use crate::protocol::{DeleteReason, Event, Hooks};
+use crate::rib::Route;
+
+/// Per-OIF state that memberships alone do not give: forward-state adds/deletes and
+/// creation-alert vetoes.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Override {
+    pub(crate) forward: Option<bool>,
+    pub(crate) vetoed: bool,
+}
+
+/// A forwarding entry as the control plane keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct MfeRec<A> {
+    pub(crate) iif: IfKey<A>,
+    pub(crate) upstream: A,
+    pub(crate) route: Option<Route<A>>,
+    pub(crate) created_ms: u64,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) deadline: Option<u64>,
+    pub(crate) overrides: Vec<(IfKey<A>, Override)>,
+    /// The published outgoing list, sorted.
+    pub(crate) oifs: Vec<IfKey<A>>,
+    pub(crate) last_packets: u64,
+    pub(crate) uninit: u64,
+    /// Unique per creation, so a late answer cannot touch a newer entry with the same key.
+    pub(crate) stamp: u64,
+}
+
+impl<A: Family> MfeRec<A> {
+    fn override_for(&self, k: IfKey<A>) -> Option<Override> {
+        self.overrides
+            .iter()
+            .find(|(o, _)| *o == k)
+            .map(|(_, v)| *v)
+    }
+
+    pub(crate) fn override_mut(&mut self, k: IfKey<A>) -> &mut Override {
+        let i = match self.overrides.iter().position(|(o, _)| *o == k) {
+            Some(i) => i,
+            None => {
+                self.overrides.push((k, Override::default()));
+                self.overrides.len() - 1
+            }
+        };
+        &mut self.overrides[i].1
+    }
+}
+
+/// Interfaces a new entry would forward on, grouped by who is asked about them.
+pub(crate) struct Candidates<A: Family> {
+    /// (protocol slot, its hooks, its interfaces with the IGMP flag).
+    pub(crate) by_protocol: Vec<(u32, Arc<dyn Hooks<A>>, Vec<(IfKey<A>, bool)>)>,
+}
+
+impl<A: Family> Control<A> {
+    pub(crate) fn now_ms(now: Duration) -> u64 {
+        u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// True when some protocol's membership on `k` selects traffic of `sg`.
+    pub(crate) fn has_member(&self, k: IfKey<A>, sg: Sg<A>) -> bool {
+        [
+            Selector::sg(sg),
+            Selector::Group(sg.group),
+            Selector::AllGroups,
+        ]
+        .iter()
+        .any(|sel| self.members.contains_key(&(k, *sel)))
+    }
+
+    /// Interfaces with a membership selecting `sg`.
+    pub(crate) fn member_interfaces(&self, sg: Sg<A>) -> BTreeSet<IfKey<A>> {
+        [
+            Selector::sg(sg),
+            Selector::Group(sg.group),
+            Selector::AllGroups,
+        ]
+        .iter()
+        .filter_map(|sel| self.sel_ifaces.get(sel))
+        .flat_map(|m| m.keys().copied())
+        .collect()
+    }
+
+    /// G-21: K is an OIF of the entry iff forward state says so, else iff a membership selects
+    /// it and no creation alert vetoed it; never the incoming interface itself.
+    fn wants_oif(&self, rec: &MfeRec<A>, sg: Sg<A>, k: IfKey<A>) -> bool {
+        if k == rec.iif {
+            return false;
+        }
+        let o = rec.override_for(k).unwrap_or_default();
+        o.forward
+            .unwrap_or_else(|| !o.vetoed && self.has_member(k, sg))
+    }
+
+    fn full_oifs(&self, rec: &MfeRec<A>, sg: Sg<A>) -> Vec<IfKey<A>> {
+        let mut keys = self.member_interfaces(sg);
+        keys.extend(rec.overrides.iter().map(|(k, _)| *k));
+        keys.into_iter()
+            .filter(|k| self.wants_oif(rec, sg, *k))
+            .collect()
+    }
+
+    /// Recomputes whether `k` is an OIF of `sg` and publishes a change, with the FALSE alerts
+    /// of an empty/non-empty transition (G-22).
+    pub(crate) fn refresh_oif(&mut self, sg: Sg<A>, k: IfKey<A>, out: &mut Outbox<A>) {
+        let Some(rec) = self.mfes.get(&sg) else {
+            return;
+        };
+        let want = self.wants_oif(rec, sg, k);
+        let pos = rec.oifs.binary_search(&k);
+        let was_empty = rec.oifs.is_empty();
+        let rec = self.mfes.get_mut(&sg).expect("present above");
+        match (want, pos) {
+            (true, Err(i)) => rec.oifs.insert(i, k),
+            (false, Ok(i)) => {
+                rec.oifs.remove(i);
+            }
+            _ => return,
+        }
+        let (iif, now_empty) = (rec.iif, rec.oifs.is_empty());
+        self.store.install(sg, iif, &rec.oifs);
+        let snap = self.snapshot(sg, None);
+        out.south.push(MfeChange::OifsChanged(snap));
+        if was_empty != now_empty {
+            self.alert_iif_owner(sg, now_empty, out);
+        }
+    }
+
+    /// The FALSE join (list non-empty) or FALSE prune (list empty) alert to the owner of the
+    /// entry's incoming interface; a prune also asks the owner for the entry's lifetime.
+    pub(crate) fn alert_iif_owner(&mut self, sg: Sg<A>, empty: bool, out: &mut Outbox<A>) {
+        let Some(rec) = self.mfes.get(&sg) else {
+            return;
+        };
+        let Some(owner) = self.owner_of(rec.iif) else {
+            return;
+        };
+        let selector = Selector::sg(sg);
+        if empty {
+            out.event(
+                owner,
+                Event::PruneAlert {
+                    selector,
+                    interface: rec.iif,
+                    member_delete: false,
+                },
+            );
+            out.asks.push(TimeoutAsk {
+                sg,
+                iif: rec.iif,
+                stamp: rec.stamp,
+                proposed: rec.timeout_ms.map(Duration::from_millis),
+                hooks: self.proto(owner).hooks.clone(),
+            });
+        } else {
+            out.event(
+                owner,
+                Event::JoinAlert {
+                    selector,
+                    member_update: false,
+                },
+            );
+        }
+    }
+
+    /// Interfaces a new entry with incoming interface `iif` would forward on, grouped by the
+    /// protocol asked in the creation alert: the routing owner, else IGMP (G-36).
+    pub(crate) fn candidates(&self, sg: Sg<A>, iif: IfKey<A>) -> Candidates<A> {
+        let mut by_protocol: Vec<(u32, Arc<dyn Hooks<A>>, Vec<(IfKey<A>, bool)>)> = Vec::new();
+        for k in self.member_interfaces(sg) {
+            if k == iif {
+                continue;
+            }
+            let rec = self.ifaces.get(&k).copied().unwrap_or_default();
+            let Some(asked) = rec.owner.or(rec.igmp) else {
+                continue;
+            };
+            let entry = (k, rec.igmp.is_some());
+            match by_protocol.iter_mut().find(|(s, _, _)| *s == asked) {
+                Some((_, _, v)) => v.push(entry),
+                None => by_protocol.push((asked, self.proto(asked).hooks.clone(), vec![entry])),
+            }
+        }
+        by_protocol.sort_by_key(|(s, _, _)| self.proto(*s).seq);
+        Candidates { by_protocol }
+    }
+
+    /// Installs a new entry and publishes it; returns its stamp.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn install_mfe(
+        &mut self,
+        sg: Sg<A>,
+        iif: IfKey<A>,
+        upstream: A,
+        route: Option<Route<A>>,
+        vetoed: &[IfKey<A>],
+        uninit: u64,
+        now_ms: u64,
+        out: &mut Outbox<A>,
+    ) -> u64 {
+        let timeout_ms = self.limits.default_timeout.map(|d| Self::now_ms(d));
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let mut rec = MfeRec {
+            iif,
+            upstream,
+            route,
+            created_ms: now_ms,
+            timeout_ms,
+            deadline: timeout_ms.map(|t| now_ms.saturating_add(t)),
+            overrides: vetoed
+                .iter()
+                .map(|k| {
+                    let o = Override {
+                        forward: None,
+                        vetoed: true,
+                    };
+                    (*k, o)
+                })
+                .collect(),
+            oifs: Vec::new(),
+            last_packets: 0,
+            uninit,
+            stamp,
+        };
+        rec.oifs = self.full_oifs(&rec, sg);
+        if let Some(d) = rec.deadline {
+            self.timers.insert((d, sg));
+        }
+        self.store.install(sg, iif, &rec.oifs);
+        let empty = rec.oifs.is_empty();
+        self.mfes.insert(sg, rec);
+        self.by_iif.entry(iif).or_default().insert(sg);
+        self.created += 1;
+        out.south
+            .push(MfeChange::Installed(self.snapshot(sg, None)));
+        if route.is_some() {
+            self.alert_iif_owner(sg, empty, out);
+        }
+        stamp
+    }
+
+    /// Deletes an entry; `publish` is false when the caller drops its whole shard at once.
+    pub(crate) fn delete_mfe(
+        &mut self,
+        sg: Sg<A>,
+        reason: DeleteReason,
+        out: &mut Outbox<A>,
+        publish: bool,
+    ) {
+        let Some(rec) = self.mfes.remove(&sg) else {
+            return;
+        };
+        if let Some(set) = self.by_iif.get_mut(&rec.iif) {
+            set.remove(&sg);
+            if set.is_empty() {
+                self.by_iif.remove(&rec.iif);
+            }
+        }
+        if let Some(d) = rec.deadline {
+            self.timers.remove(&(d, sg));
+        }
+        if publish {
+            self.store.remove(sg, rec.iif);
+        }
+        self.deleted += 1;
+        if let Some(owner) = self.owner_of(rec.iif) {
+            out.event(
+                owner,
+                Event::MfeDeleted {
+                    sg,
+                    iif: rec.iif,
+                    reason,
+                },
+            );
+        }
+        out.south.push(MfeChange::Deleted {
+            sg,
+            iif: rec.iif,
+            reason,
+        });
+    }
+
+    /// Sets an entry's lifetime and restarts its countdown (the answer to a FALSE prune).
+    pub(crate) fn set_timeout(&mut self, sg: Sg<A>, stamp: u64, t: Option<Duration>, now_ms: u64) {
+        let Some(rec) = self.mfes.get_mut(&sg).filter(|r| r.stamp == stamp) else {
+            return;
+        };
+        if let Some(d) = rec.deadline {
+            self.timers.remove(&(d, sg));
+        }
+        rec.timeout_ms = t.map(Self::now_ms);
+        rec.deadline = rec.timeout_ms.map(|t| now_ms.saturating_add(t));
+        if let Some(d) = rec.deadline {
+            self.timers.insert((d, sg));
+        }
+    }
+
+    /// Deletes the entries whose lifetime ran out; with refresh on traffic, an entry that
+    /// carried packets since the last look starts a new lifetime instead.
+    pub(crate) fn run_timers(&mut self, now_ms: u64, out: &mut Outbox<A>) -> usize {
+        let mut expired = 0;
+        while let Some(&(deadline, sg)) = self.timers.first() {
+            if deadline > now_ms {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(rec) = self.mfes.get_mut(&sg) else {
+                continue;
+            };
+            if self.limits.refresh_on_traffic {
+                let packets = self.store.counters(sg, rec.iif).map_or(0, |c| c.packets);
+                if packets > rec.last_packets {
+                    rec.last_packets = packets;
+                    let next = rec.timeout_ms.map(|t| now_ms.saturating_add(t));
+                    rec.deadline = next;
+                    if let Some(d) = next {
+                        self.timers.insert((d, sg));
+                    }
+                    continue;
+                }
+            }
+            rec.deadline = None;
+            self.delete_mfe(sg, DeleteReason::Expired, out, true);
+            expired += 1;
+        }
+        expired
+    }
+
+    /// The public record of an entry; `now_ms` None reports times as of creation bookkeeping
+    /// only (southbound changes do not carry ages).
+    pub(crate) fn snapshot(&self, sg: Sg<A>, now_ms: Option<u64>) -> Mfe<A> {
+        let rec = &self.mfes[&sg];
+        let now = now_ms.unwrap_or(rec.created_ms);
+        let ms = Duration::from_millis;
+        Mfe {
+            source: sg.source,
+            group: sg.group,
+            upstream: rec.upstream,
+            iif: rec.iif,
+            iif_protocol: self.owner_of(rec.iif).map(|o| self.ids(o)),
+            route: rec.route,
+            up_time: ms(now.saturating_sub(rec.created_ms)),
+            expiry: rec.deadline.map(|d| ms(d.saturating_sub(now))),
+            timeout: rec.timeout_ms.map(ms),
+            oifs: rec.oifs.clone(),
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The control plane's state: protocols, interfaces, memberships, forwarding entries, routes.
+//!
+//! Everything here runs under the engine's control lock and never calls user code: decisions
+//! that need a protocol's answer are collected in the [`Outbox`] and asked after the lock is
+//! released. Every change that readers must see is published to the [`ForwardStore`] before
+//! the lock is released, and every notification is sent in commit order before it too.
+
+mod entries;
+mod membership;
+mod ownership;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam::channel::Sender;
+
+use crate::addr::{Family, IfKey, Selector, Sg};
+use crate::error::{Error, Result};
+use crate::forward::ForwardStore;
+use crate::handle::SlotAlloc;
+use crate::mfe::{EnumKind, MfeChange};
+use crate::protocol::{Event, Hooks};
+use crate::rib::{Rib, Route};
+
+pub(crate) use entries::MfeRec;
+
+/// A registered protocol.
+pub(crate) struct ProtocolRec<A: Family> {
+    pub(crate) id: u32,
+    pub(crate) component: u32,
+    pub(crate) igmp: bool,
+    pub(crate) seq: u64,
+    pub(crate) hooks: Arc<dyn Hooks<A>>,
+    pub(crate) tx: Sender<Vec<Event<A>>>,
+    /// Interfaces it owns (as routing owner or as IGMP).
+    pub(crate) owned: usize,
+    /// Its open group enumerations (slots).
+    pub(crate) enums: Vec<u32>,
+}
+
+/// Who is on an interface.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct IfaceRec {
+    pub(crate) owner: Option<u32>,
+    pub(crate) igmp: Option<u32>,
+}
+
+/// An open group enumeration: a snapshot taken at start, and how far it has been read.
+pub(crate) struct EnumRec<A> {
+    pub(crate) owner: u32,
+    pub(crate) items: Vec<Selector<A>>,
+    pub(crate) pos: usize,
+}
+
+/// A lifetime question for the owner of an entry's incoming interface, asked after the lock.
+pub(crate) struct TimeoutAsk<A: Family> {
+    pub(crate) sg: Sg<A>,
+    pub(crate) iif: IfKey<A>,
+    pub(crate) stamp: u64,
+    pub(crate) proposed: Option<Duration>,
+    pub(crate) hooks: Arc<dyn Hooks<A>>,
+}
+
+/// What one operation has to say, sent at commit.
+pub(crate) struct Outbox<A: Family> {
+    pub(crate) events: Vec<(u32, Event<A>)>,
+    pub(crate) south: Vec<MfeChange<A>>,
+    pub(crate) asks: Vec<TimeoutAsk<A>>,
+}
+
+impl<A: Family> Outbox<A> {
+    pub(crate) fn new() -> Self {
+        Outbox {
+            events: Vec::new(),
+            south: Vec::new(),
+            asks: Vec::new(),
+        }
+    }
+    pub(crate) fn event(&mut self, to: u32, event: Event<A>) {
+        self.events.push((to, event));
+    }
+}
+
+/// The engine's configuration, as the control plane uses it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_mfes: usize,
+    pub(crate) default_timeout: Option<Duration>,
+    pub(crate) refresh_on_traffic: bool,
+}
+
+/// All control-plane state.
+pub(crate) struct Control<A: Family> {
+    pub(crate) limits: Limits,
+    pub(crate) store: Arc<ForwardStore<A>>,
+    pub(crate) protocols: Vec<Option<ProtocolRec<A>>>,
+    pub(crate) by_id: HashMap<(u32, u32), u32>,
+    pub(crate) proto_alloc: SlotAlloc,
+    /// Registration order: sequence number -> slot.
+    pub(crate) reg_order: BTreeMap<u64, u32>,
+    pub(crate) next_seq: u64,
+    pub(crate) ifaces: BTreeMap<IfKey<A>, IfaceRec>,
+    /// (interface, selector) -> the protocols holding that membership.
+    pub(crate) members: HashMap<(IfKey<A>, Selector<A>), BTreeSet<u32>>,
+    /// selector -> interfaces with that membership (and how many protocols there).
+    pub(crate) sel_ifaces: HashMap<Selector<A>, BTreeMap<IfKey<A>, u32>>,
+    /// selector -> protocols with that membership (and on how many interfaces).
+    pub(crate) clients: HashMap<Selector<A>, BTreeMap<u32, u32>>,
+    /// interface -> (protocol, selector) memberships on it.
+    pub(crate) by_iface: HashMap<IfKey<A>, BTreeSet<(u32, Selector<A>)>>,
+    pub(crate) mfes: BTreeMap<Sg<A>, MfeRec<A>>,
+    pub(crate) by_iif: HashMap<IfKey<A>, BTreeSet<Sg<A>>>,
+    pub(crate) timers: BTreeSet<(u64, Sg<A>)>,
+    /// Entries being created, with the misses counted meanwhile.
+    pub(crate) pending: HashMap<Sg<A>, u64>,
+    pub(crate) rib: Rib<A>,
+    pub(crate) enums: Vec<Option<EnumRec<A>>>,
+    pub(crate) enum_alloc: SlotAlloc,
+    pub(crate) subscribers: Vec<Sender<Vec<MfeChange<A>>>>,
+    pub(crate) next_stamp: u64,
+    pub(crate) refused: u64,
+    pub(crate) created: u64,
+    pub(crate) deleted: u64,
+}
+
+impl<A: Family> Control<A> {
+    pub(crate) fn new(
+        limits: Limits,
+        store: Arc<ForwardStore<A>>,
+        proto_alloc: SlotAlloc,
+        enum_alloc: SlotAlloc,
+        protocol_slots: usize,
+        enum_slots: usize,
+    ) -> Self {
+        Control {
+            limits,
+            store,
+            protocols: (0..protocol_slots).map(|_| None).collect(),
+            by_id: HashMap::new(),
+            proto_alloc,
+            reg_order: BTreeMap::new(),
+            next_seq: 0,
+            ifaces: BTreeMap::new(),
+            members: HashMap::new(),
+            sel_ifaces: HashMap::new(),
+            clients: HashMap::new(),
+            by_iface: HashMap::new(),
+            mfes: BTreeMap::new(),
+            by_iif: HashMap::new(),
+            timers: BTreeSet::new(),
+            pending: HashMap::new(),
+            rib: Rib::new(),
+            enums: (0..enum_slots).map(|_| None).collect(),
+            enum_alloc,
+            subscribers: Vec::new(),
+            next_stamp: 1,
+            refused: 0,
+            created: 0,
+            deleted: 0,
+        }
+    }
+
+    /// The record of a live protocol slot.
+    pub(crate) fn proto(&self, slot: u32) -> &ProtocolRec<A> {
+        self.protocols[slot as usize]
+            .as_ref()
+            .expect("a checked handle names a live slot")
+    }
+
+    pub(crate) fn proto_mut(&mut self, slot: u32) -> &mut ProtocolRec<A> {
+        self.protocols[slot as usize]
+            .as_mut()
+            .expect("a checked handle names a live slot")
+    }
+
+    /// Live protocols in registration order.
+    pub(crate) fn registered(&self) -> impl Iterator<Item = u32> + '_ {
+        self.reg_order.values().copied()
+    }
+
+    /// The routing owner of an interface, if any.
+    pub(crate) fn owner_of(&self, k: IfKey<A>) -> Option<u32> {
+        self.ifaces.get(&k).and_then(|i| i.owner)
+    }
+
+    /// (protocol id, component id) of a slot.
+    pub(crate) fn ids(&self, slot: u32) -> (u32, u32) {
+        let p = self.proto(slot);
+        (p.id, p.component)
+    }
+
+    /// The routing owner of the interface toward `source`, from the RIB.
+    pub(crate) fn owner_toward(&self, source: A) -> Option<u32> {
+        self.rib.lookup(source).and_then(|r| self.owner_of(r.iif))
+    }
+
+    /// Sends what an operation produced: one batch per protocol, then one to each subscriber.
+    pub(crate) fn flush(&mut self, out: Outbox<A>) -> Vec<TimeoutAsk<A>> {
+        let mut batches: Vec<(u32, Vec<Event<A>>)> = Vec::new();
+        for (to, ev) in out.events {
+            match batches.iter_mut().find(|(s, _)| *s == to) {
+                Some((_, v)) => v.push(ev),
+                None => batches.push((to, vec![ev])),
+            }
+        }
+        for (to, batch) in batches {
+            if let Some(p) = self.protocols[to as usize].as_ref() {
+                // A receiver that was dropped just loses its own events.
+                let _ = p.tx.send(batch);
+            }
+        }
+        if !out.south.is_empty() {
+            self.subscribers
+                .retain(|tx| tx.send(out.south.clone()).is_ok());
+        }
+        out.asks
+    }
+
+    /// Entries matched by a selector, in (group, source) order.
+    pub(crate) fn matched(&self, sel: Selector<A>) -> Vec<Sg<A>> {
+        match sel {
+            Selector::Source { source, group } => {
+                let sg = Sg::new(source, group);
+                if self.mfes.contains_key(&sg) {
+                    vec![sg]
+                } else {
+                    Vec::new()
+                }
+            }
+            Selector::Group(group) => {
+                let lo = Sg::new(A::from_bits(0), group);
+                let hi = Sg::new(A::from_bits(u128::MAX), group);
+                self.mfes.range(lo..=hi).map(|(k, _)| *k).collect()
+            }
+            Selector::AllGroups => self.mfes.keys().copied().collect(),
+        }
+    }
+
+    /// Snapshot of the membership selectors for a group enumeration (G-14).
+    pub(crate) fn enumeration_snapshot(&self, kind: EnumKind) -> Vec<Selector<A>> {
+        let mut set: BTreeSet<Selector<A>> = BTreeSet::new();
+        for sel in self.clients.keys() {
+            set.insert(match (kind, *sel) {
+                (EnumKind::AnySource, Selector::Source { group, .. }) => Selector::Group(group),
+                (_, s) => s,
+            });
+        }
+        set.into_iter().collect()
+    }
+
+    /// Adds or replaces a RIB route, deleting the entries whose RPF it changes (spec 6.16).
+    pub(crate) fn add_route(&mut self, route: Route<A>, out: &mut Outbox<A>) -> Result<()> {
+        self.rib.add(route)?;
+        self.revisit_routes(&route, out);
+        Ok(())
+    }
+
+    /// Removes a RIB route, deleting the entries that used it.
+    pub(crate) fn remove_route(&mut self, prefix: A, len: u8, out: &mut Outbox<A>) -> Result<()> {
+        let old = self.rib.remove(prefix, len)?;
+        self.revisit_routes(&old, out);
+        Ok(())
+    }
+
+    /// Deletes every entry whose source the changed prefix covers and whose best route is no
+    /// longer the one it was built from.
+    fn revisit_routes(&mut self, changed: &Route<A>, out: &mut Outbox<A>) {
+        let stale: Vec<Sg<A>> = self
+            .mfes
+            .iter()
+            .filter(|(sg, rec)| {
+                changed.contains(sg.source)
+                    && self
+                        .rib
+                        .lookup(sg.source)
+                        .map(|r| (r.prefix, r.len, r.iif, r.upstream))
+                        != rec.route.map(|r| (r.prefix, r.len, r.iif, r.upstream))
+            })
+            .map(|(sg, _)| *sg)
+            .collect();
+        for sg in stale {
+            self.delete_mfe(sg, crate::protocol::DeleteReason::RouteChanged, out, true);
+        }
+    }
+
+    /// The caller may change memberships on `k`: it is the routing owner, or it is the IGMP
+    /// present there (G-10).
+    pub(crate) fn check_member_rights(&self, slot: u32, k: IfKey<A>) -> Result<()> {
+        let rec = self
+            .ifaces
+            .get(&k)
+            .ok_or(Error::UnknownInterface { interface: k.id() })?;
+        if rec.owner == Some(slot) || rec.igmp == Some(slot) {
+            Ok(())
+        } else {
+            Err(Error::NotOwner {
+                interface: k.id(),
+                reason: "the caller neither owns it nor is the IGMP present on it",
+            })
+        }
+    }
+}
