@@ -56,10 +56,14 @@ impl<A: Family> MfeRec<A> {
     }
 }
 
+/// One protocol's share of a creation alert: its slot, its hooks, and its candidate
+/// interfaces with the IGMP-present flag.
+pub(crate) type AlertShare<A> = (u32, Arc<dyn Hooks<A>>, Vec<(IfKey<A>, bool)>);
+
 /// Interfaces a new entry would forward on, grouped by who is asked about them.
 pub(crate) struct Candidates<A: Family> {
-    /// (protocol slot, its hooks, its interfaces with the IGMP flag).
-    pub(crate) by_protocol: Vec<(u32, Arc<dyn Hooks<A>>, Vec<(IfKey<A>, bool)>)>,
+    /// In registration order.
+    pub(crate) by_protocol: Vec<AlertShare<A>>,
 }
 
 impl<A: Family> Control<A> {
@@ -176,7 +180,7 @@ impl<A: Family> Control<A> {
     /// Interfaces a new entry with incoming interface `iif` would forward on, grouped by the
     /// protocol asked in the creation alert: the routing owner, else IGMP (G-36).
     pub(crate) fn candidates(&self, sg: Sg<A>, iif: IfKey<A>) -> Candidates<A> {
-        let mut by_protocol: Vec<(u32, Arc<dyn Hooks<A>>, Vec<(IfKey<A>, bool)>)> = Vec::new();
+        let mut by_protocol: Vec<AlertShare<A>> = Vec::new();
         for k in self.member_interfaces(sg) {
             if k == iif {
                 continue;

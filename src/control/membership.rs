@@ -118,13 +118,12 @@ impl<A: Family> Control<A> {
             member_update: true,
         };
         match sel {
-            Selector::Source { source, .. } => {
-                if n == 1 {
-                    if let Some(owner) = self.owner_toward(source).filter(|o| *o != slot) {
-                        out.event(owner, event);
-                    }
+            Selector::Source { source, .. } if n == 1 => {
+                if let Some(owner) = self.owner_toward(source).filter(|o| *o != slot) {
+                    out.event(owner, event);
                 }
             }
+            Selector::Source { .. } => {}
             _ if n == 1 => {
                 let others: Vec<u32> = self.registered().filter(|s| *s != slot).collect();
                 for to in others {
@@ -157,13 +156,12 @@ impl<A: Family> Control<A> {
             member_delete: true,
         };
         match sel {
-            Selector::Source { source, .. } => {
-                if n == 0 {
-                    if let Some(owner) = self.owner_toward(source).filter(|o| *o != slot) {
-                        out.event(owner, event);
-                    }
+            Selector::Source { source, .. } if n == 0 => {
+                if let Some(owner) = self.owner_toward(source).filter(|o| *o != slot) {
+                    out.event(owner, event);
                 }
             }
+            Selector::Source { .. } => {}
             _ if n == 0 => {
                 let others: Vec<u32> = self.registered().filter(|s| *s != slot).collect();
                 for to in others {

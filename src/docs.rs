@@ -1,0 +1,58 @@
+//! Longer explanations, kept out of the API pages.
+//!
+//! * [`internals`] — how the control plane and the forwarding store are built.
+//! * [`limitations`] — what the engine does not do (yet).
+
+pub mod internals {
+    //! # Internals
+    //!
+    //! ## Control plane
+    //!
+    //! One `Control` value behind one mutex holds the protocol registry, the interfaces and
+    //! who is on them, the memberships (indexed by (interface, selector), by selector and by
+    //! interface), the forwarding entries in a `BTreeMap` ordered by (group, source), an index
+    //! of entries by incoming interface, the lifetime timers (an ordered set of deadlines) and
+    //! the RIB (one hash table per prefix length, longest first).
+    //!
+    //! Each public call is one transaction: it validates everything first (so a refused call
+    //! changes nothing), then changes state, publishing every entry change to the forwarding
+    //! store and queueing every notification in an outbox. Before the lock is released the
+    //! outbox is sent: one batch per protocol, in the order the changes were made, and one
+    //! batch to each southbound subscriber. Questions for protocols (RPF, creation alerts,
+    //! lifetimes) are asked with the lock released; their answers are applied in a following
+    //! short transaction that first checks the entry is still the one asked about (each entry
+    //! carries a creation stamp).
+    //!
+    //! The outgoing list of an entry is derived, per interface K, as G-21 recommends: a
+    //! forward-state add or delete on K decides if present; otherwise K is listed when some
+    //! membership on K selects the entry and no creation alert vetoed K. The incoming
+    //! interface is never listed.
+    //!
+    //! ## Handles
+    //!
+    //! 64 bits: a 2-bit kind, a 30-bit generation, a 32-bit slot. Each slot has one atomic
+    //! word `generation << 1 | live`; a check is one load and one compare, done before the
+    //! lock is taken (and again under it, where the answer is authoritative).
+    //!
+    //! ## Forwarding store
+    //!
+    //! A directory maps each incoming interface to its shard and is published through
+    //! `arc-swap`; each reader keeps an `arc_swap::Cache` of it. A shard is a single-writer,
+    //! many-reader open-addressing table of immutable entries reclaimed through epochs
+    //! (`crossbeam::epoch`): a change publishes a new version of one entry, never a copy of the
+    //! shard. Releasing an interface stores a directory without its shard: one swap,
+    //! whatever the shard's size. Counters are per worker, on cache lines of their own.
+}
+
+pub mod limitations {
+    //! # Limitations
+    //!
+    //! * Administrative scope boundaries (G-25) are not applied to outgoing lists.
+    //! * Packets that arrive while an entry is being created are not queued by the engine
+    //!   (the forwarder, e.g. the Linux kernel, holds them); they are counted as `uninit`.
+    //! * Control-plane calls serialise on one lock; they do not scale with cores.
+    //! * A miss or wrong-interface lookup looks through every shard: its cost grows with the
+    //!   number of interfaces that are some entry's incoming interface.
+    //! * The option to alert on every outgoing-list change (not only empty/non-empty
+    //!   transitions, G-22) is not offered.
+}
