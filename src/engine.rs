@@ -1196,6 +1196,8 @@ impl<A: Family> Mgm<A> {
         EngineCounters {
             mfes: c.mfes.len(),
             pending: c.pending.len(),
+            published: self.inner.store.len(),
+            worker_slots: self.inner.store.max_workers(),
             refused_misses: c.refused,
             created: c.created,
             deleted: c.deleted,

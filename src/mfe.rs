@@ -192,6 +192,10 @@ pub struct EngineCounters {
     pub mfes: usize,
     /// Entries being created now.
     pub pending: usize,
+    /// Entries readers can find now (equal to `mfes` whenever no call is in progress).
+    pub published: usize,
+    /// Forwarding-worker slots (readers) the engine allows at once.
+    pub worker_slots: usize,
     /// Misses refused because the table was full.
     pub refused_misses: u64,
     /// Entries created since start.

@@ -1,184 +1,228 @@
-//! TEMPORARY stand-in for the forwarding store (replaced by the lock-free one).
-#![allow(missing_docs, dead_code)]
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! The data plane: the forwarding table that workers look up per packet.
+//!
+//! MFEs are sharded by incoming interface (iif). A `Directory` maps each iif to its shard and
+//! is published through `arc_swap`; every forwarding worker owns a [`Reader`] whose
+//! `arc_swap::Cache` checks the directory with about one atomic load. Releasing an interface
+//! removes its shard with one directory store, whatever the number of MFEs in it.
+//!
+//! Inside a shard, MFEs live in a single-writer, multi-reader hash table reclaimed by
+//! `crossbeam::epoch` (see `table.rs`, the only module with `unsafe`). Changing an MFE publishes
+//! a new immutable version with one pointer store: a reader sees each MFE wholly before or
+//! wholly after a change.
+//!
+//! Files: `table.rs` (lock-free core: shard table, entries, epochs), `reader.rs` (the worker's
+//! [`Reader`] and its verdicts), `counters.rs` (per-worker counter lines and worker slots),
+//! this file (the writer-side `ForwardStore` and the shard directory).
+//!
+//! Consistency: a lookup sees one directory snapshot and, in it, each MFE at one version. A
+//! change returns once it is published: a lookup that starts afterwards sees it (the reader's
+//! cache revalidates the directory on every lookup).
+//!
+//! Progress: a lookup takes no lock, allocates nothing and changes no reference count; its
+//! only shared writes are to the worker's own counter lines. Writer calls take the store's
+//! mutex (the engine's control lock already serialises them).
+//!
+//! Memory: shards removed from the directory are kept on a retired list and dropped by a later
+//! writer call once no reader snapshot holds them, so the cost of freeing a large shard falls
+//! on the writer, not on a forwarding worker.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
 
 use crate::addr::{Family, IfKey, Sg};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-pub const MAX_BURST: usize = 256;
+mod counters;
+mod reader;
+mod table;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PacketKey<A> {
-    pub arrival: IfKey<A>,
-    pub source: A,
-    pub group: A,
-    pub bytes: u32,
+pub use counters::EntryCounters;
+pub use reader::{Oifs, PacketKey, Reader, Verdict, MAX_BURST};
+
+use counters::WorkerSlots;
+use table::Table;
+
+/// Most worker slots a store accepts; [`ForwardStore::new`] clamps to `1..=MAX_WORKERS`.
+const MAX_WORKERS: usize = 4096;
+
+/// The MFEs whose incoming interface is one interface.
+pub(crate) struct Shard<A> {
+    table: Table<A>,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub enum Verdict<'r, A> {
-    Forward(Oifs<'r, A>),
-    WrongInterface { iif: IfKey<A> },
-    Negative,
-    Miss,
+/// An immutable map from iif to shard; a change publishes a new directory.
+pub(crate) struct Directory<A> {
+    shards: FxHashMap<IfKey<A>, Arc<Shard<A>>>,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct Oifs<'r, A> {
-    list: &'r [IfKey<A>],
-}
-impl<'r, A: Family> Oifs<'r, A> {
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-    pub fn get(&self, i: usize) -> Option<IfKey<A>> {
-        self.list.get(i).copied()
-    }
-    pub fn iter(&self) -> impl Iterator<Item = IfKey<A>> + 'r {
-        self.list.iter().copied()
-    }
-    pub fn to_vec(&self) -> Vec<IfKey<A>> {
-        self.list.to_vec()
+impl<A: Family> Directory<A> {
+    /// A copy with `iif`'s shard set to `shard`, or removed when `None`. Copies the map of
+    /// shards (tens of pointers), never a shard.
+    fn with(&self, iif: IfKey<A>, shard: Option<Arc<Shard<A>>>) -> Self {
+        let mut shards = self.shards.clone();
+        match shard {
+            Some(s) => shards.insert(iif, s),
+            None => shards.remove(&iif),
+        };
+        Directory { shards }
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct EntryCounters<A> {
-    pub packets: u64,
-    pub bytes: u64,
-    pub wrong_if: u64,
-    pub negative: u64,
-    pub oifs: Vec<(IfKey<A>, u64)>,
-}
-
-struct Entry<A> {
-    oifs: Vec<IfKey<A>>,
-    c: EntryCounters<A>,
-}
-
-type Map<A> = HashMap<IfKey<A>, HashMap<Sg<A>, Entry<A>>>;
-
+/// The forwarding table, writer side: installs, replaces and removes MFEs, and hands out
+/// readers.
+///
+/// One writer at a time (the engine's control lock); a mutex inside makes a second writer wait
+/// rather than corrupt the table.
 pub(crate) struct ForwardStore<A: Family> {
-    map: Arc<Mutex<Map<A>>>,
-    workers: usize,
+    dir: Arc<ArcSwap<Directory<A>>>,
+    /// The writer lock; holds shards removed from the directory that a reader may still see.
+    retired: Mutex<Vec<Arc<Shard<A>>>>,
+    workers: Arc<WorkerSlots>,
+    max_workers: usize,
 }
 
 impl<A: Family> ForwardStore<A> {
+    /// An empty table for at most `max_workers` concurrent readers (clamped to 1..=4096).
+    ///
+    /// **Progress:** allocates.
     pub(crate) fn new(max_workers: usize) -> Self {
+        let max_workers = max_workers.clamp(1, MAX_WORKERS);
         ForwardStore {
-            map: Arc::default(),
-            workers: max_workers,
+            dir: Arc::new(ArcSwap::from_pointee(Directory {
+                shards: FxHashMap::default(),
+            })),
+            retired: Mutex::new(Vec::new()),
+            workers: WorkerSlots::new(max_workers),
+            max_workers,
         }
     }
+
+    /// Inserts (S,G) into `iif`'s shard, creating the shard, or publishes its new OIF list.
+    /// An empty list makes a negative MFE. Duplicate OIFs are ignored. The caller guarantees
+    /// (S,G) is in no other shard.
+    ///
+    /// **Progress:** may block (writer mutex); allocates.
     pub(crate) fn install(&self, sg: Sg<A>, iif: IfKey<A>, oifs: &[IfKey<A>]) {
-        let mut m = self.map.lock().unwrap();
-        let e = m
-            .entry(iif)
-            .or_default()
-            .entry(sg)
-            .or_insert_with(|| Entry {
-                oifs: Vec::new(),
-                c: EntryCounters {
-                    packets: 0,
-                    bytes: 0,
-                    wrong_if: 0,
-                    negative: 0,
-                    oifs: Vec::new(),
-                },
-            });
-        e.oifs = oifs.to_vec();
+        let mut retired = self.lock();
+        let oifs = dedup(oifs);
+        let dir = self.dir.load();
+        match dir.shards.get(&iif) {
+            Some(shard) => shard.table.install(sg, iif, &oifs),
+            None => {
+                let shard = Arc::new(Shard {
+                    table: Table::new(self.max_workers as u16), // <= MAX_WORKERS
+                });
+                // Filled before it is published: readers see the shard with its MFE.
+                shard.table.install(sg, iif, &oifs);
+                self.dir.store(Arc::new(dir.with(iif, Some(shard))));
+            }
+        }
+        sweep(&mut retired);
     }
+
+    /// Removes (S,G) from `iif`'s shard; false if it was not there. A shard left empty leaves
+    /// the directory, so misses do not probe it.
+    ///
+    /// **Progress:** may block (writer mutex).
     pub(crate) fn remove(&self, sg: Sg<A>, iif: IfKey<A>) -> bool {
-        self.map
-            .lock()
-            .unwrap()
-            .get_mut(&iif)
-            .is_some_and(|s| s.remove(&sg).is_some())
+        let mut retired = self.lock();
+        let dir = self.dir.load_full();
+        let Some(shard) = dir.shards.get(&iif) else {
+            return false;
+        };
+        let removed = shard.table.remove(&sg);
+        if removed && shard.table.len() == 0 {
+            self.dir.store(Arc::new(dir.with(iif, None)));
+            retired.push(Arc::clone(shard));
+        }
+        drop(dir);
+        sweep(&mut retired);
+        removed
     }
+
+    /// Drops every MFE whose incoming interface is `iif` with one directory store; returns how
+    /// many. The reader-visible cost does not depend on that number; the memory is freed by a
+    /// later writer call, once no reader still holds a snapshot with the shard.
+    ///
+    /// **Progress:** may block (writer mutex).
     pub(crate) fn remove_shard(&self, iif: IfKey<A>) -> usize {
-        self.map.lock().unwrap().remove(&iif).map_or(0, |s| s.len())
+        let mut retired = self.lock();
+        let dir = self.dir.load_full();
+        let Some(shard) = dir.shards.get(&iif) else {
+            return 0;
+        };
+        let dropped = shard.table.len();
+        self.dir.store(Arc::new(dir.with(iif, None)));
+        retired.push(Arc::clone(shard));
+        drop(dir);
+        sweep(&mut retired);
+        dropped
     }
+
+    /// The counters of (S,G) in `iif`'s shard, summed over workers.
+    ///
+    /// **Progress:** may block (writer mutex); allocates.
     pub(crate) fn counters(&self, sg: Sg<A>, iif: IfKey<A>) -> Option<EntryCounters<A>> {
-        let m = self.map.lock().unwrap();
-        let e = m.get(&iif)?.get(&sg)?;
-        let mut c = e.c.clone();
-        c.oifs.retain(|(k, _)| e.oifs.contains(k));
-        Some(c)
+        let _writer = self.lock();
+        let dir = self.dir.load();
+        let shard = dir.shards.get(&iif)?;
+        shard.table.with_entry(&sg, |e| e.counters())
     }
+
+    /// A reader for one forwarding worker, holding one worker slot until it is dropped.
+    ///
+    /// # Errors
+    /// [`crate::Error::TooManyReaders`] when all `max_workers` slots are taken.
+    ///
+    /// **Progress:** may block (slot mutex); allocates.
     pub(crate) fn reader(&self) -> Result<Reader<A>> {
-        Ok(Reader {
-            map: self.map.clone(),
-            buf: Vec::new(),
-            misses: 0,
-        })
+        let slot = self.workers.acquire()?;
+        Ok(Reader::new(Arc::clone(&self.dir), slot))
     }
+
+    /// MFEs in all shards.
+    ///
+    /// **Progress:** may block (writer mutex).
     pub(crate) fn len(&self) -> usize {
-        self.map.lock().unwrap().values().map(|s| s.len()).sum()
+        let _writer = self.lock();
+        self.dir.load().shards.values().map(|s| s.table.len()).sum()
     }
+
+    /// The number of worker slots.
+    ///
+    /// **Progress:** wait-free.
     pub(crate) fn max_workers(&self) -> usize {
-        self.workers
+        self.max_workers
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Shard<A>>>> {
+        // Every writer step is a complete publish, so a poisoned lock guards a sound table.
+        self.retired.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-pub struct Reader<A: Family> {
-    map: Arc<Mutex<Map<A>>>,
-    buf: Vec<IfKey<A>>,
-    misses: u64,
+/// Drops the retired shards no directory snapshot holds any more (count 1: only this list).
+fn sweep<A>(retired: &mut Vec<Arc<Shard<A>>>) {
+    retired.retain(|s| Arc::strong_count(s) > 1);
 }
 
-impl<A: Family> Reader<A> {
-    pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
-        let sg = Sg::new(source, group);
-        let mut m = self.map.lock().unwrap();
-        if let Some(e) = m.get_mut(&arrival).and_then(|s| s.get_mut(&sg)) {
-            e.c.packets += 1;
-            e.c.bytes += u64::from(bytes);
-            if e.oifs.is_empty() {
-                e.c.negative += 1;
-                return Verdict::Negative;
-            }
-            for k in &e.oifs {
-                match e.c.oifs.iter_mut().find(|(o, _)| o == k) {
-                    Some((_, n)) => *n += 1,
-                    None => e.c.oifs.push((*k, 1)),
-                }
-            }
-            self.buf = e.oifs.clone();
-            drop(m);
-            return Verdict::Forward(Oifs { list: &self.buf });
-        }
-        for (iif, s) in m.iter_mut() {
-            if let Some(e) = s.get_mut(&sg) {
-                e.c.wrong_if += 1;
-                return Verdict::WrongInterface { iif: *iif };
+/// The list without repeats, first occurrence kept.
+fn dedup<A: Family>(oifs: &[IfKey<A>]) -> Vec<IfKey<A>> {
+    let mut out: Vec<IfKey<A>> = Vec::with_capacity(oifs.len());
+    if oifs.len() <= 16 {
+        for o in oifs {
+            if !out.contains(o) {
+                out.push(*o);
             }
         }
-        self.misses += 1;
-        Verdict::Miss
+        return out;
     }
-    pub fn lookup_burst<'r>(
-        &'r mut self,
-        packets: &[PacketKey<A>],
-        verdicts: &mut [Verdict<'r, A>],
-    ) -> Result<usize> {
-        if packets.len() > MAX_BURST || verdicts.len() < packets.len() {
-            return Err(Error::BurstTooLarge {
-                len: packets.len(),
-                max: MAX_BURST,
-            });
-        }
-        let _ = verdicts;
-        Ok(0)
-    }
-    pub fn quiesce(&mut self) {}
-    pub fn worker_slot(&self) -> usize {
-        0
-    }
-    pub fn misses(&self) -> u64 {
-        self.misses
-    }
+    let mut seen = rustc_hash::FxHashSet::default();
+    out.extend(oifs.iter().filter(|o| seen.insert(**o)));
+    out
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! Per-worker counter lines, worker slots, and the summed view the control plane reads.
+//!
+//! Each MFE owns one counter block (allocated and freed by [`super::table`]): for every worker
+//! slot, `stride` cache lines that only that worker writes. A line holds eight `u64`
+//! counters; the first four of a worker's region are the MFE counters ([`PACKETS`],
+//! [`BYTES`], [`WRONG_IF`], [`NEGATIVE`]), the rest are per-OIF packet counters, one per
+//! counter slot. With four OIFs a worker needs exactly one line.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use crate::addr::IfKey;
+use crate::error::{Error, Result};
+
+/// Counters in one cache line.
+pub(super) const PER_LINE: usize = 8;
+/// Packets that matched the MFE on its incoming interface (forwarded or dropped).
+pub(super) const PACKETS: usize = 0;
+/// Bytes of those packets.
+pub(super) const BYTES: usize = 1;
+/// Packets for the MFE that arrived on another interface than its incoming one.
+pub(super) const WRONG_IF: usize = 2;
+/// Packets dropped by a negative MFE (empty OIF list).
+pub(super) const NEGATIVE: usize = 3;
+/// Index of the counter of OIF slot 0; OIF slot `s` is counter `FIRST_OIF + s`.
+pub(super) const FIRST_OIF: usize = 4;
+
+/// One worker's 64-byte counter line: no other worker writes it, so two workers forwarding
+/// the same hot (S,G) never fight over a cache line.
+#[repr(align(64))]
+#[derive(Default)]
+pub(super) struct Line(pub(super) [AtomicU64; PER_LINE]);
+
+/// Lines per worker needed for `oif_slots` OIF counters (at least one line).
+pub(super) fn stride_for(oif_slots: usize) -> usize {
+    (FIRST_OIF + oif_slots).div_ceil(PER_LINE).max(1)
+}
+
+/// OIF counter slots that `stride` lines per worker hold.
+pub(super) fn slots_in(stride: usize) -> usize {
+    stride * PER_LINE - FIRST_OIF
+}
+
+/// The summed counters of one MFE, as the control plane reads them.
+///
+/// Each figure is the sum over every forwarding worker's own counter lines. A read is not a
+/// snapshot: counts a worker adds while the sum is taken may or may not be in it.
+///
+/// **Progress:** plain data.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EntryCounters<A> {
+    /// Packets that arrived on the incoming interface (forwarded, or dropped by a negative MFE).
+    pub packets: u64,
+    /// Bytes of those packets.
+    pub bytes: u64,
+    /// Packets that arrived on another interface than the incoming one.
+    pub wrong_if: u64,
+    /// Packets dropped because the MFE is negative (empty OIF list).
+    pub negative: u64,
+    /// Packets sent out of each OIF of the current list, in list order.
+    pub oifs: Vec<(IfKey<A>, u64)>,
+}
+
+/// The pool of forwarding-worker slots `0..max`: a reader holds one for its whole life.
+pub(super) struct WorkerSlots {
+    taken: Mutex<Vec<bool>>,
+}
+
+impl WorkerSlots {
+    /// A pool of `max` free slots.
+    pub(super) fn new(max: usize) -> Arc<Self> {
+        Arc::new(WorkerSlots {
+            taken: Mutex::new(vec![false; max]),
+        })
+    }
+
+    /// Takes the lowest free slot.
+    pub(super) fn acquire(self: &Arc<Self>) -> Result<WorkerSlot> {
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let max = taken.len();
+        let index = taken
+            .iter()
+            .position(|t| !t)
+            .ok_or(Error::TooManyReaders { max })?;
+        taken[index] = true;
+        Ok(WorkerSlot {
+            pool: Arc::clone(self),
+            index,
+        })
+    }
+}
+
+/// A taken worker slot; dropping it frees the slot. The mutex hand-over orders the previous
+/// holder's counter writes before the next holder's.
+pub(super) struct WorkerSlot {
+    pool: Arc<WorkerSlots>,
+    index: usize,
+}
+
+impl WorkerSlot {
+    /// The slot number, `0..max`.
+    pub(super) fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for WorkerSlot {
+    fn drop(&mut self) {
+        let mut taken = self.pool.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = taken.get_mut(self.index) {
+            *t = false;
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Tests of the forwarding table: verdicts, counters, growth, shards, bursts, slots, threads.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::*;
+use crate::error::Error;
+
+/// A verdict without the borrow, to compare and keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Owned<A> {
+    Forward(Vec<IfKey<A>>),
+    Wrong(IfKey<A>),
+    Negative,
+    Miss,
+}
+
+fn own<A: Family>(v: &Verdict<'_, A>) -> Owned<A> {
+    match v {
+        Verdict::Forward(o) => Owned::Forward(o.to_vec()),
+        Verdict::WrongInterface { iif } => Owned::Wrong(*iif),
+        Verdict::Negative => Owned::Negative,
+        Verdict::Miss => Owned::Miss,
+    }
+}
+
+fn ifs<A: Family>(ix: impl IntoIterator<Item = u32>) -> Vec<IfKey<A>> {
+    ix.into_iter().map(IfKey::new).collect()
+}
+
+/// Source number `i` and group number `j` of family `A`.
+fn sg<A: Family>(i: u32, j: u32) -> Sg<A> {
+    let source = A::from_bits((10u128 << (A::BITS - 8)) + u128::from(i));
+    let group = A::from_bits((0xefu128 << (A::BITS - 8)) + u128::from(j));
+    Sg::new(source, group)
+}
+
+fn look<A: Family>(r: &mut Reader<A>, arrival: u32, key: Sg<A>) -> Owned<A> {
+    own(&r.lookup(IfKey::new(arrival), key.source, key.group, 100))
+}
+
+fn each_verdict<A: Family>() {
+    let store = ForwardStore::<A>::new(2);
+    let mut r = store.reader().unwrap();
+    let (a, b, c) = (sg::<A>(1, 1), sg::<A>(2, 1), sg::<A>(3, 1));
+    store.install(a, IfKey::new(1), &ifs([2, 3]));
+    store.install(b, IfKey::new(1), &[]);
+    assert_eq!(look(&mut r, 1, a), Owned::Forward(ifs([2, 3])));
+    assert_eq!(look(&mut r, 1, b), Owned::Negative);
+    assert_eq!(look(&mut r, 2, a), Owned::Wrong(IfKey::new(1)));
+    assert_eq!(look(&mut r, 1, c), Owned::Miss);
+    assert_eq!(r.misses(), 1);
+    // Replace: new list, then negative, then a list again.
+    store.install(a, IfKey::new(1), &ifs([4]));
+    assert_eq!(look(&mut r, 1, a), Owned::Forward(ifs([4])));
+    store.install(a, IfKey::new(1), &[]);
+    assert_eq!(look(&mut r, 1, a), Owned::Negative);
+    store.install(a, IfKey::new(1), &ifs([5, 5, 6]));
+    assert_eq!(
+        look(&mut r, 1, a),
+        Owned::Forward(ifs([5, 6])),
+        "duplicates dropped"
+    );
+    assert_eq!(store.len(), 2);
+    assert!(store.remove(a, IfKey::new(1)));
+    assert!(!store.remove(a, IfKey::new(1)));
+    assert!(!store.remove(b, IfKey::new(9)));
+    assert_eq!(look(&mut r, 1, a), Owned::Miss);
+    assert_eq!(look(&mut r, 2, a), Owned::Miss);
+    assert_eq!(store.len(), 1);
+    r.quiesce();
+    assert_eq!(
+        look(&mut r, 1, b),
+        Owned::Negative,
+        "lookups pin again after quiesce"
+    );
+}
+
+#[test]
+fn each_verdict_v4() {
+    each_verdict::<Ipv4Addr>();
+}
+
+#[test]
+fn each_verdict_v6() {
+    each_verdict::<Ipv6Addr>();
+}
+
+#[test]
+fn p2mp_links_are_distinct_interfaces() {
+    let store = ForwardStore::<Ipv6Addr>::new(1);
+    let mut r = store.reader().unwrap();
+    let nh = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 9);
+    let link = IfKey::p2mp(7, nh);
+    let key = sg::<Ipv6Addr>(1, 1);
+    store.install(key, link, &ifs([1]));
+    assert_eq!(
+        own(&r.lookup(link, key.source, key.group, 1)),
+        Owned::Forward(ifs([1]))
+    );
+    assert_eq!(look(&mut r, 7, key), Owned::Wrong(link));
+}
+
+fn counters_summed_and_carried<A: Family>() {
+    let store = ForwardStore::<A>::new(2);
+    let mut r0 = store.reader().unwrap();
+    let mut r1 = store.reader().unwrap();
+    let (key, iif) = (sg::<A>(1, 1), IfKey::new(1));
+    store.install(key, iif, &ifs([2, 3]));
+    for _ in 0..3 {
+        assert!(matches!(
+            r0.lookup(iif, key.source, key.group, 10),
+            Verdict::Forward(_)
+        ));
+    }
+    for _ in 0..2 {
+        assert!(matches!(
+            r1.lookup(iif, key.source, key.group, 5),
+            Verdict::Forward(_)
+        ));
+    }
+    r1.lookup(IfKey::new(9), key.source, key.group, 5);
+    let c = store.counters(key, iif).unwrap();
+    assert_eq!((c.packets, c.bytes, c.wrong_if, c.negative), (5, 40, 1, 0));
+    assert_eq!(c.oifs, vec![(IfKey::new(2), 5), (IfKey::new(3), 5)]);
+
+    // 3 stays, 2 goes, 4 comes: 3 keeps its count, 4 starts at 0, MFE counts carry over.
+    store.install(key, iif, &ifs([3, 4]));
+    r0.lookup(iif, key.source, key.group, 1);
+    let c = store.counters(key, iif).unwrap();
+    assert_eq!((c.packets, c.bytes, c.wrong_if), (6, 41, 1));
+    assert_eq!(c.oifs, vec![(IfKey::new(3), 6), (IfKey::new(4), 1)]);
+
+    // Grow past the block (4 OIF slots per line) and past the inline list, then flap.
+    store.install(key, iif, &ifs(3..=12));
+    r1.lookup(iif, key.source, key.group, 1);
+    for round in 0..7 {
+        let list = if round % 2 == 0 {
+            ifs([3, 4])
+        } else {
+            ifs([4, 3, 20 + round])
+        };
+        store.install(key, iif, &list);
+        r0.lookup(iif, key.source, key.group, 1);
+    }
+    let c = store.counters(key, iif).unwrap();
+    assert_eq!(c.packets, 14);
+    assert_eq!(c.oifs, vec![(IfKey::new(3), 14), (IfKey::new(4), 9)]);
+
+    // Negative hits are counted as packets too.
+    store.install(key, iif, &[]);
+    assert!(matches!(
+        r0.lookup(iif, key.source, key.group, 7),
+        Verdict::Negative
+    ));
+    let c = store.counters(key, iif).unwrap();
+    assert_eq!((c.packets, c.bytes, c.negative), (15, 56, 1));
+    assert!(c.oifs.is_empty());
+    assert_eq!(store.counters(sg::<A>(9, 9), iif), None);
+    assert_eq!(store.counters(key, IfKey::new(2)), None);
+}
+
+#[test]
+fn counters_summed_and_carried_v4() {
+    counters_summed_and_carried::<Ipv4Addr>();
+}
+
+#[test]
+fn counters_summed_and_carried_v6() {
+    counters_summed_and_carried::<Ipv6Addr>();
+}
+
+#[test]
+fn long_oif_lists_spill_and_count() {
+    let store = ForwardStore::<Ipv4Addr>::new(3);
+    let mut r = store.reader().unwrap();
+    let (key, iif) = (sg::<Ipv4Addr>(1, 1), IfKey::new(1));
+    let list = ifs(2..300);
+    store.install(key, iif, &list);
+    assert_eq!(look(&mut r, 1, key), Owned::Forward(list.clone()));
+    let mut shorter = list.clone();
+    shorter.retain(|o| o.index % 3 != 0);
+    store.install(key, iif, &shorter);
+    look(&mut r, 1, key);
+    let c = store.counters(key, iif).unwrap();
+    assert_eq!(c.oifs.len(), shorter.len());
+    assert!(c.oifs.iter().all(|&(_, n)| n == 2));
+}
+
+fn grows_and_churns<A: Family>(n: u32) {
+    let store = ForwardStore::<A>::new(1);
+    let mut r = store.reader().unwrap();
+    let iif = IfKey::new(1);
+    let out = ifs([2]);
+    for i in 0..n {
+        store.install(sg::<A>(i, i % 7), iif, &out);
+    }
+    assert_eq!(store.len(), n as usize);
+    // Tombstone churn: remove the odd ones, re-add half of them, remove more.
+    for i in (1..n).step_by(2) {
+        assert!(store.remove(sg::<A>(i, i % 7), iif));
+    }
+    for i in (1..n).step_by(4) {
+        store.install(sg::<A>(i, i % 7), iif, &out);
+    }
+    let present = |i: u32| i % 2 == 0 || i % 4 == 1;
+    let expected = (0..n).filter(|&i| present(i)).count();
+    assert_eq!(store.len(), expected);
+    for i in 0..n {
+        let want = if present(i) {
+            Owned::Forward(out.clone())
+        } else {
+            Owned::Miss
+        };
+        assert_eq!(look(&mut r, 1, sg::<A>(i, i % 7)), want, "key {i}");
+    }
+    // Shrink back down through several rebuilds.
+    for i in 0..n {
+        store.remove(sg::<A>(i, i % 7), iif);
+    }
+    assert_eq!(store.len(), 0);
+    assert_eq!(look(&mut r, 1, sg::<A>(0, 0)), Owned::Miss);
+}
+
+#[test]
+fn grows_past_many_resizes_with_tombstone_churn_v4() {
+    grows_and_churns::<Ipv4Addr>(if cfg!(miri) { 300 } else { 100_000 });
+}
+
+#[test]
+fn grows_past_many_resizes_with_tombstone_churn_v6() {
+    grows_and_churns::<Ipv6Addr>(if cfg!(miri) { 100 } else { 20_000 });
+}
+
+#[test]
+fn remove_shard_drops_exactly_that_shard() {
+    let store = ForwardStore::<Ipv4Addr>::new(2);
+    let mut r = store.reader().unwrap();
+    let per_shard = if cfg!(miri) { 20 } else { 1000 };
+    for i in 0..per_shard {
+        store.install(sg(i, 1), IfKey::new(1), &ifs([3]));
+        store.install(sg(i, 2), IfKey::new(2), &ifs([3]));
+    }
+    // The reader holds a directory snapshot with shard 1 while it is removed.
+    assert_eq!(look(&mut r, 1, sg(0, 1)), Owned::Forward(ifs([3])));
+    assert_eq!(store.remove_shard(IfKey::new(1)), per_shard as usize);
+    assert_eq!(store.remove_shard(IfKey::new(1)), 0);
+    assert_eq!(store.len(), per_shard as usize);
+    for i in 0..per_shard {
+        assert_eq!(look(&mut r, 1, sg(i, 1)), Owned::Miss);
+        assert_eq!(look(&mut r, 2, sg(i, 1)), Owned::Miss);
+        assert_eq!(look(&mut r, 2, sg(i, 2)), Owned::Forward(ifs([3])));
+        assert_eq!(look(&mut r, 1, sg(i, 2)), Owned::Wrong(IfKey::new(2)));
+    }
+    // The next writer call frees the retired shard (the reader moved on).
+    store.install(sg(0, 3), IfKey::new(4), &[]);
+    assert!(store.lock().is_empty());
+}
+
+fn burst_equals_single<A: Family>() {
+    let store = ForwardStore::<A>::new(2);
+    for i in 0..200u32 {
+        let oifs = if i % 5 == 0 { vec![] } else { ifs(1..=(i % 6)) };
+        store.install(sg::<A>(i, 1), IfKey::new(100 + i % 3), &oifs);
+    }
+    let packets: Vec<PacketKey<A>> = (0..MAX_BURST as u32)
+        .map(|i| {
+            let key = sg::<A>(i * 7 % 260, 1);
+            PacketKey {
+                arrival: IfKey::new(100 + i % 4),
+                source: key.source,
+                group: key.group,
+                bytes: i,
+            }
+        })
+        .collect();
+    let mut single = store.reader().unwrap();
+    let want: Vec<Owned<A>> = packets
+        .iter()
+        .map(|p| own(&single.lookup(p.arrival, p.source, p.group, p.bytes)))
+        .collect();
+    let mut burst = store.reader().unwrap();
+    let mut verdicts = [Verdict::Miss; MAX_BURST];
+    assert_eq!(burst.lookup_burst(&packets, &mut verdicts), Ok(MAX_BURST));
+    let got: Vec<Owned<A>> = verdicts.iter().map(own).collect();
+    assert_eq!(got, want);
+    assert_eq!(burst.misses(), single.misses());
+    assert!(want.iter().any(|v| matches!(v, Owned::Forward(_))));
+    assert!(want.iter().any(|v| matches!(v, Owned::Wrong(_))));
+    assert!(want.contains(&Owned::Negative));
+    assert!(want.contains(&Owned::Miss));
+
+    let too_many = vec![packets[0]; MAX_BURST + 1];
+    let mut room = vec![Verdict::Miss; MAX_BURST + 1];
+    let err = burst.lookup_burst(&too_many, &mut room).unwrap_err();
+    assert!(matches!(err, Error::BurstTooLarge { len: 257, .. }));
+    let mut short = [Verdict::Miss; 2];
+    assert!(burst.lookup_burst(&packets[..3], &mut short).is_err());
+    let mut none = [Verdict::Miss; 2];
+    assert_eq!(burst.lookup_burst(&[], &mut none), Ok(0));
+}
+
+#[test]
+fn burst_equals_single_v4() {
+    burst_equals_single::<Ipv4Addr>();
+}
+
+#[test]
+fn burst_equals_single_v6() {
+    burst_equals_single::<Ipv6Addr>();
+}
+
+#[test]
+fn worker_slots_run_out_and_are_reused() {
+    let store = ForwardStore::<Ipv4Addr>::new(2);
+    assert_eq!(store.max_workers(), 2);
+    let a = store.reader().unwrap();
+    let b = store.reader().unwrap();
+    assert_eq!((a.worker_slot(), b.worker_slot()), (0, 1));
+    assert_eq!(store.reader().err(), Some(Error::TooManyReaders { max: 2 }));
+    drop(a);
+    let c = store.reader().unwrap();
+    assert_eq!(c.worker_slot(), 0);
+    assert_eq!(ForwardStore::<Ipv4Addr>::new(0).max_workers(), 1);
+}
+
+#[test]
+fn entry_memory_is_small() {
+    // Entry (one allocation, four OIFs inline) + counter block (2 workers x 64 B) + the share
+    // of 8-byte table slots at the lowest load of a growing table (3/8), with glibc's chunk
+    // rounding (8-byte header, 16-byte granules).
+    let entry = std::mem::size_of::<table::EntrySize<Ipv4Addr>>();
+    let malloc = |n: usize| (n + 8).div_ceil(16) * 16;
+    let per_mfe = malloc(entry) + malloc(2 * 64) + 8 * 8 / 3;
+    eprintln!("entry {entry} B, about {per_mfe} B per MFE");
+    assert!(entry <= 72, "entry is {entry} bytes");
+    assert!(per_mfe < 256, "about {per_mfe} bytes per MFE");
+}
+
+#[test]
+fn readers_never_see_a_torn_oif_list() {
+    let store = ForwardStore::<Ipv4Addr>::new(2);
+    let (iif, other) = (IfKey::new(100), IfKey::new(200));
+    let lists: Vec<Vec<IfKey<Ipv4Addr>>> = (1..=9).map(|i| ifs(1..=i)).collect();
+    let keys = 64u32;
+    for k in 0..keys {
+        store.install(sg(k, 1), iif, &lists[0]);
+    }
+    let stop = AtomicBool::new(false);
+    let rounds = if cfg!(miri) { 50 } else { 20_000 };
+    std::thread::scope(|s| {
+        for t in 0..2u32 {
+            let (store, stop, lists) = (&store, &stop, &lists);
+            s.spawn(move || {
+                // Created on its own thread, as a worker does.
+                let mut r = store.reader().unwrap();
+                let mut i = t;
+                let mut forwards = 0u64;
+                while !stop.load(Ordering::Relaxed) || forwards == 0 {
+                    let key = sg::<Ipv4Addr>(i % (keys + 8), 1);
+                    match r.lookup(iif, key.source, key.group, 64) {
+                        Verdict::Forward(o) => {
+                            forwards += 1;
+                            let got = o.to_vec();
+                            assert!(lists.contains(&got), "torn list {got:?}");
+                        }
+                        Verdict::WrongInterface { iif: w } => assert_eq!(w, other),
+                        Verdict::Negative => panic!("no negative MFE is installed"),
+                        Verdict::Miss => {}
+                    }
+                    i = i.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                }
+            });
+        }
+        for n in 0..rounds {
+            let k = n % keys;
+            store.install(sg(k, 1), iif, &lists[(n as usize * 7) % lists.len()]);
+            if n % 5 == 0 {
+                let k2 = (n / 5) % keys;
+                store.remove(sg(k2, 1), iif);
+                store.install(sg(k2, 1), iif, &lists[n as usize % lists.len()]);
+            }
+            if n % 97 == 0 {
+                let extra = sg(keys + n % 8, 1);
+                if !store.remove(extra, other) {
+                    store.install(extra, other, &lists[2]);
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(store.len() >= keys as usize);
+}
