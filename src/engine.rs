@@ -714,27 +714,30 @@ impl<A: Family> Mgm<A> {
         let sg = Sg::new(source, group);
         let now = self.now_ms();
         let interval = Control::<A>::now_ms(interval);
-        {
-            let mut last = self
-                .inner
-                .wrong_if_last
-                .entry((sg, arrival))
-                .or_insert(u64::MAX);
-            if *last != u64::MAX && now.saturating_sub(*last) < interval {
-                self.inner
-                    .wrong_if_suppressed
-                    .fetch_add(1, Ordering::Relaxed);
-                return Ok(false);
-            }
-            *last = now;
+        let last = &self.inner.wrong_if_last;
+        let limited = |now: u64| {
+            last.get(&(sg, arrival))
+                .is_some_and(|t| now.saturating_sub(*t) < interval)
+        };
+        if limited(now) {
+            self.inner
+                .wrong_if_suppressed
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(false);
         }
         let sent = self.commit(|c, out| {
+            // Checked again under the lock, which serialises the stamps; a report that
+            // reaches nobody does not use up the interval.
+            if limited(now) {
+                return Ok(false);
+            }
             let owner = c
                 .mfes
                 .get(&sg)
                 .filter(|rec| rec.iif != arrival)
                 .and_then(|_| c.owner_of(arrival));
             if let Some(o) = owner {
+                last.insert((sg, arrival), now);
                 out.event(
                     o,
                     Event::WrongInterface {

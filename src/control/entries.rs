@@ -96,9 +96,11 @@ impl<A: Family> Control<A> {
     }
 
     /// G-21: K is an OIF of the entry iff forward state says so, else iff a membership selects
-    /// it and no creation alert vetoed it; never the incoming interface itself.
+    /// it and no creation alert vetoed it; never the incoming interface itself. An entry built
+    /// without a route (G-24) is negative for its whole life: with no RPF check behind it, it
+    /// only absorbs the misses of an unroutable source, and a route appearing replaces it.
     fn wants_oif(&self, rec: &MfeRec<A>, sg: Sg<A>, k: IfKey<A>) -> bool {
-        if k == rec.iif {
+        if k == rec.iif || rec.route.is_none() {
             return false;
         }
         let o = rec.override_for(k).unwrap_or_default();
@@ -212,7 +214,12 @@ impl<A: Family> Control<A> {
         now_ms: u64,
         out: &mut Outbox<A>,
     ) -> u64 {
-        let timeout_ms = self.limits.default_timeout.map(|d| Self::now_ms(d));
+        // G-17: a configured lifetime of zero means "never age", as an answer of zero does.
+        let timeout_ms = self
+            .limits
+            .default_timeout
+            .filter(|d| !d.is_zero())
+            .map(Self::now_ms);
         let stamp = self.next_stamp;
         self.next_stamp += 1;
         let mut rec = MfeRec {
@@ -295,11 +302,14 @@ impl<A: Family> Control<A> {
         });
     }
 
-    /// Sets an entry's lifetime and restarts its countdown (the answer to a FALSE prune).
+    /// Sets an entry's lifetime and restarts its countdown (the answer to a FALSE prune); `None`
+    /// or zero: the entry never ages.
     pub(crate) fn set_timeout(&mut self, sg: Sg<A>, stamp: u64, t: Option<Duration>, now_ms: u64) {
         let Some(rec) = self.mfes.get_mut(&sg).filter(|r| r.stamp == stamp) else {
             return;
         };
+        // G-17: a lifetime of zero means "never age", as MGM's `*pdwTimeout = 0`.
+        let t = t.filter(|d| !d.is_zero());
         if let Some(d) = rec.deadline {
             self.timers.remove(&(d, sg));
         }

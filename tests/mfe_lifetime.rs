@@ -1,0 +1,330 @@
+//! Spec 6.14 (lifetime), 6.15 (upstream neighbour), 6.16 (route changes); G-17 on a
+//! `ManualClock`, the refresh-on-traffic option, and `Hooks::mfe_timeout` answers.
+#[macro_use]
+mod common;
+use common::*;
+
+struct Box_<A: Addrs> {
+    mgm: Mgm<A>,
+    clock: ManualClock,
+    pim: Proto<A>,
+    mospf: Proto<A>,
+}
+
+/// PIM owns k2 (receivers), MOSPF owns k3 (net B) and k5.
+fn setup<A: Addrs>(config: Config) -> Box_<A> {
+    let (mgm, clock) = engine_with::<A>(config);
+    let pim = reg(&mgm, PIM);
+    let mospf = reg(&mgm, MOSPF);
+    mgm.take_interface(pim.h, k(2)).unwrap();
+    mgm.take_interface(mospf.h, k(3)).unwrap();
+    mgm.take_interface(mospf.h, k(5)).unwrap();
+    mgm.add_route(route_b(k(3))).unwrap();
+    Box_ {
+        mgm,
+        clock,
+        pim,
+        mospf,
+    }
+}
+
+/// 6.14 / G-17: 900 s by default, counted down, deleted at zero with an MfeDeleted to the iif
+/// owner; the next packet misses and runs RPF again.
+fn default_lifetime_runs_out<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    b.mgm.add_membership(b.pim.h, group(1), k(2), JOIN).unwrap();
+    let (s, g) = (A::far(1), A::grp(1));
+    let sg = Sg::new(s, g);
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    b.mospf.drain();
+    b.mospf.hooks.take_calls();
+    let changes = b.mgm.subscribe();
+    let mut r = b.mgm.reader().unwrap();
+    b.clock.advance(secs(899));
+    // Traffic does not refresh by default.
+    assert_eq!(look(&mut r, k(3), s, g, 1), Seen::Forward(vec![k(2)]));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!(
+        (m.up_time, m.expiry, m.timeout),
+        (secs(899), Some(secs(1)), Some(secs(900)))
+    );
+    b.clock.advance(secs(1));
+    assert_eq!(b.mgm.run_timers().unwrap(), 1);
+    assert_eq!(
+        b.mospf.drain(),
+        vec![deleted(sg, k(3), DeleteReason::Expired)]
+    );
+    assert_eq!(b.pim.drain(), vec![]);
+    assert_eq!(
+        changes.drain(),
+        vec![MfeChange::Deleted {
+            sg,
+            iif: k(3),
+            reason: DeleteReason::Expired
+        }]
+    );
+    assert_eq!(look(&mut r, k(3), s, g, 1), Seen::Miss);
+    assert!(matches!(b.mgm.mfe(s, g), Err(Error::NoSuchMfe { .. })));
+    let again = created(b.mgm.new_packet(k(3), s, g).unwrap());
+    assert_eq!((again.up_time, again.expiry), (secs(0), Some(secs(900))));
+    assert!(matches!(b.mospf.hooks.take_calls()[..], [Call::Rpf(_)]));
+    let c = b.mgm.counters();
+    assert_eq!((c.created, c.deleted, c.mfes), (2, 1, 1));
+}
+
+/// G-17 opt-in: with refresh on traffic, a lifetime that carried packets starts another one; an
+/// idle one ends.
+fn refresh_on_traffic<A: Addrs>() {
+    let b = setup::<A>(Config {
+        refresh_on_traffic: true,
+        ..Config::default()
+    });
+    b.mgm.add_membership(b.pim.h, group(1), k(2), JOIN).unwrap();
+    let (s, g) = (A::far(1), A::grp(1));
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    let mut r = b.mgm.reader().unwrap();
+    b.clock.advance(secs(10));
+    look(&mut r, k(3), s, g, 1);
+    b.clock.advance(secs(890));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0, "it carried traffic");
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!((m.up_time, m.expiry), (secs(900), Some(secs(900))));
+    b.clock.advance(secs(899));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    b.clock.advance(secs(1));
+    assert_eq!(b.mgm.run_timers().unwrap(), 1, "idle for a whole lifetime");
+    assert_eq!(
+        b.mospf.drain().last(),
+        Some(&deleted(Sg::new(s, g), k(3), DeleteReason::Expired))
+    );
+}
+
+/// `Hooks::mfe_timeout` with a FALSE prune: the answer replaces the lifetime and restarts the
+/// countdown; `None` means never age.
+fn timeout_answers<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let (s, g) = (A::far(1), A::grp(1));
+    let sg = Sg::new(s, g);
+    *b.mospf.hooks.timeout.lock().unwrap() = Some(Some(secs(30)));
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!((m.expiry, m.timeout), (Some(secs(30)), Some(secs(30))));
+    b.clock.advance(secs(29));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    b.clock.advance(secs(1));
+    assert_eq!(b.mgm.run_timers().unwrap(), 1);
+
+    // Never age.
+    *b.mospf.hooks.timeout.lock().unwrap() = Some(None);
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!((m.expiry, m.timeout), (None, None));
+    b.clock.advance(secs(100_000));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    assert_eq!(b.mgm.mfe(s, g).unwrap().up_time, secs(100_000));
+
+    // The answer to a later FALSE prune restarts the countdown from then.
+    *b.mospf.hooks.timeout.lock().unwrap() = None;
+    let (s2, g2) = (A::far(2), A::grp(2));
+    b.mgm.add_membership(b.pim.h, group(2), k(2), JOIN).unwrap();
+    created(b.mgm.new_packet(k(3), s2, g2).unwrap());
+    b.mospf.hooks.take_calls();
+    b.clock.advance(secs(100));
+    *b.mospf.hooks.timeout.lock().unwrap() = Some(Some(secs(60)));
+    b.mgm
+        .delete_membership(b.pim.h, group(2), k(2), JOIN)
+        .unwrap();
+    assert_eq!(
+        b.mospf.hooks.take_calls(),
+        vec![Call::Timeout {
+            sg: Sg::new(s2, g2),
+            iif: k(3),
+            proposed: Some(secs(900))
+        }]
+    );
+    let m = b.mgm.mfe(s2, g2).unwrap();
+    assert_eq!((m.expiry, m.timeout), (Some(secs(60)), Some(secs(60))));
+    // Becoming non-empty again leaves the timer alone.
+    b.mgm.add_membership(b.pim.h, group(2), k(2), JOIN).unwrap();
+    assert_eq!(b.mospf.hooks.take_calls(), vec![]);
+    b.clock.advance(secs(59));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    b.clock.advance(secs(1));
+    assert_eq!(b.mgm.run_timers().unwrap(), 1);
+    assert!(b.mgm.mfe(s2, g2).is_err());
+    assert!(b.mgm.mfe(sg.source, sg.group).is_ok());
+}
+
+/// G-17: a lifetime of zero means "never age", as MGM's `*pdwTimeout = 0`.
+fn zero_timeout_never_ages<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let (s, g) = (A::far(1), A::grp(1));
+    *b.mospf.hooks.timeout.lock().unwrap() = Some(Some(secs(0)));
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!((m.expiry, m.timeout), (None, None));
+    b.clock.advance(secs(5000));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    // The same for a configured default of zero.
+    let (mgm, clock) = engine_with::<A>(Config {
+        default_timeout: Some(secs(0)),
+        ..Config::default()
+    });
+    let m = created(mgm.new_packet(k(1), s, g).unwrap());
+    assert_eq!((m.expiry, m.timeout), (None, None));
+    clock.advance(secs(5000));
+    assert_eq!(mgm.run_timers().unwrap(), 0);
+    assert!(mgm.mfe(s, g).is_ok());
+}
+
+/// `Config::default_timeout: None`: entries never age unless their owner says otherwise.
+fn configured_lifetime<A: Addrs>() {
+    let b = setup::<A>(Config {
+        default_timeout: None,
+        ..Config::default()
+    });
+    let (s, g) = (A::far(1), A::grp(1));
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    assert_eq!(
+        b.mospf.hooks.take_calls().last(),
+        Some(&Call::Timeout {
+            sg: Sg::new(s, g),
+            iif: k(3),
+            proposed: None
+        })
+    );
+    b.clock.advance(secs(1_000_000));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    assert_eq!(b.mgm.mfe(s, g).unwrap().timeout, None);
+}
+
+/// 6.15: only the iif owner changes the upstream neighbour; nothing else changes and nobody is
+/// told.
+fn set_upstream<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let (s, g) = (A::far(1), A::grp(1));
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    b.mospf.drain();
+    let changes = b.mgm.subscribe();
+    let before = b.mgm.mfe(s, g).unwrap();
+    b.mgm.set_mfe(b.mospf.h, s, g, A::far(77)).unwrap();
+    assert_eq!(
+        b.mgm.mfe(s, g).unwrap(),
+        Mfe {
+            upstream: A::far(77),
+            ..before.clone()
+        }
+    );
+    let e = b.mgm.set_mfe(b.pim.h, s, g, A::far(78)).unwrap_err();
+    assert_eq!(
+        e,
+        Error::NotIifOwner {
+            source: s.into(),
+            group: g.into()
+        }
+    );
+    assert_eq!(e.win32_code(), 87);
+    assert_eq!(b.mgm.mfe(s, g).unwrap().upstream, A::far(77));
+    assert_eq!(b.pim.drain(), vec![]);
+    assert_eq!(b.mospf.drain(), vec![]);
+    assert_eq!(changes.drain(), vec![]);
+}
+
+/// 6.16: a route change deletes exactly the entries whose best route changed (MfeDeleted
+/// RouteChanged to their iif owner); they are rebuilt with a fresh RPF on the next packet.
+fn route_changes<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    b.mgm.add_route(route_a(k(3))).unwrap();
+    let inside = (A::src(1), A::grp(1));
+    let outside = (A::src(200), A::grp(1));
+    let other = (A::far(1), A::grp(1));
+    for (s, g) in [inside, outside, other] {
+        created(b.mgm.new_packet(k(3), s, g).unwrap());
+    }
+    b.mospf.drain();
+    b.mospf.hooks.take_calls();
+    // A less specific route changes nobody's best route.
+    let (p, _) = A::net_a();
+    b.mgm
+        .add_route(Route::new(
+            A::from_bits(p.to_bits() & !0xffff),
+            A::net_a().1 - 8,
+            k(5),
+        ))
+        .unwrap();
+    // Re-adding the same route changes nothing either.
+    b.mgm.add_route(route_a(k(3))).unwrap();
+    assert_eq!(b.mospf.drain(), vec![]);
+    assert_eq!(b.mgm.counters().mfes, 3);
+    // A more specific route through PIM's k2 takes `inside` only.
+    let (sp, sl) = A::net_a_specific();
+    b.mgm.add_route(Route::new(sp, sl, k(2))).unwrap();
+    let sg_in = Sg::new(inside.0, inside.1);
+    assert_eq!(
+        b.mospf.drain(),
+        vec![deleted(sg_in, k(3), DeleteReason::RouteChanged)]
+    );
+    assert_eq!(b.pim.drain(), vec![]);
+    let m = created(b.mgm.new_packet(k(2), inside.0, inside.1).unwrap());
+    assert_eq!((m.iif, m.iif_protocol), (k(2), Some((PIM, 1))));
+    assert!(matches!(&b.pim.hooks.take_calls()[..], [Call::Rpf(q), ..] if q.iif == k(2)));
+    // Replacing net B's route with another upstream deletes `other`.
+    b.mgm
+        .add_route(Route {
+            upstream: A::far(9),
+            ..route_b(k(3))
+        })
+        .unwrap();
+    assert_eq!(
+        b.mospf.drain(),
+        vec![deleted(
+            Sg::new(other.0, other.1),
+            k(3),
+            DeleteReason::RouteChanged
+        )]
+    );
+    // Removing the specific route sends `inside` back to net A's route.
+    b.pim.drain();
+    b.mgm.remove_route(sp, sl).unwrap();
+    assert_eq!(
+        b.pim.drain(),
+        vec![deleted(sg_in, k(2), DeleteReason::RouteChanged)]
+    );
+    let left: Vec<_> = b
+        .mgm
+        .mfes(None, usize::MAX)
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.sg())
+        .collect();
+    assert_eq!(left, vec![Sg::new(outside.0, outside.1)]);
+}
+
+/// 6.16 with G-24: a route appearing for a source that had none replaces its negative entry.
+fn route_appearing_replaces_the_unrouted_entry<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let (s, g) = (A::src(1), A::grp(1));
+    let m = created(b.mgm.new_packet(k(2), s, g).unwrap());
+    assert_eq!((m.iif, m.route), (k(2), None));
+    b.pim.drain();
+    b.mgm.add_route(route_a(k(3))).unwrap();
+    assert_eq!(
+        b.pim.drain(),
+        vec![deleted(Sg::new(s, g), k(2), DeleteReason::RouteChanged)]
+    );
+    let m = created(b.mgm.new_packet(k(2), s, g).unwrap());
+    assert_eq!((m.iif, m.route), (k(3), Some(route_a(k(3)))));
+}
+
+both_families!(
+    default_lifetime_runs_out,
+    refresh_on_traffic,
+    timeout_answers,
+    zero_timeout_never_ages,
+    configured_lifetime,
+    set_upstream,
+    route_changes,
+    route_appearing_replaces_the_unrouted_entry,
+);
