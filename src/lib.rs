@@ -152,10 +152,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod docs;
 mod addr;
 mod clock;
 mod control;
+pub mod docs;
 mod engine;
 mod error;
 mod forward;

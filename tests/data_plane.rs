@@ -242,4 +242,3 @@ both_families!(
     wrong_interface_reports,
     southbound_stream,
 );
-
