@@ -135,8 +135,10 @@ impl<A: Family> Control<A> {
         }
         let (iif, now_empty) = (rec.iif, rec.oifs.is_empty());
         self.store.install(sg, iif, &rec.oifs);
-        let snap = self.snapshot(sg, None);
-        out.south.push(MfeChange::OifsChanged(snap));
+        if !self.subscribers.is_empty() {
+            out.south
+                .push(MfeChange::OifsChanged(self.snapshot(sg, None)));
+        }
         if was_empty != now_empty {
             self.alert_iif_owner(sg, now_empty, out);
         }
@@ -295,11 +297,13 @@ impl<A: Family> Control<A> {
                 },
             );
         }
-        out.south.push(MfeChange::Deleted {
-            sg,
-            iif: rec.iif,
-            reason,
-        });
+        if !self.subscribers.is_empty() {
+            out.south.push(MfeChange::Deleted {
+                sg,
+                iif: rec.iif,
+                reason,
+            });
+        }
     }
 
     /// Sets an entry's lifetime and restarts its countdown (the answer to a FALSE prune); `None`

@@ -9,11 +9,12 @@ mod entries;
 mod membership;
 mod ownership;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam::channel::Sender;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::addr::{Family, IfKey, Selector, Sg};
 use crate::error::{Error, Result};
@@ -137,19 +138,19 @@ impl<A: Family> Control<A> {
             limits,
             store,
             protocols: (0..protocol_slots).map(|_| None).collect(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             proto_alloc,
             reg_order: BTreeMap::new(),
             next_seq: 0,
             ifaces: BTreeMap::new(),
-            members: HashMap::new(),
-            sel_ifaces: HashMap::new(),
-            clients: HashMap::new(),
-            by_iface: HashMap::new(),
+            members: HashMap::default(),
+            sel_ifaces: HashMap::default(),
+            clients: HashMap::default(),
+            by_iface: HashMap::default(),
             mfes: BTreeMap::new(),
-            by_iif: HashMap::new(),
+            by_iif: HashMap::default(),
             timers: BTreeSet::new(),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             rib: Rib::new(),
             enums: (0..enum_slots).map(|_| None).collect(),
             enum_alloc,
