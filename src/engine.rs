@@ -15,8 +15,8 @@ use crate::error::{Error, HandleKind, Result};
 use crate::forward::{EntryCounters, ForwardStore, Reader};
 use crate::handle::{EnumerationHandle, ProtocolHandle, Slots};
 use crate::mfe::{
-    EngineCounters, EnumKind, InterfaceInfo, MembershipInfo, Mfe, MfeChange, MfeStats, MissOutcome,
-    OifStats, Page,
+    EngineCounters, EnumKind, ExternalCounters, InterfaceInfo, MembershipInfo, Mfe, MfeChange,
+    MfeStats, MissOutcome, OifStats, Page,
 };
 use crate::protocol::{
     is_igmp, Batches, CreationEntry, Event, EventReceiver, Hooks, RpfDecision, RpfQuery,
@@ -660,7 +660,7 @@ impl<A: Family> Mgm<A> {
                 hooks.creation_alert(sg, rpf.iif, &mut entries);
                 vetoed.extend(entries.iter().filter(|e| !e.enabled).map(|e| e.interface));
             }
-            let (snap, asks) = {
+            let (snap, stamp, asks) = {
                 let mut c = self.lock();
                 guard.armed = false;
                 let uninit = c.pending.remove(&sg).unwrap_or(0);
@@ -670,7 +670,7 @@ impl<A: Family> Mgm<A> {
                 }
                 let mut out = Outbox::new();
                 let now = self.now_ms();
-                c.install_mfe(
+                let stamp = c.install_mfe(
                     sg,
                     rpf.iif,
                     rpf.upstream,
@@ -680,9 +680,19 @@ impl<A: Family> Mgm<A> {
                     now,
                     &mut out,
                 );
-                (c.snapshot(sg, Some(now)), c.flush(out))
+                (c.snapshot(sg, Some(now)), stamp, c.flush(out))
             };
+            if asks.is_empty() {
+                return Ok(MissOutcome::Created(snap));
+            }
             self.answer(asks);
+            // The owner's lifetime answer is part of the creation: report the entry as this
+            // call left it (unless another call has since replaced it).
+            let c = self.lock();
+            let snap = match c.mfes.get(&sg) {
+                Some(rec) if rec.stamp == stamp => c.snapshot(sg, Some(now)),
+                _ => snap,
+            };
             return Ok(MissOutcome::Created(snap));
         }
     }
@@ -882,12 +892,15 @@ impl<A: Family> Mgm<A> {
                     .map_or(0, |(_, n)| *n),
             })
             .collect();
+        let rec = &c.mfes[&sg];
+        let ext = rec.external;
         MfeStats {
-            in_packets: counters.packets,
-            in_octets: counters.bytes,
-            different_if: counters.wrong_if,
+            in_packets: counters.packets + ext.packets,
+            in_octets: counters.bytes + ext.bytes,
+            different_if: counters.wrong_if + ext.wrong_if,
             negative: counters.negative,
-            uninit: c.mfes[&sg].uninit,
+            external: ext,
+            uninit: rec.uninit,
             total_out_packets: oifs.iter().map(|o| o.out_packets).sum(),
             oifs,
             mfe,
@@ -933,6 +946,39 @@ impl<A: Family> Mgm<A> {
     pub fn mfe_stats_page(&self, after: Option<Sg<A>>, max: usize) -> Result<Page<MfeStats<A>>> {
         let now = self.now_ms();
         self.walk(after, max, |c, sg| self.stats_of(c, sg, now))
+    }
+
+    /// Records the counters an external forwarder (the Linux kernel's table, an ASIC) keeps
+    /// for an entry: cumulative values, replacing the last report. [`Mgm::mfe_stats`] adds
+    /// them to the readers' own counts.
+    ///
+    /// **Progress:** takes the control lock.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMfe`]; [`Error::InvalidSource`], [`Error::InvalidGroup`].
+    ///
+    /// ```
+    /// use mgm::{ExternalCounters, IfKey, Mgm};
+    /// use std::net::Ipv4Addr;
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// mgm.set_external_counters(s, g, ExternalCounters { packets: 50, bytes: 2440, wrong_if: 0 }).unwrap();
+    /// assert_eq!(mgm.mfe_stats(s, g).unwrap().in_packets, 50);
+    /// ```
+    pub fn set_external_counters(
+        &self,
+        source: A,
+        group: A,
+        counters: ExternalCounters,
+    ) -> Result<()> {
+        check_source(source)?;
+        check_group(group)?;
+        let sg = Sg::new(source, group);
+        self.commit(|c, _| {
+            c.mfes.get_mut(&sg).ok_or_else(|| no_such(sg))?.external = counters;
+            Ok(())
+        })
     }
 
     /// `MgmSetMfe`: changes an entry's upstream neighbour; only the routing owner of its

@@ -160,6 +160,8 @@ mod engine;
 mod error;
 mod forward;
 mod handle;
+#[cfg(all(target_os = "linux", feature = "linux"))]
+pub mod linux;
 mod mfe;
 mod protocol;
 mod rib;
@@ -171,8 +173,8 @@ pub use error::{win32, Error, HandleKind, Result};
 pub use forward::{EntryCounters, Oifs, PacketKey, Reader, Verdict, MAX_BURST};
 pub use handle::{EnumerationHandle, ProtocolHandle};
 pub use mfe::{
-    EngineCounters, EnumKind, InterfaceInfo, MembershipInfo, Mfe, MfeChange, MfeStats, MissOutcome,
-    OifStats, Page,
+    EngineCounters, EnumKind, ExternalCounters, InterfaceInfo, MembershipInfo, Mfe, MfeChange,
+    MfeStats, MissOutcome, OifStats, Page,
 };
 pub use protocol::{
     is_igmp, protocol_id, Batches, CreationEntry, DefaultHooks, DeleteReason, Event, EventReceiver,

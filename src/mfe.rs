@@ -88,12 +88,32 @@ pub struct MfeStats<A> {
     pub different_if: u64,
     /// Matching packets dropped because the entry is negative (`ulNegativeMfe`).
     pub negative: u64,
+    /// The part of `in_packets`, `in_octets` and `different_if` an external forwarder
+    /// reported ([`crate::Mgm::set_external_counters`]).
+    pub external: ExternalCounters,
     /// Misses reported while the entry was being created (`ulUninitMfe`).
     pub uninit: u64,
     /// Copies sent over all outgoing interfaces (`ulTotalOutPackets`).
     pub total_out_packets: u64,
     /// Per outgoing interface.
     pub oifs: Vec<OifStats<A>>,
+}
+
+/// Counters of one entry kept by a forwarder outside the process (a kernel table), as it last
+/// reported them: cumulative values, added to the readers' own in [`MfeStats`].
+///
+/// ```
+/// let c = mgm::ExternalCounters { packets: 10, bytes: 1000, wrong_if: 1 };
+/// assert_eq!(c, mgm::ExternalCounters { packets: 10, ..c });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExternalCounters {
+    /// Packets that matched the entry.
+    pub packets: u64,
+    /// Their octets.
+    pub bytes: u64,
+    /// Matching packets that arrived on another interface.
+    pub wrong_if: u64,
 }
 
 /// A page of a walk or an enumeration, and whether more remain (G-15).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Control, Outbox, TimeoutAsk};
 use crate::addr::{Family, IfKey, Selector, Sg};
-use crate::mfe::{Mfe, MfeChange};
+use crate::mfe::{ExternalCounters, Mfe, MfeChange};
 use crate::protocol::{DeleteReason, Event, Hooks};
 use crate::rib::Route;
 
@@ -34,6 +34,8 @@ pub(crate) struct MfeRec<A> {
     pub(crate) uninit: u64,
     /// Unique per creation, so a late answer cannot touch a newer entry with the same key.
     pub(crate) stamp: u64,
+    /// The latest counters an external forwarder reported for the entry.
+    pub(crate) external: ExternalCounters,
 }
 
 impl<A: Family> MfeRec<A> {
@@ -244,6 +246,7 @@ impl<A: Family> Control<A> {
             oifs: Vec::new(),
             last_packets: 0,
             uninit,
+            external: ExternalCounters::default(),
             stamp,
         };
         rec.oifs = self.full_oifs(&rec, sg);

@@ -1,0 +1,219 @@
+//! mgmd's TOML configuration.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Path of the unix control socket (default `/run/mgmd.sock`; `--socket` overrides).
+    pub control_socket: Option<PathBuf>,
+    /// IGMP timers.
+    #[serde(default)]
+    pub igmp: IgmpSection,
+    /// Interfaces the routing client owns (each gets a VIF).
+    #[serde(default, rename = "interface")]
+    pub interfaces: Vec<InterfaceConf>,
+    /// Static routes toward sources, used for RPF.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConf>,
+    /// Static (S,G) / (*,G) forwarding, as smcroute's `mroute`.
+    #[serde(default, rename = "mroute")]
+    pub mroutes: Vec<MrouteConf>,
+}
+
+/// `[igmp]`: RFC 3376 defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IgmpSection {
+    /// Robustness variable.
+    pub robustness: u8,
+    /// Query interval, seconds.
+    pub query_interval: f64,
+    /// Query response interval, seconds.
+    pub query_response_interval: f64,
+    /// Last member query interval, seconds.
+    pub last_member_query_interval: f64,
+    /// Last member query count (default: robustness).
+    pub last_member_query_count: Option<u8>,
+    /// Act on leaves at once.
+    pub fast_leave: bool,
+}
+
+impl Default for IgmpSection {
+    fn default() -> Self {
+        IgmpSection {
+            robustness: 2,
+            query_interval: 125.0,
+            query_response_interval: 10.0,
+            last_member_query_interval: 1.0,
+            last_member_query_count: None,
+            fast_leave: false,
+        }
+    }
+}
+
+impl IgmpSection {
+    /// The state machine's configuration.
+    pub fn to_config(&self) -> Result<mgm::linux::IgmpConfig, String> {
+        let d = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v < 1e6 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(format!("igmp.{what} = {v}: expected seconds > 0"))
+            }
+        };
+        if self.robustness == 0 || self.robustness > 7 {
+            return Err(format!(
+                "igmp.robustness = {}: expected 1..=7",
+                self.robustness
+            ));
+        }
+        Ok(mgm::linux::IgmpConfig {
+            robustness: self.robustness,
+            query_interval: d("query_interval", self.query_interval)?,
+            query_response_interval: d("query_response_interval", self.query_response_interval)?,
+            last_member_query_interval: d(
+                "last_member_query_interval",
+                self.last_member_query_interval,
+            )?,
+            last_member_query_count: self.last_member_query_count.unwrap_or(self.robustness),
+            fast_leave: self.fast_leave,
+        })
+    }
+}
+
+/// `[[interface]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConf {
+    /// The interface name.
+    pub name: String,
+    /// Run IGMP on it (default true).
+    #[serde(default = "yes")]
+    pub igmp: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[route]]`: `prefix = "198.51.100.0/24"`, `interface = "rsnd"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConf {
+    /// Prefix in CIDR form.
+    pub prefix: String,
+    /// Interface toward it.
+    pub interface: String,
+    /// Upstream neighbour.
+    pub upstream: Option<Ipv4Addr>,
+}
+
+impl RouteConf {
+    /// (prefix, length).
+    pub fn parse(&self) -> Result<(Ipv4Addr, u8), String> {
+        let (a, l) = self
+            .prefix
+            .split_once('/')
+            .ok_or_else(|| format!("route prefix {:?}: expected A.B.C.D/LEN", self.prefix))?;
+        let a: Ipv4Addr = a
+            .parse()
+            .map_err(|e| format!("route prefix {:?}: {e}", self.prefix))?;
+        let l: u8 = l
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| format!("route prefix {:?}: bad length", self.prefix))?;
+        Ok((a, l))
+    }
+}
+
+/// `[[mroute]]`: `from` (optional incoming interface), `source` (optional: (*,G) without
+/// it), `group`, `to` (outgoing interfaces).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MrouteConf {
+    /// Incoming interface; overrides the RIB's answer for matching entries.
+    pub from: Option<String>,
+    /// Source of an (S,G) route.
+    pub source: Option<Ipv4Addr>,
+    /// Group.
+    pub group: Ipv4Addr,
+    /// Outgoing interfaces.
+    pub to: Vec<String>,
+}
+
+impl Config {
+    /// Parses and checks a config file's text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.igmp.to_config()?;
+        let known = |n: &str| c.interfaces.iter().any(|i| i.name == n);
+        for r in &c.routes {
+            r.parse()?;
+            if !known(&r.interface) {
+                return Err(format!(
+                    "route {}: interface {:?} is not an [[interface]]",
+                    r.prefix, r.interface
+                ));
+            }
+        }
+        for m in &c.mroutes {
+            if !m.group.is_multicast() {
+                return Err(format!("mroute group {} is not multicast", m.group));
+            }
+            for n in m.from.iter().chain(&m.to) {
+                if !known(n) {
+                    return Err(format!(
+                        "mroute {}: interface {n:?} is not an [[interface]]",
+                        m.group
+                    ));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_an_example() {
+        let c = Config::parse(
+            r#"
+            control_socket = "/tmp/x.sock"
+            [igmp]
+            last_member_query_interval = 0.5
+            [[interface]]
+            name = "rsnd"
+            igmp = false
+            [[interface]]
+            name = "rrcv"
+            [[route]]
+            prefix = "198.51.100.0/24"
+            interface = "rsnd"
+            [[mroute]]
+            from = "rsnd"
+            source = "198.51.100.2"
+            group = "239.1.2.3"
+            to = ["rrcv"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.interfaces.len(), 2);
+        assert!(!c.interfaces[0].igmp && c.interfaces[1].igmp);
+        let ic = c.igmp.to_config().unwrap();
+        assert_eq!(ic.last_member_query_time(), Duration::from_secs(1));
+        assert!(
+            Config::parse("[[route]]\nprefix = \"198.51.100.0/24\"\ninterface = \"x\"").is_err()
+        );
+        assert!(Config::parse("bogus = 1").is_err());
+    }
+}

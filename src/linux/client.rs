@@ -1,0 +1,200 @@
+//! The IGMP router as a client of the engine: registration as [`MS_IP_IGMP`], interface
+//! presence, memberships, and the disable/enable bracket of ownership changes.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::addr::{IfKey, Selector};
+use crate::engine::{Mgm, JOIN};
+use crate::handle::ProtocolHandle;
+use crate::linux::igmp::{IgmpAction, IgmpConfig, IgmpRouter};
+use crate::protocol::{DefaultHooks, Event, EventReceiver, MS_IP_IGMP};
+
+/// The IGMP router registered with an engine. Socket-free: the caller feeds it packets and
+/// time, sends the queries it returns, and drains its events.
+///
+/// ```
+/// use mgm::linux::{igmp, IgmpClient, IgmpConfig};
+/// use mgm::{IfKey, Mgm, Selector};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let mut c = IgmpClient::register(mgm.clone(), IgmpConfig::default()).unwrap();
+/// let me = Ipv4Addr::new(203, 0, 113, 1);
+/// let sends = c.add_interface(5, me, Duration::ZERO).unwrap();
+/// assert_eq!(sends.len(), 1, "the first startup general query");
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// let report = igmp::encode_v2(0x16, g);
+/// c.receive(5, Ipv4Addr::new(203, 0, 113, 2), &report, Duration::from_secs(1));
+/// assert_eq!(mgm.memberships()[0].selector, Selector::Group(g));
+/// ```
+pub struct IgmpClient {
+    mgm: Mgm<Ipv4Addr>,
+    handle: ProtocolHandle,
+    events: EventReceiver<Ipv4Addr>,
+    router: IgmpRouter,
+    disabled: BTreeSet<u32>,
+    errors: Vec<crate::Error>,
+}
+
+impl IgmpClient {
+    /// Registers with the engine as `MS_IP_IGMP`, component 1.
+    ///
+    /// # Errors
+    /// As [`Mgm::register`].
+    pub fn register(mgm: Mgm<Ipv4Addr>, config: IgmpConfig) -> crate::Result<Self> {
+        let (handle, events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks))?;
+        Ok(IgmpClient {
+            mgm,
+            handle,
+            events,
+            router: IgmpRouter::new(config),
+            disabled: BTreeSet::new(),
+            errors: Vec::new(),
+        })
+    }
+
+    /// The state machine (for display).
+    pub fn router(&self) -> &IgmpRouter {
+        &self.router
+    }
+
+    /// The engine handle.
+    pub fn handle(&self) -> ProtocolHandle {
+        self.handle
+    }
+
+    /// Engine errors met while applying memberships, since the last call.
+    pub fn take_errors(&mut self) -> Vec<crate::Error> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// Becomes present on the interface and starts querying there; returns the queries to
+    /// send now.
+    ///
+    /// # Errors
+    /// As [`Mgm::take_interface`].
+    pub fn add_interface(
+        &mut self,
+        ifindex: u32,
+        address: Ipv4Addr,
+        now: Duration,
+    ) -> crate::Result<Vec<IgmpAction>> {
+        self.mgm.take_interface(self.handle, IfKey::new(ifindex))?;
+        let acts = self.router.add_interface(ifindex, address, now);
+        Ok(self.apply(acts))
+    }
+
+    /// Stops IGMP on the interface and leaves it (the engine deletes its memberships there).
+    ///
+    /// # Errors
+    /// As [`Mgm::release_interface`].
+    pub fn remove_interface(&mut self, ifindex: u32) -> crate::Result<()> {
+        let _ = self.router.remove_interface(ifindex);
+        self.disabled.remove(&ifindex);
+        self.mgm.release_interface(self.handle, IfKey::new(ifindex))
+    }
+
+    /// Handles an IGMP message heard on `ifindex` from `source`; membership changes go to the
+    /// engine; returns every action (the `Send`s are the caller's to do).
+    pub fn receive(
+        &mut self,
+        ifindex: u32,
+        source: Ipv4Addr,
+        payload: &[u8],
+        now: Duration,
+    ) -> Vec<IgmpAction> {
+        let acts = self.router.receive(ifindex, source, payload, now);
+        self.apply(acts)
+    }
+
+    /// Runs the timers; as [`IgmpClient::receive`].
+    pub fn tick(&mut self, now: Duration) -> Vec<IgmpAction> {
+        let acts = self.router.tick(now);
+        self.apply(acts)
+    }
+
+    /// When the next timer is due.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.router.next_deadline()
+    }
+
+    fn apply(&mut self, acts: Vec<IgmpAction>) -> Vec<IgmpAction> {
+        for a in &acts {
+            let r = match *a {
+                IgmpAction::Join { ifindex, selector } if !self.disabled.contains(&ifindex) => self
+                    .mgm
+                    .add_membership(self.handle, selector, IfKey::new(ifindex), JOIN),
+                IgmpAction::Leave { ifindex, selector } if !self.disabled.contains(&ifindex) => {
+                    self.mgm
+                        .delete_membership(self.handle, selector, IfKey::new(ifindex), JOIN)
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = r {
+                self.errors.push(e);
+            }
+        }
+        acts
+    }
+
+    /// Drains the engine's events for IGMP: between `DisableIgmp` and `EnableIgmp` on an
+    /// interface nothing is added or deleted there; at `EnableIgmp` the memberships are
+    /// replayed (what the engine lacks is added, what IGMP no longer has is deleted). Returns
+    /// the events, for logging.
+    pub fn handle_events(&mut self) -> Vec<Event<Ipv4Addr>> {
+        let events = self.events.drain();
+        for e in &events {
+            match *e {
+                Event::DisableIgmp { interface } => {
+                    self.disabled.insert(interface.index);
+                }
+                Event::EnableIgmp { interface } => {
+                    self.disabled.remove(&interface.index);
+                    self.replay(interface.index);
+                }
+                _ => {}
+            }
+        }
+        events
+    }
+
+    /// Makes the engine's IGMP memberships on `ifindex` equal the state machine's.
+    pub fn replay(&mut self, ifindex: u32) {
+        let key = IfKey::new(ifindex);
+        let want: BTreeSet<Selector<Ipv4Addr>> =
+            self.router.memberships(ifindex).into_iter().collect();
+        let have: BTreeSet<Selector<Ipv4Addr>> = self
+            .mgm
+            .memberships()
+            .into_iter()
+            .filter(|m| m.interface == key && m.protocol == (MS_IP_IGMP, 1))
+            .map(|m| m.selector)
+            .collect();
+        for s in have.difference(&want) {
+            if let Err(e) = self.mgm.delete_membership(self.handle, *s, key, JOIN) {
+                self.errors.push(e);
+            }
+        }
+        for s in want.difference(&have) {
+            if let Err(e) = self.mgm.add_membership(self.handle, *s, key, JOIN) {
+                self.errors.push(e);
+            }
+        }
+    }
+
+    /// Releases every interface and deregisters.
+    ///
+    /// # Errors
+    /// As [`Mgm::deregister`].
+    pub fn shutdown(mut self) -> crate::Result<()> {
+        let ids: Vec<u32> = self.router.interfaces().keys().copied().collect();
+        for i in ids {
+            if let Err(e) = self.remove_interface(i) {
+                self.errors.push(e);
+            }
+        }
+        self.mgm.deregister(self.handle)
+    }
+}

@@ -1,0 +1,596 @@
+//! The kernel's multicast routing sockets: `MRT_*` on a raw IGMP socket (IPv4) and `MRT6_*`
+//! on a raw ICMPv6 socket (IPv6). Structures are encoded by hand with the layouts of
+//! `<linux/mroute.h>` and `<linux/mroute6.h>` (checked with the C compiler on the project's
+//! machines: `vifctl` 16 bytes, `mfcctl` 60, `sioc_sg_req` 32, `mif6ctl` 12, `mf6cctl` 92,
+//! `sioc_sg_req6` 80, `mrt6msg` 40).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::addr::Sg;
+use crate::linux::sys;
+
+/// The kernel's limit on VIFs (`MAXVIFS`) and on IPv6 MIFs (`MAXMIFS`).
+pub const MAXVIFS: usize = 32;
+
+/// `MRT_INIT` (and `MRT6_INIT`).
+pub const MRT_INIT: libc::c_int = 200;
+/// `MRT_DONE`.
+pub const MRT_DONE: libc::c_int = 201;
+/// `MRT_ADD_VIF` (`MRT6_ADD_MIF`).
+pub const MRT_ADD_VIF: libc::c_int = 202;
+/// `MRT_DEL_VIF` (`MRT6_DEL_MIF`).
+pub const MRT_DEL_VIF: libc::c_int = 203;
+/// `MRT_ADD_MFC` (`MRT6_ADD_MFC`).
+pub const MRT_ADD_MFC: libc::c_int = 204;
+/// `MRT_DEL_MFC` (`MRT6_DEL_MFC`).
+pub const MRT_DEL_MFC: libc::c_int = 205;
+/// `MRT_VERSION`.
+pub const MRT_VERSION: libc::c_int = 206;
+/// `MRT_ASSERT`.
+pub const MRT_ASSERT: libc::c_int = 207;
+/// `SIOCGETVIFCNT` (`SIOCPROTOPRIVATE`).
+pub const SIOCGETVIFCNT: libc::c_ulong = 0x89e0;
+/// `SIOCGETSGCNT` (`SIOCPROTOPRIVATE + 1`), also `SIOCGETSGCNT_IN6`.
+pub const SIOCGETSGCNT: libc::c_ulong = 0x89e1;
+/// `SIOCGETMIFCNT_IN6` (`SIOCPROTOPRIVATE`).
+pub const SIOCGETMIFCNT_IN6: libc::c_ulong = 0x89e0;
+
+const VIFF_USE_IFINDEX: u8 = 0x8;
+
+/// The kernel's counters of one (S,G) cache entry (`SIOCGETSGCNT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Packets forwarded (or dropped, for an entry without oifs) by the entry.
+    pub packets: u64,
+    /// Bytes of those packets.
+    pub bytes: u64,
+    /// Packets that arrived on another VIF than the entry's parent.
+    pub wrong_if: u64,
+}
+
+/// The kernel's counters of one VIF (`SIOCGETVIFCNT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VifCounters {
+    /// Packets received on the VIF.
+    pub in_packets: u64,
+    /// Packets sent on it.
+    pub out_packets: u64,
+    /// Bytes received.
+    pub in_bytes: u64,
+    /// Bytes sent.
+    pub out_bytes: u64,
+}
+
+/// What kind of upcall the kernel sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpcallKind {
+    /// `IGMPMSG_NOCACHE` / `MRT6MSG_NOCACHE`: a packet matched no cache entry.
+    NoCache,
+    /// `IGMPMSG_WRONGVIF` / `MRT6MSG_WRONGMIF`: a packet arrived on another VIF than its entry's.
+    WrongVif,
+    /// Any other message type (whole-packet upcalls of PIM).
+    Other(u8),
+}
+
+/// One upcall: kind, arrival VIF, source and group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upcall<A> {
+    /// The kind.
+    pub kind: UpcallKind,
+    /// The VIF the packet arrived on.
+    pub vif: u16,
+    /// The packet's source.
+    pub source: A,
+    /// The packet's destination group.
+    pub group: A,
+}
+
+/// What one read from an IPv4 mroute socket gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received4 {
+    /// A kernel upcall (IP protocol byte zero).
+    Upcall(Upcall<Ipv4Addr>),
+    /// A real IGMP packet heard on an interface.
+    Igmp {
+        /// Arrival interface (from `IP_PKTINFO`).
+        ifindex: u32,
+        /// IP source.
+        source: Ipv4Addr,
+        /// IP destination.
+        destination: Ipv4Addr,
+        /// The IGMP message (IP header stripped).
+        payload: Vec<u8>,
+    },
+    /// Something too short or malformed; ignored.
+    Junk,
+}
+
+/// What the adapter needs from a kernel multicast routing table: implemented by the real
+/// sockets and by test doubles.
+pub trait Kernel<A> {
+    /// Adds VIF `vif` for the interface `ifindex`.
+    ///
+    /// # Errors
+    /// The OS error.
+    fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()>;
+    /// Deletes VIF `vif`.
+    ///
+    /// # Errors
+    /// The OS error.
+    fn del_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()>;
+    /// Adds or replaces the cache entry of `sg` with incoming VIF `parent` and the given oifs.
+    ///
+    /// # Errors
+    /// The OS error.
+    fn add_mfc(&mut self, sg: Sg<A>, parent: u16, oifs: &[u16]) -> io::Result<()>;
+    /// Deletes the cache entry of `sg`.
+    ///
+    /// # Errors
+    /// The OS error.
+    fn del_mfc(&mut self, sg: Sg<A>) -> io::Result<()>;
+    /// The entry's kernel counters.
+    ///
+    /// # Errors
+    /// The OS error (`EADDRNOTAVAIL` when the kernel has no such entry).
+    fn sg_counters(&self, sg: Sg<A>) -> io::Result<KernelCounters>;
+    /// A VIF's kernel counters.
+    ///
+    /// # Errors
+    /// The OS error.
+    fn vif_counters(&self, vif: u16) -> io::Result<VifCounters>;
+}
+
+/// The IPv4 multicast routing socket: a raw IGMP socket on which `MRT_INIT` succeeded. It
+/// also carries the IGMP traffic of the router (reports in, queries out). Dropping it (or
+/// [`MrouteSocket::done`]) makes the kernel remove every VIF and cache entry.
+#[derive(Debug)]
+pub struct MrouteSocket {
+    fd: OwnedFd,
+}
+
+impl MrouteSocket {
+    /// Opens the socket, `MRT_INIT`, `MRT_ASSERT` on, `IP_PKTINFO` on, router alert on sent
+    /// packets, multicast TTL 1 and no loopback of its own packets.
+    ///
+    /// # Errors
+    /// `EPERM` without `CAP_NET_RAW`/`CAP_NET_ADMIN`; `EADDRINUSE` when another daemon holds
+    /// the table of this network namespace.
+    pub fn open() -> io::Result<Self> {
+        let fd = sys::raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
+        sys::setsockopt_int(&fd, libc::IPPROTO_IP, MRT_INIT, 1).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("MRT_INIT: {e} (another multicast router in this namespace?)"),
+            )
+        })?;
+        sys::setsockopt_int(&fd, libc::IPPROTO_IP, MRT_ASSERT, 1)?;
+        sys::setsockopt_int(&fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+        sys::setsockopt_bytes(&fd, libc::IPPROTO_IP, libc::IP_OPTIONS, &[0x94, 4, 0, 0])?;
+        sys::setsockopt_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, 1)?;
+        sys::setsockopt_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
+        sys::set_nonblocking(&fd)?;
+        Ok(MrouteSocket { fd })
+    }
+
+    /// `MRT_VERSION` (0x305 on current kernels).
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn version(&self) -> io::Result<i32> {
+        sys::getsockopt_int(&self.fd, libc::IPPROTO_IP, MRT_VERSION)
+    }
+
+    /// `MRT_DONE`: the kernel removes every VIF and cache entry of the table.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn done(&self) -> io::Result<()> {
+        sys::setsockopt_int(&self.fd, libc::IPPROTO_IP, MRT_DONE, 1)
+    }
+
+    /// Joins (or leaves) `group` on interface `ifindex` (`IP_ADD_MEMBERSHIP` with an
+    /// `ip_mreqn`), e.g. 224.0.0.22 and 224.0.0.2 to hear IGMPv3 reports and v2 leaves.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn membership(&self, group: Ipv4Addr, ifindex: u32, join: bool) -> io::Result<()> {
+        let name = if join {
+            libc::IP_ADD_MEMBERSHIP
+        } else {
+            libc::IP_DROP_MEMBERSHIP
+        };
+        sys::setsockopt_bytes(&self.fd, libc::IPPROTO_IP, name, &mreqn(group, ifindex))
+    }
+
+    /// Sends an IGMP message out of interface `ifindex` to `destination` (TTL 1, router alert).
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn send_igmp(&self, ifindex: u32, destination: Ipv4Addr, msg: &[u8]) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            &mreqn(Ipv4Addr::UNSPECIFIED, ifindex),
+        )?;
+        sys::send_to_v4(&self.fd, msg, destination)?;
+        Ok(())
+    }
+
+    /// Reads one message without waiting; `Ok(None)` when none is queued.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn recv(&self) -> io::Result<Option<Received4>> {
+        let mut buf = [0u8; 2048];
+        let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
+            return Ok(None);
+        };
+        Ok(Some(parse_received4(&buf[..info.len], info.ifindex)))
+    }
+}
+
+/// Classifies a message read from the IPv4 mroute socket: an upcall when the IP protocol byte
+/// is zero, else an IGMP packet.
+///
+/// ```
+/// use mgm::linux::mroute::{parse_received4, Received4, UpcallKind};
+/// let mut up = [0u8; 28];
+/// up[8] = 1; // IGMPMSG_NOCACHE
+/// up[10] = 0; // vif 0
+/// up[12..16].copy_from_slice(&[198, 51, 100, 2]);
+/// up[16..20].copy_from_slice(&[239, 1, 2, 3]);
+/// match parse_received4(&up, None) {
+///     Received4::Upcall(u) => assert_eq!((u.kind, u.vif, u.group.octets()), (UpcallKind::NoCache, 0, [239, 1, 2, 3])),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub fn parse_received4(pkt: &[u8], ifindex: Option<u32>) -> Received4 {
+    if pkt.len() < 20 {
+        return Received4::Junk;
+    }
+    let src = Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]);
+    let dst = Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
+    if pkt[9] == 0 {
+        let kind = match pkt[8] {
+            1 => UpcallKind::NoCache,
+            2 => UpcallKind::WrongVif,
+            k => UpcallKind::Other(k),
+        };
+        return Received4::Upcall(Upcall {
+            kind,
+            vif: u16::from(pkt[10]) | (u16::from(pkt[11]) << 8),
+            source: src,
+            group: dst,
+        });
+    }
+    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    let (Some(ifindex), true) = (ifindex, ihl >= 20 && pkt.len() >= ihl) else {
+        return Received4::Junk;
+    };
+    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+    let end = if total >= ihl && total <= pkt.len() {
+        total
+    } else {
+        pkt.len()
+    };
+    Received4::Igmp {
+        ifindex,
+        source: src,
+        destination: dst,
+        payload: pkt[ihl..end].to_vec(),
+    }
+}
+
+fn mreqn(group: Ipv4Addr, ifindex: u32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[0..4].copy_from_slice(&group.octets());
+    b[8..12].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    b
+}
+
+/// The 16-byte `vifctl` for a VIF bound to an ifindex.
+fn vifctl(vif: u16, ifindex: u32) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[0..2].copy_from_slice(&vif.to_ne_bytes());
+    b[2] = VIFF_USE_IFINDEX;
+    b[3] = 1; // threshold; forwarding itself follows the entry's ttls (TTL > 1)
+    b[8..12].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    b
+}
+
+/// The 60-byte `mfcctl`.
+fn mfcctl(sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> [u8; 60] {
+    let mut b = [0u8; 60];
+    b[0..4].copy_from_slice(&sg.source.octets());
+    b[4..8].copy_from_slice(&sg.group.octets());
+    b[8..10].copy_from_slice(&parent.to_ne_bytes());
+    for &o in oifs {
+        if usize::from(o) < MAXVIFS && o != parent {
+            b[10 + usize::from(o)] = 1;
+        }
+    }
+    b
+}
+
+impl Kernel<Ipv4Addr> for MrouteSocket {
+    fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IP,
+            MRT_ADD_VIF,
+            &vifctl(vif, ifindex),
+        )
+    }
+    fn del_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IP,
+            MRT_DEL_VIF,
+            &vifctl(vif, ifindex),
+        )
+    }
+    fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IP,
+            MRT_ADD_MFC,
+            &mfcctl(sg, parent, oifs),
+        )
+    }
+    fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> {
+        sys::setsockopt_bytes(&self.fd, libc::IPPROTO_IP, MRT_DEL_MFC, &mfcctl(sg, 0, &[]))
+    }
+    fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+        // struct sioc_sg_req { in_addr src, grp; unsigned long pktcnt, bytecnt, wrong_if; }
+        let mut buf = [0u64; 4];
+        let mut first = [0u8; 8];
+        first[0..4].copy_from_slice(&sg.source.octets());
+        first[4..8].copy_from_slice(&sg.group.octets());
+        buf[0] = u64::from_ne_bytes(first);
+        sys::ioctl_bytes(&self.fd, SIOCGETSGCNT, &mut buf)?;
+        Ok(KernelCounters {
+            packets: buf[1],
+            bytes: buf[2],
+            wrong_if: buf[3],
+        })
+    }
+    fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+        // struct sioc_vif_req { vifi_t vifi; unsigned long icount, ocount, ibytes, obytes; }
+        let mut buf = [0u64; 5];
+        buf[0] = u64::from(vif);
+        sys::ioctl_bytes(&self.fd, SIOCGETVIFCNT, &mut buf)?;
+        Ok(VifCounters {
+            in_packets: buf[1],
+            out_packets: buf[2],
+            in_bytes: buf[3],
+            out_bytes: buf[4],
+        })
+    }
+}
+
+impl AsRawFd for MrouteSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The IPv6 multicast routing socket: a raw ICMPv6 socket on which `MRT6_INIT` succeeded.
+/// MIFs, cache entries, counters and upcalls work as for IPv4; MLD is not implemented.
+#[derive(Debug)]
+pub struct Mroute6Socket {
+    fd: OwnedFd,
+}
+
+impl Mroute6Socket {
+    /// Opens the socket and sends `MRT6_INIT`.
+    ///
+    /// # Errors
+    /// As [`MrouteSocket::open`].
+    pub fn open() -> io::Result<Self> {
+        let fd = sys::raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6)?;
+        sys::setsockopt_int(&fd, libc::IPPROTO_IPV6, MRT_INIT, 1).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("MRT6_INIT: {e} (another multicast router in this namespace?)"),
+            )
+        })?;
+        sys::set_nonblocking(&fd)?;
+        Ok(Mroute6Socket { fd })
+    }
+
+    /// `MRT6_DONE`.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn done(&self) -> io::Result<()> {
+        sys::setsockopt_int(&self.fd, libc::IPPROTO_IPV6, MRT_DONE, 1)
+    }
+
+    /// Reads one upcall without waiting; `Ok(None)` when none is queued; ICMPv6 packets
+    /// (never of type 0) are skipped as `Ok(Some(None))`.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn recv_upcall(&self) -> io::Result<Option<Option<Upcall<Ipv6Addr>>>> {
+        let mut buf = [0u8; 2048];
+        let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
+            return Ok(None);
+        };
+        Ok(Some(parse_upcall6(&buf[..info.len])))
+    }
+}
+
+/// Parses a `mrt6msg` upcall; `None` for an ICMPv6 packet.
+pub fn parse_upcall6(pkt: &[u8]) -> Option<Upcall<Ipv6Addr>> {
+    if pkt.len() < 40 || pkt[0] != 0 {
+        return None;
+    }
+    let kind = match pkt[1] {
+        1 => UpcallKind::NoCache,
+        2 => UpcallKind::WrongVif,
+        k => UpcallKind::Other(k),
+    };
+    let mut s = [0u8; 16];
+    let mut g = [0u8; 16];
+    s.copy_from_slice(&pkt[8..24]);
+    g.copy_from_slice(&pkt[24..40]);
+    Some(Upcall {
+        kind,
+        vif: u16::from_ne_bytes([pkt[2], pkt[3]]),
+        source: Ipv6Addr::from(s),
+        group: Ipv6Addr::from(g),
+    })
+}
+
+fn sockaddr_in6(b: &mut [u8], addr: Ipv6Addr) {
+    b[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+    b[8..24].copy_from_slice(&addr.octets());
+}
+
+fn mif6ctl(mif: u16, ifindex: u32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[0..2].copy_from_slice(&mif.to_ne_bytes());
+    b[3] = 1;
+    b[4..6].copy_from_slice(&(ifindex as u16).to_ne_bytes());
+    b
+}
+
+fn mf6cctl(sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> [u8; 92] {
+    let mut b = [0u8; 92];
+    sockaddr_in6(&mut b[0..28], sg.source);
+    sockaddr_in6(&mut b[28..56], sg.group);
+    b[56..58].copy_from_slice(&parent.to_ne_bytes());
+    for &o in oifs {
+        if usize::from(o) < MAXVIFS && o != parent {
+            let word = 60 + usize::from(o / 32) * 4;
+            let mut w = u32::from_ne_bytes(b[word..word + 4].try_into().expect("4 bytes"));
+            w |= 1 << (o % 32);
+            b[word..word + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+    }
+    b
+}
+
+impl Kernel<Ipv6Addr> for Mroute6Socket {
+    fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IPV6,
+            MRT_ADD_VIF,
+            &mif6ctl(vif, ifindex),
+        )
+    }
+    fn del_vif(&mut self, vif: u16, _ifindex: u32) -> io::Result<()> {
+        // MRT6_DEL_MIF takes a bare mifi_t.
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IPV6,
+            MRT_DEL_VIF,
+            &vif.to_ne_bytes(),
+        )
+    }
+    fn add_mfc(&mut self, sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IPV6,
+            MRT_ADD_MFC,
+            &mf6cctl(sg, parent, oifs),
+        )
+    }
+    fn del_mfc(&mut self, sg: Sg<Ipv6Addr>) -> io::Result<()> {
+        sys::setsockopt_bytes(
+            &self.fd,
+            libc::IPPROTO_IPV6,
+            MRT_DEL_MFC,
+            &mf6cctl(sg, 0, &[]),
+        )
+    }
+    fn sg_counters(&self, sg: Sg<Ipv6Addr>) -> io::Result<KernelCounters> {
+        // struct sioc_sg_req6 { sockaddr_in6 src, grp; unsigned long pktcnt, bytecnt, wrong_if; }
+        let mut buf = [0u64; 10];
+        let mut bytes = [0u8; 56];
+        sockaddr_in6(&mut bytes[0..28], sg.source);
+        sockaddr_in6(&mut bytes[28..56], sg.group);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            buf[i] = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        sys::ioctl_bytes(&self.fd, SIOCGETSGCNT, &mut buf)?;
+        Ok(KernelCounters {
+            packets: buf[7],
+            bytes: buf[8],
+            wrong_if: buf[9],
+        })
+    }
+    fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+        let mut buf = [0u64; 5];
+        buf[0] = u64::from(vif);
+        sys::ioctl_bytes(&self.fd, SIOCGETMIFCNT_IN6, &mut buf)?;
+        Ok(VifCounters {
+            in_packets: buf[1],
+            out_packets: buf[2],
+            in_bytes: buf[3],
+            out_bytes: buf[4],
+        })
+    }
+}
+
+impl AsRawFd for Mroute6Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The IPv4 addresses of an interface, from `getifaddrs`.
+///
+/// # Errors
+/// The OS error.
+pub fn ipv4_addrs_of(name: &str) -> io::Result<Vec<Ipv4Addr>> {
+    Ok(sys::interface_addrs()?
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .filter_map(|(_, a)| match a {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_match_the_kernel_headers() {
+        let sg = Sg::new(Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+        let m = mfcctl(sg, 0, &[1, 3]);
+        assert_eq!(&m[0..8], &[198, 51, 100, 2, 239, 1, 2, 3]);
+        assert_eq!((m[10], m[11], m[12], m[13]), (0, 1, 0, 1));
+        let v = vifctl(5, 7);
+        assert_eq!(v[2], VIFF_USE_IFINDEX);
+        assert_eq!(i32::from_ne_bytes(v[8..12].try_into().unwrap()), 7);
+        let sg6 = Sg::new(
+            "2001:db8::2".parse::<Ipv6Addr>().unwrap(),
+            "ff0e::1".parse::<Ipv6Addr>().unwrap(),
+        );
+        let m6 = mf6cctl(sg6, 1, &[0, 2, 1]);
+        assert_eq!(u32::from_ne_bytes(m6[60..64].try_into().unwrap()), 0b101);
+        assert_eq!(u16::from_ne_bytes([m6[56], m6[57]]), 1);
+    }
+
+    #[test]
+    fn igmp_packets_are_told_from_upcalls() {
+        let mut p = vec![0x46, 0, 0, 32, 0, 0, 0, 0, 1, 2, 0, 0];
+        p.extend_from_slice(&[203, 0, 113, 2, 224, 0, 0, 22, 0x94, 4, 0, 0]);
+        p.extend_from_slice(&[0x22, 0, 0, 0, 0, 0, 0, 0]);
+        match parse_received4(&p, Some(3)) {
+            Received4::Igmp {
+                ifindex, payload, ..
+            } => assert_eq!((ifindex, payload[0], payload.len()), (3, 0x22, 8)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse_received4(&p, None), Received4::Junk);
+    }
+}
