@@ -6,7 +6,7 @@ use arc_swap::{ArcSwap, Cache};
 
 use super::counters::WorkerSlot;
 use super::table::{hash_sg, Pin, ReaderPin};
-use super::Directory;
+use super::{Directory, Shard};
 use crate::addr::{Family, IfKey, Sg};
 use crate::error::{Error, Result};
 
@@ -175,15 +175,28 @@ impl<A: Family> Reader<A> {
         let pin = self.pin.enter();
         let dir: &'r Directory<A> = self.dir.load();
         let worker = self.slot.index();
+        // Three passes, so the cache misses of the whole burst overlap: hash and start loading
+        // each key's first slot; then start loading the entry and counter line that slot
+        // points at; then resolve each key, mostly from cache.
         let mut hashes = [0u64; MAX_BURST];
-        for (h, p) in hashes.iter_mut().zip(packets) {
+        let mut shards: [Option<&Shard<A>>; MAX_BURST] = [None; MAX_BURST];
+        for ((h, s), p) in hashes.iter_mut().zip(shards.iter_mut()).zip(packets) {
             *h = hash_sg(&sg_of(p));
-            if let Some(shard) = dir.shards.get(&p.arrival) {
+            *s = dir.shards.get(&p.arrival).map(|s| &**s);
+            if let Some(shard) = s {
                 shard.table.prefetch(*h, pin);
             }
         }
-        for ((v, p), h) in verdicts.iter_mut().zip(packets).zip(hashes) {
-            *v = resolve(dir, pin, worker, &mut self.misses, p, h);
+        for (h, s) in hashes.iter().zip(&shards).take(packets.len()) {
+            if let Some(shard) = s {
+                shard.table.prefetch_entry(*h, worker, pin);
+            }
+        }
+        for (((v, p), h), s) in verdicts.iter_mut().zip(packets).zip(hashes).zip(shards) {
+            *v = match s {
+                Some(shard) => resolve_in(shard, dir, pin, worker, &mut self.misses, p, h),
+                None => resolve(dir, pin, worker, &mut self.misses, p, h),
+            };
         }
         Ok(packets.len())
     }
@@ -227,12 +240,25 @@ fn resolve<'a, A: Family>(
     p: &PacketKey<A>,
     hash: u64,
 ) -> Verdict<'a, A> {
+    match dir.shards.get(&p.arrival) {
+        Some(shard) => resolve_in(shard, dir, pin, worker, misses, p, hash),
+        None => resolve_elsewhere(dir, pin, worker, misses, p, hash),
+    }
+}
+
+/// [`resolve`] when the arrival interface's shard is `shard` (already looked up).
+#[inline]
+fn resolve_in<'a, A: Family>(
+    shard: &'a Shard<A>,
+    dir: &'a Directory<A>,
+    pin: Pin<'a>,
+    worker: usize,
+    misses: &mut u64,
+    p: &PacketKey<A>,
+    hash: u64,
+) -> Verdict<'a, A> {
     let sg = sg_of(p);
-    if let Some(entry) = dir
-        .shards
-        .get(&p.arrival)
-        .and_then(|s| s.table.get(&sg, hash, pin))
-    {
+    if let Some(entry) = shard.table.get(&sg, hash, worker, pin) {
         return if entry.oifs().is_empty() {
             entry.count_negative(worker, p.bytes);
             Verdict::Negative
@@ -241,11 +267,26 @@ fn resolve<'a, A: Family>(
             Verdict::Forward(Oifs(entry.oifs()))
         };
     }
+    resolve_elsewhere(dir, pin, worker, misses, p, hash)
+}
+
+/// The rest of [`resolve`] when the arrival interface's shard has no MFE for the key: a
+/// wrong-interface arrival if another shard has it, else a miss.
+#[cold]
+fn resolve_elsewhere<'a, A: Family>(
+    dir: &'a Directory<A>,
+    pin: Pin<'a>,
+    worker: usize,
+    misses: &mut u64,
+    p: &PacketKey<A>,
+    hash: u64,
+) -> Verdict<'a, A> {
+    let sg = sg_of(p);
     for (iif, shard) in &dir.shards {
         if *iif == p.arrival {
             continue;
         }
-        if let Some(entry) = shard.table.get(&sg, hash, pin) {
+        if let Some(entry) = shard.table.get(&sg, hash, usize::MAX, pin) {
             entry.count_wrong_if(worker);
             return Verdict::WrongInterface { iif: entry.iif() };
         }

@@ -25,10 +25,11 @@
 
 use std::hash::Hasher;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crossbeam::epoch::{self, Atomic, Guard, LocalHandle, Owned, Shared};
+use crossbeam::utils::CachePadded;
 use rustc_hash::{FxHashMap, FxHasher};
 
 use super::counters::{
@@ -363,15 +364,33 @@ fn slot_u16(n: usize) -> u16 {
 // ---------------------------------------------------------------------------------------------
 // The table
 
+/// One slot: the current version of an MFE, and a hint of where its counter block is.
+///
+/// `block` lets a lookup start loading the counter line while it loads the entry, instead of
+/// after (one dependent cache miss less per packet). It is only a hint, read to warm the cache
+/// and never written through: the counters a lookup bumps are always those of the version it
+/// read. Every value it ever holds is a block that is freed only through the epoch collector
+/// after it stopped being any version's block, or by `Drop` (`&mut self`); so under a pin a
+/// hint that was read is still allocated.
+struct Slot<A> {
+    entry: Atomic<Entry<A>>,
+    block: AtomicPtr<Line>,
+}
+
 /// A slot array; its length is a power of two.
 struct Slots<A> {
-    slots: Box<[Atomic<Entry<A>>]>,
+    slots: Box<[Slot<A>]>,
 }
 
 impl<A> Slots<A> {
     fn with_len(len: usize) -> Self {
         Slots {
-            slots: (0..len).map(|_| Atomic::null()).collect(),
+            slots: (0..len)
+                .map(|_| Slot {
+                    entry: Atomic::null(),
+                    block: AtomicPtr::new(std::ptr::null_mut()),
+                })
+                .collect(),
         }
     }
 }
@@ -397,7 +416,10 @@ enum Probe<'g, A> {
 pub(super) struct Table<A> {
     slots: Atomic<Slots<A>>,
     workers: u16,
-    writer: Mutex<WriterState>,
+    /// On its own cache line: every writer call locks it and updates the counts, and readers
+    /// read `slots` and `workers` on every lookup; sharing a line made each writer call cost
+    /// readers of this shard a cache miss.
+    writer: CachePadded<Mutex<WriterState>>,
 }
 
 impl<A: Family> Table<A> {
@@ -406,10 +428,10 @@ impl<A: Family> Table<A> {
         Table {
             slots: Atomic::new(Slots::with_len(MIN_SLOTS)),
             workers,
-            writer: Mutex::new(WriterState {
+            writer: CachePadded::new(Mutex::new(WriterState {
                 live: 0,
                 tombstones: 0,
-            }),
+            })),
         }
     }
 
@@ -417,7 +439,13 @@ impl<A: Family> Table<A> {
     ///
     /// **Progress:** wait-free.
     #[inline]
-    pub(super) fn get<'a>(&'a self, sg: &Sg<A>, hash: u64, pin: Pin<'a>) -> Option<&'a Entry<A>> {
+    pub(super) fn get<'a>(
+        &'a self,
+        sg: &Sg<A>,
+        hash: u64,
+        worker: usize,
+        pin: Pin<'a>,
+    ) -> Option<&'a Entry<A>> {
         let guard = pin.guard;
         // SAFETY: the slot array is never null, and a replaced array is only freed through
         // `defer_destroy`, after every guard pinned when it was replaced (ours included) has
@@ -426,12 +454,14 @@ impl<A: Family> Table<A> {
         let mask = slots.slots.len() - 1;
         let mut i = hash as usize & mask;
         for _ in 0..=mask {
-            let p = slots.slots[i].load(Ordering::Acquire, guard);
+            let slot = &slots.slots[i];
+            let p = slot.entry.load(Ordering::Acquire, guard);
             if p.is_null() {
                 if p.tag() != TOMBSTONE {
                     return None;
                 }
             } else {
+                self.touch_block(slot, worker);
                 // SAFETY: a non-null slot points at a published entry; entries are freed only by
                 // `defer_destroy` after being unlinked (protected by `guard`), or by `Drop`
                 // (excluded by `'a`). The `Acquire` load pairs with the publishing `Release`.
@@ -445,6 +475,45 @@ impl<A: Family> Table<A> {
         None
     }
 
+    /// Starts loading `worker`'s first counter line of the block hinted by `slot`, so that
+    /// its cache miss overlaps the entry's. A plain read whose value is discarded.
+    #[inline]
+    fn touch_block(&self, slot: &Slot<A>, worker: usize) {
+        if worker >= usize::from(self.workers) {
+            return;
+        }
+        let block = slot.block.load(Ordering::Relaxed);
+        if block.is_null() {
+            return;
+        }
+        // SAFETY: the caller is pinned (it holds a `Pin` of this table's collector) and read
+        // a non-null entry from this slot first; a block hint is freed only after an epoch
+        // grace period that began once it was no longer any reachable version's block (see
+        // [`Slot`]), so it is still allocated. `worker < workers` and every block of this
+        // table has `workers * stride` lines with `stride >= 1`, so line `worker` is in
+        // bounds. The read races only with `Relaxed` atomic stores to the same counters, and
+        // is itself an atomic load.
+        let line = unsafe { &*block.add(worker) };
+        std::hint::black_box(line.0[PACKETS].load(Ordering::Relaxed));
+    }
+
+    /// Second stage of a burst: loads the slot `hash` lands on (warmed by
+    /// [`Table::prefetch`]) and starts loading its entry and `worker`'s counter line, without
+    /// probing further.
+    #[inline]
+    pub(super) fn prefetch_entry(&self, hash: u64, worker: usize, pin: Pin<'_>) {
+        // SAFETY: as in `get`.
+        let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
+        let slot = &slots.slots[hash as usize & (slots.slots.len() - 1)];
+        let p = slot.entry.load(Ordering::Acquire, pin.guard);
+        if p.is_null() {
+            return;
+        }
+        self.touch_block(slot, worker);
+        // SAFETY: as in `get`: a published entry, protected by the pin.
+        std::hint::black_box(unsafe { p.deref() }.sg);
+    }
+
     /// Touches the first slot `hash` probes, so a burst can overlap the cache misses of many
     /// keys before it probes them.
     #[inline]
@@ -452,7 +521,7 @@ impl<A: Family> Table<A> {
         // SAFETY: as in `get`.
         let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
         let i = hash as usize & (slots.slots.len() - 1);
-        std::hint::black_box(slots.slots[i].load(Ordering::Relaxed, pin.guard));
+        std::hint::black_box(slots.slots[i].entry.load(Ordering::Relaxed, pin.guard));
     }
 
     /// MFEs in the table.
@@ -490,7 +559,13 @@ impl<A: Family> Table<A> {
                 // SAFETY: `old` is the published version; only this writer can unlink it.
                 let (entry, old_block) = unsafe { old.deref() }.next(oifs);
                 let entry = Entry { iif, ..entry };
-                slots.slots[i].store(Owned::new(entry), Ordering::Release);
+                // The hint first: a reader that sees the new version finds its block too.
+                slots.slots[i]
+                    .block
+                    .store(entry.block.as_ptr(), Ordering::Relaxed);
+                slots.slots[i]
+                    .entry
+                    .store(Owned::new(entry), Ordering::Release);
                 // SAFETY: `old` was just unlinked; readers still holding it are pinned.
                 unsafe { guard.defer_destroy(old) };
                 if let Some(block) = old_block {
@@ -499,7 +574,12 @@ impl<A: Family> Table<A> {
             }
             Probe::Absent(i) => {
                 let entry = Entry::first(sg, iif, oifs, self.workers);
-                let was = slots.slots[i].swap(Owned::new(entry), Ordering::Release, &guard);
+                slots.slots[i]
+                    .block
+                    .store(entry.block.as_ptr(), Ordering::Relaxed);
+                let was = slots.slots[i]
+                    .entry
+                    .swap(Owned::new(entry), Ordering::Release, &guard);
                 if was.tag() == TOMBSTONE {
                     state.tombstones -= 1;
                 }
@@ -517,7 +597,11 @@ impl<A: Family> Table<A> {
         let Probe::Found(i, old) = Self::probe(slots, sg, hash_sg(sg), &guard) else {
             return false;
         };
-        slots.slots[i].store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
+        // The block hint stays: a reader only follows it after reading a non-null entry here,
+        // and the block is freed after the grace period of this removal.
+        slots.slots[i]
+            .entry
+            .store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
         // SAFETY: `old` is the last version and is now unlinked; its block goes with it.
         self.retire_block(unsafe { old.deref() }.block, old, &guard);
         // SAFETY: as above.
@@ -551,7 +635,7 @@ impl<A: Family> Table<A> {
         let mut i = hash as usize & mask;
         let mut free = None;
         for _ in 0..=mask {
-            let p = slots.slots[i].load(Ordering::Acquire, guard);
+            let p = slots.slots[i].entry.load(Ordering::Acquire, guard);
             if p.is_null() {
                 if p.tag() != TOMBSTONE {
                     return Probe::Absent(free.unwrap_or(i));
@@ -579,17 +663,25 @@ impl<A: Family> Table<A> {
         let old = self.slots.load(Ordering::Acquire, guard);
         // SAFETY: the published array; only this writer replaces it.
         for slot in unsafe { old.deref() }.slots.iter() {
-            let p = slot.load(Ordering::Acquire, guard);
+            let p = slot.entry.load(Ordering::Acquire, guard);
             if p.is_null() {
                 continue;
             }
             // SAFETY: published entry, protected by `guard`.
-            let mut i = hash_sg(&unsafe { p.deref() }.sg) as usize & (len - 1);
-            while !fresh.slots[i].load(Ordering::Relaxed, guard).is_null() {
+            let entry = unsafe { p.deref() };
+            let mut i = hash_sg(&entry.sg) as usize & (len - 1);
+            while !fresh.slots[i]
+                .entry
+                .load(Ordering::Relaxed, guard)
+                .is_null()
+            {
                 i = (i + 1) & (len - 1);
             }
             // Relaxed: the array is published below with `Release`.
-            fresh.slots[i].store(p, Ordering::Relaxed);
+            fresh.slots[i]
+                .block
+                .store(entry.block.as_ptr(), Ordering::Relaxed);
+            fresh.slots[i].entry.store(p, Ordering::Relaxed);
         }
         self.slots.store(Owned::new(fresh), Ordering::Release);
         // SAFETY: the old array is unlinked; dropping it frees the array only (an `Atomic`
@@ -631,7 +723,7 @@ impl<A> Drop for Table<A> {
         let slots = self.slots.load(Ordering::Relaxed, guard);
         // SAFETY: the array is never null and is ours alone now.
         for slot in unsafe { slots.deref() }.slots.iter() {
-            let p = slot.load(Ordering::Relaxed, guard);
+            let p = slot.entry.load(Ordering::Relaxed, guard);
             if p.is_null() {
                 continue;
             }

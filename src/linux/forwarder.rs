@@ -413,7 +413,11 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
         let mut n = 0;
         for sg in self.installed.keys() {
             if let Some(k) = self.kernel_counters(*sg) {
-                let c = mgm_external(k);
+                let c = crate::ExternalCounters {
+                    packets: k.packets,
+                    bytes: k.bytes,
+                    wrong_if: k.wrong_if,
+                };
                 if self
                     .mgm
                     .set_external_counters(sg.source, sg.group, c)
@@ -606,13 +610,5 @@ mod tests {
         };
         assert!(f.apply(&MfeChange::Installed(m)).is_err());
         assert_eq!(f.kernel().mfcs[&Sg::new(s, g)], (0, vec![1]));
-    }
-}
-
-fn mgm_external(k: KernelCounters) -> crate::ExternalCounters {
-    crate::ExternalCounters {
-        packets: k.packets,
-        bytes: k.bytes,
-        wrong_if: k.wrong_if,
     }
 }
