@@ -47,6 +47,27 @@ pub(super) fn slots_in(stride: usize) -> usize {
 /// snapshot: counts a worker adds while the sum is taken may or may not be in it.
 ///
 /// **Progress:** plain data.
+///
+/// ```
+/// use mgm::{EntryCounters, IfKey, Mgm};
+/// use std::net::Ipv4Addr;
+/// // A negative MFE on interface 1 drops 2 packets of 100 bytes, and sees 1 arrival on 2.
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+/// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+/// let mut reader = mgm.reader().unwrap();
+/// for arrival in [1, 1, 2] {
+///     reader.lookup(IfKey::new(arrival), s, g, 100);
+/// }
+/// let c = EntryCounters::<Ipv4Addr> { packets: 2, bytes: 200, wrong_if: 1, negative: 2, oifs: vec![] };
+/// assert_eq!(c.packets, c.negative, "every packet was a negative hit");
+/// // The engine's statistics are these sums (plus what an external forwarder reported).
+/// let st = mgm.mfe_stats(s, g).unwrap();
+/// assert_eq!((st.in_packets, st.in_octets, st.different_if, st.negative), (c.packets, c.bytes, c.wrong_if, c.negative));
+/// // A forwarding MFE: one copy per OIF per packet.
+/// let f = EntryCounters::<Ipv4Addr> { packets: 3, bytes: 300, wrong_if: 0, negative: 0, oifs: vec![(IfKey::new(2), 3), (IfKey::new(3), 3)] };
+/// assert_eq!(f.oifs.iter().map(|(_, n)| n).sum::<u64>(), 6);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct EntryCounters<A> {
     /// Packets that arrived on the incoming interface (forwarded, or dropped by a negative MFE).

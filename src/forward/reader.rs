@@ -13,11 +13,40 @@ use crate::error::{Error, Result};
 /// Most keys one [`Reader::lookup_burst`] call takes.
 ///
 /// **Progress:** constant.
+///
+/// ```
+/// use mgm::{Error, IfKey, Mgm, PacketKey, Verdict, MAX_BURST};
+/// use std::net::Ipv4Addr;
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let mut reader = mgm.reader().unwrap();
+/// let key = PacketKey { arrival: IfKey::new(1), source: Ipv4Addr::new(203, 0, 113, 9), group: Ipv4Addr::new(239, 9, 9, 9), bytes: 64 };
+/// let too_many = vec![key; MAX_BURST + 1];
+/// let mut verdicts = vec![Verdict::Miss; MAX_BURST + 1];
+/// let err = reader.lookup_burst(&too_many, &mut verdicts).unwrap_err();
+/// assert_eq!(err, Error::BurstTooLarge { len: MAX_BURST + 1, max: MAX_BURST });
+/// ```
 pub const MAX_BURST: usize = 256;
 
 /// The key of one packet, for [`Reader::lookup_burst`].
 ///
 /// **Progress:** plain data.
+///
+/// ```
+/// use mgm::{IfKey, Mgm, PacketKey, Verdict};
+/// use std::net::Ipv4Addr;
+/// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// mgm.new_packet(IfKey::new(1), s, g).unwrap(); // no route: a negative MFE on interface 1
+/// let mut reader = mgm.reader().unwrap();
+/// let keys = [
+///     PacketKey { arrival: IfKey::new(1), source: s, group: g, bytes: 100 },
+///     PacketKey { arrival: IfKey::new(2), source: s, group: g, bytes: 100 },
+/// ];
+/// let mut verdicts = [Verdict::Miss; 2];
+/// assert_eq!(reader.lookup_burst(&keys, &mut verdicts).unwrap(), 2);
+/// assert!(matches!(verdicts[0], Verdict::Negative));
+/// assert!(matches!(verdicts[1], Verdict::WrongInterface { iif } if iif == IfKey::new(1)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketKey<A> {
     /// The interface the packet arrived on.
@@ -33,6 +62,32 @@ pub struct PacketKey<A> {
 /// What to do with a packet.
 ///
 /// **Progress:** plain data; borrows the reader until it is dropped.
+///
+/// ```
+/// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+/// use std::{net::Ipv4Addr, sync::Arc};
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+/// let (up, down) = (IfKey::new(1), IfKey::new(2));
+/// mgm.take_interface(igmp, down).unwrap();
+/// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, up)).unwrap();
+/// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+/// mgm.add_membership(igmp, Selector::Group(g), down, JOIN).unwrap();
+///
+/// let mut reader = mgm.reader().unwrap();
+/// assert!(matches!(reader.lookup(up, s, g, 1200), Verdict::Miss));
+/// mgm.new_packet(up, s, g).unwrap();
+/// match reader.lookup(up, s, g, 1200) {
+///     Verdict::Forward(oifs) => assert_eq!(oifs.to_vec(), vec![down]),
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(reader.lookup(down, s, g, 1200), Verdict::WrongInterface { iif } if iif == up));
+///
+/// // A source with no route: the engine installs a negative MFE on the arrival interface.
+/// let lost = Ipv4Addr::new(203, 0, 113, 9);
+/// mgm.new_packet(up, lost, g).unwrap();
+/// assert!(matches!(reader.lookup(up, lost, g, 1200), Verdict::Negative));
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub enum Verdict<'r, A> {
     /// The MFE exists on the arrival interface: send a copy out of each of these OIFs.
@@ -52,6 +107,24 @@ pub enum Verdict<'r, A> {
 /// The OIF list of a [`Verdict::Forward`]: borrowed from the MFE version the lookup saw.
 ///
 /// **Progress:** every method is wait-free.
+///
+/// ```
+/// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+/// use std::{net::Ipv4Addr, sync::Arc};
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+/// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+/// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+/// for k in [2, 3] {
+///     mgm.take_interface(igmp, IfKey::new(k)).unwrap();
+///     mgm.add_membership(igmp, Selector::Group(g), IfKey::new(k), JOIN).unwrap();
+/// }
+/// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+///
+/// let mut reader = mgm.reader().unwrap();
+/// let Verdict::Forward(oifs) = reader.lookup(IfKey::new(1), s, g, 1200) else { panic!() };
+/// assert_eq!(oifs.to_vec(), vec![IfKey::new(2), IfKey::new(3)]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Oifs<'r, A>(&'r [IfKey<A>]);
 
@@ -59,6 +132,24 @@ impl<'r, A: Family> Oifs<'r, A> {
     /// The number of OIFs (never 0 in a verdict).
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// # use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+    /// # use std::{net::Ipv4Addr, sync::Arc};
+    /// # let mgm = Mgm::<Ipv4Addr>::default();
+    /// # let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// # let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// # mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// # for k in [2, 3] {
+    /// #     mgm.take_interface(igmp, IfKey::new(k)).unwrap();
+    /// #     mgm.add_membership(igmp, Selector::Group(g), IfKey::new(k), JOIN).unwrap();
+    /// # }
+    /// # mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// // An MFE (s, g) arriving on interface 1, with members on interfaces 2 and 3:
+    /// let mut reader = mgm.reader().unwrap();
+    /// let Verdict::Forward(oifs) = reader.lookup(IfKey::new(1), s, g, 1200) else { panic!() };
+    /// assert_eq!(oifs.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -66,6 +157,22 @@ impl<'r, A: Family> Oifs<'r, A> {
     /// True when there is no OIF (never, in a verdict).
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// # use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+    /// # use std::{net::Ipv4Addr, sync::Arc};
+    /// # let mgm = Mgm::<Ipv4Addr>::default();
+    /// # let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// # let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// # mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// # mgm.take_interface(igmp, IfKey::new(2)).unwrap();
+    /// # mgm.add_membership(igmp, Selector::Group(g), IfKey::new(2), JOIN).unwrap();
+    /// # mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// // An MFE (s, g) arriving on interface 1, with a member on interface 2:
+    /// let mut reader = mgm.reader().unwrap();
+    /// let Verdict::Forward(oifs) = reader.lookup(IfKey::new(1), s, g, 1200) else { panic!() };
+    /// assert!(!oifs.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -73,6 +180,26 @@ impl<'r, A: Family> Oifs<'r, A> {
     /// The `i`-th OIF, in the order the engine installed them.
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// # use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+    /// # use std::{net::Ipv4Addr, sync::Arc};
+    /// # let mgm = Mgm::<Ipv4Addr>::default();
+    /// # let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// # let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// # mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// # for k in [2, 3] {
+    /// #     mgm.take_interface(igmp, IfKey::new(k)).unwrap();
+    /// #     mgm.add_membership(igmp, Selector::Group(g), IfKey::new(k), JOIN).unwrap();
+    /// # }
+    /// # mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// // An MFE (s, g) arriving on interface 1, with members on interfaces 2 and 3:
+    /// let mut reader = mgm.reader().unwrap();
+    /// let Verdict::Forward(oifs) = reader.lookup(IfKey::new(1), s, g, 1200) else { panic!() };
+    /// assert_eq!(oifs.get(0), Some(IfKey::new(2)));
+    /// assert_eq!(oifs.get(1), Some(IfKey::new(3)));
+    /// assert_eq!(oifs.get(2), None);
+    /// ```
     pub fn get(&self, i: usize) -> Option<IfKey<A>> {
         self.0.get(i).copied()
     }
@@ -80,6 +207,25 @@ impl<'r, A: Family> Oifs<'r, A> {
     /// The OIFs, in order.
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// # use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+    /// # use std::{net::Ipv4Addr, sync::Arc};
+    /// # let mgm = Mgm::<Ipv4Addr>::default();
+    /// # let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// # let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// # mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// # for k in [2, 3] {
+    /// #     mgm.take_interface(igmp, IfKey::new(k)).unwrap();
+    /// #     mgm.add_membership(igmp, Selector::Group(g), IfKey::new(k), JOIN).unwrap();
+    /// # }
+    /// # mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// // An MFE (s, g) arriving on interface 1, with members on interfaces 2 and 3:
+    /// let mut reader = mgm.reader().unwrap();
+    /// let Verdict::Forward(oifs) = reader.lookup(IfKey::new(1), s, g, 1200) else { panic!() };
+    /// let indexes: Vec<u32> = oifs.iter().map(|k| k.index).collect();
+    /// assert_eq!(indexes, [2, 3]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = IfKey<A>> + 'r {
         self.0.iter().copied()
     }
@@ -87,6 +233,28 @@ impl<'r, A: Family> Oifs<'r, A> {
     /// The OIFs copied into a vector.
     ///
     /// **Progress:** allocates.
+    ///
+    /// ```
+    /// # use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+    /// # use std::{net::Ipv4Addr, sync::Arc};
+    /// # let mgm = Mgm::<Ipv4Addr>::default();
+    /// # let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// # let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// # mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// # for k in [2, 3] {
+    /// #     mgm.take_interface(igmp, IfKey::new(k)).unwrap();
+    /// #     mgm.add_membership(igmp, Selector::Group(g), IfKey::new(k), JOIN).unwrap();
+    /// # }
+    /// # mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// // An MFE (s, g) arriving on interface 1, with members on interfaces 2 and 3:
+    /// let mut reader = mgm.reader().unwrap();
+    /// let oifs = match reader.lookup(IfKey::new(1), s, g, 1200) {
+    ///     Verdict::Forward(oifs) => oifs.to_vec(), // owned: outlives the reader's borrow
+    ///     other => panic!("{other:?}"),
+    /// };
+    /// assert!(matches!(reader.lookup(IfKey::new(1), s, g, 1200), Verdict::Forward(_)));
+    /// assert_eq!(oifs, vec![IfKey::new(2), IfKey::new(3)]);
+    /// ```
     pub fn to_vec(&self) -> Vec<IfKey<A>> {
         self.0.to_vec()
     }
@@ -109,6 +277,29 @@ impl<'r, A: Family> Oifs<'r, A> {
 ///
 /// **Progress:** lookups are wait-free apart from the miss path's probes, which are bounded by
 /// the number of shards; no lock, no allocation, no reference-count change.
+///
+/// ```
+/// use mgm::{Config, IfKey, Mgm, Verdict};
+/// use std::net::Ipv4Addr;
+/// let mgm = Mgm::<Ipv4Addr>::new(Config { max_workers: 2, ..Config::default() });
+/// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+/// mgm.new_packet(IfKey::new(1), s, g).unwrap(); // a negative MFE on interface 1
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| {
+///         let mgm = mgm.clone();
+///         std::thread::spawn(move || {
+///             // Created on the worker's own thread, and kept there.
+///             let mut reader = mgm.reader().unwrap();
+///             assert!(matches!(reader.lookup(IfKey::new(1), s, g, 100), Verdict::Negative));
+///         })
+///     })
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap();
+/// }
+/// // Both readers' counts, summed.
+/// assert_eq!(mgm.mfe_stats(s, g).unwrap().negative, 2);
+/// ```
 pub struct Reader<A: Family> {
     pin: ReaderPin,
     dir: Cache<Arc<ArcSwap<Directory<A>>>, Arc<Directory<A>>>,
@@ -131,6 +322,27 @@ impl<A: Family> Reader<A> {
     /// wrong-interface arrival).
     ///
     /// **Progress:** wait-free on a hit; a miss probes every shard once.
+    ///
+    /// ```
+    /// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
+    /// use std::{net::Ipv4Addr, sync::Arc};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// let (up, down) = (IfKey::new(1), IfKey::new(2));
+    /// mgm.take_interface(igmp, down).unwrap();
+    /// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, up)).unwrap();
+    /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// mgm.add_membership(igmp, Selector::Group(g), down, JOIN).unwrap();
+    /// mgm.new_packet(up, s, g).unwrap();
+    ///
+    /// let mut reader = mgm.reader().unwrap();
+    /// match reader.lookup(up, s, g, 1200) {
+    ///     Verdict::Forward(oifs) => assert_eq!(oifs.to_vec(), vec![down]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// let stats = mgm.mfe_stats(s, g).unwrap();
+    /// assert_eq!((stats.in_packets, stats.in_octets, stats.total_out_packets), (1, 1200, 1));
+    /// ```
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
         let pin = self.pin.enter();
         let dir: &Directory<A> = self.dir.load();
@@ -161,6 +373,28 @@ impl<A: Family> Reader<A> {
     /// is shorter than `packets`; nothing is looked up or counted then.
     ///
     /// **Progress:** as [`Reader::lookup`], per packet.
+    ///
+    /// ```
+    /// use mgm::{Error, IfKey, Mgm, PacketKey, Verdict};
+    /// use std::net::Ipv4Addr;
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap(); // no route: a negative MFE on interface 1
+    /// let mut reader = mgm.reader().unwrap();
+    /// let key = |arrival, group| PacketKey { arrival: IfKey::new(arrival), source: s, group, bytes: 100 };
+    /// let packets = [key(1, g), key(2, g), key(1, Ipv4Addr::new(239, 8, 8, 8))];
+    ///
+    /// // Fewer verdict slots than keys: refused, nothing looked up.
+    /// let mut short = [Verdict::Miss; 2];
+    /// assert_eq!(reader.lookup_burst(&packets, &mut short), Err(Error::BurstTooLarge { len: 3, max: 2 }));
+    ///
+    /// let mut verdicts = [Verdict::Miss; 3];
+    /// assert_eq!(reader.lookup_burst(&packets, &mut verdicts), Ok(3));
+    /// assert!(matches!(verdicts[0], Verdict::Negative));
+    /// assert!(matches!(verdicts[1], Verdict::WrongInterface { iif } if iif == IfKey::new(1)));
+    /// assert!(matches!(verdicts[2], Verdict::Miss));
+    /// assert_eq!(reader.misses(), 1);
+    /// ```
     pub fn lookup_burst<'r>(
         &'r mut self,
         packets: &[PacketKey<A>],
@@ -206,6 +440,19 @@ impl<A: Family> Reader<A> {
     /// lookup pins again.
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// use mgm::{IfKey, Mgm, Verdict};
+    /// use std::net::Ipv4Addr;
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+    /// let mut reader = mgm.reader().unwrap();
+    /// assert!(matches!(reader.lookup(IfKey::new(1), s, g, 100), Verdict::Miss));
+    /// reader.quiesce(); // going idle
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// // The next lookup pins again and sees the table as it is now.
+    /// assert!(matches!(reader.lookup(IfKey::new(1), s, g, 100), Verdict::Negative));
+    /// ```
     pub fn quiesce(&mut self) {
         self.pin.quiesce();
         self.dir.load();
@@ -214,6 +461,18 @@ impl<A: Family> Reader<A> {
     /// This reader's worker slot, `0..max_workers`: the counter lines it writes.
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// use mgm::{Config, Error, Mgm};
+    /// use std::net::Ipv4Addr;
+    /// let mgm = Mgm::<Ipv4Addr>::new(Config { max_workers: 2, ..Config::default() });
+    /// let first = mgm.reader().unwrap();
+    /// let second = mgm.reader().unwrap();
+    /// assert_eq!((first.worker_slot(), second.worker_slot()), (0, 1));
+    /// assert!(matches!(mgm.reader(), Err(Error::TooManyReaders { max: 2 })));
+    /// drop(first); // frees slot 0
+    /// assert_eq!(mgm.reader().unwrap().worker_slot(), 0);
+    /// ```
     pub fn worker_slot(&self) -> usize {
         self.slot.index()
     }
@@ -221,6 +480,20 @@ impl<A: Family> Reader<A> {
     /// How many [`Verdict::Miss`] this reader has returned (a plain local counter).
     ///
     /// **Progress:** wait-free.
+    ///
+    /// ```
+    /// use mgm::{IfKey, Mgm};
+    /// use std::net::Ipv4Addr;
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+    /// let mut reader = mgm.reader().unwrap();
+    /// reader.lookup(IfKey::new(1), s, g, 100);
+    /// reader.lookup(IfKey::new(1), s, g, 100);
+    /// assert_eq!(reader.misses(), 2);
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// reader.lookup(IfKey::new(1), s, g, 100); // a hit now (negative MFE): not a miss
+    /// assert_eq!(reader.misses(), 2);
+    /// ```
     pub fn misses(&self) -> u64 {
         self.misses
     }

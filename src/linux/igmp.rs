@@ -60,24 +60,60 @@ impl Default for IgmpConfig {
 
 impl IgmpConfig {
     /// Group membership interval: robustness × query interval + response interval (260 s).
+    ///
+    /// ```
+    /// use mgm::linux::IgmpConfig;
+    /// use std::time::Duration;
+    /// assert_eq!(IgmpConfig::default().group_membership_interval(), Duration::from_secs(2 * 125 + 10));
+    /// let c = IgmpConfig { robustness: 3, query_interval: Duration::from_secs(60), ..IgmpConfig::default() };
+    /// assert_eq!(c.group_membership_interval(), Duration::from_secs(3 * 60 + 10));
+    /// ```
     pub fn group_membership_interval(&self) -> Duration {
         self.query_interval * u32::from(self.robustness) + self.query_response_interval
     }
     /// Other querier present interval: robustness × query interval + response interval / 2.
+    ///
+    /// ```
+    /// use mgm::linux::IgmpConfig;
+    /// use std::time::Duration;
+    /// assert_eq!(IgmpConfig::default().other_querier_present_interval(), Duration::from_secs(2 * 125 + 5));
+    /// ```
     pub fn other_querier_present_interval(&self) -> Duration {
         self.query_interval * u32::from(self.robustness) + self.query_response_interval / 2
     }
     /// Last member query time: count × interval (2 s).
+    ///
+    /// ```
+    /// use mgm::linux::IgmpConfig;
+    /// use std::time::Duration;
+    /// let c = IgmpConfig { last_member_query_count: 3, last_member_query_interval: Duration::from_millis(500), ..IgmpConfig::default() };
+    /// assert_eq!(c.last_member_query_time(), Duration::from_millis(1500));
+    /// ```
     pub fn last_member_query_time(&self) -> Duration {
         self.last_member_query_interval * u32::from(self.last_member_query_count)
     }
     /// Startup query interval: a quarter of the query interval.
+    ///
+    /// ```
+    /// use mgm::linux::IgmpConfig;
+    /// use std::time::Duration;
+    /// assert_eq!(IgmpConfig::default().startup_query_interval(), Duration::from_millis(31_250));
+    /// ```
     pub fn startup_query_interval(&self) -> Duration {
         self.query_interval / 4
     }
 }
 
 /// One IGMPv3 group record.
+///
+/// ```
+/// use mgm::linux::igmp::{encode_v3_report, parse, GroupRecord, Message};
+/// use std::net::Ipv4Addr;
+/// // "Send me 239.1.2.3, from 198.51.100.2 only" (ALLOW_NEW_SOURCES).
+/// let allow = GroupRecord { kind: 5, group: Ipv4Addr::new(239, 1, 2, 3), sources: vec![Ipv4Addr::new(198, 51, 100, 2)] };
+/// let bytes = encode_v3_report(&[allow.clone()]);
+/// assert_eq!(parse(&bytes), Some(Message::V3Report(vec![allow])));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRecord {
     /// Record type: 1 `MODE_IS_INCLUDE`, 2 `MODE_IS_EXCLUDE`, 3 `CHANGE_TO_INCLUDE`,
@@ -90,6 +126,18 @@ pub struct GroupRecord {
 }
 
 /// A query, as sent or heard.
+///
+/// ```
+/// use mgm::linux::igmp::{checksum, parse, Message};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// // An IGMPv2 general query (8 bytes, max response time 10 s) heard from an old router.
+/// let mut v2 = [0x11, 100, 0, 0, 0, 0, 0, 0];
+/// let c = checksum(&v2);
+/// v2[2..4].copy_from_slice(&c.to_be_bytes());
+/// let Some(Message::Query(q)) = parse(&v2) else { panic!() };
+/// assert_eq!((q.version, q.group, q.max_response), (2, Ipv4Addr::UNSPECIFIED, Duration::from_secs(10)));
+/// assert!(q.sources.is_empty() && !q.s_flag);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
     /// The group; unspecified for a general query.
@@ -136,6 +184,15 @@ impl Query {
 }
 
 /// A parsed IGMP message.
+///
+/// ```
+/// use mgm::linux::igmp::{encode_v2, parse, Message};
+/// use std::net::Ipv4Addr;
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// assert_eq!(parse(&encode_v2(0x12, g)), Some(Message::V1Report(g)));
+/// assert_eq!(parse(&encode_v2(0x16, g)), Some(Message::V2Report(g)));
+/// assert_eq!(parse(&encode_v2(0x17, g)), Some(Message::V2Leave(g)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// A membership query (any version).
@@ -151,6 +208,14 @@ pub enum Message {
 }
 
 /// The Internet checksum of `b`.
+///
+/// ```
+/// use mgm::linux::igmp::{checksum, encode_v2};
+/// use std::net::Ipv4Addr;
+/// assert_eq!(checksum(&[0x11, 0x64, 0, 0, 0, 0, 0, 0]), !0x1164);
+/// // A message carrying its own checksum sums to zero.
+/// assert_eq!(checksum(&encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3))), 0);
+/// ```
 pub fn checksum(b: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for c in b.chunks(2) {
@@ -194,6 +259,17 @@ fn addr(b: &[u8]) -> Ipv4Addr {
 }
 
 /// Parses an IGMP message; `None` when it is malformed or its checksum is wrong.
+///
+/// ```
+/// use mgm::linux::igmp::{encode_v2, parse, Message};
+/// use std::net::Ipv4Addr;
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// let mut report = encode_v2(0x16, g);
+/// assert_eq!(parse(&report), Some(Message::V2Report(g)));
+/// report[7] ^= 1; // corrupted in transit
+/// assert_eq!(parse(&report), None);
+/// assert_eq!(parse(&report[..4]), None, "too short");
+/// ```
 pub fn parse(b: &[u8]) -> Option<Message> {
     if b.len() < 8 || checksum(b) != 0 {
         return None;
@@ -261,6 +337,18 @@ pub fn parse(b: &[u8]) -> Option<Message> {
 }
 
 /// Encodes an IGMPv3 report (used by tests and tools).
+///
+/// ```
+/// use mgm::linux::igmp::{checksum, encode_v3_report, GroupRecord};
+/// use std::net::Ipv4Addr;
+/// let join = GroupRecord { kind: 4, group: Ipv4Addr::new(239, 1, 2, 3), sources: vec![] }; // TO_EX {}
+/// let b = encode_v3_report(&[join]);
+/// assert_eq!(b.len(), 8 + 8);
+/// assert_eq!(b[0], 0x22); // IGMPv3 membership report
+/// assert_eq!(u16::from_be_bytes([b[6], b[7]]), 1); // one record
+/// assert_eq!(&b[8..16], &[4, 0, 0, 0, 239, 1, 2, 3]); // type, aux len, 0 sources, group
+/// assert_eq!(checksum(&b), 0);
+/// ```
 pub fn encode_v3_report(records: &[GroupRecord]) -> Vec<u8> {
     let mut b = vec![0x22, 0, 0, 0, 0, 0];
     b.extend_from_slice(&(records.len() as u16).to_be_bytes());
@@ -278,6 +366,13 @@ pub fn encode_v3_report(records: &[GroupRecord]) -> Vec<u8> {
 }
 
 /// Encodes an IGMPv1/v2 message of type `kind` (0x12, 0x16, 0x17) for `group`.
+///
+/// ```
+/// use mgm::linux::igmp::encode_v2;
+/// use std::net::Ipv4Addr;
+/// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
+/// assert_eq!(report, [0x16, 0, 0xf8, 0xfa, 239, 1, 2, 3]); // type, max resp, checksum, group
+/// ```
 pub fn encode_v2(kind: u8, group: Ipv4Addr) -> Vec<u8> {
     let mut b = vec![kind, 0, 0, 0];
     b.extend_from_slice(&group.octets());
@@ -287,6 +382,21 @@ pub fn encode_v2(kind: u8, group: Ipv4Addr) -> Vec<u8> {
 }
 
 /// What the state machine asks its caller to do.
+///
+/// ```
+/// use mgm::linux::igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
+/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use mgm::Selector;
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// assert!(matches!(&acts[..], [IgmpAction::Send { ifindex: 3, destination, .. }] if *destination == ALL_SYSTEMS));
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// let host = Ipv4Addr::new(203, 0, 113, 2);
+/// let acts = r.receive(3, host, &encode_v2(0x16, g), Duration::from_secs(1));
+/// assert_eq!(acts, vec![IgmpAction::Join { ifindex: 3, selector: Selector::Group(g) }]);
+/// assert_eq!(r.remove_interface(3), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IgmpAction {
     /// Add this membership in the engine.
@@ -315,6 +425,22 @@ pub enum IgmpAction {
 }
 
 /// One group's state on one interface.
+///
+/// ```
+/// use mgm::linux::igmp::encode_v2;
+/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// let now = Duration::from_secs(1);
+/// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), now); // an IGMPv2 report
+/// let gs = &r.interfaces()[&3].groups[&g];
+/// let gmi = r.config().group_membership_interval();
+/// assert_eq!(gs.group_timer, Some(now + gmi), "EXCLUDE mode");
+/// assert!(gs.sources.is_empty());
+/// assert_eq!(gs.old_host_until, Some(now + gmi), "an IGMPv2 host is on the link");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GroupState {
     /// EXCLUDE mode until this time; `None`: INCLUDE mode.
@@ -353,6 +479,29 @@ impl GroupState {
 }
 
 /// One interface's state.
+///
+/// ```
+/// use mgm::linux::igmp::Query;
+/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// let me = Ipv4Addr::new(203, 0, 113, 5);
+/// r.add_interface(3, me, Duration::ZERO);
+/// let st = &r.interfaces()[&3];
+/// assert!(st.querier && st.address == me);
+/// assert_eq!(st.next_general_query, r.config().startup_query_interval(), "second startup query");
+///
+/// // A query from a lower address: that router becomes the querier.
+/// let other = Ipv4Addr::new(203, 0, 113, 1);
+/// let general = Query { group: Ipv4Addr::UNSPECIFIED, sources: vec![], max_response: Duration::from_secs(10),
+///                       s_flag: false, qrv: 2, qqi: Duration::from_secs(125), version: 3 };
+/// let now = Duration::from_secs(2);
+/// r.receive(3, other, &general.encode(), now);
+/// let st = &r.interfaces()[&3];
+/// assert!(!st.querier);
+/// assert_eq!(st.other_querier, Some(other));
+/// assert_eq!(st.other_querier_until, Some(now + r.config().other_querier_present_interval()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceState {
     /// The router's address on it (its querier address).
@@ -371,6 +520,28 @@ pub struct InterfaceState {
 }
 
 /// The IGMP router side for every interface.
+///
+/// ```
+/// use mgm::linux::igmp::{encode_v2, IgmpAction};
+/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use mgm::Selector;
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let secs = Duration::from_secs;
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), secs(0));
+/// let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
+///
+/// // A host joins: the engine gets a (*,G) membership.
+/// let acts = r.receive(3, host, &encode_v2(0x16, g), secs(1));
+/// assert_eq!(acts, vec![IgmpAction::Join { ifindex: 3, selector: Selector::Group(g) }]);
+///
+/// // It leaves: a group-specific query at once, another a second later, then the leave.
+/// let acts = r.receive(3, host, &encode_v2(0x17, g), secs(5));
+/// assert!(matches!(&acts[..], [IgmpAction::Send { destination, query, .. }] if *destination == g && query.group == g));
+/// assert!(matches!(&r.tick(secs(6))[..], [IgmpAction::Send { destination, .. }] if *destination == g));
+/// assert_eq!(r.tick(secs(7)), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }]);
+/// assert!(r.memberships(3).is_empty());
+/// ```
 #[derive(Clone, Debug)]
 pub struct IgmpRouter {
     config: IgmpConfig,
@@ -379,6 +550,13 @@ pub struct IgmpRouter {
 
 impl IgmpRouter {
     /// A router with no interfaces.
+    ///
+    /// ```
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// let r = IgmpRouter::new(IgmpConfig { fast_leave: true, ..IgmpConfig::default() });
+    /// assert!(r.interfaces().is_empty());
+    /// assert_eq!(r.next_deadline(), None, "nothing to do without interfaces");
+    /// ```
     pub fn new(config: IgmpConfig) -> Self {
         IgmpRouter {
             config,
@@ -387,22 +565,63 @@ impl IgmpRouter {
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// let c = IgmpConfig { robustness: 3, ..IgmpConfig::default() };
+    /// assert_eq!(IgmpRouter::new(c).config(), &c);
+    /// ```
     pub fn config(&self) -> &IgmpConfig {
         &self.config
     }
 
     /// Every interface's state.
+    ///
+    /// ```
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(4, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO);
+    /// assert_eq!(r.interfaces().keys().copied().collect::<Vec<_>>(), [3, 4]);
+    /// assert_eq!(r.interfaces()[&4].address, Ipv4Addr::new(192, 0, 2, 1));
+    /// ```
     pub fn interfaces(&self) -> &BTreeMap<u32, InterfaceState> {
         &self.ifaces
     }
 
     /// True when `a` is one of the router's own addresses (its looped-back packets).
+    ///
+    /// ```
+    /// use mgm::linux::igmp::encode_v2;
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// let me = Ipv4Addr::new(203, 0, 113, 1);
+    /// r.add_interface(3, me, Duration::ZERO);
+    /// assert!(r.is_own(me));
+    /// assert!(!r.is_own(Ipv4Addr::new(203, 0, 113, 2)));
+    /// // Its own packets, looped back, are ignored.
+    /// assert!(r.receive(3, me, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1)).is_empty());
+    /// ```
     pub fn is_own(&self, a: Ipv4Addr) -> bool {
         self.ifaces.values().any(|i| i.address == a)
     }
 
     /// Starts IGMP on an interface: the router is querier until it hears a lower address,
     /// and sends its startup general queries (the first at once).
+    ///
+    /// ```
+    /// use mgm::linux::igmp::{IgmpAction, ALL_SYSTEMS};
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let [IgmpAction::Send { ifindex: 3, destination, query }] = &acts[..] else { panic!("{acts:?}") };
+    /// assert_eq!(*destination, ALL_SYSTEMS);
+    /// assert!(query.group.is_unspecified(), "a general query");
+    /// assert_eq!((query.version, query.max_response), (3, Duration::from_secs(10)));
+    /// ```
     pub fn add_interface(
         &mut self,
         ifindex: u32,
@@ -425,6 +644,20 @@ impl IgmpRouter {
     }
 
     /// Stops IGMP on an interface; returns the leaves of its memberships.
+    ///
+    /// ```
+    /// use mgm::linux::igmp::{encode_v3_report, GroupRecord, IgmpAction};
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(232, 1, 1, 1));
+    /// let allow = GroupRecord { kind: 5, group: g, sources: vec![s] };
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v3_report(&[allow]), Duration::from_secs(1));
+    /// assert_eq!(r.remove_interface(3), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Source { source: s, group: g } }]);
+    /// assert!(r.remove_interface(3).is_empty(), "already gone");
+    /// ```
     pub fn remove_interface(&mut self, ifindex: u32) -> Vec<IgmpAction> {
         let Some(st) = self.ifaces.remove(&ifindex) else {
             return Vec::new();
@@ -437,6 +670,22 @@ impl IgmpRouter {
     }
 
     /// The memberships the engine should have on an interface now.
+    ///
+    /// ```
+    /// use mgm::linux::igmp::{encode_v2, encode_v3_report, GroupRecord};
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let host = Ipv4Addr::new(203, 0, 113, 2);
+    /// let (s, ssm) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(232, 1, 1, 1));
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// r.receive(3, host, &encode_v3_report(&[GroupRecord { kind: 1, group: ssm, sources: vec![s] }]), Duration::from_secs(1));
+    /// r.receive(3, host, &encode_v2(0x16, g), Duration::from_secs(1));
+    /// assert_eq!(r.memberships(3), vec![Selector::Source { source: s, group: ssm }, Selector::Group(g)]);
+    /// assert!(r.memberships(9).is_empty(), "not an IGMP interface");
+    /// ```
     pub fn memberships(&self, ifindex: u32) -> Vec<Selector<Ipv4Addr>> {
         self.ifaces.get(&ifindex).map_or(Vec::new(), |i| {
             i.groups
@@ -447,6 +696,18 @@ impl IgmpRouter {
     }
 
     /// The earliest time [`IgmpRouter::tick`] has something to do.
+    ///
+    /// ```
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// // The second startup general query is the next thing to do.
+    /// let due = r.next_deadline().unwrap();
+    /// assert_eq!(due, Duration::from_millis(31_250));
+    /// assert!(r.tick(due - Duration::from_millis(1)).is_empty());
+    /// assert_eq!(r.tick(due).len(), 1);
+    /// ```
     pub fn next_deadline(&self) -> Option<Duration> {
         let mut d: Option<Duration> = None;
         let mut at = |t: Duration| d = Some(d.map_or(t, |x| x.min(t)));
@@ -486,6 +747,22 @@ impl IgmpRouter {
     }
 
     /// Handles one IGMP message heard on `ifindex` from `source`.
+    ///
+    /// ```
+    /// use mgm::linux::igmp::{encode_v3_report, GroupRecord, IgmpAction};
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// let to_ex = encode_v3_report(&[GroupRecord { kind: 4, group: g, sources: vec![] }]);
+    /// let acts = r.receive(3, host, &to_ex, Duration::from_secs(1));
+    /// assert_eq!(acts, vec![IgmpAction::Join { ifindex: 3, selector: Selector::Group(g) }]);
+    /// // Not an IGMP interface, or not a valid message: nothing happens.
+    /// assert!(r.receive(9, host, &to_ex, Duration::from_secs(1)).is_empty());
+    /// assert!(r.receive(3, host, &to_ex[..6], Duration::from_secs(1)).is_empty());
+    /// ```
     pub fn receive(
         &mut self,
         ifindex: u32,
@@ -656,6 +933,23 @@ impl IgmpRouter {
     }
 
     /// Sends due queries, expires timers, and reports membership changes.
+    ///
+    /// ```
+    /// use mgm::linux::igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::ZERO);
+    /// // The startup queries: every 31.25 s, then every 125 s.
+    /// assert!(matches!(&r.tick(Duration::from_millis(31_250))[..], [IgmpAction::Send { destination, .. }] if *destination == ALL_SYSTEMS));
+    /// // Nobody answered: the membership ends after the group membership interval (260 s).
+    /// let gmi = r.config().group_membership_interval();
+    /// assert!(r.tick(gmi - Duration::from_millis(1)).iter().all(|a| !matches!(a, IgmpAction::Leave { .. })));
+    /// assert!(r.tick(gmi).contains(&IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }));
+    /// ```
     pub fn tick(&mut self, now: Duration) -> Vec<IgmpAction> {
         let mut out = Vec::new();
         let ids: Vec<u32> = self.ifaces.keys().copied().collect();

@@ -14,6 +14,27 @@
 //!
 //! The daemon `mgmd` (feature `daemon`) puts them together; `kernel-mroute.md` in the
 //! project's shared specs records what was checked about the kernel.
+//!
+//! ```
+//! use mgm::linux::{igmp, IgmpClient, IgmpConfig};
+//! use mgm::{IfKey, Mgm, Route, Verdict};
+//! use std::{net::Ipv4Addr, time::Duration};
+//! let mgm = Mgm::<Ipv4Addr>::default();
+//! mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+//! // The IGMP router on interface 5 hears a host join 239.1.2.3 ...
+//! let mut igmp_router = IgmpClient::register(mgm.clone(), IgmpConfig::default()).unwrap();
+//! igmp_router.add_interface(5, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+//! let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
+//! igmp_router.receive(5, host, &igmp::encode_v2(0x16, g), Duration::from_secs(1));
+//! // ... so a source's first packet, arriving on interface 1, builds an entry toward 5.
+//! let s = Ipv4Addr::new(198, 51, 100, 2);
+//! mgm.new_packet(IfKey::new(1), s, g).unwrap();
+//! let mut reader = mgm.reader().unwrap();
+//! match reader.lookup(IfKey::new(1), s, g, 1000) {
+//!     Verdict::Forward(oifs) => assert_eq!(oifs.to_vec(), [IfKey::new(5)]),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 mod client;
 mod forwarder;

@@ -40,6 +40,44 @@ pub const SIOCGETMIFCNT_IN6: libc::c_ulong = 0x89e0;
 const VIFF_USE_IFINDEX: u8 = 0x8;
 
 /// The kernel's counters of one (S,G) cache entry (`SIOCGETSGCNT`).
+///
+/// ```
+/// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+/// # use mgm::Sg;
+/// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+/// # #[derive(Default)]
+/// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+/// # impl Kernel<Ipv4Addr> for Table {
+/// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+/// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+/// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+/// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+/// #         Ok(())
+/// #     }
+/// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+/// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+/// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+/// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+/// #     }
+/// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+/// #         let n = u64::from(vif) + 1;
+/// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+/// #     }
+/// # }
+/// use mgm::linux::Forwarder;
+/// use mgm::{IfKey, Mgm};
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
+/// f.add_interface(1).unwrap();
+/// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+/// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+/// assert!(f.pump().is_empty()); // the entry is now in the kernel table
+/// // This table reports 5 packets, 500 bytes and 1 wrong-VIF arrival for any entry it has.
+/// assert_eq!(f.kernel_counters(Sg::new(s, g)), Some(KernelCounters { packets: 5, bytes: 500, wrong_if: 1 }));
+/// assert_eq!(f.sync_counters(), 1);
+/// let stats = mgm.mfe_stats(s, g).unwrap();
+/// assert_eq!((stats.in_packets, stats.in_octets, stats.different_if), (5, 500, 1));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelCounters {
     /// Packets forwarded (or dropped, for an entry without oifs) by the entry.
@@ -51,6 +89,40 @@ pub struct KernelCounters {
 }
 
 /// The kernel's counters of one VIF (`SIOCGETVIFCNT`).
+///
+/// ```
+/// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+/// # use mgm::Sg;
+/// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+/// # #[derive(Default)]
+/// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+/// # impl Kernel<Ipv4Addr> for Table {
+/// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+/// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+/// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+/// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+/// #         Ok(())
+/// #     }
+/// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+/// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+/// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+/// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+/// #     }
+/// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+/// #         let n = u64::from(vif) + 1;
+/// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+/// #     }
+/// # }
+/// use mgm::linux::Forwarder;
+/// use mgm::Mgm;
+/// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
+/// assert_eq!(f.add_interface(7).unwrap(), 0);
+/// assert_eq!(f.add_interface(9).unwrap(), 1);
+/// // This table reports (vif + 1) packets in, twice that out; 100 and 200 bytes per packet.
+/// let c = f.vif_counters(9).unwrap(); // the counters of VIF 1
+/// assert_eq!(c, VifCounters { in_packets: 2, out_packets: 4, in_bytes: 200, out_bytes: 400 });
+/// assert_eq!(f.vif_counters(8), None, "no VIF");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VifCounters {
     /// Packets received on the VIF.
@@ -64,6 +136,22 @@ pub struct VifCounters {
 }
 
 /// What kind of upcall the kernel sent.
+///
+/// ```
+/// use mgm::linux::mroute::{parse_received4, Received4, UpcallKind};
+/// let kind = |msgtype: u8| {
+///     let mut up = [0u8; 20];
+///     up[8] = msgtype; // im_msgtype; im_mbz (byte 9) is 0: an upcall
+///     up[16..20].copy_from_slice(&[239, 1, 2, 3]);
+///     match parse_received4(&up, None) {
+///         Received4::Upcall(u) => u.kind,
+///         other => panic!("{other:?}"),
+///     }
+/// };
+/// assert_eq!(kind(1), UpcallKind::NoCache);
+/// assert_eq!(kind(2), UpcallKind::WrongVif);
+/// assert_eq!(kind(3), UpcallKind::Other(3)); // IGMPMSG_WHOLEPKT
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpcallKind {
     /// `IGMPMSG_NOCACHE` / `MRT6MSG_NOCACHE`: a packet matched no cache entry.
@@ -75,6 +163,19 @@ pub enum UpcallKind {
 }
 
 /// One upcall: kind, arrival VIF, source and group.
+///
+/// ```
+/// use mgm::linux::mroute::{parse_received4, Received4, Upcall, UpcallKind};
+/// use std::net::Ipv4Addr;
+/// // struct igmpmsg: the kernel's upcall, laid over an IP header.
+/// let mut msg = [0u8; 20];
+/// msg[8] = 2; // IGMPMSG_WRONGVIF
+/// msg[10] = 3; // im_vif (low byte)
+/// msg[12..16].copy_from_slice(&[198, 51, 100, 2]);
+/// msg[16..20].copy_from_slice(&[239, 1, 2, 3]);
+/// let expected = Upcall { kind: UpcallKind::WrongVif, vif: 3, source: Ipv4Addr::new(198, 51, 100, 2), group: Ipv4Addr::new(239, 1, 2, 3) };
+/// assert_eq!(parse_received4(&msg, None), Received4::Upcall(expected));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Upcall<A> {
     /// The kind.
@@ -88,6 +189,22 @@ pub struct Upcall<A> {
 }
 
 /// What one read from an IPv4 mroute socket gave.
+///
+/// ```
+/// use mgm::linux::igmp::encode_v2;
+/// use mgm::linux::mroute::{parse_received4, Received4};
+/// use std::net::Ipv4Addr;
+/// // An IGMPv2 report as read from the socket: a 20-byte IP header (protocol 2), then IGMP.
+/// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
+/// let mut pkt = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 1, 2, 0, 0, 203, 0, 113, 2, 239, 1, 2, 3];
+/// pkt.extend_from_slice(&report);
+/// assert_eq!(
+///     parse_received4(&pkt, Some(4)),
+///     Received4::Igmp { ifindex: 4, source: Ipv4Addr::new(203, 0, 113, 2), destination: Ipv4Addr::new(239, 1, 2, 3), payload: report }
+/// );
+/// assert_eq!(parse_received4(&pkt, None), Received4::Junk, "no IP_PKTINFO: arrival unknown");
+/// assert_eq!(parse_received4(&pkt[..12], Some(4)), Received4::Junk, "too short");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Received4 {
     /// A kernel upcall (IP protocol byte zero).
@@ -109,42 +226,317 @@ pub enum Received4 {
 
 /// What the adapter needs from a kernel multicast routing table: implemented by the real
 /// sockets and by test doubles.
+///
+/// ```
+/// use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+/// use mgm::linux::{Forwarder, UpcallOutcome};
+/// use mgm::linux::mroute::{Upcall, UpcallKind};
+/// use mgm::{DefaultHooks, IfKey, Mgm, MissOutcome, Route, Selector, Sg, JOIN, MS_IP_IGMP};
+/// use std::{collections::BTreeMap, io, net::Ipv4Addr, sync::Arc};
+///
+/// /// A kernel table in memory.
+/// #[derive(Default)]
+/// struct Table {
+///     vifs: BTreeMap<u16, u32>,
+///     mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)>,
+/// }
+/// impl Kernel<Ipv4Addr> for Table {
+///     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
+///         self.vifs.insert(vif, ifindex);
+///         Ok(())
+///     }
+///     fn del_vif(&mut self, vif: u16, _ifindex: u32) -> io::Result<()> {
+///         self.vifs.remove(&vif);
+///         Ok(())
+///     }
+///     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+///         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+///         Ok(())
+///     }
+///     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> {
+///         self.mfcs.remove(&sg);
+///         Ok(())
+///     }
+///     fn sg_counters(&self, _sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+///         Err(io::ErrorKind::AddrNotAvailable.into())
+///     }
+///     fn vif_counters(&self, _vif: u16) -> io::Result<VifCounters> {
+///         Ok(VifCounters::default())
+///     }
+/// }
+///
+/// let mgm = Mgm::<Ipv4Addr>::default();
+/// let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+/// mgm.take_interface(igmp, IfKey::new(20)).unwrap();
+/// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(10))).unwrap();
+/// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+/// mgm.add_membership(igmp, Selector::Group(g), IfKey::new(20), JOIN).unwrap();
+///
+/// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
+/// f.add_interface(10).unwrap(); // VIF 0
+/// f.add_interface(20).unwrap(); // VIF 1
+/// // The kernel misses on a packet arriving on VIF 0: the engine builds the entry.
+/// let up = Upcall { kind: UpcallKind::NoCache, vif: 0, source: s, group: g };
+/// assert!(matches!(f.handle_upcall(&up).unwrap(), UpcallOutcome::Miss(MissOutcome::Created(_))));
+/// assert_eq!(f.kernel().mfcs[&Sg::new(s, g)], (0, vec![1]));
+/// assert_eq!(f.kernel().vifs, BTreeMap::from([(0, 10), (1, 20)]));
+/// ```
 pub trait Kernel<A> {
     /// Adds VIF `vif` for the interface `ifindex`.
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```
+    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm::Sg;
+    /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+    /// # #[derive(Default)]
+    /// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+    /// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+    /// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+    /// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+    /// #         Ok(())
+    /// #     }
+    /// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+    /// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+    /// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+    /// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+    /// #     }
+    /// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+    /// #         let n = u64::from(vif) + 1;
+    /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+    /// #     }
+    /// # }
+    /// use mgm::linux::Forwarder;
+    /// use mgm::Mgm;
+    /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
+    /// assert_eq!(f.add_interface(7).unwrap(), 0);
+    /// assert_eq!(f.add_interface(9).unwrap(), 1);
+    /// assert_eq!(f.add_interface(7).unwrap(), 0, "once per interface");
+    /// assert_eq!(f.kernel().vifs, BTreeMap::from([(0, 7), (1, 9)]));
+    /// ```
     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()>;
     /// Deletes VIF `vif`.
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```
+    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm::Sg;
+    /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+    /// # #[derive(Default)]
+    /// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+    /// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+    /// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+    /// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+    /// #         Ok(())
+    /// #     }
+    /// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+    /// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+    /// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+    /// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+    /// #     }
+    /// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+    /// #         let n = u64::from(vif) + 1;
+    /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+    /// #     }
+    /// # }
+    /// use mgm::linux::Forwarder;
+    /// use mgm::Mgm;
+    /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
+    /// f.add_interface(7).unwrap();
+    /// f.add_interface(9).unwrap();
+    /// f.remove_interface(7).unwrap();
+    /// assert_eq!(f.kernel().vifs, BTreeMap::from([(1, 9)]));
+    /// ```
     fn del_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()>;
     /// Adds or replaces the cache entry of `sg` with incoming VIF `parent` and the given oifs.
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```
+    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm::Sg;
+    /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+    /// # #[derive(Default)]
+    /// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+    /// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+    /// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+    /// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+    /// #         Ok(())
+    /// #     }
+    /// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+    /// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+    /// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+    /// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+    /// #     }
+    /// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+    /// #         let n = u64::from(vif) + 1;
+    /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+    /// #     }
+    /// # }
+    /// use mgm::linux::Forwarder;
+    /// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, JOIN, MS_IP_IGMP};
+    /// use std::sync::Arc;
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (igmp, _events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+    /// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(10))).unwrap();
+    /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
+    /// mgm.new_packet(IfKey::new(10), s, g).unwrap();
+    /// assert!(f.pump().is_empty());
+    /// assert_eq!(f.kernel().mfcs[&Sg::new(s, g)], (0, vec![]), "negative: parent VIF 0, no oifs");
+    /// // A member appears on interface 20: the entry is replaced with an oif.
+    /// mgm.take_interface(igmp, IfKey::new(20)).unwrap();
+    /// mgm.add_membership(igmp, Selector::Group(g), IfKey::new(20), JOIN).unwrap();
+    /// assert!(f.pump().is_empty());
+    /// assert_eq!(f.kernel().mfcs[&Sg::new(s, g)], (0, vec![1]));
+    /// ```
     fn add_mfc(&mut self, sg: Sg<A>, parent: u16, oifs: &[u16]) -> io::Result<()>;
     /// Deletes the cache entry of `sg`.
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```
+    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm::Sg;
+    /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+    /// # #[derive(Default)]
+    /// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+    /// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+    /// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+    /// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+    /// #         Ok(())
+    /// #     }
+    /// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+    /// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+    /// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+    /// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+    /// #     }
+    /// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+    /// #         let n = u64::from(vif) + 1;
+    /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+    /// #     }
+    /// # }
+    /// use mgm::linux::Forwarder;
+    /// use mgm::{IfKey, Mgm};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
+    /// mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9)).unwrap();
+    /// assert!(f.pump().is_empty());
+    /// assert_eq!(f.kernel().mfcs.len(), 1);
+    /// assert!(f.shutdown().is_empty()); // deletes every entry, then every VIF
+    /// assert!(f.kernel().mfcs.is_empty() && f.kernel().vifs.is_empty());
+    /// ```
     fn del_mfc(&mut self, sg: Sg<A>) -> io::Result<()>;
     /// The entry's kernel counters.
     ///
     /// # Errors
     /// The OS error (`EADDRNOTAVAIL` when the kernel has no such entry).
+    ///
+    /// ```
+    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm::Sg;
+    /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+    /// # #[derive(Default)]
+    /// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+    /// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+    /// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+    /// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+    /// #         Ok(())
+    /// #     }
+    /// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+    /// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+    /// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+    /// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+    /// #     }
+    /// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+    /// #         let n = u64::from(vif) + 1;
+    /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+    /// #     }
+    /// # }
+    /// use mgm::linux::Forwarder;
+    /// use mgm::{IfKey, Mgm};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
+    /// let (s, g) = (Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9));
+    /// // No such entry in the kernel: an error, which the forwarder shows as `None`.
+    /// assert!(f.kernel().sg_counters(Sg::new(s, g)).is_err());
+    /// assert_eq!(f.kernel_counters(Sg::new(s, g)), None);
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// assert!(f.pump().is_empty());
+    /// assert_eq!(f.kernel_counters(Sg::new(s, g)).unwrap().packets, 5);
+    /// ```
     fn sg_counters(&self, sg: Sg<A>) -> io::Result<KernelCounters>;
     /// A VIF's kernel counters.
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```
+    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm::Sg;
+    /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
+    /// # #[derive(Default)]
+    /// # struct Table { vifs: BTreeMap<u16, u32>, mfcs: BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> }
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> { self.vifs.insert(vif, ifindex); Ok(()) }
+    /// #     fn del_vif(&mut self, vif: u16, _: u32) -> io::Result<()> { self.vifs.remove(&vif); Ok(()) }
+    /// #     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+    /// #         self.mfcs.insert(sg, (parent, oifs.to_vec()));
+    /// #         Ok(())
+    /// #     }
+    /// #     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> { self.mfcs.remove(&sg); Ok(()) }
+    /// #     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
+    /// #         let found = self.mfcs.get(&sg).map(|_| KernelCounters { packets: 5, bytes: 500, wrong_if: 1 });
+    /// #         found.ok_or_else(|| io::ErrorKind::AddrNotAvailable.into())
+    /// #     }
+    /// #     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+    /// #         let n = u64::from(vif) + 1;
+    /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
+    /// #     }
+    /// # }
+    /// use mgm::linux::Forwarder;
+    /// use mgm::Mgm;
+    /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
+    /// f.add_interface(7).unwrap(); // VIF 0
+    /// assert_eq!(f.kernel().vif_counters(0).unwrap().in_packets, 1);
+    /// // The forwarder asks by ifindex, the kernel by VIF.
+    /// assert_eq!(f.vif_counters(7).unwrap().in_packets, 1);
+    /// ```
     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters>;
 }
 
 /// The IPv4 multicast routing socket: a raw IGMP socket on which `MRT_INIT` succeeded. It
 /// also carries the IGMP traffic of the router (reports in, queries out). Dropping it (or
 /// [`MrouteSocket::done`]) makes the kernel remove every VIF and cache entry.
+///
+/// ```no_run
+/// // no_run: MRT_INIT needs CAP_NET_ADMIN and takes the namespace's multicast routing table.
+/// use mgm::linux::mroute::MrouteSocket;
+/// use mgm::linux::Forwarder;
+/// use mgm::Mgm;
+/// use std::net::Ipv4Addr;
+/// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), MrouteSocket::open()?)?;
+/// let eth0 = mgm::linux::sys::if_nametoindex("eth0")?;
+/// assert_eq!(f.add_interface(eth0)?, 0); // MRT_ADD_VIF
+/// f.shutdown(); // MRT_DEL_MFC, MRT_DEL_VIF; dropping the socket is MRT_DONE
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct MrouteSocket {
     fd: OwnedFd,
@@ -157,6 +549,17 @@ impl MrouteSocket {
     /// # Errors
     /// `EPERM` without `CAP_NET_RAW`/`CAP_NET_ADMIN`; `EADDRINUSE` when another daemon holds
     /// the table of this network namespace.
+    ///
+    /// ```no_run
+    /// // no_run: needs CAP_NET_RAW and CAP_NET_ADMIN, and takes the namespace's mroute table.
+    /// use mgm::linux::mroute::MrouteSocket;
+    /// match MrouteSocket::open() {
+    ///     Ok(sock) => assert_eq!(sock.version()?, 0x305),
+    ///     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => eprintln!("not root: {e}"),
+    ///     Err(e) => return Err(e), // EADDRINUSE: another multicast router runs here
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open() -> io::Result<Self> {
         let fd = sys::raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
         sys::setsockopt_int(&fd, libc::IPPROTO_IP, MRT_INIT, 1).map_err(|e| {
@@ -178,6 +581,14 @@ impl MrouteSocket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::mroute::MrouteSocket;
+    /// let sock = MrouteSocket::open()?;
+    /// assert_eq!(sock.version()?, 0x305);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn version(&self) -> io::Result<i32> {
         sys::getsockopt_int(&self.fd, libc::IPPROTO_IP, MRT_VERSION)
     }
@@ -186,6 +597,22 @@ impl MrouteSocket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::mroute::{Kernel, MrouteSocket};
+    /// use mgm::Sg;
+    /// use std::net::Ipv4Addr;
+    /// let mut sock = MrouteSocket::open()?;
+    /// sock.add_vif(0, 2)?;
+    /// sock.add_vif(1, 3)?;
+    /// let sg = Sg::new(Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// sock.add_mfc(sg, 0, &[1])?;
+    /// assert!(sock.sg_counters(sg).is_ok());
+    /// sock.done()?; // the kernel forgets every VIF and cache entry
+    /// assert!(sock.sg_counters(sg).is_err()); // EADDRNOTAVAIL
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn done(&self) -> io::Result<()> {
         sys::setsockopt_int(&self.fd, libc::IPPROTO_IP, MRT_DONE, 1)
     }
@@ -195,6 +622,18 @@ impl MrouteSocket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::igmp::{ALL_ROUTERS, IGMPV3_ROUTERS};
+    /// use mgm::linux::mroute::MrouteSocket;
+    /// let sock = MrouteSocket::open()?;
+    /// let eth0 = mgm::linux::sys::if_nametoindex("eth0")?;
+    /// sock.membership(IGMPV3_ROUTERS, eth0, true)?; // hear IGMPv3 reports
+    /// sock.membership(ALL_ROUTERS, eth0, true)?; // and IGMPv2 leaves
+    /// sock.membership(ALL_ROUTERS, eth0, false)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn membership(&self, group: Ipv4Addr, ifindex: u32, join: bool) -> io::Result<()> {
         let name = if join {
             libc::IP_ADD_MEMBERSHIP
@@ -208,6 +647,23 @@ impl MrouteSocket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::igmp::IgmpAction;
+    /// use mgm::linux::mroute::MrouteSocket;
+    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let sock = MrouteSocket::open()?;
+    /// let eth0 = mgm::linux::sys::if_nametoindex("eth0")?;
+    /// let mut router = IgmpRouter::new(IgmpConfig::default());
+    /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO) {
+    ///     if let IgmpAction::Send { ifindex, destination, query } = action {
+    ///         sock.send_igmp(ifindex, destination, &query.encode())?; // the startup general query
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send_igmp(&self, ifindex: u32, destination: Ipv4Addr, msg: &[u8]) -> io::Result<()> {
         sys::setsockopt_bytes(
             &self.fd,
@@ -223,6 +679,21 @@ impl MrouteSocket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::mroute::{MrouteSocket, Received4};
+    /// let sock = MrouteSocket::open()?;
+    /// mgm::linux::sys::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
+    /// while let Some(msg) = sock.recv()? {
+    ///     match msg {
+    ///         Received4::Upcall(up) => println!("{:?} on VIF {}: {} -> {}", up.kind, up.vif, up.source, up.group),
+    ///         Received4::Igmp { ifindex, source, payload, .. } => println!("IGMP from {source} on {ifindex}: {payload:?}"),
+    ///         Received4::Junk => {}
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv(&self) -> io::Result<Option<Received4>> {
         let mut buf = [0u8; 2048];
         let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
@@ -379,6 +850,20 @@ impl AsRawFd for MrouteSocket {
 
 /// The IPv6 multicast routing socket: a raw ICMPv6 socket on which `MRT6_INIT` succeeded.
 /// MIFs, cache entries, counters and upcalls work as for IPv4; MLD is not implemented.
+///
+/// ```no_run
+/// // no_run: MRT6_INIT needs CAP_NET_ADMIN and takes the namespace's IPv6 multicast routing table.
+/// use mgm::linux::mroute::{Kernel, Mroute6Socket};
+/// use mgm::Sg;
+/// use std::net::Ipv6Addr;
+/// let mut sock = Mroute6Socket::open()?;
+/// sock.add_vif(0, 2)?; // MRT6_ADD_MIF
+/// sock.add_vif(1, 3)?;
+/// let sg = Sg::new("2001:db8::2".parse::<Ipv6Addr>().unwrap(), "ff0e::1".parse::<Ipv6Addr>().unwrap());
+/// sock.add_mfc(sg, 0, &[1])?; // MRT6_ADD_MFC
+/// assert_eq!(sock.sg_counters(sg)?.packets, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Mroute6Socket {
     fd: OwnedFd,
@@ -389,6 +874,14 @@ impl Mroute6Socket {
     ///
     /// # Errors
     /// As [`MrouteSocket::open`].
+    ///
+    /// ```no_run
+    /// // no_run: needs CAP_NET_RAW and CAP_NET_ADMIN, and takes the namespace's IPv6 mroute table.
+    /// use mgm::linux::mroute::Mroute6Socket;
+    /// let sock = Mroute6Socket::open()?;
+    /// sock.done()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open() -> io::Result<Self> {
         let fd = sys::raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6)?;
         sys::setsockopt_int(&fd, libc::IPPROTO_IPV6, MRT_INIT, 1).map_err(|e| {
@@ -405,6 +898,16 @@ impl Mroute6Socket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::mroute::{Kernel, Mroute6Socket};
+    /// let mut sock = Mroute6Socket::open()?;
+    /// sock.add_vif(0, 2)?;
+    /// sock.done()?; // the kernel forgets MIF 0 and every cache entry
+    /// assert!(sock.vif_counters(0).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn done(&self) -> io::Result<()> {
         sys::setsockopt_int(&self.fd, libc::IPPROTO_IPV6, MRT_DONE, 1)
     }
@@ -414,6 +917,18 @@ impl Mroute6Socket {
     ///
     /// # Errors
     /// The OS error.
+    ///
+    /// ```no_run
+    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
+    /// use mgm::linux::mroute::{Mroute6Socket, UpcallKind};
+    /// let sock = Mroute6Socket::open()?;
+    /// match sock.recv_upcall()? {
+    ///     None => println!("nothing queued"),
+    ///     Some(None) => println!("an ICMPv6 packet, skipped"),
+    ///     Some(Some(up)) => assert!(matches!(up.kind, UpcallKind::NoCache | UpcallKind::WrongVif | UpcallKind::Other(_))),
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_upcall(&self) -> io::Result<Option<Option<Upcall<Ipv6Addr>>>> {
         let mut buf = [0u8; 2048];
         let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
@@ -424,6 +939,22 @@ impl Mroute6Socket {
 }
 
 /// Parses a `mrt6msg` upcall; `None` for an ICMPv6 packet.
+///
+/// ```
+/// use mgm::linux::mroute::{parse_upcall6, UpcallKind};
+/// use std::net::Ipv6Addr;
+/// let (s, g): (Ipv6Addr, Ipv6Addr) = ("2001:db8::2".parse().unwrap(), "ff0e::1".parse().unwrap());
+/// // struct mrt6msg: im6_mbz 0, im6_msgtype, im6_mif (host order), pad, source, group.
+/// let mut msg = [0u8; 40];
+/// msg[1] = 1; // MRT6MSG_NOCACHE
+/// msg[2..4].copy_from_slice(&5u16.to_ne_bytes());
+/// msg[8..24].copy_from_slice(&s.octets());
+/// msg[24..40].copy_from_slice(&g.octets());
+/// let up = parse_upcall6(&msg).unwrap();
+/// assert_eq!((up.kind, up.vif, up.source, up.group), (UpcallKind::NoCache, 5, s, g));
+/// msg[0] = 130; // an ICMPv6 packet (MLD query), not an upcall
+/// assert_eq!(parse_upcall6(&msg), None);
+/// ```
 pub fn parse_upcall6(pkt: &[u8]) -> Option<Upcall<Ipv6Addr>> {
     if pkt.len() < 40 || pkt[0] != 0 {
         return None;
@@ -547,6 +1078,13 @@ impl AsRawFd for Mroute6Socket {
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```
+/// use mgm::linux::mroute::ipv4_addrs_of;
+/// assert!(ipv4_addrs_of("lo")?.iter().all(|a| a.is_loopback()));
+/// assert!(ipv4_addrs_of("no-such-if0")?.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn ipv4_addrs_of(name: &str) -> io::Result<Vec<Ipv4Addr>> {
     Ok(sys::interface_addrs()?
         .into_iter()

@@ -22,6 +22,15 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
 ///
 /// # Errors
 /// The OS error (`EPERM` without `CAP_NET_RAW`).
+///
+/// ```no_run
+/// // no_run: raw sockets need CAP_NET_RAW.
+/// use mgm::linux::sys::{getsockopt_int, raw_socket};
+/// let fd = raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
+/// assert_eq!(getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_RAW);
+/// assert_eq!(getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)?, libc::IPPROTO_IGMP);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn raw_socket(domain: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket(2) takes plain integers; the returned descriptor is new and owned by us.
     let fd = check(unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) })?;
@@ -33,6 +42,17 @@ pub fn raw_socket(domain: libc::c_int, protocol: libc::c_int) -> io::Result<Owne
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```
+/// use mgm::linux::sys::{getsockopt_int, setsockopt_bytes};
+/// use std::net::UdpSocket;
+/// let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// // An `int` option, given as its bytes.
+/// setsockopt_bytes(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &7i32.to_ne_bytes())?;
+/// assert_eq!(getsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)?, 7);
+/// assert_eq!(sock.multicast_ttl_v4()?, 7);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn setsockopt_bytes(
     fd: &impl AsRawFd,
     level: libc::c_int,
@@ -57,6 +77,16 @@ pub fn setsockopt_bytes(
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```
+/// use mgm::linux::sys::{getsockopt_int, setsockopt_int};
+/// use std::net::UdpSocket;
+/// let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// assert_eq!(getsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP)?, 1);
+/// setsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
+/// assert!(!sock.multicast_loop_v4()?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn setsockopt_int(
     fd: &impl AsRawFd,
     level: libc::c_int,
@@ -70,6 +100,16 @@ pub fn setsockopt_int(
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```
+/// use mgm::linux::sys::getsockopt_int;
+/// use std::net::{TcpListener, UdpSocket};
+/// let udp = UdpSocket::bind("127.0.0.1:0")?;
+/// let tcp = TcpListener::bind("127.0.0.1:0")?;
+/// assert_eq!(getsockopt_int(&udp, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_DGRAM);
+/// assert_eq!(getsockopt_int(&tcp, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_STREAM);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> io::Result<i32> {
     let mut v: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
@@ -90,6 +130,16 @@ pub fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) 
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```
+/// use mgm::linux::sys::set_nonblocking;
+/// use std::{io, net::UdpSocket};
+/// let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// set_nonblocking(&sock)?;
+/// let err = sock.recv(&mut [0u8; 8]).unwrap_err(); // nothing queued: no wait
+/// assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+/// # Ok::<(), io::Error>(())
+/// ```
 pub fn set_nonblocking(fd: &impl AsRawFd) -> io::Result<()> {
     // SAFETY: fcntl with F_GETFL/F_SETFL on a descriptor we hold; no pointers.
     unsafe {
@@ -104,6 +154,18 @@ pub fn set_nonblocking(fd: &impl AsRawFd) -> io::Result<()> {
 }
 
 /// What `recvmsg` returned besides the bytes.
+///
+/// ```
+/// use mgm::linux::sys::{recv_with_info, RecvInfo};
+/// use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+/// let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// sock.send_to(b"ping", sock.local_addr()?)?;
+/// let mut buf = [0u8; 64];
+/// let info = recv_with_info(&sock, &mut buf)?.unwrap();
+/// // IP_PKTINFO is off on this socket: no arrival interface.
+/// assert_eq!(info, RecvInfo { len: 4, from: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), ifindex: None });
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecvInfo {
     /// Bytes received.
@@ -118,6 +180,21 @@ pub struct RecvInfo {
 ///
 /// # Errors
 /// The OS error other than `EAGAIN`.
+///
+/// ```
+/// use mgm::linux::sys::{if_nametoindex, recv_with_info, setsockopt_int};
+/// use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+/// let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// setsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+/// sock.send_to(b"hello", sock.local_addr()?)?;
+/// let mut buf = [0u8; 64];
+/// let info = recv_with_info(&sock, &mut buf)?.expect("a datagram is queued");
+/// assert_eq!(&buf[..info.len], b"hello");
+/// assert_eq!(info.from, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+/// assert_eq!(info.ifindex, Some(if_nametoindex("lo")?));
+/// assert_eq!(recv_with_info(&sock, &mut buf)?, None, "nothing more: no wait");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn recv_with_info(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
     let mut from = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut cbuf = [0u64; 32];
@@ -195,6 +272,17 @@ fn sockaddr_ip(sa: &libc::sockaddr_storage) -> Option<IpAddr> {
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```no_run
+/// // no_run: needs a raw socket (CAP_NET_RAW); a UDP socket refuses port 0.
+/// use mgm::linux::igmp::{encode_v2, ALL_ROUTERS};
+/// use mgm::linux::sys::{raw_socket, send_to_v4};
+/// use std::net::Ipv4Addr;
+/// let sock = raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
+/// let leave = encode_v2(0x17, Ipv4Addr::new(239, 1, 2, 3));
+/// assert_eq!(send_to_v4(&sock, &leave, ALL_ROUTERS)?, leave.len());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn send_to_v4(fd: &impl AsRawFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
     // SAFETY: an all-zero sockaddr_in is valid; fields are set below.
     let mut sin: libc::sockaddr_in = unsafe { zeroed() };
@@ -223,6 +311,19 @@ pub fn send_to_v4(fd: &impl AsRawFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<us
 ///
 /// # Errors
 /// The OS error.
+///
+/// ```
+/// use mgm::linux::sys::ioctl_bytes;
+/// use std::net::UdpSocket;
+/// let sock = UdpSocket::bind("127.0.0.1:0")?;
+/// sock.send_to(b"hello", sock.local_addr()?)?;
+/// // FIONREAD writes an `int`: the size of the next datagram.
+/// let mut buf = [0u64; 1];
+/// ioctl_bytes(&sock, libc::FIONREAD as libc::c_ulong, &mut buf)?;
+/// let queued = i32::from_ne_bytes(buf[0].to_ne_bytes()[..4].try_into().unwrap());
+/// assert_eq!(queued, 5);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn ioctl_bytes(fd: &impl AsRawFd, request: libc::c_ulong, buf: &mut [u64]) -> io::Result<()> {
     // SAFETY: `buf` is a live, 8-byte aligned buffer at least as large as the structure the
     // request reads and writes (callers size it from the kernel's layout).
@@ -235,6 +336,16 @@ pub fn ioctl_bytes(fd: &impl AsRawFd, request: libc::c_ulong, buf: &mut [u64]) -
 ///
 /// # Errors
 /// The OS error other than `EINTR`.
+///
+/// ```
+/// use mgm::linux::sys::poll_readable;
+/// use std::{net::UdpSocket, os::fd::AsRawFd};
+/// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
+/// b.send_to(b"x", a.local_addr()?)?;
+/// assert_eq!(poll_readable(&[a.as_raw_fd(), b.as_raw_fd()], 1000)?, [true, false]);
+/// assert_eq!(poll_readable(&[b.as_raw_fd()], 0)?, [false], "timed out");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
@@ -262,6 +373,16 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
 ///
 /// # Errors
 /// `NotFound` when there is no such interface.
+///
+/// ```
+/// use mgm::linux::sys::{if_indextoname, if_nametoindex};
+/// use std::io::ErrorKind;
+/// let lo = if_nametoindex("lo")?;
+/// assert_eq!(if_indextoname(lo).as_deref(), Some("lo"));
+/// assert_eq!(if_nametoindex("no-such-if0").unwrap_err().kind(), ErrorKind::NotFound);
+/// assert_eq!(if_nametoindex("lo\0").unwrap_err().kind(), ErrorKind::InvalidInput);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn if_nametoindex(name: &str) -> io::Result<u32> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a NUL-terminated string live for the call.
@@ -277,6 +398,13 @@ pub fn if_nametoindex(name: &str) -> io::Result<u32> {
 }
 
 /// The name of the interface with index `index`, if it exists.
+///
+/// ```
+/// use mgm::linux::sys::{if_indextoname, if_nametoindex};
+/// assert_eq!(if_indextoname(if_nametoindex("lo")?).as_deref(), Some("lo"));
+/// assert_eq!(if_indextoname(0), None, "ifindex 0 is never an interface");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn if_indextoname(index: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `buf` has IF_NAMESIZE bytes, as the call requires.
@@ -293,6 +421,17 @@ pub fn if_indextoname(index: u32) -> Option<String> {
 ///
 /// # Errors
 /// The OS error of `getifaddrs`.
+///
+/// ```
+/// use mgm::linux::sys::{if_nametoindex, interface_addrs};
+/// for (name, addr) in interface_addrs()? {
+///     assert!(if_nametoindex(&name).is_ok(), "{name} is an interface");
+///     if name == "lo" {
+///         assert!(addr.is_loopback(), "{addr}");
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn interface_addrs() -> io::Result<Vec<(String, IpAddr)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
