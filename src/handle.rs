@@ -5,9 +5,18 @@
 //! compare: no lock, no allocation, no hash. A generation is never reused for a slot; a slot
 //! whose generation is exhausted is retired.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::error::{Error, HandleKind};
+
+/// The atomics of the slot words: std's, or loom's when model checking
+/// (`RUSTFLAGS="--cfg loom" cargo test --release --lib handle`; loom is a dev-dependency, so
+/// only the test build switches).
+mod sync {
+    #[cfg(all(loom, test))]
+    pub(super) use loom::sync::atomic::{AtomicU64, Ordering};
+    #[cfg(not(all(loom, test)))]
+    pub(super) use std::sync::atomic::{AtomicU64, Ordering};
+}
+use sync::{AtomicU64, Ordering};
 
 const KIND_SHIFT: u32 = 62;
 const GEN_SHIFT: u32 = 32;
@@ -132,7 +141,7 @@ impl Slots {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -163,5 +172,101 @@ mod tests {
         let (protos, mut pa) = Slots::new(HandleKind::Protocol, 1);
         assert!(protos.open(&mut pa).is_some());
         assert!(protos.open(&mut pa).is_none());
+    }
+}
+
+/// Loom model checks of the generation protocol: every interleaving (and every weak-memory
+/// outcome loom models) of a writer opening and closing slots against lock-free checkers.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicU64 as Word;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A handle seen live was published after its record: a checker that accepts the handle
+    /// reads the record the writer wrote before `open` (Release in open, Acquire in check).
+    #[test]
+    fn a_live_handle_shows_its_record() {
+        loom::model(|| {
+            let (slots, mut alloc) = Slots::new(HandleKind::Protocol, 1);
+            let slots = Arc::new(slots);
+            let record = Arc::new(Word::new(0));
+            let mailbox = Arc::new(Word::new(0));
+            let (s2, r2, m2) = (slots.clone(), record.clone(), mailbox.clone());
+            let checker = thread::spawn(move || {
+                let raw = m2.load(Ordering::Relaxed);
+                if raw != 0 && s2.check(raw).is_ok() {
+                    assert_eq!(r2.load(Ordering::Relaxed), 42, "live handle, record unseen");
+                }
+            });
+            record.store(42, Ordering::Relaxed);
+            let (_, raw) = slots.open(&mut alloc).unwrap();
+            mailbox.store(raw, Ordering::Relaxed);
+            checker.join().unwrap();
+        });
+    }
+
+    /// A stale handle is never accepted once its slot lives again under a new generation, and
+    /// a checker never sees the old handle live after it has seen the new one live.
+    #[test]
+    fn a_stale_handle_is_never_taken_for_the_new_one() {
+        loom::model(|| {
+            let (slots, mut alloc) = Slots::new(HandleKind::Protocol, 1);
+            let (slot, old) = slots.open(&mut alloc).unwrap();
+            let slots = Arc::new(slots);
+            let mailbox = Arc::new(Word::new(0));
+            let (s2, m2) = (slots.clone(), mailbox.clone());
+            let checker = thread::spawn(move || {
+                let new = m2.load(Ordering::Acquire);
+                let new_live = new != 0 && s2.check(new).is_ok();
+                let old_live = s2.check(old).is_ok();
+                if new_live {
+                    assert!(!old_live, "the old handle live after the new one was");
+                }
+                // A dead handle never names the slot of a live one: whatever the checker saw,
+                // acceptance means the exact generation is the slot's current one.
+                if let (true, Ok(s)) = (new_live, s2.check(new)) {
+                    assert_eq!(s, slot);
+                }
+            });
+            slots.close(&mut alloc, slot);
+            let (slot2, new) = slots.open(&mut alloc).unwrap();
+            assert_eq!(slot2, slot);
+            assert_ne!(new, old);
+            mailbox.store(new, Ordering::Release);
+            assert!(slots.check(old).is_err());
+            checker.join().unwrap();
+        });
+    }
+
+    /// Two checkers race a close: each sees the handle live or dead, never anything else, and
+    /// once the close is visible to one through the mailbox, that one sees it dead.
+    #[test]
+    fn a_closed_handle_stays_dead() {
+        loom::model(|| {
+            let (slots, mut alloc) = Slots::new(HandleKind::Enumeration, 2);
+            let (slot, raw) = slots.open(&mut alloc).unwrap();
+            let (_, other) = slots.open(&mut alloc).unwrap();
+            let slots = Arc::new(slots);
+            let closed = Arc::new(Word::new(0));
+            let mut checkers = Vec::new();
+            for _ in 0..2 {
+                let (s2, c2) = (slots.clone(), closed.clone());
+                checkers.push(thread::spawn(move || {
+                    let was_closed = c2.load(Ordering::Acquire) == 1;
+                    let live = s2.check(raw).is_ok();
+                    if was_closed {
+                        assert!(!live, "a handle seen closed came back");
+                    }
+                    assert!(s2.check(other).is_ok(), "another slot disturbed");
+                }));
+            }
+            slots.close(&mut alloc, slot);
+            closed.store(1, Ordering::Release);
+            for c in checkers {
+                c.join().unwrap();
+            }
+        });
     }
 }

@@ -169,6 +169,66 @@ fn handle_errors<A: Addrs>() {
     );
 }
 
+/// Gaps the reference model showed: a protocol handle whose slot was reused by a later
+/// registration, an enumeration handle after its end, after its owner deregistered, and after
+/// its slot was reused — all refused, and taken for nobody else's.
+fn dead_handles_of_reused_slots<A: Addrs>() {
+    let f = fx::<A>();
+    let first = reg(&f.mgm, DVMRP);
+    f.mgm.deregister(first.h).unwrap();
+    let second = reg(&f.mgm, DVMRP);
+    assert_ne!(first.h, second.h);
+    assert_eq!(
+        first.h.raw() & 0xffff_ffff,
+        second.h.raw() & 0xffff_ffff,
+        "the slot was reused"
+    );
+    let ended = f
+        .mgm
+        .group_enumeration_start(f.pim.h, EnumKind::AllSources)
+        .unwrap();
+    f.mgm.group_enumeration_end(ended).unwrap();
+    let orphan = f
+        .mgm
+        .group_enumeration_start(second.h, EnumKind::AnySource)
+        .unwrap();
+    f.mgm.deregister(second.h).unwrap();
+    let live = f
+        .mgm
+        .group_enumeration_start(f.mospf.h, EnumKind::AllSources)
+        .unwrap();
+    let third = reg(&f.mgm, DVMRP);
+    for p in [&f.igmp, &f.pim, &f.mospf, &third] {
+        p.drain();
+    }
+    let f = Fx {
+        before: snap(&f.mgm, false),
+        changes: f.mgm.subscribe(),
+        ..f
+    };
+    for h in [first.h, second.h] {
+        let e = bad_handle(h.raw());
+        f.refused(f.mgm.deregister(h), e.clone(), 87);
+        f.refused(f.mgm.take_interface(h, k(5)), e.clone(), 87);
+        f.refused(f.mgm.group_enumeration_start(h, EnumKind::AnySource), e, 87);
+    }
+    for e in [ended, orphan] {
+        let want = Error::InvalidHandle {
+            kind: HandleKind::Enumeration,
+            raw: e.raw(),
+        };
+        f.refused(f.mgm.group_enumeration_next(e, 1), want.clone(), 87);
+        f.refused(f.mgm.group_enumeration_end(e), want, 87);
+    }
+    assert!(third.drain().is_empty());
+    // The handles that live on the reused slots are untouched by all that.
+    assert_eq!(
+        f.mgm.group_enumeration_next(live, 5).unwrap().items,
+        vec![group(1)]
+    );
+    f.mgm.deregister(third.h).unwrap();
+}
+
 fn ownership_errors<A: Addrs>() {
     let f = fx::<A>();
     f.refused(
@@ -451,6 +511,7 @@ fn stopped_engine<A: Addrs>() {
 both_families!(
     registration_errors,
     handle_errors,
+    dead_handles_of_reused_slots,
     ownership_errors,
     membership_errors,
     entry_errors,

@@ -482,7 +482,9 @@ impl<A: Family> Table<A> {
         if worker >= usize::from(self.workers) {
             return;
         }
-        let block = slot.block.load(Ordering::Relaxed);
+        // Acquire pairs with the Release store of the hint in `install`: the block's
+        // initialisation happens-before this read of it.
+        let block = slot.block.load(Ordering::Acquire);
         if block.is_null() {
             return;
         }
@@ -562,7 +564,7 @@ impl<A: Family> Table<A> {
                 // The hint first: a reader that sees the new version finds its block too.
                 slots.slots[i]
                     .block
-                    .store(entry.block.as_ptr(), Ordering::Relaxed);
+                    .store(entry.block.as_ptr(), Ordering::Release);
                 slots.slots[i]
                     .entry
                     .store(Owned::new(entry), Ordering::Release);
@@ -576,7 +578,7 @@ impl<A: Family> Table<A> {
                 let entry = Entry::first(sg, iif, oifs, self.workers);
                 slots.slots[i]
                     .block
-                    .store(entry.block.as_ptr(), Ordering::Relaxed);
+                    .store(entry.block.as_ptr(), Ordering::Release);
                 let was = slots.slots[i]
                     .entry
                     .swap(Owned::new(entry), Ordering::Release, &guard);

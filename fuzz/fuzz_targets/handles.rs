@@ -1,0 +1,29 @@
+//! Registration churn with stale, forged and wrong-kind handles of protocols and group
+//! enumerations: a dead handle is never accepted and never taken for a live one (every call
+//! is compared with the model, which knows which registrations and enumerations are live, and
+//! no handle value is ever issued twice).
+#![no_main]
+mod common;
+
+use common::model::ops::Op;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: common::Input| {
+    common::run(input, |op| {
+        matches!(
+            op,
+            Op::Register { .. }
+                | Op::Deregister { .. }
+                | Op::Take { .. }
+                | Op::Release { .. }
+                | Op::Add { .. }
+                | Op::Delete { .. }
+                | Op::SetMfe { .. }
+                | Op::NewPacket { .. }
+                | Op::EnumStart { .. }
+                | Op::EnumNext { .. }
+                | Op::EnumEnd { .. }
+                | Op::SetHooks { .. }
+        )
+    });
+});

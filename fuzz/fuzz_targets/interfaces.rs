@@ -1,0 +1,28 @@
+//! Ownership and membership churn with IGMP coexistence (two IGMP instances of different
+//! vendors, three routing protocols, point-to-multipoint links), with entries and routes so
+//! that releases and prunes have something to change; checked against the model.
+#![no_main]
+mod common;
+
+use common::model::ops::Op;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: common::Input| {
+    common::run(input, |op| {
+        matches!(
+            op,
+            Op::Register { .. }
+                | Op::Deregister { .. }
+                | Op::Take { .. }
+                | Op::Release { .. }
+                | Op::ProtocolOn { .. }
+                | Op::Add { .. }
+                | Op::Delete { .. }
+                | Op::NewPacket { .. }
+                | Op::AddRoute { .. }
+                | Op::SetHooks { .. }
+                | Op::EnumStart { .. }
+                | Op::EnumNext { .. }
+        )
+    });
+});
