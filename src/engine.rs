@@ -510,20 +510,7 @@ impl<A: Family> Mgm<A> {
         interface: IfKey<A>,
         flags: MembershipFlags,
     ) -> Result<()> {
-        self.membership_args(h, selector, flags)?;
-        let protos = &self.inner.protos;
-        self.commit(|c, out| {
-            let slot = protos.check(h.raw())?;
-            c.check_member_rights(slot, interface)?;
-            if flags.contains(JOIN) {
-                c.add_join(slot, interface, selector, out);
-            }
-            if let (true, Selector::Source { source, group }) = (flags.contains(FORWARD), selector)
-            {
-                c.set_forward(Sg::new(source, group), interface, true, out);
-            }
-            Ok(())
-        })
+        self.membership(h, selector, interface, flags, true)
     }
 
     /// `MgmDeleteGroupMembershipEntry`: with [`JOIN`], removes the membership, takes the
@@ -553,17 +540,34 @@ impl<A: Family> Mgm<A> {
         interface: IfKey<A>,
         flags: MembershipFlags,
     ) -> Result<()> {
+        self.membership(h, selector, interface, flags, false)
+    }
+
+    /// The membership add (`join: true`) or delete, after its arguments are checked: the
+    /// JOIN part, then the FORWARD part for an (S,G) selector (G-12).
+    fn membership(
+        &self,
+        h: ProtocolHandle,
+        selector: Selector<A>,
+        interface: IfKey<A>,
+        flags: MembershipFlags,
+        join: bool,
+    ) -> Result<()> {
         self.membership_args(h, selector, flags)?;
         let protos = &self.inner.protos;
         self.commit(|c, out| {
             let slot = protos.check(h.raw())?;
             c.check_member_rights(slot, interface)?;
             if flags.contains(JOIN) {
-                c.delete_join(slot, interface, selector, out);
+                if join {
+                    c.add_join(slot, interface, selector, out);
+                } else {
+                    c.delete_join(slot, interface, selector, out);
+                }
             }
             if let (true, Selector::Source { source, group }) = (flags.contains(FORWARD), selector)
             {
-                c.set_forward(Sg::new(source, group), interface, false, out);
+                c.set_forward(Sg::new(source, group), interface, join, out);
             }
             Ok(())
         })
