@@ -1,6 +1,5 @@
 //! The public engine: each MGM function a short transaction over the control plane.
 
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -864,8 +863,7 @@ impl<A: Family> Mgm<A> {
             });
         }
         let c = self.lock();
-        let lo = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut keys = c.mfes.range((lo, Bound::Unbounded)).map(|(k, _)| *k);
+        let mut keys = c.mfes.keys_after(after);
         let items: Vec<T> = keys.by_ref().take(max).map(|sg| f(&c, sg)).collect();
         let more = keys.next().is_some();
         Ok(Page { items, more })

@@ -7,6 +7,7 @@
 
 mod entries;
 mod membership;
+mod mfes;
 mod ownership;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,7 @@ use crate::protocol::{Event, Hooks};
 use crate::rib::{Rib, Route};
 
 pub(crate) use entries::MfeRec;
+pub(crate) use mfes::Mfes;
 
 /// A registered protocol.
 pub(crate) struct ProtocolRec<A: Family> {
@@ -110,7 +112,8 @@ pub(crate) struct Control<A: Family> {
     pub(crate) clients: HashMap<Selector<A>, BTreeMap<u32, u32>>,
     /// interface -> (protocol, selector) memberships on it.
     pub(crate) by_iface: HashMap<IfKey<A>, BTreeSet<(u32, Selector<A>)>>,
-    pub(crate) mfes: BTreeMap<Sg<A>, MfeRec<A>>,
+    /// Forwarding entries, with their keys in (group, source) order.
+    pub(crate) mfes: Mfes<A>,
     pub(crate) by_iif: HashMap<IfKey<A>, BTreeSet<Sg<A>>>,
     pub(crate) timers: BTreeSet<(u64, Sg<A>)>,
     /// Entries being created, with the misses counted meanwhile.
@@ -147,7 +150,7 @@ impl<A: Family> Control<A> {
             sel_ifaces: HashMap::default(),
             clients: HashMap::default(),
             by_iface: HashMap::default(),
-            mfes: BTreeMap::new(),
+            mfes: Mfes::new(),
             by_iif: HashMap::default(),
             timers: BTreeSet::new(),
             pending: HashMap::default(),
@@ -229,12 +232,8 @@ impl<A: Family> Control<A> {
                     Vec::new()
                 }
             }
-            Selector::Group(group) => {
-                let lo = Sg::new(A::from_bits(0), group);
-                let hi = Sg::new(A::from_bits(u128::MAX), group);
-                self.mfes.range(lo..=hi).map(|(k, _)| *k).collect()
-            }
-            Selector::AllGroups => self.mfes.keys().copied().collect(),
+            Selector::Group(group) => self.mfes.group(group).collect(),
+            Selector::AllGroups => self.mfes.keys().collect(),
         }
     }
 
@@ -278,7 +277,7 @@ impl<A: Family> Control<A> {
                         .map(|r| (r.prefix, r.len, r.iif, r.upstream))
                         != rec.route.map(|r| (r.prefix, r.len, r.iif, r.upstream))
             })
-            .map(|(sg, _)| *sg)
+            .map(|(sg, _)| sg)
             .collect();
         for sg in stale {
             self.delete_mfe(sg, crate::protocol::DeleteReason::RouteChanged, out, true);

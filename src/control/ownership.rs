@@ -101,13 +101,15 @@ impl<A: Family> Control<A> {
             self.delete_join(slot, k, sel, out);
         }
         self.ifaces.entry(k).or_default().owner = None;
-        let touched: Vec<Sg<A>> = self
-            .mfes
-            .iter_mut()
-            .filter_map(|(sg, rec)| {
+        // In (group, source) order: the refreshes below send events in this order.
+        let keys: Vec<Sg<A>> = self.mfes.keys().collect();
+        let touched: Vec<Sg<A>> = keys
+            .into_iter()
+            .filter(|sg| {
+                let rec = self.mfes.get_mut(sg).expect("a listed key");
                 let before = rec.overrides.len();
                 rec.overrides.retain(|(o, _)| *o != k);
-                (before != rec.overrides.len() || rec.oifs.contains(&k)).then_some(*sg)
+                before != rec.overrides.len() || rec.oifs.contains(&k)
             })
             .collect();
         for sg in touched {
