@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Control, Outbox, TimeoutAsk};
+use super::{Control, Members, Outbox, TimeoutAsk};
 use crate::addr::{Family, IfKey, Selector, Sg};
 use crate::mfe::{ExternalCounters, Mfe, MfeChange};
 use crate::protocol::{DeleteReason, Event, Hooks};
@@ -73,17 +73,6 @@ impl<A: Family> Control<A> {
         u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// True when some protocol's membership on `k` selects traffic of `sg`.
-    pub(crate) fn has_member(&self, k: IfKey<A>, sg: Sg<A>) -> bool {
-        [
-            Selector::sg(sg),
-            Selector::Group(sg.group),
-            Selector::AllGroups,
-        ]
-        .iter()
-        .any(|sel| self.members.contains_key(&(k, *sel)))
-    }
-
     /// Interfaces with a membership selecting `sg`.
     pub(crate) fn member_interfaces(&self, sg: Sg<A>) -> BTreeSet<IfKey<A>> {
         [
@@ -97,46 +86,37 @@ impl<A: Family> Control<A> {
         .collect()
     }
 
-    /// G-21: K is an OIF of the entry iff forward state says so, else iff a membership selects
-    /// it and no creation alert vetoed it; never the incoming interface itself. An entry built
-    /// without a route (G-24) is negative for its whole life: with no RPF check behind it, it
-    /// only absorbs the misses of an unroutable source, and a route appearing replaces it.
-    fn wants_oif(&self, rec: &MfeRec<A>, sg: Sg<A>, k: IfKey<A>) -> bool {
-        if k == rec.iif || rec.route.is_none() {
-            return false;
-        }
-        let o = rec.override_for(k).unwrap_or_default();
-        o.forward
-            .unwrap_or_else(|| !o.vetoed && self.has_member(k, sg))
-    }
-
     fn full_oifs(&self, rec: &MfeRec<A>, sg: Sg<A>) -> Vec<IfKey<A>> {
         let mut keys = self.member_interfaces(sg);
         keys.extend(rec.overrides.iter().map(|(k, _)| *k));
         keys.into_iter()
-            .filter(|k| self.wants_oif(rec, sg, *k))
+            .filter(|k| wants_oif(&self.members, rec, sg, *k))
             .collect()
     }
 
     /// Recomputes whether `k` is an OIF of `sg` and publishes a change, with the FALSE alerts
     /// of an empty/non-empty transition (G-22).
     pub(crate) fn refresh_oif(&mut self, sg: Sg<A>, k: IfKey<A>, out: &mut Outbox<A>) {
-        let Some(rec) = self.mfes.get(&sg) else {
+        let Control {
+            mfes,
+            members,
+            store,
+            ..
+        } = self;
+        let Some(rec) = mfes.get_mut(&sg) else {
             return;
         };
-        let want = self.wants_oif(rec, sg, k);
-        let pos = rec.oifs.binary_search(&k);
+        let want = wants_oif(members, rec, sg, k);
         let was_empty = rec.oifs.is_empty();
-        let rec = self.mfes.get_mut(&sg).expect("present above");
-        match (want, pos) {
+        match (want, rec.oifs.binary_search(&k)) {
             (true, Err(i)) => rec.oifs.insert(i, k),
             (false, Ok(i)) => {
                 rec.oifs.remove(i);
             }
             _ => return,
         }
-        let (iif, now_empty) = (rec.iif, rec.oifs.is_empty());
-        self.store.install(sg, iif, &rec.oifs);
+        let now_empty = rec.oifs.is_empty();
+        store.install(sg, rec.iif, &rec.oifs);
         if !self.subscribers.is_empty() {
             out.south
                 .push(MfeChange::OifsChanged(self.snapshot(sg, None)));
@@ -377,4 +357,28 @@ impl<A: Family> Control<A> {
             oifs: rec.oifs.clone(),
         }
     }
+}
+
+/// True when some protocol's membership on `k` selects traffic of `sg`.
+fn has_member<A: Family>(members: &Members<A>, k: IfKey<A>, sg: Sg<A>) -> bool {
+    [
+        Selector::sg(sg),
+        Selector::Group(sg.group),
+        Selector::AllGroups,
+    ]
+    .iter()
+    .any(|sel| members.contains_key(&(k, *sel)))
+}
+
+/// G-21: K is an OIF of the entry iff forward state says so, else iff a membership selects
+/// it and no creation alert vetoed it; never the incoming interface itself. An entry built
+/// without a route (G-24) is negative for its whole life: with no RPF check behind it, it
+/// only absorbs the misses of an unroutable source, and a route appearing replaces it.
+fn wants_oif<A: Family>(members: &Members<A>, rec: &MfeRec<A>, sg: Sg<A>, k: IfKey<A>) -> bool {
+    if k == rec.iif || rec.route.is_none() {
+        return false;
+    }
+    let o = rec.override_for(k).unwrap_or_default();
+    o.forward
+        .unwrap_or_else(|| !o.vetoed && has_member(members, k, sg))
 }

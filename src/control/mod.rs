@@ -28,6 +28,9 @@ use crate::rib::{Rib, Route};
 pub(crate) use entries::MfeRec;
 pub(crate) use mfes::Mfes;
 
+/// (interface, selector) -> the protocols holding that membership.
+pub(crate) type Members<A> = HashMap<(IfKey<A>, Selector<A>), BTreeSet<u32>>;
+
 /// A registered protocol.
 pub(crate) struct ProtocolRec<A: Family> {
     pub(crate) id: u32,
@@ -105,7 +108,7 @@ pub(crate) struct Control<A: Family> {
     pub(crate) next_seq: u64,
     pub(crate) ifaces: BTreeMap<IfKey<A>, IfaceRec>,
     /// (interface, selector) -> the protocols holding that membership.
-    pub(crate) members: HashMap<(IfKey<A>, Selector<A>), BTreeSet<u32>>,
+    pub(crate) members: Members<A>,
     /// selector -> interfaces with that membership (and how many protocols there).
     pub(crate) sel_ifaces: HashMap<Selector<A>, BTreeMap<IfKey<A>, u32>>,
     /// selector -> protocols with that membership (and on how many interfaces).
