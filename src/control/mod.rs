@@ -31,6 +31,23 @@ pub(crate) use mfes::Mfes;
 /// (interface, selector) -> the protocols holding that membership.
 pub(crate) type Members<A> = HashMap<(IfKey<A>, Selector<A>), BTreeSet<u32>>;
 
+/// The entries a selector matches: at most one for (S,G), a snapshot of the keys otherwise.
+pub(crate) enum Matched<A> {
+    One(Option<Sg<A>>),
+    Many(std::vec::IntoIter<Sg<A>>),
+}
+
+impl<A> Iterator for Matched<A> {
+    type Item = Sg<A>;
+
+    fn next(&mut self) -> Option<Sg<A>> {
+        match self {
+            Matched::One(sg) => sg.take(),
+            Matched::Many(it) => it.next(),
+        }
+    }
+}
+
 /// A registered protocol.
 pub(crate) struct ProtocolRec<A: Family> {
     pub(crate) id: u32,
@@ -224,19 +241,18 @@ impl<A: Family> Control<A> {
         out.asks
     }
 
-    /// Entries matched by a selector, in (group, source) order.
-    pub(crate) fn matched(&self, sel: Selector<A>) -> Vec<Sg<A>> {
+    /// Entries matched by a selector, in (group, source) order; an (S,G) selector looks its
+    /// one entry up without collecting.
+    pub(crate) fn matched(&self, sel: Selector<A>) -> Matched<A> {
         match sel {
             Selector::Source { source, group } => {
                 let sg = Sg::new(source, group);
-                if self.mfes.contains_key(&sg) {
-                    vec![sg]
-                } else {
-                    Vec::new()
-                }
+                Matched::One(self.mfes.contains_key(&sg).then_some(sg))
             }
-            Selector::Group(group) => self.mfes.group(group).collect(),
-            Selector::AllGroups => self.mfes.keys().collect(),
+            Selector::Group(group) => {
+                Matched::Many(self.mfes.group(group).collect::<Vec<_>>().into_iter())
+            }
+            Selector::AllGroups => Matched::Many(self.mfes.keys().collect::<Vec<_>>().into_iter()),
         }
     }
 
