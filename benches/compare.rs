@@ -1047,12 +1047,14 @@ fn measure_memory(n: u32) -> (Filled, f64, f64) {
     let mut data = 0i64;
     let mut seen = HashSet::new();
     for &(size, align, count, bytes) in grown.iter().take(12) {
-        // Data plane: counter blocks (64-byte aligned lines), shard slot arrays (the only
-        // allocations of LARGE and up), and entries (one 8-aligned allocation per MFE of at
-        // most 72 bytes; the control plane's per-MFE allocations are the 4-aligned OIF
-        // vectors and B-tree nodes holding many keys).
+        // Data plane: counter blocks (64-byte aligned lines), shard slot arrays (8-aligned
+        // allocations of LARGE and up; the control plane's hash table is as large but
+        // 16-aligned), and entries (one 8-aligned allocation per MFE of at most 72 bytes; the
+        // control plane's per-MFE allocations are the 4-aligned OIF vectors, its 8-aligned
+        // boxed records of more than 72 bytes, and B-tree nodes holding many keys).
         let per_mfe = (count as f64 / f64::from(n) - 1.0).abs() < 0.02;
-        let is_data = align >= 64 || size >= LARGE || (align == 8 && size <= 72 && per_mfe);
+        let is_data =
+            align >= 64 || (size >= LARGE && align == 8) || (align == 8 && size <= 72 && per_mfe);
         if is_data && seen.insert((size, align)) {
             data += bytes;
         }
