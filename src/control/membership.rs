@@ -44,10 +44,12 @@ impl<A: Family> Control<A> {
         let clients = self.clients.entry(sel).or_default();
         let ifaces_of_slot = clients.entry(slot).or_default();
         *ifaces_of_slot += 1;
-        let first_for_slot = *ifaces_of_slot == 1;
-        let n = clients.len();
-        if first_for_slot {
-            self.join_alerts(slot, sel, n, out);
+        if *ifaces_of_slot == 1 {
+            let event = Event::JoinAlert {
+                selector: sel,
+                member_update: true,
+            };
+            self.membership_alert(slot, sel, event, out);
         }
         for sg in self.matched(sel) {
             self.refresh_oif(sg, k, out);
@@ -97,12 +99,16 @@ impl<A: Family> Control<A> {
         let clients = self.clients.get_mut(&sel).expect("a member is a client");
         decrement(Some(&mut *clients), slot);
         let gone_for_slot = !clients.contains_key(&slot);
-        let n = clients.len();
-        if n == 0 {
+        if clients.is_empty() {
             self.clients.remove(&sel);
         }
         if gone_for_slot {
-            self.prune_alerts(slot, sel, k, n, out);
+            let event = Event::PruneAlert {
+                selector: sel,
+                interface: k,
+                member_delete: true,
+            };
+            self.membership_alert(slot, sel, event, out);
         }
         for sg in self.matched(sel) {
             self.refresh_oif(sg, k, out);
@@ -110,69 +116,39 @@ impl<A: Family> Control<A> {
         true
     }
 
-    /// Membership-driven join alerts (`member_update: true`) after `slot` became a client of
-    /// `sel`, now held by `n` clients.
-    fn join_alerts(&mut self, slot: u32, sel: Selector<A>, n: usize, out: &mut Outbox<A>) {
-        let event = Event::JoinAlert {
-            selector: sel,
-            member_update: true,
-        };
-        match sel {
-            Selector::Source { source, .. } if n == 1 => {
-                if let Some(owner) = self.owner_toward(source).filter(|o| *o != slot) {
-                    out.event(owner, event);
-                }
-            }
-            Selector::Source { .. } => {}
-            _ if n == 1 => {
-                let others: Vec<u32> = self.registered().filter(|s| *s != slot).collect();
-                for to in others {
-                    out.event(to, event);
-                }
-            }
-            _ if n == 2 => {
-                let first = self.clients[&sel].keys().copied().find(|s| *s != slot);
-                if let Some(to) = first {
-                    out.event(to, event);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Membership-driven prune alerts (`member_delete: true`) after `slot` stopped being a
-    /// client of `sel`, now held by `n` clients; `k` is the interface whose membership went.
-    fn prune_alerts(
+    /// The membership-driven alert (`member_update` / `member_delete: true`) after `slot`
+    /// became, or stopped being, a client of `sel`. Joins and prunes follow one rule of 6.17,
+    /// decided by the other clients of `sel` (before a join, after a prune): none — (S,G): the
+    /// owner of the interface toward S (G-31), wildcard: every other registered protocol;
+    /// exactly one, for a wildcard — that one (G-30).
+    fn membership_alert(
         &mut self,
         slot: u32,
         sel: Selector<A>,
-        k: IfKey<A>,
-        n: usize,
+        event: Event<A>,
         out: &mut Outbox<A>,
     ) {
-        let event = Event::PruneAlert {
-            selector: sel,
-            interface: k,
-            member_delete: true,
-        };
-        match sel {
-            Selector::Source { source, .. } if n == 0 => {
+        let mut others = self
+            .clients
+            .get(&sel)
+            .into_iter()
+            .flat_map(|c| c.keys().copied())
+            .filter(|s| *s != slot);
+        let (first, second) = (others.next(), others.next());
+        match (sel, first, second) {
+            (Selector::Source { source, .. }, None, _) => {
                 if let Some(owner) = self.owner_toward(source).filter(|o| *o != slot) {
                     out.event(owner, event);
                 }
             }
-            Selector::Source { .. } => {}
-            _ if n == 0 => {
-                let others: Vec<u32> = self.registered().filter(|s| *s != slot).collect();
-                for to in others {
+            (Selector::Source { .. }, Some(_), _) => {}
+            (_, None, _) => {
+                let all: Vec<u32> = self.registered().filter(|s| *s != slot).collect();
+                for to in all {
                     out.event(to, event);
                 }
             }
-            _ if n == 1 => {
-                if let Some(to) = self.clients[&sel].keys().next().copied() {
-                    out.event(to, event);
-                }
-            }
+            (_, Some(only), None) => out.event(only, event),
             _ => {}
         }
     }
