@@ -10,8 +10,8 @@ pub mod internals {
     //!
     //! One `Control` value behind one mutex holds the protocol registry, the interfaces and
     //! who is on them, the memberships (indexed by (interface, selector), by selector and by
-    //! interface), the forwarding entries in a `BTreeMap` ordered by (group, source), an index
-    //! of entries by incoming interface, the lifetime timers (an ordered set of deadlines) and
+    //! interface), the forwarding entries (records in a hash map, keys in an ordered set for
+    //! (group, source) walks and `(*,G)` ranges), an index of entries by incoming interface, the lifetime timers (an ordered set of deadlines) and
     //! the RIB (one hash table per prefix length, longest first).
     //!
     //! Each public call is one transaction: it validates everything first (so a refused call
