@@ -30,11 +30,11 @@
 //!   whole call, and the reader-visible time = from the start of the call until a reader
 //!   spinning on a lookup of one of those MFEs first sees it gone.
 //! * (f) `take_interface` with a deregistered handle, ns per rejected call.
-//! * (g) bytes per MFE at 1M MFEs with 4 OIFs, counters included (one 64-byte line per worker
-//!   slot), from the counting global allocator below: live bytes after minus before building,
-//!   over the number of MFEs, once for the whole engine (control plane maps included) and once
-//!   for the data plane alone (allocations identified by their layout: entries, counter blocks
-//!   and shard slot arrays).
+//! * (g) bytes per MFE at 1M MFEs with 4 OIFs, counters included (one 32-byte record per
+//!   worker slot), from the counting global allocator below: live bytes after minus before
+//!   building, over the number of MFEs, once for the whole engine (control plane maps
+//!   included) and once for the data plane alone (allocations identified by their layout:
+//!   shard slot arrays, counter chunks and the table writers' books).
 //!
 //! Baselines: *limit* = single-threaded `FxHashMap<(iif, S, G), [OIF; 4]>`; *naive* = the
 //! same MGM semantics for these workloads (memberships and entries in `FxHashMap`s, packet
@@ -1047,14 +1047,11 @@ fn measure_memory(n: u32) -> (Filled, f64, f64) {
     let mut data = 0i64;
     let mut seen = HashSet::new();
     for &(size, align, count, bytes) in grown.iter().take(12) {
-        // Data plane: counter blocks (64-byte aligned lines), shard slot arrays (8-aligned
-        // allocations of LARGE and up; the control plane's hash table is as large but
-        // 16-aligned), and entries (one 8-aligned allocation per MFE of at most 72 bytes; the
-        // control plane's per-MFE allocations are the 4-aligned OIF vectors, its 8-aligned
-        // boxed records of more than 72 bytes, and B-tree nodes holding many keys).
-        let per_mfe = (count as f64 / f64::from(n) - 1.0).abs() < 0.02;
-        let is_data =
-            align >= 64 || (size >= LARGE && align == 8) || (align == 8 && size <= 72 && per_mfe);
+        // Data plane: the shard slot arrays (64-byte aligned lines), the counter chunks
+        // (32-byte aligned records), and the writers' books (8-aligned vectors of LARGE and
+        // up; the control plane's hash table is as large but 16-aligned, and its other
+        // allocations are small: boxed records, OIF vectors, key-index nodes).
+        let is_data = align >= 32 || (size >= LARGE && align == 8);
         if is_data && seen.insert((size, align)) {
             data += bytes;
         }

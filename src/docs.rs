@@ -38,10 +38,16 @@ pub mod internals {
     //!
     //! A directory maps each incoming interface to its shard and is published through
     //! `arc-swap`; each reader keeps an `arc_swap::Cache` of it. A shard is a single-writer,
-    //! many-reader open-addressing table of immutable entries reclaimed through epochs
-    //! (`crossbeam::epoch`): a change publishes a new version of one entry, never a copy of the
-    //! shard. Releasing an interface stores a directory without its shard: one swap,
-    //! whatever the shard's size. Counters are per worker, on cache lines of their own.
+    //! many-reader open-addressing table with the entries inline: one cache line per IPv4
+    //! entry (two for IPv6) holds the key and up to four OIFs (three for IPv6; longer lists
+    //! in a heap array), written in place under a per-slot sequence lock, so a change never
+    //! allocates for a short list and never copies the shard. Slot arrays replaced when the
+    //! table grows or shrinks, and long lists, are reclaimed through `crossbeam::epoch`.
+    //! Releasing an interface stores a directory without its shard: one swap, whatever the
+    //! shard's size. Counters: each entry has a stable counter id, and each worker a 32-byte
+    //! record per id in chunks that never move (worker-major, so workers never share a line);
+    //! per-OIF and negative counts are derived by the writer from the packet count at each
+    //! list change.
 }
 
 pub mod limitations {

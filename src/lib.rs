@@ -61,9 +61,9 @@
 //!   control lock, and its notifications are queued, in that order, before the lock is
 //!   released. A protocol therefore sees the batches of two operations in the order they
 //!   committed.
-//! * A reader sees each entry either wholly before or wholly after a change (entries are
-//!   immutable once published; a change publishes a new version). When a call returns, every
-//!   reader's next lookup sees its effect.
+//! * A reader sees each entry either wholly before or wholly after a change (each entry is
+//!   published under a per-entry sequence lock; a reader that overlaps a change reads it
+//!   again). When a call returns, every reader's next lookup sees its effect.
 //! * A release changes several things (the shard of the interface, the outgoing lists of other
 //!   entries); readers may see the outgoing lists change a moment before the shard goes, never
 //!   an entry half-changed, and all of it once the call returns.
@@ -72,13 +72,15 @@
 //!   between restarts the creation.
 //! * Walks ([`Mgm::mfes`]) read the table as of each call; group enumerations read a snapshot
 //!   taken at their start.
-//! * Counters are per worker and summed when read.
+//! * Packet and byte counters are per worker and summed when read; a per-OIF count is the
+//!   entry's packets since the OIF joined its list, so a packet being looked up while the list
+//!   changes may be counted on the list before or after the change.
 //!
 //! ## Progress
 //!
 //! | call | progress |
 //! |---|---|
-//! | [`Reader::lookup`], [`Reader::lookup_burst`] | wait-free apart from an epoch pin; no lock, no allocation, no shared write but the worker's own counters |
+//! | [`Reader::lookup`], [`Reader::lookup_burst`] | lock-free: no lock, no allocation, no shared write but the worker's own counters; re-reads an entry the writer is rewriting at that moment |
 //! | handle check (first step of every handle-taking call) | one atomic load and compare; a stale handle fails there |
 //! | [`Mgm::report_wrong_interface`] | rate limit checked on a sharded map, then the control lock when passed on |
 //! | every other [`Mgm`] method | blocks on the control lock, which is never held while protocol code runs |

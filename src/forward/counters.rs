@@ -1,10 +1,10 @@
-//! Per-worker counter lines, worker slots, and the summed view the control plane reads.
+//! Per-worker counter records, worker slots, and the summed view the control plane reads.
 //!
-//! Each MFE owns one counter block (allocated and freed by [`super::table`]): for every worker
-//! slot, `stride` cache lines that only that worker writes. A line holds eight `u64`
-//! counters; the first four of a worker's region are the MFE counters ([`PACKETS`],
-//! [`BYTES`], [`WRONG_IF`], [`NEGATIVE`]), the rest are per-OIF packet counters, one per
-//! counter slot. With four OIFs a worker needs exactly one line.
+//! Each MFE has a counter id in its shard; for every worker slot and id there is one 32-byte
+//! [`Rec`] that only that worker writes (allocated and freed by [`super::table`], worker-major,
+//! so two workers never share a line). A forwarded or negative hit adds to `packets` and
+//! `bytes`; a wrong-interface arrival adds to `wrong_if`. Per-OIF and negative counts are
+//! derived by the table's writer from `packets` at each list change.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -12,39 +12,27 @@ use std::sync::{Arc, Mutex};
 use crate::addr::IfKey;
 use crate::error::{Error, Result};
 
-/// Counters in one cache line.
-pub(super) const PER_LINE: usize = 8;
-/// Packets that matched the MFE on its incoming interface (forwarded or dropped).
-pub(super) const PACKETS: usize = 0;
-/// Bytes of those packets.
-pub(super) const BYTES: usize = 1;
-/// Packets for the MFE that arrived on another interface than its incoming one.
-pub(super) const WRONG_IF: usize = 2;
-/// Packets dropped by a negative MFE (empty OIF list).
-pub(super) const NEGATIVE: usize = 3;
-/// Index of the counter of OIF slot 0; OIF slot `s` is counter `FIRST_OIF + s`.
-pub(super) const FIRST_OIF: usize = 4;
-
-/// One worker's 64-byte counter line: no other worker writes it, so two workers forwarding
-/// the same hot (S,G) never fight over a cache line.
-#[repr(align(64))]
+/// One worker's counters of one MFE.
+#[repr(C, align(32))]
 #[derive(Default)]
-pub(super) struct Line(pub(super) [AtomicU64; PER_LINE]);
-
-/// Lines per worker needed for `oif_slots` OIF counters (at least one line).
-pub(super) fn stride_for(oif_slots: usize) -> usize {
-    (FIRST_OIF + oif_slots).div_ceil(PER_LINE).max(1)
-}
-
-/// OIF counter slots that `stride` lines per worker hold.
-pub(super) fn slots_in(stride: usize) -> usize {
-    stride * PER_LINE - FIRST_OIF
+pub(super) struct Rec {
+    /// Packets that matched the MFE on its incoming interface (forwarded or dropped).
+    pub(super) packets: AtomicU64,
+    /// Bytes of those packets.
+    pub(super) bytes: AtomicU64,
+    /// Packets for the MFE that arrived on another interface than its incoming one.
+    pub(super) wrong_if: AtomicU64,
+    _spare: AtomicU64,
 }
 
 /// The summed counters of one MFE, as the control plane reads them.
 ///
-/// Each figure is the sum over every forwarding worker's own counter lines. A read is not a
-/// snapshot: counts a worker adds while the sum is taken may or may not be in it.
+/// `packets`, `bytes` and `wrong_if` are sums over every forwarding worker's own counter
+/// records. An OIF's count is the packets the MFE matched since that OIF joined its list, and
+/// `negative` the packets it matched while its list was empty: both come from `packets` at each
+/// list change, so a packet being looked up while the list changes may be counted on the list
+/// before or after the change (at most one per worker per change). A read is not a snapshot:
+/// counts a worker adds while the sum is taken may or may not be in it.
 ///
 /// **Progress:** plain data.
 ///

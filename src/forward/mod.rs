@@ -5,13 +5,14 @@
 //! `arc_swap::Cache` checks the directory with about one atomic load. Releasing an interface
 //! removes its shard with one directory store, whatever the number of MFEs in it.
 //!
-//! Inside a shard, MFEs live in a single-writer, multi-reader hash table reclaimed by
-//! `crossbeam::epoch` (see `table.rs`, the only module with `unsafe`). Changing an MFE publishes
-//! a new immutable version with one pointer store: a reader sees each MFE wholly before or
-//! wholly after a change.
+//! Inside a shard, MFEs live inline in a single-writer, multi-reader open-addressing table
+//! (see `table.rs`, the only module with `unsafe`): one cache line per IPv4 MFE holds its key
+//! and OIF list, published under a per-slot sequence lock, so a hit reads one line and a reader
+//! sees each MFE wholly before or wholly after a change. Slot arrays replaced by a rebuild and
+//! long OIF lists are reclaimed by `crossbeam::epoch`.
 //!
 //! Files: `table.rs` (lock-free core: shard table, entries, epochs), `reader.rs` (the worker's
-//! [`Reader`] and its verdicts), `counters.rs` (per-worker counter lines and worker slots),
+//! [`Reader`] and its verdicts), `counters.rs` (per-worker counter records and worker slots),
 //! this file (the writer-side `ForwardStore` and the shard directory).
 //!
 //! Consistency: a lookup sees one directory snapshot and, in it, each MFE at one version. A
@@ -19,7 +20,8 @@
 //! cache revalidates the directory on every lookup).
 //!
 //! Progress: a lookup takes no lock, allocates nothing and changes no reference count; its
-//! only shared writes are to the worker's own counter lines. Writer calls take the store's
+//! only shared writes are to the worker's own counter records. It re-reads a slot that the
+//! writer is rewriting at that moment (a handful of stores). Writer calls take the store's
 //! mutex (the engine's control lock already serialises them).
 //!
 //! Memory: shards removed from the directory are kept on a retired list and dropped by a later
@@ -52,12 +54,25 @@ pub(crate) struct Shard<A> {
     table: Table<A>,
 }
 
+/// Interface indexes below this, with no next hop, are found by direct indexing.
+const DIRECT: u32 = 1024;
+
 /// An immutable map from iif to shard; a change publishes a new directory.
 pub(crate) struct Directory<A> {
     shards: FxHashMap<IfKey<A>, Arc<Shard<A>>>,
+    /// The same shards for plain interfaces (no next hop) of index below [`DIRECT`], by index:
+    /// a lookup's shard is one load away instead of a hash probe.
+    direct: Box<[Option<Arc<Shard<A>>>]>,
 }
 
 impl<A: Family> Directory<A> {
+    fn empty() -> Self {
+        Directory {
+            shards: FxHashMap::default(),
+            direct: Box::new([]),
+        }
+    }
+
     /// A copy with `iif`'s shard set to `shard`, or removed when `None`. Copies the map of
     /// shards (tens of pointers), never a shard.
     fn with(&self, iif: IfKey<A>, shard: Option<Arc<Shard<A>>>) -> Self {
@@ -66,8 +81,39 @@ impl<A: Family> Directory<A> {
             Some(s) => shards.insert(iif, s),
             None => shards.remove(&iif),
         };
-        Directory { shards }
+        let direct_len = shards
+            .keys()
+            .filter(|k| is_direct(k))
+            .map(|k| k.index as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut direct = vec![None; direct_len];
+        for (k, s) in &shards {
+            if is_direct(k) {
+                direct[k.index as usize] = Some(Arc::clone(s));
+            }
+        }
+        Directory {
+            shards,
+            direct: direct.into_boxed_slice(),
+        }
     }
+
+    /// The shard of incoming interface `iif`.
+    #[inline]
+    pub(crate) fn shard(&self, iif: &IfKey<A>) -> Option<&Shard<A>> {
+        if is_direct(iif) {
+            self.direct.get(iif.index as usize)?.as_deref()
+        } else {
+            self.shards.get(iif).map(|s| &**s)
+        }
+    }
+}
+
+/// True for an interface the directory indexes directly.
+#[inline]
+fn is_direct<A: Family>(k: &IfKey<A>) -> bool {
+    k.index < DIRECT && k.next_hop == A::UNSPECIFIED
 }
 
 /// The forwarding table, writer side: installs, replaces and removes MFEs, and hands out
@@ -90,9 +136,7 @@ impl<A: Family> ForwardStore<A> {
     pub(crate) fn new(max_workers: usize) -> Self {
         let max_workers = max_workers.clamp(1, MAX_WORKERS);
         ForwardStore {
-            dir: Arc::new(ArcSwap::from_pointee(Directory {
-                shards: FxHashMap::default(),
-            })),
+            dir: Arc::new(ArcSwap::from_pointee(Directory::empty())),
             retired: Mutex::new(Vec::new()),
             workers: WorkerSlots::new(max_workers),
             max_workers,
@@ -109,13 +153,13 @@ impl<A: Family> ForwardStore<A> {
         let oifs = dedup(oifs);
         let dir = self.dir.load();
         match dir.shards.get(&iif) {
-            Some(shard) => shard.table.install(sg, iif, &oifs),
+            Some(shard) => shard.table.install(sg, &oifs),
             None => {
                 let shard = Arc::new(Shard {
                     table: Table::new(self.max_workers as u16), // <= MAX_WORKERS
                 });
                 // Filled before it is published: readers see the shard with its MFE.
-                shard.table.install(sg, iif, &oifs);
+                shard.table.install(sg, &oifs);
                 self.dir.store(Arc::new(dir.with(iif, Some(shard))));
             }
         }
@@ -168,7 +212,7 @@ impl<A: Family> ForwardStore<A> {
         let _writer = self.lock();
         let dir = self.dir.load();
         let shard = dir.shards.get(&iif)?;
-        shard.table.with_entry(&sg, |e| e.counters())
+        shard.table.counters(&sg)
     }
 
     /// A reader for one forwarding worker, holding one worker slot until it is dropped.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Cache};
 
 use super::counters::WorkerSlot;
-use super::table::{hash_sg, Pin, ReaderPin};
+use super::table::{hash_key, key_of, Hit, KeyWords, List, Pin, ReaderPin, MAX_INLINE};
 use super::{Directory, Shard};
 use crate::addr::{Family, IfKey, Sg};
 use crate::error::{Error, Result};
@@ -267,7 +267,8 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// lines) until it is dropped.
 ///
 /// Each lookup re-pins (moves the reader's local epoch forward, no fence) and revalidates its
-/// cached directory (about one atomic load). A verdict borrows the reader, so the next lookup
+/// cached directory (about one atomic load). A short OIF list is copied into the reader's own
+/// buffer (the MFE's slot may change right after); a long one is borrowed from the table. A verdict borrows the reader, so the next lookup
 /// cannot run while an OIF list from the previous one is still in use. An idle worker should
 /// call [`Reader::quiesce`], or it holds back memory reclamation of replaced MFEs.
 ///
@@ -275,8 +276,9 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe
 /// per shard.
 ///
-/// **Progress:** lookups are wait-free apart from the miss path's probes, which are bounded by
-/// the number of shards; no lock, no allocation, no reference-count change.
+/// **Progress:** lookups are lock-free: no lock, no allocation, no reference-count change; a
+/// lookup re-reads a slot the writer is rewriting at that moment, and the miss path's probes
+/// are bounded by the number of shards.
 ///
 /// ```
 /// use mgm::{Config, IfKey, Mgm, Verdict};
@@ -305,6 +307,10 @@ pub struct Reader<A: Family> {
     dir: Cache<Arc<ArcSwap<Directory<A>>>, Arc<Directory<A>>>,
     slot: WorkerSlot,
     misses: u64,
+    /// The OIF list of the last single lookup, when it was short enough to be inline.
+    buf: [IfKey<A>; MAX_INLINE],
+    /// One such buffer per key of a burst.
+    burst: Box<[[IfKey<A>; MAX_INLINE]]>,
 }
 
 impl<A: Family> Reader<A> {
@@ -314,6 +320,8 @@ impl<A: Family> Reader<A> {
             dir: Cache::new(dir),
             slot,
             misses: 0,
+            buf: [IfKey::new(0); MAX_INLINE],
+            burst: vec![[IfKey::new(0); MAX_INLINE]; MAX_BURST].into_boxed_slice(),
         }
     }
 
@@ -321,7 +329,7 @@ impl<A: Family> Reader<A> {
     /// the MFE (packets, bytes, and one packet per OIF; or a negative hit; or a
     /// wrong-interface arrival).
     ///
-    /// **Progress:** wait-free on a hit; a miss probes every shard once.
+    /// **Progress:** lock-free (see [`Reader`]); a miss probes every shard once.
     ///
     /// ```
     /// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
@@ -353,14 +361,15 @@ impl<A: Family> Reader<A> {
             bytes,
         };
         let worker = self.slot.index();
-        resolve(
-            dir,
-            pin,
-            worker,
-            &mut self.misses,
-            &key,
-            hash_sg(&sg_of(&key)),
-        )
+        let words = key_of(&sg_of(&key));
+        let hash = hash_key(&words);
+        let shard = dir.shard(&arrival);
+        let hit = shard.and_then(|s| s.table.get(&words, hash, &mut self.buf, pin));
+        let buf = &self.buf;
+        match (shard, hit) {
+            (Some(shard), Some(hit)) => verdict(shard, hit, buf, worker, bytes),
+            _ => resolve_elsewhere(dir, pin, worker, &mut self.misses, &key, &words, hash),
+        }
     }
 
     /// Looks up a burst of up to [`MAX_BURST`] packets: `verdicts[i]` is the verdict for
@@ -409,27 +418,48 @@ impl<A: Family> Reader<A> {
         let pin = self.pin.enter();
         let dir: &'r Directory<A> = self.dir.load();
         let worker = self.slot.index();
-        // Three passes, so the cache misses of the whole burst overlap: hash and start loading
-        // each key's first slot; then start loading the entry and counter line that slot
-        // points at; then resolve each key, mostly from cache.
+        let bufs: &'r mut [[IfKey<A>; MAX_INLINE]] = &mut self.burst;
+        let misses = &mut self.misses;
+        // Three passes, so the cache misses of the whole burst overlap: hash each key and
+        // start loading its first slot; then probe each key (its slot mostly in cache by now)
+        // and start loading its counter record; then count and give the verdicts.
+        let mut words = [[0u64; 4]; MAX_BURST];
         let mut hashes = [0u64; MAX_BURST];
-        let mut shards: [Option<&Shard<A>>; MAX_BURST] = [None; MAX_BURST];
-        for ((h, s), p) in hashes.iter_mut().zip(shards.iter_mut()).zip(packets) {
-            *h = hash_sg(&sg_of(p));
-            *s = dir.shards.get(&p.arrival).map(|s| &**s);
+        let mut shards: [Option<&'r Shard<A>>; MAX_BURST] = [None; MAX_BURST];
+        for (((w, h), s), p) in words
+            .iter_mut()
+            .zip(&mut hashes)
+            .zip(&mut shards)
+            .zip(packets)
+        {
+            *w = key_of(&sg_of(p));
+            *h = hash_key(w);
+            *s = dir.shard(&p.arrival);
             if let Some(shard) = s {
                 shard.table.prefetch(*h, pin);
             }
         }
-        for (h, s) in hashes.iter().zip(&shards).take(packets.len()) {
+        let mut hits: [Option<Hit<'r, A>>; MAX_BURST] = [const { None }; MAX_BURST];
+        for ((((hit, w), h), s), buf) in hits
+            .iter_mut()
+            .zip(&words)
+            .zip(&hashes)
+            .zip(&shards)
+            .zip(bufs.iter_mut())
+            .take(packets.len())
+        {
             if let Some(shard) = s {
-                shard.table.prefetch_entry(*h, worker, pin);
+                *hit = shard.table.get(w, *h, buf, pin);
+                if let Some(found) = hit {
+                    shard.table.prefetch_rec(found.id, worker);
+                }
             }
         }
-        for (((v, p), h), s) in verdicts.iter_mut().zip(packets).zip(hashes).zip(shards) {
-            *v = match s {
-                Some(shard) => resolve_in(shard, dir, pin, worker, &mut self.misses, p, h),
-                None => resolve(dir, pin, worker, &mut self.misses, p, h),
+        let bufs: &'r [[IfKey<A>; MAX_INLINE]] = bufs;
+        for (i, (v, p)) in verdicts.iter_mut().zip(packets).enumerate() {
+            *v = match (shards[i], hits[i].take()) {
+                (Some(shard), Some(hit)) => verdict(shard, hit, &bufs[i], worker, p.bytes),
+                _ => resolve_elsewhere(dir, pin, worker, misses, p, &words[i], hashes[i]),
             };
         }
         Ok(packets.len())
@@ -458,7 +488,7 @@ impl<A: Family> Reader<A> {
         self.dir.load();
     }
 
-    /// This reader's worker slot, `0..max_workers`: the counter lines it writes.
+    /// This reader's worker slot, `0..max_workers`: the counter records it writes.
     ///
     /// **Progress:** wait-free.
     ///
@@ -503,48 +533,29 @@ fn sg_of<A: Family>(p: &PacketKey<A>) -> Sg<A> {
     Sg::new(p.source, p.group)
 }
 
-/// The verdict for one packet in one directory snapshot, counted.
+/// The counted verdict of a hit in `shard`.
 #[inline]
-fn resolve<'a, A: Family>(
-    dir: &'a Directory<A>,
-    pin: Pin<'a>,
-    worker: usize,
-    misses: &mut u64,
-    p: &PacketKey<A>,
-    hash: u64,
-) -> Verdict<'a, A> {
-    match dir.shards.get(&p.arrival) {
-        Some(shard) => resolve_in(shard, dir, pin, worker, misses, p, hash),
-        None => resolve_elsewhere(dir, pin, worker, misses, p, hash),
-    }
-}
-
-/// [`resolve`] when the arrival interface's shard is `shard` (already looked up).
-#[inline]
-fn resolve_in<'a, A: Family>(
+fn verdict<'a, A: Family>(
     shard: &'a Shard<A>,
-    dir: &'a Directory<A>,
-    pin: Pin<'a>,
+    hit: Hit<'a, A>,
+    buf: &'a [IfKey<A>; MAX_INLINE],
     worker: usize,
-    misses: &mut u64,
-    p: &PacketKey<A>,
-    hash: u64,
+    bytes: u32,
 ) -> Verdict<'a, A> {
-    let sg = sg_of(p);
-    if let Some(entry) = shard.table.get(&sg, hash, worker, pin) {
-        return if entry.oifs().is_empty() {
-            entry.count_negative(worker, p.bytes);
-            Verdict::Negative
-        } else {
-            entry.count_forward(worker, p.bytes);
-            Verdict::Forward(Oifs(entry.oifs()))
-        };
+    shard.table.count(hit.id, worker, bytes);
+    let oifs: &'a [IfKey<A>] = match hit.list {
+        List::Inline(n) => &buf[..n],
+        List::Spilled(list) => list,
+    };
+    if oifs.is_empty() {
+        Verdict::Negative
+    } else {
+        Verdict::Forward(Oifs(oifs))
     }
-    resolve_elsewhere(dir, pin, worker, misses, p, hash)
 }
 
-/// The rest of [`resolve`] when the arrival interface's shard has no MFE for the key: a
-/// wrong-interface arrival if another shard has it, else a miss.
+/// The verdict when the arrival interface's shard has no MFE for the key: a wrong-interface
+/// arrival if another shard has it, else a miss.
 #[cold]
 fn resolve_elsewhere<'a, A: Family>(
     dir: &'a Directory<A>,
@@ -552,16 +563,17 @@ fn resolve_elsewhere<'a, A: Family>(
     worker: usize,
     misses: &mut u64,
     p: &PacketKey<A>,
+    words: &KeyWords,
     hash: u64,
 ) -> Verdict<'a, A> {
-    let sg = sg_of(p);
+    let mut scratch = [IfKey::new(0); MAX_INLINE];
     for (iif, shard) in &dir.shards {
         if *iif == p.arrival {
             continue;
         }
-        if let Some(entry) = shard.table.get(&sg, hash, usize::MAX, pin) {
-            entry.count_wrong_if(worker);
-            return Verdict::WrongInterface { iif: entry.iif() };
+        if let Some(hit) = shard.table.get(words, hash, &mut scratch, pin) {
+            shard.table.count_wrong_if(hit.id, worker);
+            return Verdict::WrongInterface { iif: *iif };
         }
     }
     *misses += 1;

@@ -1,58 +1,204 @@
-//! The lock-free core: one shard's open-addressing hash table of MFEs, reclaimed by epochs.
+//! The lock-free core: one shard's open-addressing hash table of MFEs, with the MFEs inline.
 //!
-//! All the `unsafe` of the crate lives here, below a safe API:
+//! All the `unsafe` of the crate's data plane lives here, below a safe API:
 //!
-//! - [`Table`]: single writer (serialised by its own mutex), any number of readers. Slots are
-//!   `Atomic<Entry>`; an empty slot is null, a deleted one is null tagged [`TOMBSTONE`].
-//!   Linear probing from the FxHash of (source, group).
-//! - [`Entry`]: one immutable version of an MFE. Changing an MFE publishes a new version with
-//!   one `Release` store into its slot and retires the old one with `defer_destroy`; the shard
-//!   is never copied. Growing or compacting builds a new slot array that points at the same
-//!   entries, publishes it, and retires the old array (not the entries).
-//! - The counter block of an MFE (see [`super::counters`]) is shared by all its versions. It is
-//!   not owned by any one version: it is freed (deferred) when the MFE is removed or when a
-//!   larger block replaces it, and by [`Table`]'s `Drop` for the live MFEs. A raw pointer
-//!   instead of an `Arc` saves a 16-byte header, an allocation and a dependent load per packet.
+//! - [`Table`]: single writer (serialised by its own mutex), any number of readers. A slot is
+//!   one 64-byte line for IPv4 (two for IPv6) that holds the whole MFE: a header word
+//!   (sequence number, state, list length), the MFE's counter id, its key, and its OIF list
+//!   (four OIFs inline for IPv4, three for IPv6; a longer list lives in a heap array the slot
+//!   points at). A hit reads one line; no pointer is followed.
+//! - Slots are published with a **sequence lock**: the writer makes the sequence odd, rewrites
+//!   the words, and makes it even again with a `Release` store; a reader reads the header, the
+//!   words it needs and the header again, and retries the slot if the header moved. All words
+//!   are atomics, so a torn read is a retried read, never undefined behaviour. A reader
+//!   therefore sees each MFE wholly before or wholly after a change. The sequence number of a
+//!   slot grows by two per write; the header compared also holds the state and the length.
+//! - Linear probing from a 64-bit mix of the key, mapped onto any capacity (not only powers of
+//!   two) by a multiply-shift, so the table can grow by 1.5x and stay between half and three
+//!   quarters full. A deleted slot is a tombstone: probes continue past it, inserts reuse it.
+//!   Growing or compacting builds a new slot array, publishes it, and retires the old one
+//!   through `crossbeam::epoch`; readers pinned on the old array keep reading it, unchanged.
+//! - **Counters** are not in the slot: each MFE has a stable counter id, and each worker has a
+//!   32-byte record per id in per-shard chunks that never move (chunk `k` holds `64 << k` ids,
+//!   worker-major, so two workers never write one line). Ids survive rebuilds; an id freed by a
+//!   removal is reused only after an epoch grace period, when no reader can still count on it.
+//!   Per MFE, a lookup adds packets and bytes (and wrong-interface arrivals on that path);
+//!   per-OIF and negative counts are derived by the writer from the packet count at each list
+//!   change (the "books"), so the packet path writes two words.
 //! - [`ReaderPin`] / [`Pin`]: a reader's own epoch registration on the default collector and a
 //!   guard it keeps pinned between lookups. A `Pin` can only come from a `ReaderPin`, so every
 //!   guard a table sees belongs to the collector its writer retires garbage to.
 //!
-//! Orderings: every pointer store that publishes (an entry into a slot, a slot array into the
-//! table) is `Release` and pairs with the `Acquire` load a reader probes with, so a reader that
-//! sees a pointer sees the fully built entry or array behind it. Counters are `Relaxed`: each
-//! counter line has one writer (its worker), and a sum is not a snapshot.
+//! Orderings: the header store that ends a write is `Release`, and the writer's `Release`
+//! fence after making the sequence odd orders that odd header before the data stores; a reader
+//! loads the header with `Acquire`, the data `Relaxed`, then an `Acquire` fence and the header
+//! again (the usual atomic sequence-lock protocol). Publishing a slot array or a counter chunk
+//! is a `Release` store paired with the readers' `Acquire` load. Counters are `Relaxed`: each
+//! record has one writer (its worker), and a sum is not a snapshot.
 #![allow(unsafe_code)]
 
-use std::hash::Hasher;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::marker::PhantomData;
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crossbeam::epoch::{self, Atomic, Guard, LocalHandle, Owned, Shared};
+use crossbeam::epoch::{self, Atomic, Guard, LocalHandle, Owned};
+use crossbeam::queue::SegQueue;
 use crossbeam::utils::CachePadded;
-use rustc_hash::{FxHashMap, FxHasher};
 
-use super::counters::{
-    slots_in, stride_for, EntryCounters, Line, BYTES, FIRST_OIF, NEGATIVE, PACKETS, PER_LINE,
-    WRONG_IF,
-};
+use super::counters::{EntryCounters, Rec};
 use crate::addr::{Family, IfKey, Sg};
 
-/// Tag of a deleted slot: probes continue past it, inserts may reuse it.
-const TOMBSTONE: usize = 1;
-/// Smallest slot array (a power of two).
+/// Smallest slot array.
 const MIN_SLOTS: usize = 8;
-/// OIFs kept inside the entry; longer lists spill to the heap.
-const INLINE_OIFS: usize = 4;
-/// Most OIF counter slots a block holds.
-const MAX_SLOTS: usize = u16::MAX as usize - FIRST_OIF;
+/// Most OIFs a slot holds inline (IPv4; IPv6 holds three).
+pub(super) const MAX_INLINE: usize = 4;
+/// Words in one cache line.
+const LINE_WORDS: usize = 8;
+/// Counter chunks per table: chunk `k` holds `64 << k` ids, so 26 chunks hold 2^32 ids.
+const CHUNKS: usize = 26;
+/// Ids in chunk 0.
+const CHUNK0: u64 = 64;
 
-/// The FxHash of (source, group) that places an MFE in a table.
-pub(super) fn hash_sg<A: Family>(sg: &Sg<A>) -> u64 {
-    let mut h = FxHasher::default();
-    h.write_u128(sg.source.to_bits());
-    h.write_u128(sg.group.to_bits());
-    h.finish()
+/// Slot states (header bits 48..56).
+const EMPTY: u64 = 0;
+const LIVE: u64 = 1;
+const TOMB: u64 = 2;
+/// The header's length field when the list is in a heap array (the array has the length).
+const SPILLED: u64 = 0xffff;
+
+/// A header word: sequence number (bits 0..32), list length (32..48), state (48..56).
+fn header(seq: u32, state: u64, len: u64) -> u64 {
+    u64::from(seq) | (len << 32) | (state << 48)
+}
+
+fn seq_of(h: u64) -> u32 {
+    h as u32
+}
+
+fn state_of(h: u64) -> u64 {
+    (h >> 48) & 0xff
+}
+
+fn len_of(h: u64) -> u64 {
+    (h >> 32) & 0xffff
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slot layout and encoding
+
+/// Where things are in a slot, by family: IPv4 slots are one line, IPv6 slots two.
+///
+/// Word 0 is the header, word 1 the counter id, then the key, then the spill pointer, then
+/// the inline OIFs.
+struct Layout {
+    /// Words per slot (a multiple of [`LINE_WORDS`]).
+    words: usize,
+    /// Words of the key (S,G).
+    key_words: usize,
+    /// Words per inline OIF.
+    oif_words: usize,
+    /// OIFs held inline.
+    inline: usize,
+}
+
+const V4: Layout = Layout {
+    words: 8,
+    key_words: 1,
+    oif_words: 1,
+    inline: 4,
+};
+const V6: Layout = Layout {
+    words: 16,
+    key_words: 4,
+    oif_words: 3,
+    inline: 3,
+};
+
+#[inline(always)]
+fn layout<A: Family>() -> &'static Layout {
+    if A::BITS == 32 {
+        &V4
+    } else {
+        &V6
+    }
+}
+
+const ID_WORD: usize = 1;
+const KEY_WORD: usize = 2;
+
+#[inline(always)]
+fn spill_word<A: Family>() -> usize {
+    KEY_WORD + layout::<A>().key_words
+}
+
+#[inline(always)]
+fn oif_word<A: Family>(i: usize) -> usize {
+    spill_word::<A>() + 1 + i * layout::<A>().oif_words
+}
+
+/// The key words of (S,G): IPv4 packs both addresses in one word.
+pub(super) type KeyWords = [u64; 4];
+
+/// The key words of `sg`.
+#[inline(always)]
+pub(super) fn key_of<A: Family>(sg: &Sg<A>) -> KeyWords {
+    let (s, g) = (sg.source.to_bits(), sg.group.to_bits());
+    if A::BITS == 32 {
+        [((s as u64) << 32) | g as u64, 0, 0, 0]
+    } else {
+        [(s >> 64) as u64, s as u64, (g >> 64) as u64, g as u64]
+    }
+}
+
+/// A 64-bit mix of the key; the table maps it onto its capacity with a multiply-shift.
+#[inline(always)]
+pub(super) fn hash_key(k: &KeyWords) -> u64 {
+    const M1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const M2: u64 = 0xd6e8_feb8_6659_fd93;
+    let mut h = k[0].wrapping_mul(M1);
+    if k[1] | k[2] | k[3] != 0 {
+        h = (h ^ k[1]).wrapping_mul(M2);
+        h = (h ^ (h >> 32) ^ k[2]).wrapping_mul(M1);
+        h = (h ^ k[3]).wrapping_mul(M2);
+    }
+    h ^= h >> 29;
+    h.wrapping_mul(M2)
+}
+
+/// The slot a probe for `hash` starts at, in `0..cap`.
+#[inline(always)]
+fn start(hash: u64, cap: usize) -> usize {
+    ((u128::from(hash) * cap as u128) >> 64) as usize
+}
+
+fn encode_oif<A: Family>(o: &IfKey<A>) -> [u64; 3] {
+    let nh = o.next_hop.to_bits();
+    if A::BITS == 32 {
+        [u64::from(o.index) | ((nh as u64) << 32), 0, 0]
+    } else {
+        [u64::from(o.index), (nh >> 64) as u64, nh as u64]
+    }
+}
+
+#[inline(always)]
+fn decode_oif<A: Family>(w: [u64; 3]) -> IfKey<A> {
+    if A::BITS == 32 {
+        IfKey {
+            index: w[0] as u32,
+            next_hop: A::from_bits(u128::from(w[0] >> 32)),
+        }
+    } else {
+        IfKey {
+            index: w[0] as u32,
+            next_hop: A::from_bits((u128::from(w[1]) << 64) | u128::from(w[2])),
+        }
+    }
+}
+
+/// A list too long for the slot, in its own allocation. Immutable once published; freed
+/// through the epoch collector after the slot stops pointing at it.
+struct Spill<A> {
+    oifs: Box<[IfKey<A>]>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -83,7 +229,7 @@ impl ReaderPin {
 
     /// Pins (or re-pins: moves the local epoch forward) and returns the pin.
     ///
-    /// The `&mut self` borrow is what makes re-pinning sound: no entry reached under the
+    /// The `&mut self` borrow is what makes re-pinning sound: nothing reached under the
     /// previous pin can still be borrowed.
     pub(super) fn enter(&mut self) -> Pin<'_> {
         if let Some(guard) = &mut self.guard {
@@ -100,430 +246,293 @@ impl ReaderPin {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Entries
+// Slot arrays
 
-/// An OIF list with the counter slot of each OIF; short lists live inside the entry.
-enum OifList<A> {
-    Inline {
-        len: u8,
-        slots: [u8; INLINE_OIFS],
-        oifs: [IfKey<A>; INLINE_OIFS],
-    },
-    Spilled {
-        slots: Box<[u16]>,
-        oifs: Box<[IfKey<A>]>,
-    },
+/// One cache line of slot words.
+#[repr(align(64))]
+struct Line([AtomicU64; LINE_WORDS]);
+
+/// A slot array of `cap` slots. Dropping it frees the lines only: the spilled lists its slots
+/// point at belong to the MFEs, which the newer arrays still hold.
+struct Slots {
+    cap: usize,
+    words_per_slot: usize,
+    lines: Box<[Line]>,
 }
 
-impl<A: Family> OifList<A> {
-    fn new(oifs: &[IfKey<A>], slots: &[u16]) -> Self {
-        let small = oifs.len() <= INLINE_OIFS && slots.iter().all(|&s| s <= u16::from(u8::MAX));
-        if !small {
-            return OifList::Spilled {
-                slots: slots.into(),
-                oifs: oifs.into(),
-            };
-        }
-        let mut inline_oifs = [IfKey::new(0); INLINE_OIFS];
-        let mut inline_slots = [0u8; INLINE_OIFS];
-        inline_oifs[..oifs.len()].copy_from_slice(oifs);
-        for (dst, &src) in inline_slots.iter_mut().zip(slots) {
-            *dst = src as u8; // checked above: src <= 255
-        }
-        OifList::Inline {
-            len: oifs.len() as u8, // checked above: <= INLINE_OIFS
-            slots: inline_slots,
-            oifs: inline_oifs,
-        }
-    }
-
-    fn oifs(&self) -> &[IfKey<A>] {
-        match self {
-            OifList::Inline { len, oifs, .. } => &oifs[..usize::from(*len)],
-            OifList::Spilled { oifs, .. } => oifs,
-        }
-    }
-
-    fn slot(&self, i: usize) -> usize {
-        match self {
-            OifList::Inline { slots, .. } => usize::from(slots[i]),
-            OifList::Spilled { slots, .. } => usize::from(slots[i]),
-        }
-    }
-}
-
-/// One immutable version of an MFE: key, incoming interface, OIF list with counter slots, and
-/// a pointer to the MFE's counter block (which it does not own; see the module docs).
-pub(super) struct Entry<A> {
-    sg: Sg<A>,
-    iif: IfKey<A>,
-    /// `workers * stride` lines, worker-major, 64-byte aligned.
-    block: NonNull<Line>,
-    workers: u16,
-    stride: u16,
-    /// OIF slots of the block ever handed out (never-used slots are `used..`, all zero).
-    used: u16,
-    oifs: OifList<A>,
-}
-
-// SAFETY: the only non-thread-safe field is `block`, a pointer to atomics that stay valid while
-// any version pointing at them is reachable (module docs); everything else is plain data.
-unsafe impl<A: Send> Send for Entry<A> {}
-// SAFETY: as above; shared access only performs atomic operations on the block.
-unsafe impl<A: Sync> Sync for Entry<A> {}
-
-/// Allocates a zeroed block of `workers * stride` lines.
-fn new_block(workers: usize, stride: usize) -> NonNull<Line> {
-    let lines: Box<[Line]> = (0..workers * stride).map(|_| Line::default()).collect();
-    let raw = Box::into_raw(lines) as *mut Line;
-    // A boxed slice pointer is never null (dangling but non-null when empty).
-    NonNull::new(raw).unwrap_or(NonNull::dangling())
-}
-
-/// Frees a block made by [`new_block`].
-///
-/// # Safety
-/// `block` came from `new_block(workers, stride)`, is freed once, and no reference into it is
-/// used afterwards.
-unsafe fn free_block(block: NonNull<Line>, workers: usize, stride: usize) {
-    let slice = std::ptr::slice_from_raw_parts_mut(block.as_ptr(), workers * stride);
-    // SAFETY: the caller guarantees `slice` is the boxed slice `new_block` leaked, freed once.
-    drop(unsafe { Box::from_raw(slice) });
-}
-
-impl<A: Family> Entry<A> {
-    /// The incoming interface.
-    pub(super) fn iif(&self) -> IfKey<A> {
-        self.iif
-    }
-
-    /// The OIF list (empty for a negative MFE).
-    pub(super) fn oifs(&self) -> &[IfKey<A>] {
-        self.oifs.oifs()
-    }
-
-    /// The counter `counter` of `worker`, if both are in range.
-    fn counter(&self, worker: usize, counter: usize) -> Option<&AtomicU64> {
-        let stride = usize::from(self.stride);
-        if worker >= usize::from(self.workers) || counter >= stride * PER_LINE {
-            return None;
-        }
-        let line = worker * stride + counter / PER_LINE;
-        // SAFETY: `line < workers * stride`, the length of the block, which stays allocated for
-        // as long as this version is reachable (module docs), so for the lifetime of `&self`.
-        let line = unsafe { &*self.block.as_ptr().add(line) };
-        Some(&line.0[counter % PER_LINE])
-    }
-
-    /// Adds `n` to one of `worker`'s counters: a plain load and store, since no one else
-    /// writes that line.
-    #[inline]
-    fn bump(&self, worker: usize, counter: usize, n: u64) {
-        if let Some(c) = self.counter(worker, counter) {
-            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a forwarded packet: MFE packets and bytes, and one packet on every OIF.
-    pub(super) fn count_forward(&self, worker: usize, bytes: u32) {
-        self.bump(worker, PACKETS, 1);
-        self.bump(worker, BYTES, u64::from(bytes));
-        for i in 0..self.oifs().len() {
-            self.bump(worker, FIRST_OIF + self.oifs.slot(i), 1);
-        }
-    }
-
-    /// Counts a packet dropped by this negative MFE.
-    pub(super) fn count_negative(&self, worker: usize, bytes: u32) {
-        self.bump(worker, PACKETS, 1);
-        self.bump(worker, BYTES, u64::from(bytes));
-        self.bump(worker, NEGATIVE, 1);
-    }
-
-    /// Counts an arrival on another interface than the incoming one.
-    pub(super) fn count_wrong_if(&self, worker: usize) {
-        self.bump(worker, WRONG_IF, 1);
-    }
-
-    /// One counter summed over every worker.
-    fn sum(&self, counter: usize) -> u64 {
-        (0..usize::from(self.workers))
-            .filter_map(|w| self.counter(w, counter))
-            .fold(0u64, |acc, c| acc.wrapping_add(c.load(Ordering::Relaxed)))
-    }
-
-    /// The counters of this MFE, summed over workers.
-    pub(super) fn counters(&self) -> EntryCounters<A> {
-        let oifs = self.oifs();
-        EntryCounters {
-            packets: self.sum(PACKETS),
-            bytes: self.sum(BYTES),
-            wrong_if: self.sum(WRONG_IF),
-            negative: self.sum(NEGATIVE),
-            oifs: (0..oifs.len())
-                .map(|i| (oifs[i], self.sum(FIRST_OIF + self.oifs.slot(i))))
-                .collect(),
-        }
-    }
-
-    /// The first version of an MFE, with a fresh zeroed block.
-    fn first(sg: Sg<A>, iif: IfKey<A>, oifs: &[IfKey<A>], workers: u16) -> Self {
-        let stride = stride_for(oifs.len().min(MAX_SLOTS));
-        let slots: Vec<u16> = (0..oifs.len()).map(slot_u16).collect();
-        Entry {
-            sg,
-            iif,
-            block: new_block(usize::from(workers), stride),
-            workers,
-            stride: slot_u16(stride), // <= stride_for(MAX_SLOTS) = 8192: exact
-            used: slot_u16(oifs.len()),
-            oifs: OifList::new(oifs, &slots),
-        }
-    }
-
-    /// The next version of this MFE with a new OIF list. OIFs that stay keep their counter
-    /// slot; a new OIF takes a never-used slot of the same block. When none is left, the
-    /// version gets a new, compacted block with the values copied; the old block is returned
-    /// for the caller to retire.
-    ///
-    /// Never-used slots only: a slot freed by a removed OIF may still be incremented by a
-    /// reader holding an older version, so handing it to a new OIF would misattribute counts.
-    fn next(&self, oifs: &[IfKey<A>]) -> (Self, Option<NonNull<Line>>) {
-        let kept = self.kept_slots(oifs);
-        let fresh = kept.iter().filter(|s| s.is_none()).count();
-        let used = usize::from(self.used);
-        if used + fresh <= slots_in(usize::from(self.stride)) {
-            let mut next_free = used;
-            let slots: Vec<u16> = kept
-                .iter()
-                .map(|s| {
-                    s.unwrap_or_else(|| {
-                        next_free += 1;
-                        next_free - 1
-                    })
-                })
-                .map(slot_u16)
-                .collect();
-            let entry = Entry {
-                sg: self.sg,
-                iif: self.iif,
-                block: self.block,
-                workers: self.workers,
-                stride: self.stride,
-                used: slot_u16(next_free),
-                oifs: OifList::new(oifs, &slots),
-            };
-            return (entry, None);
-        }
-        let entry = Entry::first(self.sg, self.iif, oifs, self.workers);
-        for w in 0..usize::from(self.workers) {
-            for c in [PACKETS, BYTES, WRONG_IF, NEGATIVE] {
-                entry.copy_counter(self, w, c, c);
-            }
-            for (i, s) in kept.iter().enumerate() {
-                if let Some(s) = s {
-                    entry.copy_counter(self, w, FIRST_OIF + s, FIRST_OIF + i);
-                }
-            }
-        }
-        (entry, Some(self.block))
-    }
-
-    /// For each OIF of `oifs`, its counter slot in this version if it is already an OIF.
-    fn kept_slots(&self, oifs: &[IfKey<A>]) -> Vec<Option<usize>> {
-        let old = self.oifs();
-        if old.len() <= 16 {
-            return oifs
-                .iter()
-                .map(|o| old.iter().position(|x| x == o).map(|i| self.oifs.slot(i)))
-                .collect();
-        }
-        let index: FxHashMap<IfKey<A>, usize> = old
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (*o, self.oifs.slot(i)))
+impl Slots {
+    fn new<A: Family>(cap: usize) -> Self {
+        let words_per_slot = layout::<A>().words;
+        let lines = (0..cap * words_per_slot / LINE_WORDS)
+            .map(|_| Line(Default::default()))
             .collect();
-        oifs.iter().map(|o| index.get(o).copied()).collect()
+        Slots {
+            cap,
+            words_per_slot,
+            lines,
+        }
     }
 
-    /// Copies one worker's counter from `from` into this (unpublished) version's block.
-    fn copy_counter(&self, from: &Entry<A>, worker: usize, src: usize, dst: usize) {
-        if let (Some(s), Some(d)) = (from.counter(worker, src), self.counter(worker, dst)) {
-            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+    /// Word `j` of slot `i`.
+    #[inline(always)]
+    fn word(&self, i: usize, j: usize) -> &AtomicU64 {
+        let w = i * self.words_per_slot + j;
+        &self.lines[w / LINE_WORDS].0[w % LINE_WORDS]
+    }
+}
+
+/// The OIF list of a hit: in the caller's buffer (first `.0` entries), or a heap array.
+pub(super) enum List<'a, A> {
+    Inline(usize),
+    Spilled(&'a [IfKey<A>]),
+}
+
+/// A hit: the MFE's counter id and its OIF list.
+pub(super) struct Hit<'a, A> {
+    pub(super) id: u32,
+    pub(super) list: List<'a, A>,
+}
+
+/// Where a writer's probe for a key ended.
+enum Probe {
+    /// The key is in slot `.0`.
+    Found(usize),
+    /// The key is absent; `.0` is the slot an insert should use (first tombstone or empty).
+    Absent(usize),
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer's books
+
+/// Per-MFE figures only the writer keeps, by counter id: what the per-OIF and negative counts
+/// are derived from.
+#[derive(Default)]
+struct Books {
+    /// Packets counted while the MFE was negative, up to its last change to a non-empty list.
+    negative: u64,
+    /// The MFE's packet count when its list last became empty.
+    negative_since: u64,
+    /// For each OIF of the current list, in list order, the MFE's packet count when it joined.
+    joined: Joined,
+}
+
+/// Join marks of up to four OIFs inline, more on the heap.
+enum Joined {
+    Inline([u64; MAX_INLINE]),
+    Heap(Box<[u64]>),
+}
+
+impl Default for Joined {
+    fn default() -> Self {
+        Joined::Inline([0; MAX_INLINE])
+    }
+}
+
+impl Joined {
+    fn from_slice(v: &[u64]) -> Self {
+        if v.len() <= MAX_INLINE {
+            let mut a = [0; MAX_INLINE];
+            a[..v.len()].copy_from_slice(v);
+            Joined::Inline(a)
+        } else {
+            Joined::Heap(v.into())
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Joined::Inline(a) => a.get(i).copied().unwrap_or(0),
+            Joined::Heap(v) => v.get(i).copied().unwrap_or(0),
         }
     }
 }
 
-/// A slot number or stride as stored in an entry. Blocks hold at most [`MAX_SLOTS`] OIF slots
-/// (a router has far fewer interfaces); OIFs of a longer list get the saturated slot
-/// `u16::MAX`, which is out of range, so they are forwarded to but not counted.
-fn slot_u16(n: usize) -> u16 {
-    u16::try_from(n).unwrap_or(u16::MAX)
+/// What the writer knows about the table it owns.
+struct WriterState {
+    live: usize,
+    tombstones: usize,
+    /// Ids ever handed out are `0..next_id`.
+    next_id: u32,
+    /// By counter id.
+    books: Vec<Books>,
 }
 
 // ---------------------------------------------------------------------------------------------
 // The table
 
-/// One slot: the current version of an MFE, and a hint of where its counter block is.
+/// One shard's MFEs: an open-addressing hash table with the MFEs inline, lock-free for
+/// readers.
 ///
-/// `block` lets a lookup start loading the counter line while it loads the entry, instead of
-/// after (one dependent cache miss less per packet). It is only a hint, read to warm the cache
-/// and never written through: the counters a lookup bumps are always those of the version it
-/// read. Every value it ever holds is a block that is freed only through the epoch collector
-/// after it stopped being any version's block, or by `Drop` (`&mut self`); so under a pin a
-/// hint that was read is still allocated.
-struct Slot<A> {
-    entry: Atomic<Entry<A>>,
-    block: AtomicPtr<Line>,
-}
-
-/// A slot array; its length is a power of two.
-struct Slots<A> {
-    slots: Box<[Slot<A>]>,
-}
-
-impl<A> Slots<A> {
-    fn with_len(len: usize) -> Self {
-        Slots {
-            slots: (0..len)
-                .map(|_| Slot {
-                    entry: Atomic::null(),
-                    block: AtomicPtr::new(std::ptr::null_mut()),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// What the writer knows about the slot array it owns.
-struct WriterState {
-    live: usize,
-    tombstones: usize,
-}
-
-/// Where a probe for a key ended.
-enum Probe<'g, A> {
-    /// The key is in slot `.0`.
-    Found(usize, Shared<'g, Entry<A>>),
-    /// The key is absent; `.0` is the slot an insert should use (first tombstone or empty).
-    Absent(usize),
-}
-
-/// One shard's MFEs: an open-addressing hash table, lock-free for readers.
-///
-/// **Progress:** [`Table::get`] is wait-free (bounded by the slot count). Writer methods take
-/// the table's own mutex, so a second writer waits instead of corrupting the table.
+/// **Progress:** [`Table::get`] takes no lock and writes nothing shared; it re-reads a slot
+/// while the writer is rewriting that slot (a few stores), and is otherwise bounded by the
+/// slot count. Writer methods take the table's own mutex, so a second writer waits instead of
+/// corrupting the table.
 pub(super) struct Table<A> {
-    slots: Atomic<Slots<A>>,
+    slots: Atomic<Slots>,
+    /// Counter chunks, allocated by the writer before any slot names an id in them; freed by
+    /// `Drop` only.
+    chunks: [AtomicPtr<Rec>; CHUNKS],
     workers: u16,
-    /// On its own cache line: every writer call locks it and updates the counts, and readers
-    /// read `slots` and `workers` on every lookup; sharing a line made each writer call cost
-    /// readers of this shard a cache miss.
+    /// Ids whose grace period has passed, pushed by the epoch collector.
+    recycled: Arc<SegQueue<u32>>,
+    /// On its own cache line: every writer call locks it, and readers read `slots` and
+    /// `chunks` on every lookup.
     writer: CachePadded<Mutex<WriterState>>,
+    _family: PhantomData<A>,
+}
+
+/// The chunk of counter id `id` and the offset in it.
+#[inline(always)]
+fn chunk_of(id: u32) -> (usize, usize, usize) {
+    let v = u64::from(id) + CHUNK0;
+    let k = (63 - v.leading_zeros()) as usize - 6;
+    let size = (CHUNK0 << k) as usize;
+    (k, size, (v as usize) - size)
 }
 
 impl<A: Family> Table<A> {
-    /// An empty table whose MFE counter blocks have lines for `workers` workers.
+    /// An empty table whose MFEs have counter records for `workers` workers.
     pub(super) fn new(workers: u16) -> Self {
         Table {
-            slots: Atomic::new(Slots::with_len(MIN_SLOTS)),
+            slots: Atomic::new(Slots::new::<A>(MIN_SLOTS)),
+            chunks: Default::default(),
             workers,
+            recycled: Arc::new(SegQueue::new()),
             writer: CachePadded::new(Mutex::new(WriterState {
                 live: 0,
                 tombstones: 0,
+                next_id: 0,
+                books: Vec::new(),
             })),
+            _family: PhantomData,
         }
     }
 
-    /// The current version of the MFE for `sg` (`hash` is [`hash_sg`] of it).
+    /// The MFE for `key` (`hash` is [`hash_key`] of it): its counter id, and its OIF list,
+    /// copied into `buf` when it is inline.
     ///
-    /// **Progress:** wait-free.
+    /// **Progress:** lock-free; see [`Table`].
     #[inline]
     pub(super) fn get<'a>(
         &'a self,
-        sg: &Sg<A>,
+        key: &KeyWords,
         hash: u64,
-        worker: usize,
+        buf: &mut [IfKey<A>; MAX_INLINE],
         pin: Pin<'a>,
-    ) -> Option<&'a Entry<A>> {
-        let guard = pin.guard;
+    ) -> Option<Hit<'a, A>> {
+        let lay = layout::<A>();
         // SAFETY: the slot array is never null, and a replaced array is only freed through
         // `defer_destroy`, after every guard pinned when it was replaced (ours included) has
         // moved on; `Drop` frees it too, but needs `&mut self`, excluded by `'a`.
-        let slots = unsafe { self.slots.load(Ordering::Acquire, guard).deref() };
-        let mask = slots.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        for _ in 0..=mask {
-            let slot = &slots.slots[i];
-            let p = slot.entry.load(Ordering::Acquire, guard);
-            if p.is_null() {
-                if p.tag() != TOMBSTONE {
-                    return None;
+        let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
+        let mut i = start(hash, slots.cap);
+        for _ in 0..slots.cap {
+            loop {
+                let h1 = slots.word(i, 0).load(Ordering::Acquire);
+                if seq_of(h1) & 1 == 1 {
+                    std::hint::spin_loop();
+                    continue;
                 }
-            } else {
-                self.touch_block(slot, worker);
-                // SAFETY: a non-null slot points at a published entry; entries are freed only by
-                // `defer_destroy` after being unlinked (protected by `guard`), or by `Drop`
-                // (excluded by `'a`). The `Acquire` load pairs with the publishing `Release`.
-                let entry = unsafe { p.deref() };
-                if entry.sg == *sg {
-                    return Some(entry);
+                match state_of(h1) {
+                    EMPTY => return None,
+                    LIVE => {}
+                    _ => break,
                 }
+                // A live slot's key never changes in place, so a mismatch needs no check: at
+                // worst the slot was being removed and refilled, and the key was absent then.
+                if (0..lay.key_words)
+                    .any(|j| slots.word(i, KEY_WORD + j).load(Ordering::Relaxed) != key[j])
+                {
+                    break;
+                }
+                let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+                let len = len_of(h1);
+                let spill = if len == SPILLED {
+                    slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *const Spill<A>
+                } else {
+                    let n = (len as usize).min(lay.inline);
+                    for (k, out) in buf.iter_mut().enumerate().take(n) {
+                        let mut w = [0u64; 3];
+                        for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+                            *x = slots.word(i, oif_word::<A>(k) + j).load(Ordering::Relaxed);
+                        }
+                        *out = decode_oif(w);
+                    }
+                    std::ptr::null()
+                };
+                fence(Ordering::Acquire);
+                if slots.word(i, 0).load(Ordering::Relaxed) != h1 {
+                    continue;
+                }
+                let list = if spill.is_null() {
+                    List::Inline((len as usize).min(lay.inline))
+                } else {
+                    // SAFETY: the header did not move between the two reads, so the pointer
+                    // was the slot's list while this reader was pinned. A list is retired
+                    // through the collector only after a slot write unlinked it, so it stays
+                    // allocated while the pin lasts (`'a`). It was fully built before the
+                    // header store that published it (`Release`, paired with our `Acquire`).
+                    List::Spilled(unsafe { &(*spill).oifs })
+                };
+                return Some(Hit { id, list });
             }
-            i = (i + 1) & mask;
+            i += 1;
+            if i == slots.cap {
+                i = 0;
+            }
         }
         None
     }
 
-    /// Starts loading `worker`'s first counter line of the block hinted by `slot`, so that
-    /// its cache miss overlaps the entry's. A plain read whose value is discarded.
-    #[inline]
-    fn touch_block(&self, slot: &Slot<A>, worker: usize) {
-        if worker >= usize::from(self.workers) {
-            return;
-        }
-        // Acquire pairs with the Release store of the hint in `install`: the block's
-        // initialisation happens-before this read of it.
-        let block = slot.block.load(Ordering::Acquire);
-        if block.is_null() {
-            return;
-        }
-        // SAFETY: the caller is pinned (it holds a `Pin` of this table's collector) and read
-        // a non-null entry from this slot first; a block hint is freed only after an epoch
-        // grace period that began once it was no longer any reachable version's block (see
-        // [`Slot`]), so it is still allocated. `worker < workers` and every block of this
-        // table has `workers * stride` lines with `stride >= 1`, so line `worker` is in
-        // bounds. The read races only with `Relaxed` atomic stores to the same counters, and
-        // is itself an atomic load.
-        let line = unsafe { &*block.add(worker) };
-        std::hint::black_box(line.0[PACKETS].load(Ordering::Relaxed));
-    }
-
-    /// Second stage of a burst: loads the slot `hash` lands on (warmed by
-    /// [`Table::prefetch`]) and starts loading its entry and `worker`'s counter line, without
-    /// probing further.
-    #[inline]
-    pub(super) fn prefetch_entry(&self, hash: u64, worker: usize, pin: Pin<'_>) {
-        // SAFETY: as in `get`.
-        let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
-        let slot = &slots.slots[hash as usize & (slots.slots.len() - 1)];
-        let p = slot.entry.load(Ordering::Acquire, pin.guard);
-        if p.is_null() {
-            return;
-        }
-        self.touch_block(slot, worker);
-        // SAFETY: as in `get`: a published entry, protected by the pin.
-        std::hint::black_box(unsafe { p.deref() }.sg);
-    }
-
-    /// Touches the first slot `hash` probes, so a burst can overlap the cache misses of many
-    /// keys before it probes them.
+    /// Starts loading the first slot a probe for `hash` reads, so a burst can overlap the
+    /// cache misses of many keys before it probes them.
     #[inline]
     pub(super) fn prefetch(&self, hash: u64, pin: Pin<'_>) {
         // SAFETY: as in `get`.
         let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
-        let i = hash as usize & (slots.slots.len() - 1);
-        std::hint::black_box(slots.slots[i].entry.load(Ordering::Relaxed, pin.guard));
+        let i = start(hash, slots.cap);
+        prefetch_line(slots.word(i, 0));
+    }
+
+    /// `worker`'s counter record of id `id`, if both are in range.
+    #[inline(always)]
+    fn rec(&self, id: u32, worker: usize) -> Option<&Rec> {
+        if worker >= usize::from(self.workers) {
+            return None;
+        }
+        let (k, size, off) = chunk_of(id);
+        let chunk = self.chunks.get(k)?.load(Ordering::Acquire);
+        if chunk.is_null() {
+            return None;
+        }
+        // SAFETY: chunk `k` has `workers * size` records and is freed only by `Drop`
+        // (`&mut self`); `worker < workers` and `off < size`.
+        Some(unsafe { &*chunk.add(worker * size + off) })
+    }
+
+    /// Starts loading `worker`'s counter record of `id` (for a burst).
+    #[inline]
+    pub(super) fn prefetch_rec(&self, id: u32, worker: usize) {
+        if let Some(r) = self.rec(id, worker) {
+            prefetch_line(&r.packets);
+        }
+    }
+
+    /// Counts a packet of `bytes` that matched MFE `id` on its incoming interface: a plain
+    /// load and store per counter, since only `worker` writes its record.
+    #[inline]
+    pub(super) fn count(&self, id: u32, worker: usize, bytes: u32) {
+        if let Some(r) = self.rec(id, worker) {
+            bump(&r.packets, 1);
+            bump(&r.bytes, u64::from(bytes));
+        }
+    }
+
+    /// Counts an arrival for MFE `id` on another interface than its incoming one.
+    pub(super) fn count_wrong_if(&self, id: u32, worker: usize) {
+        if let Some(r) = self.rec(id, worker) {
+            bump(&r.wrong_if, 1);
+        }
     }
 
     /// MFEs in the table.
@@ -531,191 +540,388 @@ impl<A: Family> Table<A> {
         self.lock().live
     }
 
-    /// Runs `f` on the current version of `sg`'s MFE, on the writer's side.
-    pub(super) fn with_entry<R>(&self, sg: &Sg<A>, f: impl FnOnce(&Entry<A>) -> R) -> Option<R> {
-        let _writer = self.lock();
+    /// The counters of `sg`'s MFE, summed over workers; `None` if it is absent.
+    pub(super) fn counters(&self, sg: &Sg<A>) -> Option<EntryCounters<A>> {
+        let st = self.lock();
         let guard = epoch::pin();
-        // SAFETY: the writer lock is held, so the array and the entry stay published while
-        // `guard` borrows them; had they been retired, `guard` would still protect them.
+        // SAFETY: the array is published and only this writer (lock held) replaces it.
         let slots = unsafe { self.slots.load(Ordering::Acquire, &guard).deref() };
-        match Self::probe(slots, sg, hash_sg(sg), &guard) {
-            // SAFETY: as above.
-            Probe::Found(_, p) => Some(f(unsafe { p.deref() })),
-            Probe::Absent(_) => None,
-        }
+        let key = key_of(sg);
+        let Probe::Found(i) = self.probe(slots, &key, hash_key(&key)) else {
+            return None;
+        };
+        let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+        let oifs = self.list_at(slots, i);
+        let sum = |f: fn(&Rec) -> &AtomicU64| {
+            (0..usize::from(self.workers))
+                .filter_map(|w| self.rec(id, w))
+                .fold(0u64, |acc, r| {
+                    acc.wrapping_add(f(r).load(Ordering::Relaxed))
+                })
+        };
+        let packets = sum(|r| &r.packets);
+        let books = st.books.get(id as usize);
+        let negative = books.map_or(0, |b| {
+            let open = if oifs.is_empty() {
+                packets.saturating_sub(b.negative_since)
+            } else {
+                0
+            };
+            b.negative + open
+        });
+        Some(EntryCounters {
+            packets,
+            bytes: sum(|r| &r.bytes),
+            wrong_if: sum(|r| &r.wrong_if),
+            negative,
+            oifs: oifs
+                .iter()
+                .enumerate()
+                .map(|(k, o)| {
+                    let joined = books.map_or(0, |b| b.joined.get(k));
+                    (*o, packets.saturating_sub(joined))
+                })
+                .collect(),
+        })
     }
 
-    /// Inserts the MFE or publishes its next version with a new OIF list.
-    pub(super) fn install(&self, sg: Sg<A>, iif: IfKey<A>, oifs: &[IfKey<A>]) {
-        let mut state = self.lock();
+    /// The MFE's packet count summed over workers (the writer's view).
+    fn packets(&self, id: u32) -> u64 {
+        (0..usize::from(self.workers))
+            .filter_map(|w| self.rec(id, w))
+            .fold(0u64, |acc, r| {
+                acc.wrapping_add(r.packets.load(Ordering::Relaxed))
+            })
+    }
+
+    /// The OIF list of live slot `i`, read by the writer (no one else writes it).
+    fn list_at(&self, slots: &Slots, i: usize) -> Vec<IfKey<A>> {
+        let lay = layout::<A>();
+        let len = len_of(slots.word(i, 0).load(Ordering::Relaxed));
+        if len == SPILLED {
+            let p = slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *const Spill<A>;
+            // SAFETY: the writer lock is held, so this spill is the slot's current list and
+            // cannot be retired meanwhile.
+            return unsafe { (*p).oifs.to_vec() };
+        }
+        (0..len as usize)
+            .map(|k| {
+                let mut w = [0u64; 3];
+                for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+                    *x = slots.word(i, oif_word::<A>(k) + j).load(Ordering::Relaxed);
+                }
+                decode_oif(w)
+            })
+            .collect()
+    }
+
+    /// Inserts the MFE or publishes its new OIF list (duplicates already removed).
+    pub(super) fn install(&self, sg: Sg<A>, oifs: &[IfKey<A>]) {
+        let mut st = self.lock();
         let guard = epoch::pin();
-        let hash = hash_sg(&sg);
-        if (state.live + state.tombstones + 1) * 4 > self.capacity(&guard) * 3 {
-            let live = state.live + 1;
-            self.rebuild(&mut state, live, &guard);
+        let key = key_of(&sg);
+        let hash = hash_key(&key);
+        let cap = self.capacity(&guard);
+        if (st.live + st.tombstones + 1) * 4 > cap * 3 {
+            let want = (st.live + 1) * 2;
+            self.rebuild(&mut st, want, &guard);
         }
         // SAFETY: the array is published and we are the only writer (lock held).
         let slots = unsafe { self.slots.load(Ordering::Acquire, &guard).deref() };
-        match Self::probe(slots, &sg, hash, &guard) {
-            Probe::Found(i, old) => {
-                // SAFETY: `old` is the published version; only this writer can unlink it.
-                let (entry, old_block) = unsafe { old.deref() }.next(oifs);
-                let entry = Entry { iif, ..entry };
-                // The hint first: a reader that sees the new version finds its block too.
-                slots.slots[i]
-                    .block
-                    .store(entry.block.as_ptr(), Ordering::Release);
-                slots.slots[i]
-                    .entry
-                    .store(Owned::new(entry), Ordering::Release);
-                // SAFETY: `old` was just unlinked; readers still holding it are pinned.
-                unsafe { guard.defer_destroy(old) };
-                if let Some(block) = old_block {
-                    self.retire_block(block, old, &guard);
+        match self.probe(slots, &key, hash) {
+            Probe::Found(i) => {
+                let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+                let old = self.list_at(slots, i);
+                self.rebook(&mut st, id, &old, oifs);
+                let old_spill = self.write_slot(slots, i, id, &key, oifs);
+                if let Some(p) = old_spill {
+                    retire_spill(p, &guard);
                 }
             }
             Probe::Absent(i) => {
-                let entry = Entry::first(sg, iif, oifs, self.workers);
-                slots.slots[i]
-                    .block
-                    .store(entry.block.as_ptr(), Ordering::Release);
-                let was = slots.slots[i]
-                    .entry
-                    .swap(Owned::new(entry), Ordering::Release, &guard);
-                if was.tag() == TOMBSTONE {
-                    state.tombstones -= 1;
+                let id = self.new_id(&mut st);
+                let books = Books {
+                    joined: Joined::from_slice(&vec![0; oifs.len()]),
+                    ..Books::default()
+                };
+                match st.books.get_mut(id as usize) {
+                    Some(b) => *b = books,
+                    None => st.books.push(books),
                 }
-                state.live += 1;
+                let was = state_of(slots.word(i, 0).load(Ordering::Relaxed));
+                self.write_slot(slots, i, id, &key, oifs);
+                if was == TOMB {
+                    st.tombstones -= 1;
+                }
+                st.live += 1;
             }
         }
+    }
+
+    /// Updates the books of MFE `id` for a list change from `old` to `new`: an OIF that stays
+    /// keeps its join mark, a new one joins at the current packet count; the negative count
+    /// closes or opens.
+    fn rebook(&self, st: &mut WriterState, id: u32, old: &[IfKey<A>], new: &[IfKey<A>]) {
+        let packets = self.packets(id);
+        let Some(b) = st.books.get_mut(id as usize) else {
+            return;
+        };
+        let marks: Vec<u64> = new
+            .iter()
+            .map(|o| match old.iter().position(|x| x == o) {
+                Some(k) => b.joined.get(k),
+                None => packets,
+            })
+            .collect();
+        b.joined = Joined::from_slice(&marks);
+        if old.is_empty() && !new.is_empty() {
+            b.negative += packets.saturating_sub(b.negative_since);
+        } else if !old.is_empty() && new.is_empty() {
+            b.negative_since = packets;
+        }
+    }
+
+    /// Writes MFE `id` with key `key` and list `oifs` into slot `i` under the sequence lock.
+    /// Returns the slot's previous spilled list, for the caller to retire.
+    fn write_slot(
+        &self,
+        slots: &Slots,
+        i: usize,
+        id: u32,
+        key: &KeyWords,
+        oifs: &[IfKey<A>],
+    ) -> Option<*mut Spill<A>> {
+        let lay = layout::<A>();
+        let h0 = slots.word(i, 0).load(Ordering::Relaxed);
+        let old_spill = (state_of(h0) == LIVE && len_of(h0) == SPILLED)
+            .then(|| slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *mut Spill<A>);
+        let seq = seq_of(h0);
+        slots.word(i, 0).store(
+            header(seq.wrapping_add(1), state_of(h0), len_of(h0)),
+            Ordering::Relaxed,
+        );
+        fence(Ordering::Release);
+        slots
+            .word(i, ID_WORD)
+            .store(u64::from(id), Ordering::Relaxed);
+        for (j, k) in key.iter().enumerate().take(lay.key_words) {
+            slots.word(i, KEY_WORD + j).store(*k, Ordering::Relaxed);
+        }
+        let len = if oifs.len() <= lay.inline {
+            for (k, o) in oifs.iter().enumerate() {
+                let w = encode_oif(o);
+                for (j, x) in w.iter().enumerate().take(lay.oif_words) {
+                    slots
+                        .word(i, oif_word::<A>(k) + j)
+                        .store(*x, Ordering::Relaxed);
+                }
+            }
+            slots.word(i, spill_word::<A>()).store(0, Ordering::Relaxed);
+            oifs.len() as u64 // <= inline
+        } else {
+            let spill = Box::into_raw(Box::new(Spill { oifs: oifs.into() }));
+            slots
+                .word(i, spill_word::<A>())
+                .store(spill as u64, Ordering::Relaxed);
+            SPILLED
+        };
+        slots
+            .word(i, 0)
+            .store(header(seq.wrapping_add(2), LIVE, len), Ordering::Release);
+        old_spill
+    }
+
+    /// A counter id with zeroed records: one whose grace period has passed, or a new one.
+    fn new_id(&self, st: &mut WriterState) -> u32 {
+        if let Some(id) = self.recycled.pop() {
+            for w in 0..usize::from(self.workers) {
+                if let Some(r) = self.rec(id, w) {
+                    // No reader counts on this id any more (its grace period has passed), and
+                    // the slot that names it next is published after these stores.
+                    r.packets.store(0, Ordering::Relaxed);
+                    r.bytes.store(0, Ordering::Relaxed);
+                    r.wrong_if.store(0, Ordering::Relaxed);
+                }
+            }
+            return id;
+        }
+        let id = st.next_id;
+        st.next_id += 1;
+        let (k, size, _) = chunk_of(id);
+        if self.chunks[k].load(Ordering::Relaxed).is_null() {
+            let recs: Box<[Rec]> = (0..usize::from(self.workers) * size)
+                .map(|_| Rec::default())
+                .collect();
+            let p = Box::into_raw(recs) as *mut Rec;
+            self.chunks[k].store(p, Ordering::Release);
+        }
+        id
     }
 
     /// Removes the MFE; false if it was absent.
     pub(super) fn remove(&self, sg: &Sg<A>) -> bool {
-        let mut state = self.lock();
+        let mut st = self.lock();
         let guard = epoch::pin();
         // SAFETY: as in `install`.
         let slots = unsafe { self.slots.load(Ordering::Acquire, &guard).deref() };
-        let Probe::Found(i, old) = Self::probe(slots, sg, hash_sg(sg), &guard) else {
+        let key = key_of(sg);
+        let Probe::Found(i) = self.probe(slots, &key, hash_key(&key)) else {
             return false;
         };
-        // The block hint stays: a reader only follows it after reading a non-null entry here,
-        // and the block is freed after the grace period of this removal.
-        slots.slots[i]
-            .entry
-            .store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
-        // SAFETY: `old` is the last version and is now unlinked; its block goes with it.
-        self.retire_block(unsafe { old.deref() }.block, old, &guard);
-        // SAFETY: as above.
-        unsafe { guard.defer_destroy(old) };
-        state.live -= 1;
-        state.tombstones += 1;
-        let capacity = self.capacity(&guard);
-        if capacity > MIN_SLOTS && state.live * 4 < capacity {
-            let live = state.live;
-            self.rebuild(&mut state, live, &guard);
+        let h0 = slots.word(i, 0).load(Ordering::Relaxed);
+        let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+        let spill = (len_of(h0) == SPILLED)
+            .then(|| slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *mut Spill<A>);
+        slots.word(i, 0).store(
+            header(seq_of(h0).wrapping_add(1), LIVE, len_of(h0)),
+            Ordering::Relaxed,
+        );
+        fence(Ordering::Release);
+        slots.word(i, 0).store(
+            header(seq_of(h0).wrapping_add(2), TOMB, 0),
+            Ordering::Release,
+        );
+        if let Some(p) = spill {
+            retire_spill(p, &guard);
+        }
+        let recycled = Arc::clone(&self.recycled);
+        // The id is reused once every reader pinned now has moved on: none can count on it.
+        guard.defer(move || recycled.push(id));
+        st.live -= 1;
+        st.tombstones += 1;
+        let cap = slots.cap;
+        if cap > MIN_SLOTS && st.live * 8 < cap {
+            let want = st.live * 2;
+            self.rebuild(&mut st, want, &guard);
         }
         true
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
-        // A panicking writer leaves the table consistent (every step is one store), so a
-        // poisoned lock is still usable.
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        // A panicking writer leaves the table consistent (every step is one publication), so
+        // a poisoned lock is still usable.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn capacity(&self, guard: &Guard) -> usize {
         // SAFETY: the array is never null and is protected by `guard`.
-        unsafe { self.slots.load(Ordering::Acquire, guard).deref() }
-            .slots
-            .len()
+        unsafe { self.slots.load(Ordering::Acquire, guard).deref() }.cap
     }
 
-    /// Linear probe for `sg` in `slots`.
-    fn probe<'g>(slots: &Slots<A>, sg: &Sg<A>, hash: u64, guard: &'g Guard) -> Probe<'g, A> {
-        let mask = slots.slots.len() - 1;
-        let mut i = hash as usize & mask;
+    /// Linear probe for `key` in `slots`, on the writer's side (no slot is being written).
+    fn probe(&self, slots: &Slots, key: &KeyWords, hash: u64) -> Probe {
+        let lay = layout::<A>();
+        let mut i = start(hash, slots.cap);
         let mut free = None;
-        for _ in 0..=mask {
-            let p = slots.slots[i].entry.load(Ordering::Acquire, guard);
-            if p.is_null() {
-                if p.tag() != TOMBSTONE {
-                    return Probe::Absent(free.unwrap_or(i));
+        for _ in 0..slots.cap {
+            let h = slots.word(i, 0).load(Ordering::Relaxed);
+            match state_of(h) {
+                EMPTY => return Probe::Absent(free.unwrap_or(i)),
+                LIVE => {
+                    if (0..lay.key_words)
+                        .all(|j| slots.word(i, KEY_WORD + j).load(Ordering::Relaxed) == key[j])
+                    {
+                        return Probe::Found(i);
+                    }
                 }
-                free.get_or_insert(i);
-            } else {
-                // SAFETY: published entry, protected by `guard`.
-                if unsafe { p.deref() }.sg == *sg {
-                    return Probe::Found(i, p);
+                _ => {
+                    free.get_or_insert(i);
                 }
             }
-            i = (i + 1) & mask;
+            i += 1;
+            if i == slots.cap {
+                i = 0;
+            }
         }
         // The load limit keeps an empty slot; a full wrap can only end on a tombstone.
         Probe::Absent(free.unwrap_or(0))
     }
 
-    /// Publishes a new slot array sized for `live` MFEs, pointing at the same entries, with no
-    /// tombstones; retires the old array, not the entries. Growing happens at load 3/4 and
-    /// shrinking below 1/4, both to a load in (1/4, 1/2]: in a growing table the load stays in
-    /// [3/8, 3/4], about 14 bytes of slot array per MFE.
-    fn rebuild(&self, state: &mut WriterState, live: usize, guard: &Guard) {
-        let len = (live * 2).next_power_of_two().max(MIN_SLOTS);
-        let fresh = Slots::with_len(len);
+    /// Publishes a new slot array with room for `want` MFEs (at least [`MIN_SLOTS`]) holding
+    /// the live MFEs and no tombstones, and retires the old array. Growing happens at 3/4 full
+    /// and shrinking below 1/8, both to half full.
+    fn rebuild(&self, st: &mut WriterState, want: usize, guard: &Guard) {
+        let lay = layout::<A>();
+        let cap = want.max(MIN_SLOTS);
+        let fresh = Slots::new::<A>(cap);
         let old = self.slots.load(Ordering::Acquire, guard);
         // SAFETY: the published array; only this writer replaces it.
-        for slot in unsafe { old.deref() }.slots.iter() {
-            let p = slot.entry.load(Ordering::Acquire, guard);
-            if p.is_null() {
+        let old_ref = unsafe { old.deref() };
+        for i in 0..old_ref.cap {
+            let h = old_ref.word(i, 0).load(Ordering::Relaxed);
+            if state_of(h) != LIVE {
                 continue;
             }
-            // SAFETY: published entry, protected by `guard`.
-            let entry = unsafe { p.deref() };
-            let mut i = hash_sg(&entry.sg) as usize & (len - 1);
-            while !fresh.slots[i]
-                .entry
-                .load(Ordering::Relaxed, guard)
-                .is_null()
-            {
-                i = (i + 1) & (len - 1);
+            let mut key = [0u64; 4];
+            for (j, k) in key.iter_mut().enumerate().take(lay.key_words) {
+                *k = old_ref.word(i, KEY_WORD + j).load(Ordering::Relaxed);
             }
-            // Relaxed: the array is published below with `Release`.
-            fresh.slots[i]
-                .block
-                .store(entry.block.as_ptr(), Ordering::Relaxed);
-            fresh.slots[i].entry.store(p, Ordering::Relaxed);
+            let mut n = start(hash_key(&key), cap);
+            while state_of(fresh.word(n, 0).load(Ordering::Relaxed)) != EMPTY {
+                n += 1;
+                if n == cap {
+                    n = 0;
+                }
+            }
+            // Relaxed: the array is published below with `Release`. The spilled list, if any,
+            // moves to the new array (the old one does not own it).
+            for j in 1..lay.words {
+                let w = old_ref.word(i, j).load(Ordering::Relaxed);
+                fresh.word(n, j).store(w, Ordering::Relaxed);
+            }
+            fresh
+                .word(n, 0)
+                .store(header(0, LIVE, len_of(h)), Ordering::Relaxed);
         }
         self.slots.store(Owned::new(fresh), Ordering::Release);
-        // SAFETY: the old array is unlinked; dropping it frees the array only (an `Atomic`
-        // does not own its pointee), after every reader pinned now has moved on.
+        // SAFETY: the old array is unlinked; dropping it frees its lines only, after every
+        // reader pinned now has moved on.
         unsafe { guard.defer_destroy(old) };
-        state.tombstones = 0;
-    }
-
-    /// Frees `block` (a block of `owner`'s MFE) once no reader can reach it.
-    fn retire_block(&self, block: NonNull<Line>, owner: Shared<'_, Entry<A>>, guard: &Guard) {
-        // SAFETY: published (or just unlinked) entry, protected by `guard`.
-        let owner = unsafe { owner.deref() };
-        let (workers, stride) = (usize::from(owner.workers), usize::from(owner.stride));
-        let block = SendBlock(block);
-        // SAFETY: every version that points at `block` is unlinked by now (the new version, if
-        // any, has its own block), so only readers pinned now can reach it; the closure runs
-        // after they have all moved on, once. `new_block(workers, stride)` made it.
-        unsafe { guard.defer_unchecked(move || free_block(block.into_inner(), workers, stride)) };
+        st.tombstones = 0;
     }
 }
 
-/// A block pointer handed to the collector, which may run the free on another thread.
-struct SendBlock(NonNull<Line>);
+/// Asks the CPU to start loading the line of `w` into the cache, without waiting for it.
+#[inline(always)]
+fn prefetch_line(w: &AtomicU64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault;
+        // SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(w.as_ptr() as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    std::hint::black_box(w.load(Ordering::Relaxed));
+}
 
-impl SendBlock {
-    fn into_inner(self) -> NonNull<Line> {
+/// Adds `n` to a counter that only the calling worker writes.
+#[inline(always)]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// A spilled list handed to the collector, which may free it on another thread.
+struct SendSpill<A>(*mut Spill<A>);
+
+// SAFETY: a spilled list is plain data (`IfKey<A>` is `Send` for the families served); it is
+// moved to be freed, once.
+unsafe impl<A: Send> Send for SendSpill<A> {}
+
+impl<A> SendSpill<A> {
+    fn into_inner(self) -> *mut Spill<A> {
         self.0
     }
 }
 
-// SAFETY: a block is plain atomics with no thread affinity; it is moved to be freed, once.
-unsafe impl Send for SendBlock {}
+/// Frees an unlinked spilled list once no reader can reach it.
+fn retire_spill<A: Family>(p: *mut Spill<A>, guard: &Guard) {
+    let p = SendSpill(p);
+    // SAFETY: `p` came from `Box::into_raw` in `write_slot`, and the slot write that unlinked
+    // it has been published; only readers pinned now can still reach it, and the closure runs
+    // after they have all moved on, once.
+    unsafe { guard.defer_unchecked(move || drop(Box::from_raw(p.into_inner()))) };
+}
 
 impl<A> Drop for Table<A> {
     fn drop(&mut self) {
@@ -724,27 +930,39 @@ impl<A> Drop for Table<A> {
         let guard = unsafe { epoch::unprotected() };
         let slots = self.slots.load(Ordering::Relaxed, guard);
         // SAFETY: the array is never null and is ours alone now.
-        for slot in unsafe { slots.deref() }.slots.iter() {
-            let p = slot.entry.load(Ordering::Relaxed, guard);
+        let slots = unsafe { slots.into_owned() };
+        let spill_at = KEY_WORD
+            + if slots.words_per_slot == V4.words {
+                V4.key_words
+            } else {
+                V6.key_words
+            };
+        for i in 0..slots.cap {
+            let h = slots.word(i, 0).load(Ordering::Relaxed);
+            if state_of(h) == LIVE && len_of(h) == SPILLED {
+                let p = slots.word(i, spill_at).load(Ordering::Relaxed) as *mut Spill<A>;
+                // SAFETY: the live MFE's current list, made by `Box::into_raw`, freed once
+                // here (older lists were retired when they were replaced).
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+        drop(slots);
+        for (k, c) in self.chunks.iter().enumerate() {
+            let p = c.load(Ordering::Relaxed);
             if p.is_null() {
                 continue;
             }
-            // SAFETY: a live entry, ours alone; its block is the live MFE's block, freed once
-            // here (older blocks were retired when they were replaced).
-            unsafe {
-                let entry = p.into_owned();
-                free_block(
-                    entry.block,
-                    usize::from(entry.workers),
-                    usize::from(entry.stride),
-                );
-            }
+            let len = usize::from(self.workers) * ((CHUNK0 as usize) << k);
+            let slice = std::ptr::slice_from_raw_parts_mut(p, len);
+            // SAFETY: chunk `k` was made by `new_id` as a boxed slice of exactly `len`
+            // records, and is freed once, here.
+            drop(unsafe { Box::from_raw(slice) });
         }
-        // SAFETY: ours alone (see above).
-        drop(unsafe { slots.into_owned() });
     }
 }
 
-/// The entry type, for the memory test.
+/// Bytes per slot and per writer's books entry, for the memory test.
 #[cfg(test)]
-pub(super) type EntrySize<A> = Entry<A>;
+pub(super) fn sizes<A: Family>() -> (usize, usize) {
+    (layout::<A>().words * 8, std::mem::size_of::<Books>())
+}

@@ -326,15 +326,14 @@ fn worker_slots_run_out_and_are_reused() {
 
 #[test]
 fn entry_memory_is_small() {
-    // Entry (one allocation, four OIFs inline) + counter block (2 workers x 64 B) + the share
-    // of 8-byte table slots at the lowest load of a growing table (3/8), with glibc's chunk
-    // rounding (8-byte header, 16-byte granules).
-    let entry = std::mem::size_of::<table::EntrySize<Ipv4Addr>>();
-    let malloc = |n: usize| (n + 8).div_ceil(16) * 16;
-    let per_mfe = malloc(entry) + malloc(2 * 64) + 8 * 8 / 3;
-    eprintln!("entry {entry} B, about {per_mfe} B per MFE");
-    assert!(entry <= 72, "entry is {entry} bytes");
-    assert!(per_mfe < 256, "about {per_mfe} bytes per MFE");
+    // An IPv4 MFE with four OIFs: its slot (one line, inline list) at the lowest load of a
+    // growing table (1/2), two workers' 32-byte counter records, and the writer's books.
+    let (slot, books) = table::sizes::<Ipv4Addr>();
+    let rec = std::mem::size_of::<counters::Rec>();
+    let per_mfe = slot * 2 + 2 * rec + books;
+    eprintln!("slot {slot} B, record {rec} B, books {books} B: at most {per_mfe} B per MFE");
+    assert_eq!((slot, rec), (64, 32));
+    assert!(per_mfe <= 256, "{per_mfe} bytes per MFE");
 }
 
 #[test]
