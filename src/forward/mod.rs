@@ -28,6 +28,7 @@
 //! writer call once no reader snapshot holds them, so the cost of freeing a large shard falls
 //! on the writer, not on a forwarding worker.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -252,20 +253,20 @@ fn sweep<A>(retired: &mut Vec<Arc<Shard<A>>>) {
     retired.retain(|s| Arc::strong_count(s) > 1);
 }
 
-/// The list without repeats, first occurrence kept.
-fn dedup<A: Family>(oifs: &[IfKey<A>]) -> Vec<IfKey<A>> {
-    let mut out: Vec<IfKey<A>> = Vec::with_capacity(oifs.len());
-    if oifs.len() <= 16 {
-        for o in oifs {
-            if !out.contains(o) {
-                out.push(*o);
-            }
-        }
-        return out;
+/// The list without repeats, first occurrence kept; borrowed when it has none (the control
+/// plane's lists are already unique, so the usual call allocates nothing).
+fn dedup<A: Family>(oifs: &[IfKey<A>]) -> Cow<'_, [IfKey<A>]> {
+    let unique = if oifs.len() <= 16 {
+        oifs.iter().enumerate().all(|(i, o)| !oifs[..i].contains(o))
+    } else {
+        let mut seen = rustc_hash::FxHashSet::default();
+        oifs.iter().all(|o| seen.insert(*o))
+    };
+    if unique {
+        return Cow::Borrowed(oifs);
     }
     let mut seen = rustc_hash::FxHashSet::default();
-    out.extend(oifs.iter().filter(|o| seen.insert(**o)));
-    out
+    Cow::Owned(oifs.iter().filter(|o| seen.insert(**o)).copied().collect())
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crossbeam::epoch::{self, Atomic, Guard, LocalHandle, Owned};
 use crossbeam::queue::SegQueue;
 use crossbeam::utils::CachePadded;
+use rustc_hash::FxHashMap;
 
 use super::counters::{EntryCounters, Rec};
 use crate::addr::{Family, IfKey, Sg};
@@ -287,6 +288,21 @@ pub(super) enum List<'a, A> {
     Spilled(&'a [IfKey<A>]),
 }
 
+/// An OIF list as the writer reads it: short ones copied, long ones borrowed.
+enum Listed<'a, A> {
+    Inline([IfKey<A>; MAX_INLINE], usize),
+    Spilled(&'a [IfKey<A>]),
+}
+
+impl<A> Listed<'_, A> {
+    fn as_slice(&self) -> &[IfKey<A>] {
+        match self {
+            Listed::Inline(a, n) => &a[..*n],
+            Listed::Spilled(s) => s,
+        }
+    }
+}
+
 /// A hit: the MFE's counter id and its OIF list.
 pub(super) struct Hit<'a, A> {
     pub(super) id: u32,
@@ -329,13 +345,12 @@ impl Default for Joined {
 }
 
 impl Joined {
-    fn from_slice(v: &[u64]) -> Self {
-        if v.len() <= MAX_INLINE {
-            let mut a = [0; MAX_INLINE];
-            a[..v.len()].copy_from_slice(v);
-            Joined::Inline(a)
+    /// `n` marks of 0.
+    fn zeros(n: usize) -> Self {
+        if n <= MAX_INLINE {
+            Joined::Inline([0; MAX_INLINE])
         } else {
-            Joined::Heap(v.into())
+            Joined::Heap(vec![0; n].into_boxed_slice())
         }
     }
 
@@ -551,7 +566,8 @@ impl<A: Family> Table<A> {
             return None;
         };
         let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
-        let oifs = self.list_at(slots, i);
+        let listed = self.list_at(slots, i);
+        let oifs = listed.as_slice();
         let sum = |f: fn(&Rec) -> &AtomicU64| {
             (0..usize::from(self.workers))
                 .filter_map(|w| self.rec(id, w))
@@ -594,25 +610,29 @@ impl<A: Family> Table<A> {
             })
     }
 
-    /// The OIF list of live slot `i`, read by the writer (no one else writes it).
-    fn list_at(&self, slots: &Slots, i: usize) -> Vec<IfKey<A>> {
+    /// The OIF list of live slot `i`, read by the writer (no one else writes it): a short
+    /// list copied, a long one borrowed (it is retired only through the collector, and the
+    /// writer is pinned while it uses it).
+    fn list_at<'s>(&self, slots: &'s Slots, i: usize) -> Listed<'s, A> {
         let lay = layout::<A>();
         let len = len_of(slots.word(i, 0).load(Ordering::Relaxed));
         if len == SPILLED {
             let p = slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *const Spill<A>;
-            // SAFETY: the writer lock is held, so this spill is the slot's current list and
-            // cannot be retired meanwhile.
-            return unsafe { (*p).oifs.to_vec() };
+            // SAFETY: the writer lock is held, so this is the slot's current list; a later
+            // replacement retires it through the collector, which frees it only after the
+            // writer's own pin (held by every caller while it uses the list) is released.
+            return Listed::Spilled(unsafe { &(*p).oifs });
         }
-        (0..len as usize)
-            .map(|k| {
-                let mut w = [0u64; 3];
-                for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
-                    *x = slots.word(i, oif_word::<A>(k) + j).load(Ordering::Relaxed);
-                }
-                decode_oif(w)
-            })
-            .collect()
+        let mut out = [IfKey::new(0); MAX_INLINE];
+        let n = (len as usize).min(lay.inline);
+        for (k, o) in out.iter_mut().enumerate().take(n) {
+            let mut w = [0u64; 3];
+            for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+                *x = slots.word(i, oif_word::<A>(k) + j).load(Ordering::Relaxed);
+            }
+            *o = decode_oif(w);
+        }
+        Listed::Inline(out, n)
     }
 
     /// Inserts the MFE or publishes its new OIF list (duplicates already removed).
@@ -632,7 +652,7 @@ impl<A: Family> Table<A> {
             Probe::Found(i) => {
                 let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
                 let old = self.list_at(slots, i);
-                self.rebook(&mut st, id, &old, oifs);
+                self.rebook(&mut st, id, old.as_slice(), oifs);
                 let old_spill = self.write_slot(slots, i, id, &key, oifs);
                 if let Some(p) = old_spill {
                     retire_spill(p, &guard);
@@ -641,7 +661,7 @@ impl<A: Family> Table<A> {
             Probe::Absent(i) => {
                 let id = self.new_id(&mut st);
                 let books = Books {
-                    joined: Joined::from_slice(&vec![0; oifs.len()]),
+                    joined: Joined::zeros(oifs.len()),
                     ..Books::default()
                 };
                 match st.books.get_mut(id as usize) {
@@ -666,14 +686,25 @@ impl<A: Family> Table<A> {
         let Some(b) = st.books.get_mut(id as usize) else {
             return;
         };
-        let marks: Vec<u64> = new
-            .iter()
-            .map(|o| match old.iter().position(|x| x == o) {
-                Some(k) => b.joined.get(k),
-                None => packets,
-            })
-            .collect();
-        b.joined = Joined::from_slice(&marks);
+        let index: Option<FxHashMap<IfKey<A>, usize>> =
+            (old.len() > 16).then(|| old.iter().enumerate().map(|(k, o)| (*o, k)).collect());
+        let joined = &b.joined;
+        let mark = |o: &IfKey<A>| {
+            let at = match &index {
+                Some(ix) => ix.get(o).copied(),
+                None => old.iter().position(|x| x == o),
+            };
+            at.map_or(packets, |k| joined.get(k))
+        };
+        b.joined = if new.len() <= MAX_INLINE {
+            let mut a = [0; MAX_INLINE];
+            for (m, o) in a.iter_mut().zip(new) {
+                *m = mark(o);
+            }
+            Joined::Inline(a)
+        } else {
+            Joined::Heap(new.iter().map(mark).collect())
+        };
         if old.is_empty() && !new.is_empty() {
             b.negative += packets.saturating_sub(b.negative_since);
         } else if !old.is_empty() && new.is_empty() {
