@@ -9,6 +9,7 @@ mod entries;
 mod membership;
 mod mfes;
 mod ownership;
+mod small;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,11 +28,13 @@ use crate::rib::{Rib, Route};
 
 pub(crate) use entries::MfeRec;
 pub(crate) use mfes::Mfes;
+pub(crate) use small::SmallVec;
 
 /// (interface, selector) -> the protocols holding that membership.
 pub(crate) type Members<A> = HashMap<(IfKey<A>, Selector<A>), BTreeSet<u32>>;
 
-/// The entries a selector matches: at most one for (S,G), a snapshot of the keys otherwise.
+/// The entries a selector matches: for (S,G) its one key, which may name no entry (the
+/// caller's lookup of the record decides); a snapshot of the keys otherwise.
 pub(crate) enum Matched<A> {
     One(Option<Sg<A>>),
     Many(std::vec::IntoIter<Sg<A>>),
@@ -241,14 +244,12 @@ impl<A: Family> Control<A> {
         out.asks
     }
 
-    /// Entries matched by a selector, in (group, source) order; an (S,G) selector looks its
-    /// one entry up without collecting.
+    /// Entries matched by a selector, in (group, source) order. An (S,G) selector gives its
+    /// one key without looking it up: every caller looks the record up next and skips a key
+    /// with no entry, so a second lookup of the same key is saved.
     pub(crate) fn matched(&self, sel: Selector<A>) -> Matched<A> {
         match sel {
-            Selector::Source { source, group } => {
-                let sg = Sg::new(source, group);
-                Matched::One(self.mfes.contains_key(&sg).then_some(sg))
-            }
+            Selector::Source { source, group } => Matched::One(Some(Sg::new(source, group))),
             Selector::Group(group) => {
                 Matched::Many(self.mfes.group(group).collect::<Vec<_>>().into_iter())
             }
