@@ -89,8 +89,8 @@ impl<A: Family> Control<A> {
             Selector::AllGroups,
         ]
         .iter()
-        .filter_map(|sel| self.sel_ifaces.get(sel))
-        .flat_map(|m| m.keys().copied())
+        .filter_map(|sel| self.members.get(sel))
+        .flat_map(|m| m.interfaces())
         .collect()
     }
 
@@ -378,7 +378,7 @@ fn has_member<A: Family>(members: &Members<A>, k: IfKey<A>, sg: Sg<A>) -> bool {
         Selector::AllGroups,
     ]
     .iter()
-    .any(|sel| members.contains_key(&(k, *sel)))
+    .any(|sel| members.get(sel).is_some_and(|m| m.on(k)))
 }
 
 /// G-21: K is an OIF of the entry iff forward state says so, else iff a membership selects

@@ -1,5 +1,5 @@
-//! A short vector kept inline, for control-plane lists that rarely hold more than a few
-//! items, such as an entry's outgoing list.
+//! A short vector kept inline, for the control plane's many lists that rarely hold more than
+//! a few items: an entry's outgoing list, and the holders of one membership selector.
 //!
 //! Kept inline, such a list shares the cache lines of the record that holds it instead of
 //! costing a pointer chase, and adding its first items allocates nothing.
