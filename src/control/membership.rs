@@ -1,5 +1,7 @@
 //! Memberships and the join/prune alert rules (spec 6.9, 6.10, 6.17; G-11, G-13, G-28, G-31).
 
+use std::collections::hash_map::Entry;
+
 use super::{Control, Outbox, SmallVec};
 use crate::addr::{Family, IfKey, Selector, Sg};
 use crate::protocol::Event;
@@ -134,15 +136,16 @@ impl<A: Family> Control<A> {
         sel: Selector<A>,
         out: &mut Outbox<A>,
     ) -> bool {
-        let Some(members) = self.members.get_mut(&sel) else {
+        // One lookup for the change and the removal of an emptied record.
+        let Entry::Occupied(mut members) = self.members.entry(sel) else {
             return false;
         };
-        let Some(gone_for_slot) = members.remove(k, slot) else {
+        let Some(gone_for_slot) = members.get_mut().remove(k, slot) else {
             return false;
         };
-        let others = members.others(slot);
-        if members.is_empty() {
-            self.members.remove(&sel);
+        let others = members.get().others(slot);
+        if members.get().is_empty() {
+            members.remove();
         }
         if self.proto(slot).igmp {
             if let Some(owner) = self.owner_of(k).filter(|o| *o != slot) {
