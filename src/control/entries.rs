@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Control, Members, Outbox, TimeoutAsk};
+use super::{Control, Members, Outbox, SmallVec, TimeoutAsk};
 use crate::addr::{Family, IfKey, Selector, Sg};
 use crate::mfe::{ExternalCounters, Mfe, MfeChange};
 use crate::protocol::{DeleteReason, Event, Hooks};
@@ -18,6 +18,14 @@ pub(crate) struct Override {
     pub(crate) vetoed: bool,
 }
 
+/// Outgoing interfaces kept inside an entry's record; longer lists go to the heap. Each
+/// membership change reads and edits the list once: inline, it shares the record's cache
+/// lines.
+const INLINE_OIFS: usize = 5;
+
+/// An entry's outgoing list, sorted.
+pub(crate) type Oifs<A> = SmallVec<IfKey<A>, INLINE_OIFS>;
+
 /// A forwarding entry as the control plane keeps it.
 #[derive(Clone, Debug)]
 pub(crate) struct MfeRec<A> {
@@ -29,7 +37,7 @@ pub(crate) struct MfeRec<A> {
     pub(crate) deadline: Option<u64>,
     pub(crate) overrides: Vec<(IfKey<A>, Override)>,
     /// The published outgoing list, sorted.
-    pub(crate) oifs: Vec<IfKey<A>>,
+    pub(crate) oifs: Oifs<A>,
     pub(crate) last_packets: u64,
     pub(crate) uninit: u64,
     /// Unique per creation, so a late answer cannot touch a newer entry with the same key.
@@ -81,17 +89,20 @@ impl<A: Family> Control<A> {
             Selector::AllGroups,
         ]
         .iter()
-        .filter_map(|sel| self.sel_ifaces.get(sel))
-        .flat_map(|m| m.keys().copied())
+        .filter_map(|sel| self.members.get(sel))
+        .flat_map(|m| m.interfaces())
         .collect()
     }
 
-    fn full_oifs(&self, rec: &MfeRec<A>, sg: Sg<A>) -> Vec<IfKey<A>> {
+    fn full_oifs(&self, rec: &MfeRec<A>, sg: Sg<A>) -> Oifs<A> {
         let mut keys = self.member_interfaces(sg);
         keys.extend(rec.overrides.iter().map(|(k, _)| *k));
-        keys.into_iter()
-            .filter(|k| wants_oif(&self.members, rec, sg, *k))
-            .collect()
+        SmallVec::from_vec(
+            keys.into_iter()
+                .filter(|k| wants_oif(&self.members, rec, sg, *k))
+                .collect(),
+            IfKey::new(0),
+        )
     }
 
     /// Recomputes whether `k` is an OIF of `sg` and publishes a change, with the FALSE alerts
@@ -223,7 +234,7 @@ impl<A: Family> Control<A> {
                     (*k, o)
                 })
                 .collect(),
-            oifs: Vec::new(),
+            oifs: SmallVec::new(IfKey::new(0)),
             last_packets: 0,
             uninit,
             external: ExternalCounters::default(),
@@ -354,7 +365,7 @@ impl<A: Family> Control<A> {
             up_time: ms(now.saturating_sub(rec.created_ms)),
             expiry: rec.deadline.map(|d| ms(d.saturating_sub(now))),
             timeout: rec.timeout_ms.map(ms),
-            oifs: rec.oifs.clone(),
+            oifs: rec.oifs.to_vec(),
         }
     }
 }
@@ -367,7 +378,7 @@ fn has_member<A: Family>(members: &Members<A>, k: IfKey<A>, sg: Sg<A>) -> bool {
         Selector::AllGroups,
     ]
     .iter()
-    .any(|sel| members.contains_key(&(k, *sel)))
+    .any(|sel| members.get(sel).is_some_and(|m| m.on(k)))
 }
 
 /// G-21: K is an OIF of the entry iff forward state says so, else iff a membership selects

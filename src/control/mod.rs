@@ -9,6 +9,7 @@ mod entries;
 mod membership;
 mod mfes;
 mod ownership;
+mod small;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -26,12 +27,15 @@ use crate::protocol::{Event, Hooks};
 use crate::rib::{Rib, Route};
 
 pub(crate) use entries::MfeRec;
+pub(crate) use membership::SelMembers;
 pub(crate) use mfes::Mfes;
+pub(crate) use small::SmallVec;
 
-/// (interface, selector) -> the protocols holding that membership.
-pub(crate) type Members<A> = HashMap<(IfKey<A>, Selector<A>), BTreeSet<u32>>;
+/// selector -> who holds that membership, where.
+pub(crate) type Members<A> = HashMap<Selector<A>, SelMembers<A>>;
 
-/// The entries a selector matches: at most one for (S,G), a snapshot of the keys otherwise.
+/// The entries a selector matches: for (S,G) its one key, which may name no entry (the
+/// caller's lookup of the record decides); a snapshot of the keys otherwise.
 pub(crate) enum Matched<A> {
     One(Option<Sg<A>>),
     Many(std::vec::IntoIter<Sg<A>>),
@@ -124,13 +128,11 @@ pub(crate) struct Control<A: Family> {
     pub(crate) reg_order: BTreeMap<u64, u32>,
     pub(crate) next_seq: u64,
     pub(crate) ifaces: BTreeMap<IfKey<A>, IfaceRec>,
-    /// (interface, selector) -> the protocols holding that membership.
+    /// selector -> the (interface, protocol) pairs holding that membership, and the
+    /// protocols among them.
     pub(crate) members: Members<A>,
-    /// selector -> interfaces with that membership (and how many protocols there).
-    pub(crate) sel_ifaces: HashMap<Selector<A>, BTreeMap<IfKey<A>, u32>>,
-    /// selector -> protocols with that membership (and on how many interfaces).
-    pub(crate) clients: HashMap<Selector<A>, BTreeMap<u32, u32>>,
-    /// interface -> (protocol, selector) memberships on it.
+    /// interface -> (protocol, selector) memberships on it (an emptied set stays until the
+    /// interface's record goes).
     pub(crate) by_iface: HashMap<IfKey<A>, BTreeSet<(u32, Selector<A>)>>,
     /// Forwarding entries, with their keys in (group, source) order.
     pub(crate) mfes: Mfes<A>,
@@ -167,8 +169,6 @@ impl<A: Family> Control<A> {
             next_seq: 0,
             ifaces: BTreeMap::new(),
             members: HashMap::default(),
-            sel_ifaces: HashMap::default(),
-            clients: HashMap::default(),
             by_iface: HashMap::default(),
             mfes: Mfes::new(),
             by_iif: HashMap::default(),
@@ -241,14 +241,12 @@ impl<A: Family> Control<A> {
         out.asks
     }
 
-    /// Entries matched by a selector, in (group, source) order; an (S,G) selector looks its
-    /// one entry up without collecting.
+    /// Entries matched by a selector, in (group, source) order. An (S,G) selector gives its
+    /// one key without looking it up: every caller looks the record up next and skips a key
+    /// with no entry, so a second lookup of the same key is saved.
     pub(crate) fn matched(&self, sel: Selector<A>) -> Matched<A> {
         match sel {
-            Selector::Source { source, group } => {
-                let sg = Sg::new(source, group);
-                Matched::One(self.mfes.contains_key(&sg).then_some(sg))
-            }
+            Selector::Source { source, group } => Matched::One(Some(Sg::new(source, group))),
             Selector::Group(group) => {
                 Matched::Many(self.mfes.group(group).collect::<Vec<_>>().into_iter())
             }
@@ -259,7 +257,7 @@ impl<A: Family> Control<A> {
     /// Snapshot of the membership selectors for a group enumeration (G-14).
     pub(crate) fn enumeration_snapshot(&self, kind: EnumKind) -> Vec<Selector<A>> {
         let mut set: BTreeSet<Selector<A>> = BTreeSet::new();
-        for sel in self.clients.keys() {
+        for sel in self.members.keys() {
             set.insert(match (kind, *sel) {
                 (EnumKind::AnySource, Selector::Source { group, .. }) => Selector::Group(group),
                 (_, s) => s,

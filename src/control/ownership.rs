@@ -74,6 +74,9 @@ impl<A: Family> Control<A> {
             .is_some_and(|r| r.owner.is_none() && r.igmp.is_none())
         {
             self.ifaces.remove(&k);
+            if self.by_iface.get(&k).is_some_and(|s| s.is_empty()) {
+                self.by_iface.remove(&k);
+            }
         }
         self.proto_mut(slot).owned -= 1;
         Ok(())
