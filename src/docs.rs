@@ -9,10 +9,12 @@ pub mod internals {
     //! ## Control plane
     //!
     //! One `Control` value behind one mutex holds the protocol registry, the interfaces and
-    //! who is on them, the memberships (indexed by (interface, selector), by selector and by
-    //! interface), the forwarding entries (records in a hash map, keys in an ordered set for
-    //! (group, source) walks and `(*,G)` ranges), an index of entries by incoming interface, the lifetime timers (an ordered set of deadlines) and
-    //! the RIB (one hash table per prefix length, longest first).
+    //! who is on them, the memberships (one record per selector holding its sorted
+    //! (interface, protocol) pairs, and a set per interface), the forwarding entries (records
+    //! in a hash map, each with its outgoing list inline up to five interfaces; keys in an
+    //! ordered set for (group, source) walks and `(*,G)` ranges), an index of entries by
+    //! incoming interface, the lifetime timers (an ordered set of deadlines) and the RIB (one
+    //! hash table per prefix length, longest first).
     //!
     //! Each public call is one transaction: it validates everything first (so a refused call
     //! changes nothing), then changes state, publishing every entry change to the forwarding
