@@ -682,7 +682,10 @@ impl<A: Family> Table<A> {
     /// keeps its join mark, a new one joins at the current packet count; the negative count
     /// closes or opens.
     fn rebook(&self, st: &mut WriterState, id: u32, old: &[IfKey<A>], new: &[IfKey<A>]) {
-        let packets = self.packets(id);
+        // The packet count (a read of every worker's record) is only needed when an OIF joins
+        // or the list turns empty or non-empty; a leave needs none.
+        let packets = std::cell::OnceCell::new();
+        let packets = || *packets.get_or_init(|| self.packets(id));
         let Some(b) = st.books.get_mut(id as usize) else {
             return;
         };
@@ -694,7 +697,7 @@ impl<A: Family> Table<A> {
                 Some(ix) => ix.get(o).copied(),
                 None => old.iter().position(|x| x == o),
             };
-            at.map_or(packets, |k| joined.get(k))
+            at.map_or_else(packets, |k| joined.get(k))
         };
         b.joined = if new.len() <= MAX_INLINE {
             let mut a = [0; MAX_INLINE];
@@ -706,9 +709,9 @@ impl<A: Family> Table<A> {
             Joined::Heap(new.iter().map(mark).collect())
         };
         if old.is_empty() && !new.is_empty() {
-            b.negative += packets.saturating_sub(b.negative_since);
+            b.negative += packets().saturating_sub(b.negative_since);
         } else if !old.is_empty() && new.is_empty() {
-            b.negative_since = packets;
+            b.negative_since = packets();
         }
     }
 
