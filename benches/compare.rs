@@ -28,7 +28,8 @@
 //!   and 1M MFEs (engine; *naive* for reference).
 //! * (e) release of an interface that is the incoming interface of 1k and 100k MFEs: the
 //!   whole call, and the reader-visible time = from the start of the call until a reader
-//!   spinning on a lookup of one of those MFEs first sees it gone.
+//!   spinning on a lookup of one of those MFEs first sees it gone. Each call starts with the
+//!   caches evicted, at both sizes (see `measure_release`).
 //! * (f) `take_interface` with a deregistered handle, ns per rejected call.
 //! * (g) bytes per MFE at 1M MFEs with 4 OIFs, counters included (one 64-byte line per worker
 //!   slot), from the counting global allocator below: live bytes after minus before building,
@@ -1081,8 +1082,28 @@ fn measure_baseline_bytes<T>(n: u32, build: impl FnOnce(u32) -> Box<T>) -> f64 {
     bytes
 }
 
+/// Bytes walked by [`evict_caches`]: above the last-level cache of the machines this runs on
+/// (32 MiB here).
+const EVICT_BYTES: usize = 128 << 20;
+
+/// Reads one byte per cache line of `buf`, so the caches (and, with 4 KiB pages, the TLB)
+/// hold this buffer and nothing of the engine.
+fn evict_caches(buf: &[u8]) {
+    let mut sum = 0u64;
+    for i in (0..buf.len()).step_by(64) {
+        sum = sum.wrapping_add(u64::from(buf[i]));
+    }
+    black_box(sum);
+}
+
 /// (reader-visible µs, whole call µs, µs from the reader seeing the shard gone until the call
 /// returned), medians of `samples` releases of an interface with `n` MFEs.
+///
+/// Every size starts the call from the same cache state: building `n` MFEs right before the
+/// call leaves the release path's code and data in the caches at 1k and evicts them at 100k,
+/// so the two sizes would compare a warm call with a cold one. The caches are evicted before
+/// each release at every size: the call starts cold, as a control-plane call does on a router
+/// whose caches hold the packet path.
 fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
     let f = empty(4);
     let k = IfKey::new(50);
@@ -1131,6 +1152,7 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
             }
         })
     };
+    let evict = vec![1u8; EVICT_BYTES];
     let (mut vis, mut call, mut after, mut lower) = (vec![], vec![], vec![], vec![]);
     for _ in 0..samples {
         f.mgm.take_interface(f.pim, k).unwrap();
@@ -1138,6 +1160,7 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
             f.mgm.new_packet(k, src(i), group(i)).unwrap();
         }
         flush_epochs();
+        evict_caches(&evict);
         state.store(1, Ordering::Release);
         while !armed.load(Ordering::Acquire) {
             std::hint::spin_loop();
