@@ -28,7 +28,9 @@
 //!   and 1M MFEs (engine; *naive* for reference).
 //! * (e) release of an interface that is the incoming interface of 1k and 100k MFEs: the
 //!   whole call, and the reader-visible time = from the start of the call until a reader
-//!   spinning on a lookup of one of those MFEs first sees it gone.
+//!   spinning on a lookup of one of those MFEs first sees it gone. Each call starts with the
+//!   caches evicted, at both sizes; a sample in which the reader was preempted is redone
+//!   (see `measure_release`).
 //! * (f) `take_interface` with a deregistered handle, ns per rejected call.
 //! * (g) bytes per MFE at 1M MFEs with 4 OIFs, counters included (one 32-byte record per
 //!   worker slot), from the counting global allocator below: live bytes after minus before
@@ -1078,8 +1080,46 @@ fn measure_baseline_bytes<T>(n: u32, build: impl FnOnce(u32) -> Box<T>) -> f64 {
     bytes
 }
 
+/// Bytes walked by [`evict_caches`]: above the last-level cache of the machines this runs on
+/// (32 MiB here).
+const EVICT_BYTES: usize = 128 << 20;
+
+/// Reads one byte per cache line of `buf`, so the caches (and, with 4 KiB pages, the TLB)
+/// hold this buffer and nothing of the engine.
+fn evict_caches(buf: &[u8]) {
+    let mut sum = 0u64;
+    for i in (0..buf.len()).step_by(64) {
+        sum = sum.wrapping_add(u64::from(buf[i]));
+    }
+    black_box(sum);
+}
+
+/// Involuntary context switches of the calling thread so far, if the kernel says.
+fn preemptions() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// (reader-visible µs, whole call µs, µs from the reader seeing the shard gone until the call
 /// returned), medians of `samples` releases of an interface with `n` MFEs.
+///
+/// Two conditions make a sample measure the engine and nothing else:
+/// * The same cache state at every `n`: building `n` MFEs right before the call leaves the
+///   release path's code and data in the caches at 1k and evicts them at 100k, so the two
+///   sizes would compare a warm call with a cold one. The caches are evicted before each
+///   release at every size: the call starts cold, as a control-plane call does on a router
+///   whose caches hold the packet path.
+/// * The reader spinning through the whole window: on a shared machine a reader preempted
+///   at the wrong moment sees the change a time slice (milliseconds) late, which measures
+///   the scheduler. The reader counts its involuntary context switches from arming until it
+///   saw the MFE gone; a sample where it was preempted is redone (at most `9 * samples`
+///   times, then kept; both counts are printed). Blocking in the engine would show as a
+///   voluntary switch or as a longer spin, neither of which is filtered.
 fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
     let f = empty(4);
     let k = IfKey::new(50);
@@ -1089,26 +1129,32 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
     let src = |i: u32| Ipv4Addr::from(0x0B00_0000 | (i.wrapping_mul(0x9E37_79B1) & 0x00FF_FFFF));
     let (s0, g0) = (src(0), group(0));
     // 0 idle, 1 spin until the MFE is gone, 2 exit. The reader publishes when it saw the MFE
-    // (armed) and when it saw it gone (ns since `epoch`).
+    // (armed), when it saw it gone (ns since `epoch`) and whether it was preempted meanwhile.
     let state = Arc::new(AtomicUsize::new(0));
     let armed = Arc::new(AtomicBool::new(false));
     let seen_ns = Arc::new(AtomicU64::new(0));
     let last_fwd_ns = Arc::new(AtomicU64::new(0));
+    let preempted = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
     let reader = {
-        let (mgm, state, armed, seen_ns, last_fwd_ns) = (
+        let (mgm, state, armed, seen_ns, last_fwd_ns, preempted) = (
             f.mgm.clone(),
             state.clone(),
             armed.clone(),
             seen_ns.clone(),
             last_fwd_ns.clone(),
+            preempted.clone(),
         );
         std::thread::spawn(move || {
             let mut r = mgm.reader().unwrap();
+            let mut switches = None;
             loop {
                 match state.load(Ordering::Acquire) {
                     2 => break,
                     1 => {
+                        if switches.is_none() {
+                            switches = Some(preemptions());
+                        }
                         let before = epoch.elapsed().as_nanos() as u64;
                         let forward = matches!(r.lookup(k, s0, g0, 100), Verdict::Forward(_));
                         if forward {
@@ -1116,6 +1162,9 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
                             armed.store(true, Ordering::Release);
                         } else if armed.load(Ordering::Relaxed) {
                             seen_ns.store(epoch.elapsed().as_nanos() as u64, Ordering::Release);
+                            let from = switches.take().flatten();
+                            preempted
+                                .store(from.is_some() && preemptions() != from, Ordering::Relaxed);
                             armed.store(false, Ordering::Relaxed);
                             state.store(0, Ordering::Release);
                         }
@@ -1128,13 +1177,16 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
             }
         })
     };
+    let evict = vec![1u8; EVICT_BYTES];
     let (mut vis, mut call, mut after, mut lower) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..samples {
+    let (mut redone, mut kept_preempted) = (0, 0);
+    while vis.len() < samples {
         f.mgm.take_interface(f.pim, k).unwrap();
         for i in 0..n {
             f.mgm.new_packet(k, src(i), group(i)).unwrap();
         }
         flush_epochs();
+        evict_caches(&evict);
         state.store(1, Ordering::Release);
         while !armed.load(Ordering::Acquire) {
             std::hint::spin_loop();
@@ -1146,6 +1198,13 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
         while state.load(Ordering::Acquire) != 0 {
             std::thread::yield_now();
         }
+        if preempted.load(Ordering::Relaxed) {
+            if redone < 9 * samples {
+                redone += 1;
+                continue;
+            }
+            kept_preempted += 1;
+        }
         let seen = seen_ns.load(Ordering::Acquire);
         let last_fwd = last_fwd_ns.load(Ordering::Relaxed);
         vis.push(seen.saturating_sub(t0) as f64 / 1e3);
@@ -1156,10 +1215,11 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
     state.store(2, Ordering::Release);
     reader.join().unwrap();
     println!(
-        "  {}: the swap fell between {:.1} µs (start of the last lookup still forwarding) and {:.1} µs (first lookup that missed) after the call began (medians of {samples})",
+        "  {}: the swap fell between {:.1} µs (start of the last lookup still forwarding) and {:.1} µs (first lookup that missed) after the call began (medians of {}; reader preempted: {redone} redone, {kept_preempted} kept)",
         label(n),
         median(lower.clone()),
-        median(vis.clone())
+        median(vis.clone()),
+        vis.len()
     );
     (median(vis), median(call), median(after))
 }
