@@ -198,8 +198,10 @@ impl<A: Family> ForwardStore<A> {
         let Some(shard) = dir.shards.get(&iif) else {
             return 0;
         };
-        let dropped = shard.table.len();
         self.dir.store(Arc::new(dir.with(iif, None)));
+        // Counted after the store: the count locks the shard's writer state, a cold line that
+        // readers need not wait for.
+        let dropped = shard.table.len();
         retired.push(Arc::clone(shard));
         drop(dir);
         sweep(&mut retired);
