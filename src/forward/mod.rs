@@ -7,13 +7,13 @@
 //!
 //! Inside a shard, MFEs live inline in a single-writer, multi-reader open-addressing table
 //! (see `table.rs`, the only module with `unsafe`): one cache line per IPv4 MFE holds its key
-//! and OIF list, published under a per-slot sequence lock, so a hit reads one line and a reader
-//! sees each MFE wholly before or wholly after a change. Slot arrays replaced by a rebuild and
-//! long OIF lists are reclaimed by `crossbeam::epoch`.
+//! and OIF list, published under a per-slot sequence lock, so a hit finds the MFE in one line
+//! and a reader sees each MFE wholly before or wholly after a change. Slot arrays replaced by
+//! a rebuild and long OIF lists are reclaimed by `crossbeam::epoch`.
 //!
-//! Files: `table.rs` (lock-free core: shard table, entries, epochs), `reader.rs` (the worker's
-//! [`Reader`] and its verdicts), `counters.rs` (per-worker counter records and worker slots),
-//! this file (the writer-side `ForwardStore` and the shard directory).
+//! Files: `table.rs` (lock-free core: shard table, counter records, epochs), `reader.rs` (the
+//! worker's [`Reader`] and its verdicts), `counters.rs` (per-worker counter records and worker
+//! slots), this file (the writer-side `ForwardStore` and the shard directory).
 //!
 //! Consistency: a lookup sees one directory snapshot and, in it, each MFE at one version. A
 //! change returns once it is published: a lookup that starts afterwards sees it (the reader's

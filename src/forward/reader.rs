@@ -264,13 +264,14 @@ impl<'r, A: Family> Oifs<'r, A> {
 ///
 /// Create it on the worker's own thread and keep it there: it holds an epoch registration
 /// and a pinned guard, so it is not `Send`. It also holds one worker slot (its own counter
-/// lines) until it is dropped.
+/// records) until it is dropped.
 ///
 /// Each lookup re-pins (moves the reader's local epoch forward, no fence) and revalidates its
 /// cached directory (about one atomic load). A short OIF list is copied into the reader's own
-/// buffer (the MFE's slot may change right after); a long one is borrowed from the table. A verdict borrows the reader, so the next lookup
-/// cannot run while an OIF list from the previous one is still in use. An idle worker should
-/// call [`Reader::quiesce`], or it holds back memory reclamation of replaced MFEs.
+/// buffer (the MFE's slot may change right after); a long one is borrowed from the table. A
+/// verdict borrows the reader, so the next lookup cannot run while an OIF list from the
+/// previous one is still in use. An idle worker should call [`Reader::quiesce`], or it holds
+/// back the reclamation of replaced slot arrays and long OIF lists.
 ///
 /// A miss probes every other shard (one per interface that is an incoming interface,
 /// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe
@@ -466,8 +467,8 @@ impl<A: Family> Reader<A> {
     }
 
     /// Unpins the reader and refreshes its directory snapshot, so an idle worker holds back
-    /// neither the reclamation of replaced MFEs nor the freeing of removed shards. The next
-    /// lookup pins again.
+    /// neither the reclamation of replaced slot arrays and OIF lists nor the freeing of removed
+    /// shards. The next lookup pins again.
     ///
     /// **Progress:** wait-free.
     ///

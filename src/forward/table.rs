@@ -6,7 +6,7 @@
 //!   one 64-byte line for IPv4 (two for IPv6) that holds the whole MFE: a header word
 //!   (sequence number, state, list length), the MFE's counter id, its key, and its OIF list
 //!   (four OIFs inline for IPv4, three for IPv6; a longer list lives in a heap array the slot
-//!   points at). A hit reads one line; no pointer is followed.
+//!   points at). A hit finds the whole MFE in one line, then writes the worker's counter record.
 //! - Slots are published with a **sequence lock**: the writer makes the sequence odd, rewrites
 //!   the words, and makes it even again with a `Release` store; a reader reads the header, the
 //!   words it needs and the header again, and retries the slot if the header moved. All words

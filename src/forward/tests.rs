@@ -390,3 +390,49 @@ fn readers_never_see_a_torn_oif_list() {
     });
     assert!(store.len() >= keys as usize);
 }
+
+#[test]
+fn shards_found_by_index_and_by_hash() {
+    // Plain interfaces below the direct-index bound, one above it, and a point-to-multipoint
+    // link (next hop set) of a low index: each its own shard, found after the others come and go.
+    let store = ForwardStore::<Ipv4Addr>::new(1);
+    let mut r = store.reader().unwrap();
+    let p2mp = IfKey {
+        index: 3,
+        next_hop: Ipv4Addr::new(192, 0, 2, 7),
+    };
+    let ifaces = [
+        IfKey::new(3),
+        IfKey::new(1023),
+        IfKey::new(1024),
+        IfKey::new(70_000),
+        p2mp,
+    ];
+    for (n, iif) in ifaces.iter().enumerate() {
+        store.install(sg(n as u32, 1), *iif, &ifs([9]));
+    }
+    for (n, iif) in ifaces.iter().enumerate() {
+        let key = sg::<Ipv4Addr>(n as u32, 1);
+        assert_eq!(look(&mut r, 0, key), Owned::Wrong(*iif), "{iif:?}");
+        let Verdict::Forward(o) = r.lookup(*iif, key.source, key.group, 1) else {
+            panic!("{iif:?}");
+        };
+        assert_eq!(o.to_vec(), ifs([9]));
+    }
+    // Dropping the shards one by one leaves the others reachable.
+    for (n, iif) in ifaces.iter().enumerate() {
+        assert_eq!(store.remove_shard(*iif), 1);
+        let key = sg::<Ipv4Addr>(n as u32, 1);
+        assert!(matches!(
+            r.lookup(*iif, key.source, key.group, 1),
+            Verdict::Miss
+        ));
+        for (m, other) in ifaces.iter().enumerate().skip(n + 1) {
+            let key = sg::<Ipv4Addr>(m as u32, 1);
+            assert!(matches!(
+                r.lookup(*other, key.source, key.group, 1),
+                Verdict::Forward(_)
+            ));
+        }
+    }
+}
