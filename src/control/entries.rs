@@ -24,7 +24,7 @@ pub(crate) struct Override {
 const INLINE_OIFS: usize = 5;
 
 /// An entry's outgoing list, sorted.
-pub(crate) type Oifs<A> = SmallVec<IfKey<A>, INLINE_OIFS>;
+pub(crate) type Oifs<A> = SmallVec<[IfKey<A>; INLINE_OIFS]>;
 
 /// A forwarding entry as the control plane keeps it.
 #[derive(Clone, Debug)]
@@ -97,12 +97,9 @@ impl<A: Family> Control<A> {
     fn full_oifs(&self, rec: &MfeRec<A>, sg: Sg<A>) -> Oifs<A> {
         let mut keys = self.member_interfaces(sg);
         keys.extend(rec.overrides.iter().map(|(k, _)| *k));
-        SmallVec::from_vec(
-            keys.into_iter()
-                .filter(|k| wants_oif(&self.members, rec, sg, *k))
-                .collect(),
-            IfKey::new(0),
-        )
+        keys.into_iter()
+            .filter(|k| wants_oif(&self.members, rec, sg, *k))
+            .collect()
     }
 
     /// Recomputes whether `k` is an OIF of `sg` and publishes a change, with the FALSE alerts
@@ -234,7 +231,7 @@ impl<A: Family> Control<A> {
                     (*k, o)
                 })
                 .collect(),
-            oifs: SmallVec::new(IfKey::new(0)),
+            oifs: SmallVec::new(),
             last_packets: 0,
             uninit,
             external: ExternalCounters::default(),

@@ -12,16 +12,16 @@ use crate::protocol::Event;
 #[derive(Clone, Debug)]
 pub(crate) struct SelMembers<A> {
     /// (interface, protocol) pairs holding the membership, sorted.
-    pairs: SmallVec<(IfKey<A>, u32), 2>,
+    pairs: SmallVec<[(IfKey<A>, u32); 2]>,
     /// The protocols among them, sorted, each with the number of its interfaces.
-    clients: SmallVec<(u32, u32), 2>,
+    clients: SmallVec<[(u32, u32); 2]>,
 }
 
 impl<A: Family> SelMembers<A> {
     fn new() -> Self {
         SelMembers {
-            pairs: SmallVec::new((IfKey::new(0), 0)),
-            clients: SmallVec::new((0, 0)),
+            pairs: SmallVec::new(),
+            clients: SmallVec::new(),
         }
     }
 

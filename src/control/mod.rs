@@ -9,7 +9,6 @@ mod entries;
 mod membership;
 mod mfes;
 mod ownership;
-mod small;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -29,7 +28,7 @@ use crate::rib::{Rib, Route};
 pub(crate) use entries::MfeRec;
 pub(crate) use membership::SelMembers;
 pub(crate) use mfes::Mfes;
-pub(crate) use small::SmallVec;
+pub(crate) use smallvec::SmallVec;
 
 /// selector -> who holds that membership, where.
 pub(crate) type Members<A> = HashMap<Selector<A>, SelMembers<A>>;
