@@ -779,15 +779,18 @@ impl<A: Family> Table<A> {
             }
             return id;
         }
+        // Ids past the last chunk (over 4 billion MFEs in one shard, far beyond memory) are
+        // handed out without counters rather than failing: `rec` finds no chunk for them.
         let id = st.next_id;
-        st.next_id += 1;
+        st.next_id = st.next_id.saturating_add(1);
         let (k, size, _) = chunk_of(id);
-        if self.chunks[k].load(Ordering::Relaxed).is_null() {
-            let recs: Box<[Rec]> = (0..usize::from(self.workers) * size)
-                .map(|_| Rec::default())
-                .collect();
-            let p = Box::into_raw(recs) as *mut Rec;
-            self.chunks[k].store(p, Ordering::Release);
+        if let Some(chunk) = self.chunks.get(k) {
+            if chunk.load(Ordering::Relaxed).is_null() {
+                let recs: Box<[Rec]> = (0..usize::from(self.workers) * size)
+                    .map(|_| Rec::default())
+                    .collect();
+                chunk.store(Box::into_raw(recs) as *mut Rec, Ordering::Release);
+            }
         }
         id
     }
