@@ -80,7 +80,7 @@
 //!
 //! | call | progress |
 //! |---|---|
-//! | [`Reader::lookup`], [`Reader::lookup_burst`] | lock-free: no lock, no allocation, no shared write but the worker's own counters; re-reads an entry the writer is rewriting at that moment |
+//! | [`Reader::lookup`], [`Reader::lookup_burst`] | no lock, no allocation, no shared write but the worker's own counters; a lookup that meets an entry mid-rewrite waits for the writer's few stores to that entry (a writer descheduled right then holds up the readers of that one entry) |
 //! | handle check (first step of every handle-taking call) | one atomic load and compare; a stale handle fails there |
 //! | [`Mgm::report_wrong_interface`] | rate limit checked on a sharded map, then the control lock when passed on |
 //! | every other [`Mgm`] method | blocks on the control lock, which is never held while protocol code runs |

@@ -277,9 +277,10 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe
 /// per shard.
 ///
-/// **Progress:** lookups are lock-free: no lock, no allocation, no reference-count change; a
-/// lookup re-reads a slot the writer is rewriting at that moment, and the miss path's probes
-/// are bounded by the number of shards.
+/// **Progress:** lookups take no lock, allocate nothing and change no reference count. A
+/// lookup that meets a slot mid-rewrite waits for the writer's few stores to it (the usual
+/// sequence-lock trade-off: a writer descheduled right then holds up the readers of that one
+/// MFE); the miss path's probes are bounded by the number of shards.
 ///
 /// ```
 /// use mgm::{Config, IfKey, Mgm, Verdict};
@@ -330,7 +331,7 @@ impl<A: Family> Reader<A> {
     /// the MFE (packets, bytes, and one packet per OIF; or a negative hit; or a
     /// wrong-interface arrival).
     ///
-    /// **Progress:** lock-free (see [`Reader`]); a miss probes every shard once.
+    /// **Progress:** no lock (see [`Reader`]); a miss probes every shard once.
     ///
     /// ```
     /// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};

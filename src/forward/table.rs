@@ -375,8 +375,8 @@ struct WriterState {
 // ---------------------------------------------------------------------------------------------
 // The table
 
-/// One shard's MFEs: an open-addressing hash table with the MFEs inline, lock-free for
-/// readers.
+/// One shard's MFEs: an open-addressing hash table with the MFEs inline; readers take no
+/// lock.
 ///
 /// **Progress:** [`Table::get`] takes no lock and writes nothing shared; it re-reads a slot
 /// while the writer is rewriting that slot (a few stores), and is otherwise bounded by the
@@ -426,7 +426,7 @@ impl<A: Family> Table<A> {
     /// The MFE for `key` (`hash` is [`hash_key`] of it): its counter id, and its OIF list,
     /// copied into `buf` when it is inline.
     ///
-    /// **Progress:** lock-free; see [`Table`].
+    /// **Progress:** no lock; see [`Table`].
     #[inline]
     pub(super) fn get<'a>(
         &'a self,
