@@ -737,30 +737,45 @@ impl<A: Addrs> Model<A> {
                 selector: sel,
                 member_update: true,
             };
-            match sel {
-                Selector::Source { source, .. } => {
-                    if before.is_empty() {
-                        if let Some(o) = self.owner_toward(source).filter(|o| *o != p) {
-                            self.send(o, alert);
-                        }
-                    }
-                }
-                _ => match before.len() {
-                    0 => {
-                        let others: Vec<usize> = self.live().filter(|q| *q != p).collect();
-                        for q in others {
-                            self.send(q, alert);
-                        }
-                    }
-                    1 => {
-                        let first = *before.iter().next().unwrap();
-                        self.send(first, alert);
-                    }
-                    _ => {}
-                },
-            }
+            // `p` joins the holders `before`.
+            self.alert_holders(p, sel, &before, alert);
         }
         self.settle();
+    }
+
+    /// The alert of spec 6.17 when protocol `p` becomes or stops being a holder of `sel`;
+    /// `others` are the holders other than `p` (before a join, after a leave). An (S,G) alert
+    /// goes to the owner toward S when no one else holds it; a wildcard one to every other
+    /// protocol when no one else holds it, or to the one other holder.
+    fn alert_holders(
+        &mut self,
+        p: usize,
+        sel: Selector<A>,
+        others: &BTreeSet<usize>,
+        alert: Event<A>,
+    ) {
+        match sel {
+            Selector::Source { source, .. } => {
+                if others.is_empty() {
+                    if let Some(o) = self.owner_toward(source).filter(|o| *o != p) {
+                        self.send(o, alert);
+                    }
+                }
+            }
+            _ => match others.len() {
+                0 => {
+                    let rest: Vec<usize> = self.live().filter(|q| *q != p).collect();
+                    for q in rest {
+                        self.send(q, alert);
+                    }
+                }
+                1 => {
+                    let only = *others.iter().next().unwrap();
+                    self.send(only, alert);
+                }
+                _ => {}
+            },
+        }
     }
 
     /// Spec 6.10 B with G-11, G-13, G-23, G-31.
@@ -786,28 +801,8 @@ impl<A: Addrs> Model<A> {
                 interface: k,
                 member_delete: true,
             };
-            match sel {
-                Selector::Source { source, .. } => {
-                    if after.is_empty() {
-                        if let Some(o) = self.owner_toward(source).filter(|o| *o != p) {
-                            self.send(o, alert);
-                        }
-                    }
-                }
-                _ => match after.len() {
-                    0 => {
-                        let others: Vec<usize> = self.live().filter(|q| *q != p).collect();
-                        for q in others {
-                            self.send(q, alert);
-                        }
-                    }
-                    1 => {
-                        let last = *after.iter().next().unwrap();
-                        self.send(last, alert);
-                    }
-                    _ => {}
-                },
-            }
+            // `p` leaves the holders `after`.
+            self.alert_holders(p, sel, &after, alert);
         }
         self.settle();
     }
