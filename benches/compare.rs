@@ -389,16 +389,6 @@ fn keys(n: u32, seed: u64) -> Vec<Key> {
         .collect()
 }
 
-#[inline]
-fn consume(v: Verdict<'_, A>) -> u32 {
-    match v {
-        Verdict::Forward(o) => o.len() as u32 + o.get(0).map_or(0, |k| k.index),
-        Verdict::WrongInterface { iif } => iif.index,
-        Verdict::Negative => 1,
-        Verdict::Miss => 2,
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]

@@ -12,7 +12,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use mgm::{DefaultHooks, IfKey, Mgm, ProtocolHandle, Route, Selector, JOIN};
+use mgm::{DefaultHooks, IfKey, Mgm, ProtocolHandle, Route, Selector, Verdict, JOIN};
 
 /// Upstream (incoming) interfaces, hence shards.
 pub const UPSTREAMS: u32 = 8;
@@ -126,5 +126,16 @@ pub fn label(n: u32) -> String {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
         n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
         n => n.to_string(),
+    }
+}
+
+/// Reads what a forwarder would read from a verdict: the number of OIFs and the first one.
+#[inline]
+pub fn consume(v: Verdict<'_, Ipv4Addr>) -> u32 {
+    match v {
+        Verdict::Forward(o) => o.len() as u32 + o.get(0).map_or(0, |k| k.index),
+        Verdict::WrongInterface { iif } => iif.index,
+        Verdict::Negative => 1,
+        Verdict::Miss => 2,
     }
 }
