@@ -43,13 +43,17 @@ pub mod internals {
     //! many-reader open-addressing table with the entries inline: one cache line per IPv4
     //! entry (two for IPv6) holds the key and up to four OIFs (three for IPv6; longer lists
     //! in a heap array), written in place under a per-slot sequence lock, so a change never
-    //! allocates for a short list and never copies the shard. Slot arrays replaced when the
-    //! table grows or shrinks, and long lists, are reclaimed through `crossbeam::epoch`.
-    //! Releasing an interface stores a directory without its shard: one swap, whatever the
-    //! shard's size. Counters: each entry has a stable counter id, and each worker a 32-byte
-    //! record per id in chunks that never move (worker-major, so workers never share a line);
-    //! per-OIF and negative counts are derived by the writer from the packet count at each
-    //! list change.
+    //! allocates for a short list and never copies the shard. Slots come in groups of four
+    //! with one 64-bit tag word per group (a 16-bit tag per slot), so a lookup finds its slot,
+    //! or learns the key is absent, from one word. Each group is followed by one counter line
+    //! per worker (packets and bytes of the group's four entries), which only that worker
+    //! writes: a reader knows where its counters are from the slot's position and loads them
+    //! with the slot, in the same page. The whole table is one allocation, on transparent huge
+    //! pages where the kernel offers them. A table rebuilt when it grows or shrinks carries
+    //! its entries' counts into the writer's books; replaced tables and long lists are
+    //! reclaimed through `crossbeam::epoch`. Releasing an interface stores a directory without
+    //! its shard: one swap, whatever the shard's size. Per-OIF and negative counts are derived
+    //! by the writer from the packet count at each list change.
 }
 
 pub mod limitations {
@@ -59,8 +63,8 @@ pub mod limitations {
     //! * Packets that arrive while an entry is being created are not queued by the engine
     //!   (the forwarder, e.g. the Linux kernel, holds them); they are counted as `uninit`.
     //! * Control-plane calls serialise on one lock; they do not scale with cores.
-    //! * A miss or wrong-interface lookup looks through every shard: its cost grows with the
-    //!   number of interfaces that are some entry's incoming interface.
+    //! * A miss or wrong-interface lookup looks through every shard (one tag word each, mostly):
+    //!   its cost grows with the number of interfaces that are some entry's incoming interface.
     //! * The option to alert on every outgoing-list change (not only empty/non-empty
     //!   transitions, G-22) is not offered.
 }

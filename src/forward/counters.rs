@@ -1,29 +1,15 @@
-//! Per-worker counter records, worker slots, and the summed view the control plane reads.
+//! The summed view of an MFE's counters that the control plane reads, and worker slots.
 //!
-//! Each MFE has a counter id in its shard; for every worker slot and id there is one 32-byte
-//! [`Rec`] that only that worker writes (allocated and freed by [`super::table`], worker-major,
-//! so two workers never share a line). A forwarded or negative hit adds to `packets` and
-//! `bytes`; a wrong-interface arrival adds to `wrong_if`. Per-OIF and negative counts are
-//! derived by the table's writer from `packets` at each list change.
+//! Each worker slot has its own counter line per group of four slots in every shard table
+//! (see `table.rs`), which only that worker writes, so two workers never share a line. A
+//! forwarded or negative hit adds to the MFE's packets and bytes there; a wrong-interface
+//! arrival adds to the worker's wrong-interface word of the MFE. Per-OIF and negative counts
+//! are derived by the table's writer from the packet count at each list change.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use crate::addr::IfKey;
 use crate::error::{Error, Result};
-
-/// One worker's counters of one MFE.
-#[repr(C, align(32))]
-#[derive(Default)]
-pub(super) struct Rec {
-    /// Packets that matched the MFE on its incoming interface (forwarded or dropped).
-    pub(super) packets: AtomicU64,
-    /// Bytes of those packets.
-    pub(super) bytes: AtomicU64,
-    /// Packets for the MFE that arrived on another interface than its incoming one.
-    pub(super) wrong_if: AtomicU64,
-    _spare: AtomicU64,
-}
 
 /// The summed counters of one MFE, as the control plane reads them.
 ///

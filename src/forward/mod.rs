@@ -6,14 +6,16 @@
 //! removes its shard with one directory store, whatever the number of MFEs in it.
 //!
 //! Inside a shard, MFEs live inline in a single-writer, multi-reader open-addressing table
-//! (see `table.rs`, the only module with `unsafe`): one cache line per IPv4 MFE holds its key
-//! and OIF list, published under a per-slot sequence lock, so a hit finds the MFE in one line
-//! and a reader sees each MFE wholly before or wholly after a change. Slot arrays replaced by
-//! a rebuild and long OIF lists are reclaimed by `crossbeam::epoch`.
+//! (see `table.rs`, which holds the data plane's `unsafe` with `seqlock.rs`): one cache line per
+//! IPv4 MFE holds its key and OIF list, published under a per-slot sequence lock
+//! (`seqlock.rs`), so a hit finds the MFE in one line and a reader sees each MFE wholly before
+//! or wholly after a change; the worker's counters of that MFE are in a line of their own next
+//! to it. Tables replaced by a rebuild and long OIF lists are reclaimed by `crossbeam::epoch`.
 //!
-//! Files: `table.rs` (lock-free core: shard table, counter records, epochs), `reader.rs` (the
-//! worker's [`Reader`] and its verdicts), `counters.rs` (per-worker counter records and worker
-//! slots), this file (the writer-side `ForwardStore` and the shard directory).
+//! Files: `table.rs` (lock-free core: shard table, counters, epochs), `seqlock.rs` (the slot
+//! sequence lock and its loom models), `reader.rs` (the worker's [`Reader`] and its verdicts),
+//! `counters.rs` (the summed counters and worker slots), this file (the writer-side
+//! `ForwardStore` and the shard directory).
 //!
 //! Consistency: a lookup sees one directory snapshot and, in it, each MFE at one version. A
 //! change returns once it is published: a lookup that starts afterwards sees it (the reader's
@@ -39,6 +41,7 @@ use crate::error::Result;
 
 mod counters;
 mod reader;
+mod seqlock;
 mod table;
 
 pub use counters::EntryCounters;

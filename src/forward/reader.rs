@@ -266,8 +266,9 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// and a pinned guard, so it is not `Send`. It also holds one worker slot (its own counter
 /// records) until it is dropped.
 ///
-/// Each lookup re-pins (moves the reader's local epoch forward, no fence) and revalidates its
-/// cached directory (about one atomic load). A short OIF list is copied into the reader's own
+/// Each lookup revalidates its cached directory (about one atomic load); every 64th lookup,
+/// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
+/// collector's shared epoch line is read once per 64 packets, not per packet. A short OIF list is copied into the reader's own
 /// buffer (the MFE's slot may change right after); a long one is borrowed from the table. A
 /// verdict borrows the reader, so the next lookup cannot run while an OIF list from the
 /// previous one is still in use. An idle worker should call [`Reader::quiesce`], or it holds
@@ -275,7 +276,7 @@ impl<'r, A: Family> Oifs<'r, A> {
 ///
 /// A miss probes every other shard (one per interface that is an incoming interface,
 /// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe
-/// per shard.
+/// per shard, which is one tag word unless that shard's group of the key is full.
 ///
 /// **Progress:** lookups take no lock, allocate nothing and change no reference count. A
 /// lookup that meets a slot mid-rewrite waits for the writer's few stores to it (the usual
@@ -354,7 +355,7 @@ impl<A: Family> Reader<A> {
     /// assert_eq!((stats.in_packets, stats.in_octets, stats.total_out_packets), (1, 1200, 1));
     /// ```
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
-        let pin = self.pin.enter();
+        let pin = self.pin.enter(false);
         let dir: &Directory<A> = self.dir.load();
         let key = PacketKey {
             arrival,
@@ -366,7 +367,7 @@ impl<A: Family> Reader<A> {
         let words = key_of(&sg_of(&key));
         let hash = hash_key(&words);
         let shard = dir.shard(&arrival);
-        let hit = shard.and_then(|s| s.table.get(&words, hash, &mut self.buf, pin));
+        let hit = shard.and_then(|s| s.table.get(&words, hash, worker, &mut self.buf, pin));
         let buf = &self.buf;
         match (shard, hit) {
             (Some(shard), Some(hit)) => verdict(shard, hit, buf, worker, bytes),
@@ -417,7 +418,7 @@ impl<A: Family> Reader<A> {
                 max: MAX_BURST.min(verdicts.len()),
             });
         }
-        let pin = self.pin.enter();
+        let pin = self.pin.enter(true);
         let dir: &'r Directory<A> = self.dir.load();
         let worker = self.slot.index();
         let bufs: &'r mut [[IfKey<A>; MAX_INLINE]] = &mut self.burst;
@@ -438,7 +439,7 @@ impl<A: Family> Reader<A> {
             *h = hash_key(w);
             *s = dir.shard(&p.arrival);
             if let Some(shard) = s {
-                shard.table.prefetch(*h, pin);
+                shard.table.prefetch(*h, worker, pin);
             }
         }
         let mut hits: [Option<Hit<'r, A>>; MAX_BURST] = [const { None }; MAX_BURST];
@@ -451,10 +452,7 @@ impl<A: Family> Reader<A> {
             .take(packets.len())
         {
             if let Some(shard) = s {
-                *hit = shard.table.get(w, *h, buf, pin);
-                if let Some(found) = hit {
-                    shard.table.prefetch_rec(found.id, worker);
-                }
+                *hit = shard.table.get(w, *h, worker, buf, pin);
             }
         }
         let bufs: &'r [[IfKey<A>; MAX_INLINE]] = bufs;
@@ -536,7 +534,7 @@ fn sg_of<A: Family>(p: &PacketKey<A>) -> Sg<A> {
 }
 
 /// The counted verdict of a hit in `shard`.
-#[inline]
+#[inline(always)]
 fn verdict<'a, A: Family>(
     shard: &'a Shard<A>,
     hit: Hit<'a, A>,
@@ -544,7 +542,7 @@ fn verdict<'a, A: Family>(
     worker: usize,
     bytes: u32,
 ) -> Verdict<'a, A> {
-    shard.table.count(hit.id, worker, bytes);
+    shard.table.count(&hit, worker, bytes);
     let oifs: &'a [IfKey<A>] = match hit.list {
         List::Inline(n) => &buf[..n],
         List::Spilled(list) => list,
@@ -573,8 +571,8 @@ fn resolve_elsewhere<'a, A: Family>(
         if *iif == p.arrival {
             continue;
         }
-        if let Some(hit) = shard.table.get(words, hash, &mut scratch, pin) {
-            shard.table.count_wrong_if(hit.id, worker);
+        if let Some(hit) = shard.table.get_cold(words, hash, &mut scratch, pin) {
+            shard.table.count_wrong_if(&hit, worker);
             return Verdict::WrongInterface { iif: *iif };
         }
     }

@@ -1,99 +1,91 @@
-//! The lock-free core: one shard's open-addressing hash table of MFEs, with the MFEs inline.
+//! The lock-free core: one shard's open-addressing hash table of MFEs, with the MFEs inline and
+//! their counters beside them.
 //!
-//! All the `unsafe` of the crate's data plane lives here, below a safe API:
+//! All the `unsafe` of the data plane's tables lives here, below a safe API:
 //!
-//! - [`Table`]: single writer (serialised by its own mutex), any number of readers. A slot is
-//!   one 64-byte line for IPv4 (two for IPv6) that holds the whole MFE: a header word
-//!   (sequence number, state, list length), the MFE's counter id, its key, and its OIF list
-//!   (four OIFs inline for IPv4, three for IPv6; a longer list lives in a heap array the slot
-//!   points at). A hit finds the whole MFE in one line, then writes the worker's counter record.
-//! - Slots are published with a **sequence lock**: the writer makes the sequence odd, rewrites
-//!   the words, and makes it even again with a `Release` store; a reader reads the header, the
-//!   words it needs and the header again, and retries the slot if the header moved. All words
-//!   are atomics, so a torn read is a retried read, never undefined behaviour. A reader
-//!   therefore sees each MFE wholly before or wholly after a change. The sequence number of a
-//!   slot grows by two per write; the header compared also holds the state and the length.
-//! - Linear probing from a 64-bit mix of the key, mapped onto any capacity (not only powers of
-//!   two) by a multiply-shift, so the table can grow by 1.5x and stay between half and three
-//!   quarters full. A deleted slot is a tombstone: probes continue past it, inserts reuse it.
-//!   Growing or compacting builds a new slot array, publishes it, and retires the old one
-//!   through `crossbeam::epoch`; readers pinned on the old array keep reading it, unchanged.
-//! - **Counters** are not in the slot: each MFE has a stable counter id, and each worker has a
-//!   32-byte record per id in per-shard chunks that never move (chunk `k` holds `64 << k` ids,
-//!   worker-major, so two workers never write one line). Ids survive rebuilds; an id freed by a
-//!   removal is reused only after an epoch grace period, when no reader can still count on it.
-//!   Per MFE, a lookup adds packets and bytes (and wrong-interface arrivals on that path);
-//!   per-OIF and negative counts are derived by the writer from the packet count at each list
-//!   change (the "books"), so the packet path writes two words.
+//! - [`Table`]: single writer (serialised by its own mutex), any number of readers. The table
+//!   is one **block**: a header line, then groups of four slots, each group followed by one
+//!   counter line per worker, then one wrong-interface word per slot and worker. A slot is one
+//!   64-byte line for IPv4 (two for IPv6) that holds the whole MFE: a header word (sequence
+//!   number, state, list length; see `seqlock.rs`), the writer's id of the MFE, its key, and
+//!   its OIF list (four OIFs inline for IPv4, three for IPv6; a longer list lives in a heap
+//!   array the slot points at).
+//! - **Counters beside their slots.** Worker `w`'s counter line of a group holds the packet and
+//!   byte counts of the group's four slots (16 bytes each), and only worker `w` writes it, so
+//!   two workers never write one line. A reader knows where its counters are from the slot's
+//!   position alone: it starts loading the counter line together with the slot line, and both
+//!   are in the same page. A hit reads one slot line and writes one counter line.
+//! - Slots are published under the sequence lock of `seqlock.rs`: a reader sees each MFE
+//!   wholly before or wholly after a change.
+//! - Linear probing from a 64-bit mix of the key, mapped onto any capacity (a multiple of four)
+//!   by a multiply-shift; the table grows at three quarters full (live and removed slots) and
+//!   is rebuilt to half full. A removed slot is a tombstone that probes continue past and that
+//!   is **never reused** before the next rebuild: a slot's counters then belong to one MFE for
+//!   the block's whole life, so no counter is ever reset under a worker that may still be
+//!   adding to it. A rebuild makes a fresh block with zeroed counters, publishes it, and then
+//!   carries each MFE's counts from the old block into the writer's books; the old block is
+//!   retired through `crossbeam::epoch`. A lookup that loaded the old block just before the
+//!   swap and counts after the writer read it loses that one count (at most one packet per
+//!   worker per rebuild, or one burst).
+//! - Large blocks are aligned to 2 MiB and advised as huge pages (`MADV_HUGEPAGE`) before they
+//!   are first touched, where the kernel offers transparent huge pages: a random lookup into a
+//!   table of 100 MB then needs no page walk.
 //! - [`ReaderPin`] / [`Pin`]: a reader's own epoch registration on the default collector and a
-//!   guard it keeps pinned between lookups. A `Pin` can only come from a `ReaderPin`, so every
-//!   guard a table sees belongs to the collector its writer retires garbage to.
+//!   guard it keeps pinned between lookups, moved forward every [`REPIN`] lookups (the
+//!   quiescent-state scheme of DPDK's QSBR: the worker announces progress now and then, not on
+//!   every packet). A `Pin` can only come from a `ReaderPin`, so every guard a table sees
+//!   belongs to the collector its writer retires garbage to.
 //!
-//! Orderings: the header store that ends a write is `Release`, and the writer's `Release`
-//! fence after making the sequence odd orders that odd header before the data stores; a reader
-//! loads the header with `Acquire`, the data `Relaxed`, then an `Acquire` fence and the header
-//! again (the usual atomic sequence-lock protocol). Publishing a slot array or a counter chunk
-//! is a `Release` store paired with the readers' `Acquire` load. Counters are `Relaxed`: each
-//! record has one writer (its worker), and a sum is not a snapshot.
+//! Orderings: slot headers as in `seqlock.rs`. Publishing a block is a `Release` store paired
+//! with the readers' `Acquire` load; the block's header line is written before and never after.
+//! Counters are `Relaxed`: each line has one writer (its worker), and a sum is not a snapshot.
 #![allow(unsafe_code)]
 
+use std::alloc::{self, Layout as AllocLayout};
 use std::marker::PhantomData;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
-use crossbeam::epoch::{self, Atomic, Guard, LocalHandle, Owned};
-use crossbeam::queue::SegQueue;
+use crossbeam::epoch::{self, Guard, LocalHandle};
 use crossbeam::utils::CachePadded;
 use rustc_hash::FxHashMap;
 
-use super::counters::{EntryCounters, Rec};
+use super::counters::EntryCounters;
+use super::seqlock::{len_of, state_of, SeqLock, LIVE, TOMB};
 use crate::addr::{Family, IfKey, Sg};
 
-/// Smallest slot array.
+/// Smallest slot count of a block.
 const MIN_SLOTS: usize = 8;
+/// Slots per group (one counter line per worker covers a group).
+const GROUP: usize = 4;
 /// Most OIFs a slot holds inline (IPv4; IPv6 holds three).
 pub(super) const MAX_INLINE: usize = 4;
 /// Words in one cache line.
 const LINE_WORDS: usize = 8;
-/// Counter chunks per table: chunk `k` holds `64 << k` ids, so 26 chunks hold 2^32 ids.
-const CHUNKS: usize = 26;
-/// Ids in chunk 0.
-const CHUNK0: u64 = 64;
+/// Bytes in one cache line.
+const LINE: usize = 64;
+/// A transparent huge page.
+const HUGE_PAGE: usize = 2 << 20;
+/// Blocks of at least this many bytes are aligned to a huge page (their last, partial huge
+/// page stays in small pages).
+const HUGE_FROM: usize = HUGE_PAGE;
+/// A reader moves its epoch forward every this many lookups (and at every burst).
+pub(super) const REPIN: u32 = 64;
 
-/// Slot states (header bits 48..56).
-const EMPTY: u64 = 0;
-const LIVE: u64 = 1;
-const TOMB: u64 = 2;
 /// The header's length field when the list is in a heap array (the array has the length).
 const SPILLED: u64 = 0xffff;
-
-/// A header word: sequence number (bits 0..32), list length (32..48), state (48..56).
-fn header(seq: u32, state: u64, len: u64) -> u64 {
-    u64::from(seq) | (len << 32) | (state << 48)
-}
-
-fn seq_of(h: u64) -> u32 {
-    h as u32
-}
-
-fn state_of(h: u64) -> u64 {
-    (h >> 48) & 0xff
-}
-
-fn len_of(h: u64) -> u64 {
-    (h >> 32) & 0xffff
-}
 
 // ---------------------------------------------------------------------------------------------
 // Slot layout and encoding
 
 /// Where things are in a slot, by family: IPv4 slots are one line, IPv6 slots two.
 ///
-/// Word 0 is the header, word 1 the counter id, then the key, then the spill pointer, then
-/// the inline OIFs.
+/// Word 0 is the header, word 1 the MFE's id in the writer's books, then the key, then the
+/// spill pointer, then the inline OIFs.
 struct Layout {
-    /// Words per slot (a multiple of [`LINE_WORDS`]).
-    words: usize,
+    /// Lines per slot.
+    lines: usize,
     /// Words of the key (S,G).
     key_words: usize,
     /// Words per inline OIF.
@@ -103,13 +95,13 @@ struct Layout {
 }
 
 const V4: Layout = Layout {
-    words: 8,
+    lines: 1,
     key_words: 1,
     oif_words: 1,
     inline: 4,
 };
 const V6: Layout = Layout {
-    words: 16,
+    lines: 2,
     key_words: 4,
     oif_words: 3,
     inline: 3,
@@ -172,10 +164,53 @@ fn start(hash: u64, cap: usize) -> usize {
     ((u128::from(hash) * cap as u128) >> 64) as usize
 }
 
+/// Tag lanes: an empty slot, a removed one; live keys have tags from 2 up.
+const T_EMPTY: u64 = 0;
+const T_TOMB: u64 = 1;
+/// Bit 0 of every 16-bit lane, and bit 15.
+const LANE_LO: u64 = 0x0001_0001_0001_0001;
+const LANE_HI: u64 = 0x8000_8000_8000_8000;
+
+/// The 16-bit tag of a key (from bits the group choice does not use), never a marker.
+#[inline(always)]
+fn tag_of(hash: u64) -> u64 {
+    (hash & 0xffff).max(2)
+}
+
+/// Bit 15 of each lane of `t` that may equal `tag` (exact for the lowest such lane; a lane
+/// above a true match may be flagged too, which the key check settles).
+#[inline(always)]
+fn lanes_matching(t: u64, tag: u64) -> u64 {
+    let x = t ^ (tag * LANE_LO);
+    x.wrapping_sub(LANE_LO) & !x & LANE_HI
+}
+
+/// The lane of its home group a key takes when that lane is free: readers start loading that
+/// slot before the tag word says where the key is.
+#[inline(always)]
+fn lane_of(hash: u64) -> usize {
+    (hash >> 16) as usize % GROUP
+}
+
+/// True when some lane of `t` is empty.
+#[inline(always)]
+fn has_empty(t: u64) -> bool {
+    t.wrapping_sub(LANE_LO) & !t & LANE_HI != 0
+}
+
+/// The first empty lane of `t`, if any.
+fn first_empty(t: u64) -> Option<usize> {
+    (0..GROUP).find(|&j| (t >> (16 * j)) & 0xffff == T_EMPTY)
+}
+
+/// The words of an OIF. An IPv4 next hop is kept byte-swapped: `Ipv4Addr` holds its octets in
+/// network order, so decoding swaps back and the two swaps cancel, leaving a plain copy on
+/// the packet path.
 fn encode_oif<A: Family>(o: &IfKey<A>) -> [u64; 3] {
     let nh = o.next_hop.to_bits();
     if A::BITS == 32 {
-        [u64::from(o.index) | ((nh as u64) << 32), 0, 0]
+        let swapped = (nh as u32).swap_bytes();
+        [u64::from(o.index) | (u64::from(swapped) << 32), 0, 0]
     } else {
         [u64::from(o.index), (nh >> 64) as u64, nh as u64]
     }
@@ -186,7 +221,7 @@ fn decode_oif<A: Family>(w: [u64; 3]) -> IfKey<A> {
     if A::BITS == 32 {
         IfKey {
             index: w[0] as u32,
-            next_hop: A::from_bits(u128::from(w[0] >> 32)),
+            next_hop: A::from_bits(u128::from(((w[0] >> 32) as u32).swap_bytes())),
         }
     } else {
         IfKey {
@@ -211,6 +246,8 @@ pub(super) struct ReaderPin {
     // Declared first so it is dropped (unpinned) before the handle is released.
     guard: Option<Guard>,
     handle: LocalHandle,
+    /// Lookups since the last re-pin.
+    since: u32,
 }
 
 /// Proof that the reader is pinned on the default collector, for as long as `'g`.
@@ -225,16 +262,25 @@ impl ReaderPin {
         ReaderPin {
             guard: None,
             handle: epoch::default_collector().register(),
+            since: 0,
         }
     }
 
-    /// Pins (or re-pins: moves the local epoch forward) and returns the pin.
+    /// Pins if unpinned, re-pins (moves the local epoch forward) every [`REPIN`] calls or
+    /// when `now`, and returns the pin. Re-pinning reads the collector's global epoch, a line
+    /// the writer's thread writes: once per [`REPIN`] lookups it costs nothing measurable,
+    /// while reclamation waits at most that many lookups of this worker.
     ///
     /// The `&mut self` borrow is what makes re-pinning sound: nothing reached under the
     /// previous pin can still be borrowed.
-    pub(super) fn enter(&mut self) -> Pin<'_> {
-        if let Some(guard) = &mut self.guard {
-            guard.repin();
+    #[inline]
+    pub(super) fn enter(&mut self, now: bool) -> Pin<'_> {
+        self.since += 1;
+        if now || self.since >= REPIN {
+            self.since = 0;
+            if let Some(guard) = &mut self.guard {
+                guard.repin();
+            }
         }
         let guard = &*self.guard.get_or_insert_with(|| self.handle.pin());
         Pin { guard }
@@ -247,40 +293,236 @@ impl ReaderPin {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Slot arrays
+// Blocks
 
-/// One cache line of slot words.
-#[repr(align(64))]
-struct Line([AtomicU64; LINE_WORDS]);
-
-/// A slot array of `cap` slots. Dropping it frees the lines only: the spilled lists its slots
-/// point at belong to the MFEs, which the newer arrays still hold.
-struct Slots {
+/// The first line of a block: its geometry, written before the block is published and never
+/// after.
+#[repr(C, align(64))]
+struct Head {
+    // The first line: what a lookup reads.
+    /// Groups (`cap / GROUP`).
+    groups: usize,
+    /// First line of the groups' tag words (one word per group).
+    tags_base: usize,
+    /// First line of the groups.
+    groups_base: usize,
+    /// Lines per group: the group's slots, then one counter line per worker.
+    stride: usize,
+    /// Lines of the group's slots (where its first counter line is, from the group's start).
+    group_slot_lines: usize,
+    /// Lines per slot.
+    slot_lines: usize,
+    /// Slots (a multiple of [`GROUP`]).
     cap: usize,
-    words_per_slot: usize,
-    lines: Box<[Line]>,
+    /// Worker counter lines per group.
+    workers: usize,
+    // The second line: the writer's.
+    /// First line of the wrong-interface words.
+    wrong_base: usize,
+    /// Lines of wrong-interface words per worker.
+    wrong_lines: usize,
+    /// The allocation.
+    size: usize,
+    align: usize,
 }
 
-impl Slots {
-    fn new<A: Family>(cap: usize) -> Self {
-        let words_per_slot = layout::<A>().words;
-        let lines = (0..cap * words_per_slot / LINE_WORDS)
-            .map(|_| Line(Default::default()))
-            .collect();
-        Slots {
-            cap,
-            words_per_slot,
-            lines,
+/// Lines the head takes.
+const HEAD_LINES: usize = std::mem::size_of::<Head>() / LINE;
+
+/// A view of a block, by its head, valid for `'a`. Readers reach it through [`Table::block`]
+/// under a pin. Words are reached from the allocation's own pointer, never through a
+/// reference to the head.
+#[derive(Clone, Copy)]
+struct Block<'a> {
+    head: NonNull<Head>,
+    _life: PhantomData<&'a Head>,
+}
+
+impl<'a> Block<'a> {
+    /// A zeroed block of `cap` slots (rounded up to a group) for family `A` and `workers`
+    /// worker counter lines per group.
+    fn new<A: Family>(cap: usize, workers: usize) -> Block<'a> {
+        let lay = layout::<A>();
+        let cap = cap.max(MIN_SLOTS).div_ceil(GROUP) * GROUP;
+        let group_slot_lines = GROUP * lay.lines;
+        let stride = group_slot_lines + workers;
+        let groups = cap / GROUP;
+        let tags_base = HEAD_LINES;
+        let groups_base = tags_base + groups.div_ceil(LINE_WORDS);
+        let wrong_lines = cap.div_ceil(LINE_WORDS);
+        let wrong_base = groups_base + groups * stride;
+        let lines = wrong_base + workers * wrong_lines;
+        let size = lines * LINE;
+        let mut align = LINE;
+        if size >= HUGE_FROM && !cfg!(miri) {
+            align = HUGE_PAGE;
+        }
+        let Ok(al) = AllocLayout::from_size_align(size, align) else {
+            alloc::handle_alloc_error(AllocLayout::new::<Head>());
+        };
+        // SAFETY: `al` has a non-zero size (at least two lines).
+        let p = unsafe { alloc::alloc(al) };
+        let Some(base) = NonNull::new(p) else {
+            alloc::handle_alloc_error(al);
+        };
+        if align == HUGE_PAGE {
+            advise_huge(p, size);
+        }
+        // SAFETY: `p` is a fresh allocation of `size` bytes; zero bytes are valid `AtomicU64`s
+        // and a valid `Head` before it is written below. Zeroing it after the advice is what
+        // first touches the pages, so they can come as huge pages.
+        unsafe { std::ptr::write_bytes(p, 0, size) };
+        let head = base.cast::<Head>();
+        // SAFETY: the allocation starts with `HEAD_LINES` lines for the head, aligned to 64.
+        unsafe {
+            head.as_ptr().write(Head {
+                cap,
+                groups,
+                tags_base,
+                groups_base,
+                stride,
+                group_slot_lines,
+                slot_lines: lay.lines,
+                workers,
+                wrong_base,
+                wrong_lines,
+                size,
+                align,
+            });
+        }
+        Block {
+            head,
+            _life: PhantomData,
         }
     }
 
-    /// Word `j` of slot `i`.
     #[inline(always)]
-    fn word(&self, i: usize, j: usize) -> &AtomicU64 {
-        let w = i * self.words_per_slot + j;
-        &self.lines[w / LINE_WORDS].0[w % LINE_WORDS]
+    fn head(&self) -> &'a Head {
+        // SAFETY: the head is written before the block is shared and never after; the block
+        // lives for `'a`.
+        unsafe { self.head.as_ref() }
+    }
+
+    /// Word `w` of line `line`.
+    #[inline(always)]
+    fn word(&self, line: usize, w: usize) -> &'a AtomicU64 {
+        // SAFETY: every caller passes a line below the block's line count (the slot, counter
+        // and wrong-interface lines of a slot below `cap` and a worker below `workers`), and
+        // `w < LINE_WORDS`; the words past the head are zero-initialised `AtomicU64`s.
+        unsafe {
+            &*self
+                .head
+                .as_ptr()
+                .cast::<AtomicU64>()
+                .add(line * LINE_WORDS + w)
+        }
+    }
+
+    /// The first line of slot `i`.
+    #[inline(always)]
+    fn slot_line(&self, i: usize) -> usize {
+        let h = self.head();
+        h.groups_base + i / GROUP * h.stride + i % GROUP * h.slot_lines
+    }
+
+    /// The tag word of group `g`: four 16-bit lanes, one per slot of the group, each
+    /// [`T_EMPTY`], [`T_TOMB`] or the tag of the live key in that slot.
+    #[inline(always)]
+    fn tags(&self, g: usize) -> &'a AtomicU64 {
+        self.word(self.head().tags_base + g / LINE_WORDS, g % LINE_WORDS)
+    }
+
+    /// Writer: sets lane `i % GROUP` of slot `i`'s tag word to `tag`, publishing (`Release`)
+    /// what was written to the slot before.
+    fn set_tag(&self, i: usize, tag: u64) {
+        let t = self.tags(i / GROUP);
+        let shift = 16 * (i % GROUP);
+        let w = t.load(Ordering::Relaxed) & !(0xffff << shift) | (tag << shift);
+        t.store(w, Ordering::Release);
+    }
+
+    /// Word `j` of slot `i` (IPv6 slots span two lines).
+    #[inline(always)]
+    fn slot_word(&self, i: usize, j: usize) -> &'a AtomicU64 {
+        self.word(self.slot_line(i) + j / LINE_WORDS, j % LINE_WORDS)
+    }
+
+    /// The header lock of slot `i`.
+    #[inline(always)]
+    fn lock(&self, i: usize) -> &'a SeqLock {
+        SeqLock::at(self.word(self.slot_line(i), 0))
+    }
+
+    /// `worker`'s counter line of slot `i`'s group, and the first word of slot `i` in it
+    /// (packets; bytes follow). `worker < workers`.
+    #[inline(always)]
+    fn rec(&self, i: usize, worker: usize) -> (&'a AtomicU64, &'a AtomicU64) {
+        let h = self.head();
+        let line = h.groups_base + i / GROUP * h.stride + h.group_slot_lines + worker;
+        let w = (i % GROUP) * 2;
+        (self.word(line, w), self.word(line, w + 1))
+    }
+
+    /// `worker`'s wrong-interface count of slot `i`. `worker < workers`.
+    #[inline(always)]
+    fn wrong(&self, i: usize, worker: usize) -> &'a AtomicU64 {
+        let h = self.head();
+        let line = h.wrong_base + worker * h.wrong_lines + i / LINE_WORDS;
+        self.word(line, i % LINE_WORDS)
+    }
+
+    /// Slot `i`'s counts summed over workers: packets, bytes, wrong-interface arrivals.
+    fn sums(&self, i: usize) -> (u64, u64, u64) {
+        let mut s = (0u64, 0u64, 0u64);
+        for w in 0..self.head().workers {
+            let (p, b) = self.rec(i, w);
+            s.0 = s.0.wrapping_add(p.load(Ordering::Relaxed));
+            s.1 = s.1.wrapping_add(b.load(Ordering::Relaxed));
+            s.2 = s.2.wrapping_add(self.wrong(i, w).load(Ordering::Relaxed));
+        }
+        s
+    }
+
+    /// Frees the block's memory (not the spilled lists its slots point at).
+    ///
+    /// # Safety
+    /// No one may use the block afterwards, and it is freed once.
+    unsafe fn free(self) {
+        let h = self.head();
+        // SAFETY: the layout the block was allocated with (checked then).
+        let al = unsafe { AllocLayout::from_size_align_unchecked(h.size, h.align) };
+        // SAFETY: allocated by `Block::new` with `al`; the caller guarantees no further use.
+        unsafe { alloc::dealloc(self.head.as_ptr().cast(), al) };
     }
 }
+
+/// Asks the kernel for transparent huge pages over `[p, p + len)` (2 MiB aligned). A hint:
+/// where the kernel offers none (`enabled = never`, or not Linux), nothing changes.
+fn advise_huge(p: *mut u8, len: usize) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        extern "C" {
+            fn madvise(
+                addr: *mut std::ffi::c_void,
+                len: usize,
+                advice: std::ffi::c_int,
+            ) -> std::ffi::c_int;
+        }
+        /// `MADV_HUGEPAGE` on every Linux architecture.
+        const MADV_HUGEPAGE: std::ffi::c_int = 14;
+        // SAFETY: `[p, p + len)` is one allocation of ours, page aligned; the advice changes
+        // how it is backed, never its contents or its validity. A failure is ignored.
+        unsafe { madvise(p.cast(), len, MADV_HUGEPAGE) };
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = (p, len);
+}
+
+/// A retired block on its way to the collector, which may free it on another thread.
+struct SendBlock(NonNull<Head>);
+
+// SAFETY: a block is plain memory of atomics; it is moved to be freed, once.
+unsafe impl Send for SendBlock {}
 
 /// The OIF list of a hit: in the caller's buffer (first `.0` entries), or a heap array.
 pub(super) enum List<'a, A> {
@@ -303,9 +545,10 @@ impl<A> Listed<'_, A> {
     }
 }
 
-/// A hit: the MFE's counter id and its OIF list.
+/// A hit: where the MFE is (for its counters) and its OIF list.
 pub(super) struct Hit<'a, A> {
-    pub(super) id: u32,
+    block: Block<'a>,
+    slot: usize,
     pub(super) list: List<'a, A>,
 }
 
@@ -313,17 +556,19 @@ pub(super) struct Hit<'a, A> {
 enum Probe {
     /// The key is in slot `.0`.
     Found(usize),
-    /// The key is absent; `.0` is the slot an insert should use (first tombstone or empty).
+    /// The key is absent; `.0` is the empty slot an insert uses (tombstones are not reused).
     Absent(usize),
 }
 
 // ---------------------------------------------------------------------------------------------
 // The writer's books
 
-/// Per-MFE figures only the writer keeps, by counter id: what the per-OIF and negative counts
-/// are derived from.
+/// Per-MFE figures only the writer keeps, by the MFE's id: what the per-OIF and negative
+/// counts are derived from, and the counts carried over from blocks the MFE has left.
 #[derive(Default)]
 struct Books {
+    /// Packets, bytes and wrong-interface arrivals counted in earlier blocks.
+    carried: (u64, u64, u64),
     /// Packets counted while the MFE was negative, up to its last change to a non-empty list.
     negative: u64,
     /// The MFE's packet count when its list last became empty.
@@ -366,9 +611,9 @@ impl Joined {
 struct WriterState {
     live: usize,
     tombstones: usize,
-    /// Ids ever handed out are `0..next_id`.
-    next_id: u32,
-    /// By counter id.
+    /// Ids of removed MFEs, for the next inserts (readers never see ids).
+    free_ids: Vec<u32>,
+    /// By MFE id.
     books: Vec<Books>,
 }
 
@@ -383,170 +628,115 @@ struct WriterState {
 /// slot count. Writer methods take the table's own mutex, so a second writer waits instead of
 /// corrupting the table.
 pub(super) struct Table<A> {
-    slots: Atomic<Slots>,
-    /// Counter chunks, allocated by the writer before any slot names an id in them; freed by
-    /// `Drop` only.
-    chunks: [AtomicPtr<Rec>; CHUNKS],
-    workers: u16,
-    /// Ids whose grace period has passed, pushed by the epoch collector.
-    recycled: Arc<SegQueue<u32>>,
-    /// On its own cache line: every writer call locks it, and readers read `slots` and
-    /// `chunks` on every lookup.
+    /// The current block's head; never null. Replaced blocks are freed through the epoch
+    /// collector, the current one by `Drop`.
+    block: AtomicPtr<Head>,
+    workers: usize,
+    /// On its own cache line: every writer call locks it, and readers read `block` on every
+    /// lookup.
     writer: CachePadded<Mutex<WriterState>>,
     _family: PhantomData<A>,
 }
 
-/// The chunk of counter id `id` and the offset in it.
-#[inline(always)]
-fn chunk_of(id: u32) -> (usize, usize, usize) {
-    let v = u64::from(id) + CHUNK0;
-    let k = (63 - v.leading_zeros()) as usize - 6;
-    let size = (CHUNK0 << k) as usize;
-    (k, size, (v as usize) - size)
-}
-
 impl<A: Family> Table<A> {
-    /// An empty table whose MFEs have counter records for `workers` workers.
+    /// An empty table whose MFEs have counters for `workers` workers.
     pub(super) fn new(workers: u16) -> Self {
+        let workers = usize::from(workers.max(1));
         Table {
-            slots: Atomic::new(Slots::new::<A>(MIN_SLOTS)),
-            chunks: Default::default(),
+            block: AtomicPtr::new(Block::new::<A>(MIN_SLOTS, workers).head.as_ptr()),
             workers,
-            recycled: Arc::new(SegQueue::new()),
             writer: CachePadded::new(Mutex::new(WriterState {
                 live: 0,
                 tombstones: 0,
-                next_id: 0,
+                free_ids: Vec::new(),
                 books: Vec::new(),
             })),
             _family: PhantomData,
         }
     }
 
-    /// The MFE for `key` (`hash` is [`hash_key`] of it): its counter id, and its OIF list,
-    /// copied into `buf` when it is inline.
+    /// The current block, for as long as the guard lasts (a reader's pin, or the writer's own
+    /// guard).
+    #[inline(always)]
+    fn block<'a>(&'a self, _guard: &'a Guard) -> Block<'a> {
+        let p = self.block.load(Ordering::Acquire);
+        Block {
+            // SAFETY: never null: set in `new`, replaced only by blocks from `Block::new`.
+            head: unsafe { NonNull::new_unchecked(p) },
+            // A replaced block is freed only through the collector, after every guard pinned
+            // when it was replaced (`_guard` included) has moved on; `Drop` frees the current
+            // one, but needs `&mut self`, excluded by `'a`.
+            _life: PhantomData,
+        }
+    }
+
+    /// The MFE for `key` (`hash` is [`hash_key`] of it): where it is, and its OIF list, copied
+    /// into `buf` when it is inline. Starts loading `worker`'s counter line of the key's home
+    /// group and the key's preferred slot together with the group's tag word, since a hit is
+    /// counted there and mostly sits there.
     ///
     /// **Progress:** no lock; see [`Table`].
-    #[inline]
+    #[inline(always)]
     pub(super) fn get<'a>(
+        &'a self,
+        key: &KeyWords,
+        hash: u64,
+        worker: usize,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+        pin: Pin<'a>,
+    ) -> Option<Hit<'a, A>> {
+        let block = self.block(pin.guard);
+        let g = start(hash, block.head().groups);
+        if worker < self.workers {
+            prefetch_line(block.rec(g * GROUP, worker).0);
+        }
+        prefetch_line(block.slot_word(g * GROUP + lane_of(hash), 0));
+        find::<A>(block, g, key, hash, buf)
+    }
+
+    /// As [`Table::get`], without starting any load ahead: for the shards a miss or a
+    /// wrong-interface arrival looks through, where the key is mostly absent and the probe
+    /// mostly ends at the tag word.
+    pub(super) fn get_cold<'a>(
         &'a self,
         key: &KeyWords,
         hash: u64,
         buf: &mut [IfKey<A>; MAX_INLINE],
         pin: Pin<'a>,
     ) -> Option<Hit<'a, A>> {
-        let lay = layout::<A>();
-        // SAFETY: the slot array is never null, and a replaced array is only freed through
-        // `defer_destroy`, after every guard pinned when it was replaced (ours included) has
-        // moved on; `Drop` frees it too, but needs `&mut self`, excluded by `'a`.
-        let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
-        let mut i = start(hash, slots.cap);
-        for _ in 0..slots.cap {
-            loop {
-                let h1 = slots.word(i, 0).load(Ordering::Acquire);
-                if seq_of(h1) & 1 == 1 {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                match state_of(h1) {
-                    EMPTY => return None,
-                    LIVE => {}
-                    _ => break,
-                }
-                // A live slot's key never changes in place, so a mismatch needs no check: at
-                // worst the slot was being removed and refilled, and the key was absent then.
-                if (0..lay.key_words)
-                    .any(|j| slots.word(i, KEY_WORD + j).load(Ordering::Relaxed) != key[j])
-                {
-                    break;
-                }
-                let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
-                let len = len_of(h1);
-                let spill = if len == SPILLED {
-                    slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *const Spill<A>
-                } else {
-                    let n = (len as usize).min(lay.inline);
-                    for (k, out) in buf.iter_mut().enumerate().take(n) {
-                        let mut w = [0u64; 3];
-                        for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
-                            *x = slots.word(i, oif_word::<A>(k) + j).load(Ordering::Relaxed);
-                        }
-                        *out = decode_oif(w);
-                    }
-                    std::ptr::null()
-                };
-                fence(Ordering::Acquire);
-                if slots.word(i, 0).load(Ordering::Relaxed) != h1 {
-                    continue;
-                }
-                let list = if spill.is_null() {
-                    List::Inline((len as usize).min(lay.inline))
-                } else {
-                    // SAFETY: the header did not move between the two reads, so the pointer
-                    // was the slot's list while this reader was pinned. A list is retired
-                    // through the collector only after a slot write unlinked it, so it stays
-                    // allocated while the pin lasts (`'a`). It was fully built before the
-                    // header store that published it (`Release`, paired with our `Acquire`).
-                    List::Spilled(unsafe { &(*spill).oifs })
-                };
-                return Some(Hit { id, list });
-            }
-            i += 1;
-            if i == slots.cap {
-                i = 0;
-            }
-        }
-        None
+        let block = self.block(pin.guard);
+        let g = start(hash, block.head().groups);
+        find::<A>(block, g, key, hash, buf)
     }
 
-    /// Starts loading the first slot a probe for `hash` reads, so a burst can overlap the
-    /// cache misses of many keys before it probes them.
+    /// Starts loading the tag word and `worker`'s counter line of the home group of `hash`,
+    /// so a burst can overlap the cache misses of many keys before it probes them.
     #[inline]
-    pub(super) fn prefetch(&self, hash: u64, pin: Pin<'_>) {
-        // SAFETY: as in `get`.
-        let slots = unsafe { self.slots.load(Ordering::Acquire, pin.guard).deref() };
-        let i = start(hash, slots.cap);
-        prefetch_line(slots.word(i, 0));
+    pub(super) fn prefetch(&self, hash: u64, worker: usize, pin: Pin<'_>) {
+        let block = self.block(pin.guard);
+        let g = start(hash, block.head().groups);
+        prefetch_line(block.tags(g));
+        prefetch_line(block.slot_word(g * GROUP + lane_of(hash), 0));
+        if worker < self.workers {
+            prefetch_line(block.rec(g * GROUP, worker).0);
+        }
     }
 
-    /// `worker`'s counter record of id `id`, if both are in range.
+    /// Counts a packet of `bytes` that matched `hit` on its incoming interface: a plain load
+    /// and store per counter, since only `worker` writes its line.
     #[inline(always)]
-    fn rec(&self, id: u32, worker: usize) -> Option<&Rec> {
-        if worker >= usize::from(self.workers) {
-            return None;
-        }
-        let (k, size, off) = chunk_of(id);
-        let chunk = self.chunks.get(k)?.load(Ordering::Acquire);
-        if chunk.is_null() {
-            return None;
-        }
-        // SAFETY: chunk `k` has `workers * size` records and is freed only by `Drop`
-        // (`&mut self`); `worker < workers` and `off < size`.
-        Some(unsafe { &*chunk.add(worker * size + off) })
-    }
-
-    /// Starts loading `worker`'s counter record of `id` (for a burst).
-    #[inline]
-    pub(super) fn prefetch_rec(&self, id: u32, worker: usize) {
-        if let Some(r) = self.rec(id, worker) {
-            prefetch_line(&r.packets);
+    pub(super) fn count(&self, hit: &Hit<'_, A>, worker: usize, bytes: u32) {
+        if worker < self.workers {
+            let (p, b) = hit.block.rec(hit.slot, worker);
+            bump(p, 1);
+            bump(b, u64::from(bytes));
         }
     }
 
-    /// Counts a packet of `bytes` that matched MFE `id` on its incoming interface: a plain
-    /// load and store per counter, since only `worker` writes its record.
-    #[inline]
-    pub(super) fn count(&self, id: u32, worker: usize, bytes: u32) {
-        if let Some(r) = self.rec(id, worker) {
-            bump(&r.packets, 1);
-            bump(&r.bytes, u64::from(bytes));
-        }
-    }
-
-    /// Counts an arrival for MFE `id` on another interface than its incoming one.
-    pub(super) fn count_wrong_if(&self, id: u32, worker: usize) {
-        if let Some(r) = self.rec(id, worker) {
-            bump(&r.wrong_if, 1);
+    /// Counts an arrival for `hit` on another interface than its incoming one.
+    pub(super) fn count_wrong_if(&self, hit: &Hit<'_, A>, worker: usize) {
+        if worker < self.workers {
+            bump(hit.block.wrong(hit.slot, worker), 1);
         }
     }
 
@@ -559,24 +749,16 @@ impl<A: Family> Table<A> {
     pub(super) fn counters(&self, sg: &Sg<A>) -> Option<EntryCounters<A>> {
         let st = self.lock();
         let guard = epoch::pin();
-        // SAFETY: the array is published and only this writer (lock held) replaces it.
-        let slots = unsafe { self.slots.load(Ordering::Acquire, &guard).deref() };
+        let block = self.block(&guard);
         let key = key_of(sg);
-        let Probe::Found(i) = self.probe(slots, &key, hash_key(&key)) else {
+        let Probe::Found(i) = probe::<A>(block, &key, hash_key(&key)) else {
             return None;
         };
-        let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
-        let listed = self.list_at(slots, i);
+        let id = block.slot_word(i, ID_WORD).load(Ordering::Relaxed) as usize;
+        let books = st.books.get(id);
+        let (packets, bytes, wrong_if) = totals(block, i, books);
+        let listed = list_at::<A>(block, i);
         let oifs = listed.as_slice();
-        let sum = |f: fn(&Rec) -> &AtomicU64| {
-            (0..usize::from(self.workers))
-                .filter_map(|w| self.rec(id, w))
-                .fold(0u64, |acc, r| {
-                    acc.wrapping_add(f(r).load(Ordering::Relaxed))
-                })
-        };
-        let packets = sum(|r| &r.packets);
-        let books = st.books.get(id as usize);
         let negative = books.map_or(0, |b| {
             let open = if oifs.is_empty() {
                 packets.saturating_sub(b.negative_since)
@@ -587,8 +769,8 @@ impl<A: Family> Table<A> {
         });
         Some(EntryCounters {
             packets,
-            bytes: sum(|r| &r.bytes),
-            wrong_if: sum(|r| &r.wrong_if),
+            bytes,
+            wrong_if,
             negative,
             oifs: oifs
                 .iter()
@@ -601,232 +783,79 @@ impl<A: Family> Table<A> {
         })
     }
 
-    /// The MFE's packet count summed over workers (the writer's view).
-    fn packets(&self, id: u32) -> u64 {
-        (0..usize::from(self.workers))
-            .filter_map(|w| self.rec(id, w))
-            .fold(0u64, |acc, r| {
-                acc.wrapping_add(r.packets.load(Ordering::Relaxed))
-            })
-    }
-
-    /// The OIF list of live slot `i`, read by the writer (no one else writes it): a short
-    /// list copied, a long one borrowed (it is retired only through the collector, and the
-    /// writer is pinned while it uses it).
-    fn list_at<'s>(&self, slots: &'s Slots, i: usize) -> Listed<'s, A> {
-        let lay = layout::<A>();
-        let len = len_of(slots.word(i, 0).load(Ordering::Relaxed));
-        if len == SPILLED {
-            let p = slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *const Spill<A>;
-            // SAFETY: the writer lock is held, so this is the slot's current list; a later
-            // replacement retires it through the collector, which frees it only after the
-            // writer's own pin (held by every caller while it uses the list) is released.
-            return Listed::Spilled(unsafe { &(*p).oifs });
-        }
-        let mut out = [IfKey::new(0); MAX_INLINE];
-        let n = (len as usize).min(lay.inline);
-        for (k, o) in out.iter_mut().enumerate().take(n) {
-            let mut w = [0u64; 3];
-            for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
-                *x = slots.word(i, oif_word::<A>(k) + j).load(Ordering::Relaxed);
-            }
-            *o = decode_oif(w);
-        }
-        Listed::Inline(out, n)
-    }
-
     /// Inserts the MFE or publishes its new OIF list (duplicates already removed).
     pub(super) fn install(&self, sg: Sg<A>, oifs: &[IfKey<A>]) {
         let mut st = self.lock();
         let guard = epoch::pin();
         let key = key_of(&sg);
         let hash = hash_key(&key);
-        let cap = self.capacity(&guard);
+        let cap = self.block(&guard).head().cap;
         if (st.live + st.tombstones + 1) * 4 > cap * 3 {
             let want = (st.live + 1) * 2;
             self.rebuild(&mut st, want, &guard);
         }
-        // SAFETY: the array is published and we are the only writer (lock held).
-        let slots = unsafe { self.slots.load(Ordering::Acquire, &guard).deref() };
-        match self.probe(slots, &key, hash) {
+        let block = self.block(&guard);
+        match probe::<A>(block, &key, hash) {
             Probe::Found(i) => {
-                let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
-                let old = self.list_at(slots, i);
-                self.rebook(&mut st, id, old.as_slice(), oifs);
-                let old_spill = self.write_slot(slots, i, id, &key, oifs);
+                let id = block.slot_word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+                let old = list_at::<A>(block, i);
+                rebook(&mut st, block, i, id, old.as_slice(), oifs);
+                let old_spill = write_slot(block, i, id, &key, oifs);
                 if let Some(p) = old_spill {
                     retire_spill(p, &guard);
                 }
             }
             Probe::Absent(i) => {
-                let id = self.new_id(&mut st);
                 let books = Books {
                     joined: Joined::zeros(oifs.len()),
                     ..Books::default()
                 };
-                match st.books.get_mut(id as usize) {
-                    Some(b) => *b = books,
-                    None => st.books.push(books),
-                }
-                let was = state_of(slots.word(i, 0).load(Ordering::Relaxed));
-                self.write_slot(slots, i, id, &key, oifs);
-                if was == TOMB {
-                    st.tombstones -= 1;
-                }
+                let id = match st.free_ids.pop() {
+                    Some(id) => {
+                        st.books[id as usize] = books;
+                        id
+                    }
+                    None => {
+                        st.books.push(books);
+                        (st.books.len() - 1) as u32 // one id per live MFE: far below 2^32
+                    }
+                };
+                write_slot(block, i, id, &key, oifs);
+                block.set_tag(i, tag_of(hash));
                 st.live += 1;
             }
         }
-    }
-
-    /// Updates the books of MFE `id` for a list change from `old` to `new`: an OIF that stays
-    /// keeps its join mark, a new one joins at the current packet count; the negative count
-    /// closes or opens.
-    fn rebook(&self, st: &mut WriterState, id: u32, old: &[IfKey<A>], new: &[IfKey<A>]) {
-        // The packet count (a read of every worker's record) is only needed when an OIF joins
-        // or the list turns empty or non-empty; a leave needs none.
-        let packets = std::cell::OnceCell::new();
-        let packets = || *packets.get_or_init(|| self.packets(id));
-        let Some(b) = st.books.get_mut(id as usize) else {
-            return;
-        };
-        let index: Option<FxHashMap<IfKey<A>, usize>> =
-            (old.len() > 16).then(|| old.iter().enumerate().map(|(k, o)| (*o, k)).collect());
-        let joined = &b.joined;
-        let mark = |o: &IfKey<A>| {
-            let at = match &index {
-                Some(ix) => ix.get(o).copied(),
-                None => old.iter().position(|x| x == o),
-            };
-            at.map_or_else(packets, |k| joined.get(k))
-        };
-        b.joined = if new.len() <= MAX_INLINE {
-            let mut a = [0; MAX_INLINE];
-            for (m, o) in a.iter_mut().zip(new) {
-                *m = mark(o);
-            }
-            Joined::Inline(a)
-        } else {
-            Joined::Heap(new.iter().map(mark).collect())
-        };
-        if old.is_empty() && !new.is_empty() {
-            b.negative += packets().saturating_sub(b.negative_since);
-        } else if !old.is_empty() && new.is_empty() {
-            b.negative_since = packets();
-        }
-    }
-
-    /// Writes MFE `id` with key `key` and list `oifs` into slot `i` under the sequence lock.
-    /// Returns the slot's previous spilled list, for the caller to retire.
-    fn write_slot(
-        &self,
-        slots: &Slots,
-        i: usize,
-        id: u32,
-        key: &KeyWords,
-        oifs: &[IfKey<A>],
-    ) -> Option<*mut Spill<A>> {
-        let lay = layout::<A>();
-        let h0 = slots.word(i, 0).load(Ordering::Relaxed);
-        let old_spill = (state_of(h0) == LIVE && len_of(h0) == SPILLED)
-            .then(|| slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *mut Spill<A>);
-        let seq = seq_of(h0);
-        slots.word(i, 0).store(
-            header(seq.wrapping_add(1), state_of(h0), len_of(h0)),
-            Ordering::Relaxed,
-        );
-        fence(Ordering::Release);
-        slots
-            .word(i, ID_WORD)
-            .store(u64::from(id), Ordering::Relaxed);
-        for (j, k) in key.iter().enumerate().take(lay.key_words) {
-            slots.word(i, KEY_WORD + j).store(*k, Ordering::Relaxed);
-        }
-        let len = if oifs.len() <= lay.inline {
-            for (k, o) in oifs.iter().enumerate() {
-                let w = encode_oif(o);
-                for (j, x) in w.iter().enumerate().take(lay.oif_words) {
-                    slots
-                        .word(i, oif_word::<A>(k) + j)
-                        .store(*x, Ordering::Relaxed);
-                }
-            }
-            slots.word(i, spill_word::<A>()).store(0, Ordering::Relaxed);
-            oifs.len() as u64 // <= inline
-        } else {
-            let spill = Box::into_raw(Box::new(Spill { oifs: oifs.into() }));
-            slots
-                .word(i, spill_word::<A>())
-                .store(spill as u64, Ordering::Relaxed);
-            SPILLED
-        };
-        slots
-            .word(i, 0)
-            .store(header(seq.wrapping_add(2), LIVE, len), Ordering::Release);
-        old_spill
-    }
-
-    /// A counter id with zeroed records: one whose grace period has passed, or a new one.
-    fn new_id(&self, st: &mut WriterState) -> u32 {
-        if let Some(id) = self.recycled.pop() {
-            for w in 0..usize::from(self.workers) {
-                if let Some(r) = self.rec(id, w) {
-                    // No reader counts on this id any more (its grace period has passed), and
-                    // the slot that names it next is published after these stores.
-                    r.packets.store(0, Ordering::Relaxed);
-                    r.bytes.store(0, Ordering::Relaxed);
-                    r.wrong_if.store(0, Ordering::Relaxed);
-                }
-            }
-            return id;
-        }
-        // Ids past the last chunk (over 4 billion MFEs in one shard, far beyond memory) are
-        // handed out without counters rather than failing: `rec` finds no chunk for them.
-        let id = st.next_id;
-        st.next_id = st.next_id.saturating_add(1);
-        let (k, size, _) = chunk_of(id);
-        if let Some(chunk) = self.chunks.get(k) {
-            if chunk.load(Ordering::Relaxed).is_null() {
-                let recs: Box<[Rec]> = (0..usize::from(self.workers) * size)
-                    .map(|_| Rec::default())
-                    .collect();
-                chunk.store(Box::into_raw(recs) as *mut Rec, Ordering::Release);
-            }
-        }
-        id
     }
 
     /// Removes the MFE; false if it was absent.
     pub(super) fn remove(&self, sg: &Sg<A>) -> bool {
         let mut st = self.lock();
         let guard = epoch::pin();
-        // SAFETY: as in `install`.
-        let slots = unsafe { self.slots.load(Ordering::Acquire, &guard).deref() };
+        let block = self.block(&guard);
         let key = key_of(sg);
-        let Probe::Found(i) = self.probe(slots, &key, hash_key(&key)) else {
+        let Probe::Found(i) = probe::<A>(block, &key, hash_key(&key)) else {
             return false;
         };
-        let h0 = slots.word(i, 0).load(Ordering::Relaxed);
-        let id = slots.word(i, ID_WORD).load(Ordering::Relaxed) as u32;
-        let spill = (len_of(h0) == SPILLED)
-            .then(|| slots.word(i, spill_word::<A>()).load(Ordering::Relaxed) as *mut Spill<A>);
-        slots.word(i, 0).store(
-            header(seq_of(h0).wrapping_add(1), LIVE, len_of(h0)),
-            Ordering::Relaxed,
-        );
-        fence(Ordering::Release);
-        slots.word(i, 0).store(
-            header(seq_of(h0).wrapping_add(2), TOMB, 0),
-            Ordering::Release,
-        );
+        let lock = block.lock(i);
+        let h0 = lock.current();
+        let id = block.slot_word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+        let spill = (len_of(h0) == SPILLED).then(|| {
+            block
+                .slot_word(i, spill_word::<A>())
+                .load(Ordering::Relaxed) as *mut Spill<A>
+        });
+        let before = lock.write_begin();
+        lock.write_end(before, TOMB, 0);
+        block.set_tag(i, T_TOMB);
         if let Some(p) = spill {
             retire_spill(p, &guard);
         }
-        let recycled = Arc::clone(&self.recycled);
-        // The id is reused once every reader pinned now has moved on: none can count on it.
-        guard.defer(move || recycled.push(id));
+        // Readers never see ids, so the id is free at once; the slot is not reused before the
+        // next rebuild, so its counters stay this MFE's until then.
+        st.free_ids.push(id);
         st.live -= 1;
         st.tombstones += 1;
-        let cap = slots.cap;
+        let cap = block.head().cap;
         if cap > MIN_SLOTS && st.live * 8 < cap {
             let want = st.live * 2;
             self.rebuild(&mut st, want, &guard);
@@ -840,82 +869,339 @@ impl<A: Family> Table<A> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn capacity(&self, guard: &Guard) -> usize {
-        // SAFETY: the array is never null and is protected by `guard`.
-        unsafe { self.slots.load(Ordering::Acquire, guard).deref() }.cap
-    }
-
-    /// Linear probe for `key` in `slots`, on the writer's side (no slot is being written).
-    fn probe(&self, slots: &Slots, key: &KeyWords, hash: u64) -> Probe {
-        let lay = layout::<A>();
-        let mut i = start(hash, slots.cap);
-        let mut free = None;
-        for _ in 0..slots.cap {
-            let h = slots.word(i, 0).load(Ordering::Relaxed);
-            match state_of(h) {
-                EMPTY => return Probe::Absent(free.unwrap_or(i)),
-                LIVE => {
-                    if (0..lay.key_words)
-                        .all(|j| slots.word(i, KEY_WORD + j).load(Ordering::Relaxed) == key[j])
-                    {
-                        return Probe::Found(i);
-                    }
-                }
-                _ => {
-                    free.get_or_insert(i);
-                }
-            }
-            i += 1;
-            if i == slots.cap {
-                i = 0;
-            }
-        }
-        // The load limit keeps an empty slot; a full wrap can only end on a tombstone.
-        Probe::Absent(free.unwrap_or(0))
-    }
-
-    /// Publishes a new slot array with room for `want` MFEs (at least [`MIN_SLOTS`]) holding
-    /// the live MFEs and no tombstones, and retires the old array. Growing happens at 3/4 full
-    /// and shrinking below 1/8, both to half full.
+    /// Publishes a new block with room for `want` MFEs (at least [`MIN_SLOTS`]) holding the
+    /// live MFEs and no tombstones, carries their counts into the books, and retires the old
+    /// block. Growing happens at 3/4 full and shrinking below 1/8, both to half full.
     fn rebuild(&self, st: &mut WriterState, want: usize, guard: &Guard) {
         let lay = layout::<A>();
-        let cap = want.max(MIN_SLOTS);
-        let fresh = Slots::new::<A>(cap);
-        let old = self.slots.load(Ordering::Acquire, guard);
-        // SAFETY: the published array; only this writer replaces it.
-        let old_ref = unsafe { old.deref() };
-        for i in 0..old_ref.cap {
-            let h = old_ref.word(i, 0).load(Ordering::Relaxed);
+        let words = lay.lines * LINE_WORDS;
+        let fresh = Block::new::<A>(want, self.workers);
+        let old = self.block(guard);
+        let old_cap = old.head().cap;
+        for i in 0..old_cap {
+            let h = old.lock(i).current();
             if state_of(h) != LIVE {
                 continue;
             }
             let mut key = [0u64; 4];
             for (j, k) in key.iter_mut().enumerate().take(lay.key_words) {
-                *k = old_ref.word(i, KEY_WORD + j).load(Ordering::Relaxed);
+                *k = old.slot_word(i, KEY_WORD + j).load(Ordering::Relaxed);
             }
-            let mut n = start(hash_key(&key), cap);
-            while state_of(fresh.word(n, 0).load(Ordering::Relaxed)) != EMPTY {
-                n += 1;
-                if n == cap {
-                    n = 0;
-                }
+            let hash = hash_key(&key);
+            let Probe::Absent(n) = probe::<A>(fresh, &key, hash) else {
+                unreachable!("a key twice in one block");
+            };
+            // Relaxed: the block is published below with `Release`. The spilled list, if any,
+            // moves to the new block (the old one does not own it).
+            for j in 1..words {
+                let w = old.slot_word(i, j).load(Ordering::Relaxed);
+                fresh.slot_word(n, j).store(w, Ordering::Relaxed);
             }
-            // Relaxed: the array is published below with `Release`. The spilled list, if any,
-            // moves to the new array (the old one does not own it).
-            for j in 1..lay.words {
-                let w = old_ref.word(i, j).load(Ordering::Relaxed);
-                fresh.word(n, j).store(w, Ordering::Relaxed);
-            }
-            fresh
-                .word(n, 0)
-                .store(header(0, LIVE, len_of(h)), Ordering::Relaxed);
+            fresh.lock(n).init(LIVE, len_of(h));
+            fresh.set_tag(n, tag_of(hash));
         }
-        self.slots.store(Owned::new(fresh), Ordering::Release);
-        // SAFETY: the old array is unlinked; dropping it frees its lines only, after every
-        // reader pinned now has moved on.
-        unsafe { guard.defer_destroy(old) };
+        self.block.store(fresh.head.as_ptr(), Ordering::Release);
+        // Read after the swap: a lookup that starts now counts in the new block, so only one
+        // already under way when the block changed can still add to the old one.
+        for i in 0..old_cap {
+            if state_of(old.lock(i).current()) != LIVE {
+                continue;
+            }
+            let id = old.slot_word(i, ID_WORD).load(Ordering::Relaxed) as usize;
+            let (p, b, w) = old.sums(i);
+            if let Some(books) = st.books.get_mut(id) {
+                let c = &mut books.carried;
+                *c = (
+                    c.0.wrapping_add(p),
+                    c.1.wrapping_add(b),
+                    c.2.wrapping_add(w),
+                );
+            }
+        }
+        let retired = SendBlock(old.head);
+        // SAFETY: the old block is unlinked; it is freed once, after every reader pinned now
+        // has moved on, and the closure owns nothing but its pointer.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let b = retired;
+                Block {
+                    head: b.0,
+                    _life: PhantomData,
+                }
+                .free();
+            })
+        };
         st.tombstones = 0;
     }
+}
+
+/// The probe of a lookup from home group `g`: group by group, through the lanes whose tag
+/// matches, to the first group with an empty slot.
+#[inline(always)]
+fn find<'a, A: Family>(
+    block: Block<'a>,
+    mut g: usize,
+    key: &KeyWords,
+    hash: u64,
+    buf: &mut [IfKey<A>; MAX_INLINE],
+) -> Option<Hit<'a, A>> {
+    let groups = block.head().groups;
+    let tag = tag_of(hash);
+    for _ in 0..groups {
+        let t = block.tags(g).load(Ordering::Acquire);
+        let mut m = lanes_matching(t, tag);
+        while m != 0 {
+            let i = g * GROUP + m.trailing_zeros() as usize / 16;
+            m &= m - 1;
+            if let Some(list) = read_slot::<A>(block, i, key, buf) {
+                return Some(Hit {
+                    block,
+                    slot: i,
+                    list,
+                });
+            }
+        }
+        // Inserts take the first empty slot from the home group on, and slots turn empty
+        // only in a new block: a group with an empty slot ends the probe.
+        if has_empty(t) {
+            return None;
+        }
+        g += 1;
+        if g == groups {
+            g = 0;
+        }
+    }
+    None
+}
+
+/// Reads slot `i` under its sequence lock: its OIF list (short ones into `buf`) if it holds
+/// `key` live, else `None`. Retries while the slot is being rewritten.
+#[inline(always)]
+fn read_slot<'a, A: Family>(
+    block: Block<'a>,
+    i: usize,
+    key: &KeyWords,
+    buf: &mut [IfKey<A>; MAX_INLINE],
+) -> Option<List<'a, A>> {
+    let lay = layout::<A>();
+    let lock = block.lock(i);
+    loop {
+        let h1 = lock.read_begin();
+        if state_of(h1) != LIVE {
+            return None;
+        }
+        // A live slot's key never changes in place, so a mismatch needs no check: at worst
+        // the slot was being removed, and the key was absent then.
+        if (0..lay.key_words)
+            .any(|j| block.slot_word(i, KEY_WORD + j).load(Ordering::Relaxed) != key[j])
+        {
+            return None;
+        }
+        let len = len_of(h1);
+        let spill = if len == SPILLED {
+            block
+                .slot_word(i, spill_word::<A>())
+                .load(Ordering::Relaxed) as *const Spill<A>
+        } else {
+            // Every inline place is copied, whatever the length: the places past it hold
+            // zeros or an older list, and a copy without a branch per OIF is shorter.
+            for (k, out) in buf.iter_mut().enumerate().take(lay.inline) {
+                let mut w = [0u64; 3];
+                for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+                    *x = block
+                        .slot_word(i, oif_word::<A>(k) + j)
+                        .load(Ordering::Relaxed);
+                }
+                *out = decode_oif(w);
+            }
+            std::ptr::null()
+        };
+        if !lock.read_valid(h1) {
+            continue;
+        }
+        return Some(if spill.is_null() {
+            List::Inline((len as usize).min(lay.inline))
+        } else {
+            // SAFETY: the header did not move between the two reads, so the pointer was the
+            // slot's list while the caller was pinned. A list is retired through the
+            // collector only after a slot write unlinked it, so it stays allocated while the
+            // pin lasts (`'a`). It was fully built before the header store that published it
+            // (`Release`, paired with the `Acquire` in `read_begin`).
+            List::Spilled(unsafe { &(*spill).oifs })
+        });
+    }
+}
+
+/// An MFE's counts: what earlier blocks carried plus its slot's sums now.
+fn totals(block: Block<'_>, i: usize, books: Option<&Books>) -> (u64, u64, u64) {
+    let (p, b, w) = block.sums(i);
+    let c = books.map_or((0, 0, 0), |b| b.carried);
+    (
+        c.0.wrapping_add(p),
+        c.1.wrapping_add(b),
+        c.2.wrapping_add(w),
+    )
+}
+
+/// The writer's probe for `key` in `block` (no slot is being written): group by group from
+/// the home group, through the lanes whose tag matches, to the first group with an empty slot.
+fn probe<A: Family>(block: Block<'_>, key: &KeyWords, hash: u64) -> Probe {
+    let lay = layout::<A>();
+    let groups = block.head().groups;
+    let tag = tag_of(hash);
+    let home = start(hash, groups);
+    let mut g = home;
+    for _ in 0..groups {
+        let t = block.tags(g).load(Ordering::Relaxed);
+        for j in 0..GROUP {
+            if (t >> (16 * j)) & 0xffff != tag {
+                continue;
+            }
+            let i = g * GROUP + j;
+            if state_of(block.lock(i).current()) == LIVE
+                && (0..lay.key_words)
+                    .all(|w| block.slot_word(i, KEY_WORD + w).load(Ordering::Relaxed) == key[w])
+            {
+                return Probe::Found(i);
+            }
+        }
+        if let Some(j) = first_empty(t) {
+            let lane = lane_of(hash);
+            let free = |j: usize| (t >> (16 * j)) & 0xffff == T_EMPTY;
+            let j = if g == home && free(lane) { lane } else { j };
+            return Probe::Absent(g * GROUP + j);
+        }
+        g += 1;
+        if g == groups {
+            g = 0;
+        }
+    }
+    // The load limit (live and removed slots at most 3/4) always leaves an empty slot.
+    unreachable!("a block without an empty slot")
+}
+
+/// The OIF list of live slot `i`, read by the writer (no one else writes it): a short list
+/// copied, a long one borrowed (it is retired only through the collector, and the writer is
+/// pinned while it uses it).
+fn list_at<'s, A: Family>(block: Block<'s>, i: usize) -> Listed<'s, A> {
+    let lay = layout::<A>();
+    let len = len_of(block.lock(i).current());
+    if len == SPILLED {
+        let p = block
+            .slot_word(i, spill_word::<A>())
+            .load(Ordering::Relaxed) as *const Spill<A>;
+        // SAFETY: the writer lock is held, so this is the slot's current list; a later
+        // replacement retires it through the collector, which frees it only after the
+        // writer's own pin (held by every caller while it uses the list) is released.
+        return Listed::Spilled(unsafe { &(*p).oifs });
+    }
+    let mut out = [IfKey::new(0); MAX_INLINE];
+    let n = (len as usize).min(lay.inline);
+    for (k, o) in out.iter_mut().enumerate().take(n) {
+        let mut w = [0u64; 3];
+        for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+            *x = block
+                .slot_word(i, oif_word::<A>(k) + j)
+                .load(Ordering::Relaxed);
+        }
+        *o = decode_oif(w);
+    }
+    Listed::Inline(out, n)
+}
+
+/// Updates the books of MFE `id` (in slot `i`) for a list change from `old` to `new`: an OIF
+/// that stays keeps its join mark, a new one joins at the current packet count; the negative
+/// count closes or opens.
+fn rebook<A: Family>(
+    st: &mut WriterState,
+    block: Block<'_>,
+    i: usize,
+    id: u32,
+    old: &[IfKey<A>],
+    new: &[IfKey<A>],
+) {
+    let Some(b) = st.books.get_mut(id as usize) else {
+        return;
+    };
+    // The packet count (a read of every worker's counter line) is only needed when an OIF
+    // joins or the list turns empty or non-empty; a leave needs none.
+    let carried = b.carried.0;
+    let packets = std::cell::OnceCell::new();
+    let packets = || *packets.get_or_init(|| carried.wrapping_add(block.sums(i).0));
+    let index: Option<FxHashMap<IfKey<A>, usize>> =
+        (old.len() > 16).then(|| old.iter().enumerate().map(|(k, o)| (*o, k)).collect());
+    let joined = &b.joined;
+    let mark = |o: &IfKey<A>| {
+        let at = match &index {
+            Some(ix) => ix.get(o).copied(),
+            None => old.iter().position(|x| x == o),
+        };
+        at.map_or_else(packets, |k| joined.get(k))
+    };
+    b.joined = if new.len() <= MAX_INLINE {
+        let mut a = [0; MAX_INLINE];
+        for (m, o) in a.iter_mut().zip(new) {
+            *m = mark(o);
+        }
+        Joined::Inline(a)
+    } else {
+        Joined::Heap(new.iter().map(mark).collect())
+    };
+    if old.is_empty() && !new.is_empty() {
+        b.negative += packets().saturating_sub(b.negative_since);
+    } else if !old.is_empty() && new.is_empty() {
+        b.negative_since = packets();
+    }
+}
+
+/// Writes MFE `id` with key `key` and list `oifs` into slot `i` under the sequence lock.
+/// Returns the slot's previous spilled list, for the caller to retire.
+fn write_slot<A: Family>(
+    block: Block<'_>,
+    i: usize,
+    id: u32,
+    key: &KeyWords,
+    oifs: &[IfKey<A>],
+) -> Option<*mut Spill<A>> {
+    let lay = layout::<A>();
+    let lock = block.lock(i);
+    let h0 = lock.current();
+    let old_spill = (state_of(h0) == LIVE && len_of(h0) == SPILLED).then(|| {
+        block
+            .slot_word(i, spill_word::<A>())
+            .load(Ordering::Relaxed) as *mut Spill<A>
+    });
+    let before = lock.write_begin();
+    block
+        .slot_word(i, ID_WORD)
+        .store(u64::from(id), Ordering::Relaxed);
+    for (j, k) in key.iter().enumerate().take(lay.key_words) {
+        block
+            .slot_word(i, KEY_WORD + j)
+            .store(*k, Ordering::Relaxed);
+    }
+    let len = if oifs.len() <= lay.inline {
+        for (k, o) in oifs.iter().enumerate() {
+            let w = encode_oif(o);
+            for (j, x) in w.iter().enumerate().take(lay.oif_words) {
+                block
+                    .slot_word(i, oif_word::<A>(k) + j)
+                    .store(*x, Ordering::Relaxed);
+            }
+        }
+        block
+            .slot_word(i, spill_word::<A>())
+            .store(0, Ordering::Relaxed);
+        oifs.len() as u64 // <= inline
+    } else {
+        let spill = Box::into_raw(Box::new(Spill { oifs: oifs.into() }));
+        block
+            .slot_word(i, spill_word::<A>())
+            .store(spill as u64, Ordering::Relaxed);
+        SPILLED
+    };
+    lock.write_end(before, LIVE, len);
+    old_spill
 }
 
 /// Asks the CPU to start loading the line of `w` into the cache, without waiting for it.
@@ -929,7 +1215,7 @@ fn prefetch_line(w: &AtomicU64) {
         unsafe { _mm_prefetch::<_MM_HINT_T0>(w.as_ptr() as *const i8) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    std::hint::black_box(w.load(Ordering::Relaxed));
+    let _ = w;
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -962,44 +1248,38 @@ fn retire_spill<A: Family>(p: *mut Spill<A>, guard: &Guard) {
 
 impl<A> Drop for Table<A> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no reader can reach this table (they only reach it through a
-        // directory snapshot that holds it), and retired garbage is owned by the collector.
-        let guard = unsafe { epoch::unprotected() };
-        let slots = self.slots.load(Ordering::Relaxed, guard);
-        // SAFETY: the array is never null and is ours alone now.
-        let slots = unsafe { slots.into_owned() };
+        let head = *self.block.get_mut();
+        let block = Block {
+            // SAFETY: never null (see `Table::block`).
+            head: unsafe { NonNull::new_unchecked(head) },
+            _life: PhantomData,
+        };
+        let h = block.head();
         let spill_at = KEY_WORD
-            + if slots.words_per_slot == V4.words {
+            + if h.slot_lines == V4.lines {
                 V4.key_words
             } else {
                 V6.key_words
             };
-        for i in 0..slots.cap {
-            let h = slots.word(i, 0).load(Ordering::Relaxed);
-            if state_of(h) == LIVE && len_of(h) == SPILLED {
-                let p = slots.word(i, spill_at).load(Ordering::Relaxed) as *mut Spill<A>;
+        for i in 0..h.cap {
+            let hd = block.lock(i).current();
+            if state_of(hd) == LIVE && len_of(hd) == SPILLED {
+                let p = block.slot_word(i, spill_at).load(Ordering::Relaxed) as *mut Spill<A>;
                 // SAFETY: the live MFE's current list, made by `Box::into_raw`, freed once
                 // here (older lists were retired when they were replaced).
                 drop(unsafe { Box::from_raw(p) });
             }
         }
-        drop(slots);
-        for (k, c) in self.chunks.iter().enumerate() {
-            let p = c.load(Ordering::Relaxed);
-            if p.is_null() {
-                continue;
-            }
-            let len = usize::from(self.workers) * ((CHUNK0 as usize) << k);
-            let slice = std::ptr::slice_from_raw_parts_mut(p, len);
-            // SAFETY: chunk `k` was made by `new_id` as a boxed slice of exactly `len`
-            // records, and is freed once, here.
-            drop(unsafe { Box::from_raw(slice) });
-        }
+        // SAFETY: `&mut self`: no reader can reach this table (they only reach it through a
+        // directory snapshot that holds it); retired blocks belong to the collector.
+        unsafe { block.free() };
     }
 }
 
-/// Bytes per slot and per writer's books entry, for the memory test.
+/// Bytes of data plane per slot for `workers` workers (slot, its share of the counter lines
+/// and its wrong-interface words), and per writer's books entry, for the memory test.
 #[cfg(test)]
-pub(super) fn sizes<A: Family>() -> (usize, usize) {
-    (layout::<A>().words * 8, std::mem::size_of::<Books>())
+pub(super) fn sizes<A: Family>(workers: usize) -> (usize, usize) {
+    let per_slot = layout::<A>().lines * LINE + workers * LINE / GROUP + workers * 8;
+    (per_slot, std::mem::size_of::<Books>())
 }
