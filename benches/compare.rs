@@ -1,58 +1,107 @@
-//! The comparison harness of engine.md section 7 (issue #4): the engine against the baselines
-//! *limit*, *naive* and *dashmap*, built in this binary and measured in the same run, so every
-//! figure is a ratio from one run on one (noisy, shared, 2-core) machine.
+//! The comparison harness of engine.md section 7 (issues #4 and #9): the engine against the
+//! baselines *limit*, *rwlock*, *dashmap* and *naive*, all built in this binary and measured in
+//! the same run, so every figure is a ratio from one run on one (noisy, shared, 2-core) machine.
 //!
-//! Run: `cargo bench --bench compare` (full, under 5 minutes on 2 cores) or
-//! `cargo bench --bench compare -- --quick` (under a minute; the 1M-MFE workloads are scaled
-//! down to 100k and the output says so). Prints a table and writes `compare.json` (a list of
-//! `{"metric","engine","baseline","ratio","target","met"}`, one per target) into
-//! `$CARGO_TARGET_DIR`, else `target/`.
+//! Run: `cargo bench --bench compare` (full: about 100 s on 2 cores, under 4 minutes) or
+//! `cargo bench --bench compare -- --quick` (about 30 s: the sizes are 10k and 100k, the
+//! 1M-MFE workloads run at 100k and the output says so). `--only <letters>` runs a subset of
+//! the workloads below (for profiling), e.g. `--only abc`; the JSON then holds their rows.
 //!
 //! Dimensions (IPv4; the engine is filled through its public API as `benches/common/mod.rs`
 //! describes: 8 upstream interfaces = 8 shards, 4 OIFs per MFE from `(*,*)` memberships,
-//! MFEs created by `Mgm::new_packet`; default config, so one counter slot per core):
+//! MFEs created by `Mgm::new_packet`; default config, so one counter slot per core). Sizes:
+//! 10k, 100k and 1M MFEs. The tables of every size are built once and shared by the
+//! workloads; lookups walk the MFEs in a shuffled deterministic order (`keys`: at 1M nearly
+//! every lookup misses the caches), and every system reads the OIF count and first OIF of its
+//! verdict (`consume`).
 //!
-//! * (a) hit lookups at 10k and 1M MFEs, keys in a shuffled deterministic order (a cache miss
-//!   per lookup at 1M), each system reading the OIF count and first OIF of the verdict;
-//!   `rounds` interleaved rounds, median ns per lookup.
-//! * (b) one reader thread (lookups, every 16th one timed into an HDR histogram, so p50/p99
-//!   include the ~20-30 ns of two `Instant::now` calls) alone, then with one writer thread
-//!   churning (S,G) JOIN memberships on interface 200 (add one, delete the one added 256 adds
-//!   earlier; each touches one MFE) paced at `CHURN_RATE` ops/s, for the engine, *naive* and
-//!   *dashmap*, at 10k and 1M MFEs. 1 reader + 1 writer: the machine has 2 cores. Throughput
-//!   is counted per second of the reader thread's own CPU time (`/proc/thread-self/schedstat`)
-//!   so that the scheduler's sharing of two cores with the writer and with other processes is
-//!   not counted as interference; wall-clock figures are printed beside.
-//! * (c) `lookup_burst` of 256 keys at 1M against *limit*'s one-by-one lookups.
+//! Throughput is given per reader, per wall-clock second and per second of the reader
+//! thread's own CPU time (`thread_cpu_ns`). Targets are decided on the CPU-second figures:
+//! on 2 shared cores the wall-clock figure also measures how much CPU the scheduler left the
+//! reader (the churn writer and other people's builds take some); both are printed, with the
+//! hypervisor's steal time over the runs of each size (`/proc/stat`), which the wall-clock
+//! figures include and the CPU-second figures do not.
+//!
+//! Workloads (the letters of `--only`):
+//!
+//! * (a) one reader thread: engine, *limit*, *rwlock*, *dashmap* at each size; `rounds`
+//!   interleaved rounds of about `lookups` untimed lookups per system, medians. Targets:
+//!   engine >= 1.5 x *rwlock* and >= 1.5 x *dashmap* per size; hit ns <= 1.2 x *limit* at 10k
+//!   and 1M (the moonshot: the row says where it stands).
+//! * (b) two reader threads, no writer: engine (each thread its own `Mgm::reader`), *rwlock*,
+//!   *dashmap* at each size; the two readers start at opposite offsets of the shuffled keys.
+//!   `pair_rounds` interleaved rounds of `pair_dur`, medians. Target: engine >= 3 x *rwlock*
+//!   and >= 3 x *dashmap* per reader, per size.
+//! * (c) two readers, idle and then with one writer thread churning, for the engine, *rwlock*
+//!   and *dashmap* at each size. The readers time every 16th lookup into an HDR histogram (so
+//!   p50/p99 include the ~20-30 ns of two `Instant::now` calls) in both runs, so idle and churn
+//!   are measured by the same loop. The writer does batches of ops paced at `CHURN_RATE` ops/s
+//!   and sleeps between batches (so 2 cores carry 2 readers and the writer): for the engine it
+//!   adds the (S,G) JOIN membership of one MFE on `CHURN_IF` and deletes the one added
+//!   `WINDOW` adds earlier (each op touches one MFE); for *rwlock* and *dashmap* it adds or
+//!   removes OIF `CHURN_IF` in that MFE's entry (one op = one OIF list change of one entry).
+//!   Targets, engine: churn >= 0.9 x idle per reader, and churn p99 <= 2 x idle p99, per size;
+//!   a row whose writer fell short of 100k ops/s counts as missed.
 //! * (d) single-thread membership add/delete of (S,G) selectors touching one MFE each, at 10k
-//!   and 1M MFEs (engine; *naive* for reference).
+//!   and 1M MFEs (engine; *naive* for reference). Targets: >= 1M ops/s at 10k; op ns at 1M
+//!   <= 1.5 x at 10k.
 //! * (e) release of an interface that is the incoming interface of 1k and 100k MFEs: the
 //!   whole call, and the reader-visible time = from the start of the call until a reader
 //!   spinning on a lookup of one of those MFEs first sees it gone. Each call starts with the
 //!   caches evicted, at both sizes; a sample in which the reader was preempted is redone
-//!   (see `measure_release`).
-//! * (f) `take_interface` with a deregistered handle, ns per rejected call.
-//! * (g) bytes per MFE at 1M MFEs with 4 OIFs, counters included (one 32-byte record per
-//!   worker slot), from the counting global allocator below: live bytes after minus before
-//!   building, over the number of MFEs, once for the whole engine (control plane maps
-//!   included) and once for the data plane alone (allocations identified by their layout:
-//!   shard slot arrays, counter chunks and the table writers' books).
+//!   (see `measure_release`). Target: reader-visible at 100k <= 2 x at 1k.
+//! * (f) `take_interface` with a deregistered handle, ns per rejected call. Target: <= 5 ns.
+//! * (g) bytes per MFE at 1M MFEs with 4 OIFs, counters included (one record per worker
+//!   slot), from the counting global allocator below: live bytes after minus before building,
+//!   over the number of MFEs, once for the whole engine (control plane maps included) and once
+//!   for the data plane alone (allocations identified by their layout: the shard tables with
+//!   their counter lines, and the table writers' books). The 1M baselines are measured while they
+//!   are built (the same tables then serve (a)-(c)). Targets: data plane <= 160 B, whole
+//!   engine <= 256 B.
+//! * (h) `lookup_burst` of 256 keys at 1M, per key, against *limit*'s one-by-one lookups.
+//!   Target: below *limit*.
+//! * (i) miss (a group no MFE uses) and wrong-interface (another upstream interface than the
+//!   MFE's) verdicts at 10k, ns per lookup, against the engine's hits measured in the same
+//!   rounds. Target: <= 2 x a hit.
 //!
-//! Baselines: *limit* = single-threaded `FxHashMap<(iif, S, G), [OIF; 4]>`; *naive* = the
-//! same MGM semantics for these workloads (memberships and entries in `FxHashMap`s, packet
-//! and byte counters per entry) behind one global `RwLock`; *dashmap* = the entries in one
-//! `DashMap` (FxHash), memberships on the writer's side.
+//! Baselines: *limit* = single-threaded `FxHashMap<(iif, S, G), [OIF; 4]>`, no counters;
+//! *rwlock* = `RwLock<FxHashMap<(iif, S, G), Entry>>`, `Entry` = up to 8 OIFs inline and
+//! `AtomicU64` packet and byte counters bumped under the read lock on every hit; *dashmap* =
+//! the same `Entry` in a `DashMap<(iif, S, G), Entry, FxBuildHasher>`; *naive* = the MGM
+//! semantics of these workloads (memberships and entries in `FxHashMap`s, packet and byte
+//! counters per entry) behind one global `RwLock`, for the control-plane figures of (d) and
+//! the memory of (g). A baseline's lookup gives `len + first OIF index` for a hit with OIFs
+//! (after counting it), 1 for a hit without OIFs and 2 for an absent key.
+//!
+//! Machine facts are printed first: the CPU model (`/proc/cpuinfo`), the caches of cpu0
+//! (`/sys/devices/system/cpu/cpu0/cache`), the transparent huge page setting, and, once the
+//! big tables are built, how much of the process's anonymous memory the kernel backs with
+//! huge pages (`AnonHugePages` of `/proc/self/smaps_rollup`, else summed over
+//! `/proc/self/smaps`).
+//!
+//! Output: a table on stdout and `compare.json` in `$CARGO_TARGET_DIR`, else `target/`:
+//!
+//! ```text
+//! {"machine": {"cpu", "cores", "caches": [{"level", "type", "size"}, ..], "thp_enabled",
+//!              "anon_kb", "anon_huge_pages_kb", "mode", "sizes", "big"},
+//!  "targets": [{"metric", "engine", "baseline", "ratio", "target", "met"}, ..]}
+//! ```
+//!
+//! one `targets` row per target (`baseline` and `ratio` are null where a target is absolute;
+//! a field the machine does not tell is null).
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, RwLock};
+use std::sync::{Arc, Barrier, RwLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
-use mgm::{DefaultHooks, IfKey, Mgm, PacketKey, ProtocolHandle, Route, Verdict, JOIN, MAX_BURST};
+use mgm::{
+    DefaultHooks, IfKey, Mgm, PacketKey, ProtocolHandle, Route, Selector, Verdict, JOIN, MAX_BURST,
+};
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use serde_json::json;
 
@@ -324,54 +373,132 @@ impl Naive {
     }
 }
 
-/// *dashmap*: the entries in one `DashMap`; memberships on the (single) writer's side.
-struct Dash {
-    entries: DashMap<(A, A), BEntry, FxBuildHasher>,
-    members: Mutex<Members>,
+/// Most OIFs an [`Entry`] holds inline: the fixtures' four, the churn's fifth, room to spare.
+const ENTRY_OIFS: usize = 8;
+
+/// An MFE of *rwlock* and *dashmap*: the OIFs inline, packet and byte counters.
+struct Entry {
+    len: u8,
+    oifs: [K; ENTRY_OIFS],
+    packets: AtomicU64,
+    bytes: AtomicU64,
 }
 
-impl Dash {
-    fn new(n: u32, oifs: &[K]) -> Self {
-        let mut members = Members::default();
+impl Entry {
+    fn new(oifs: &[K]) -> Self {
+        let mut e = Entry {
+            len: 0,
+            oifs: [IfKey::new(0); ENTRY_OIFS],
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        };
         for k in oifs {
-            members.add(*k, Sel::All);
+            assert!(
+                e.add_oif(*k),
+                "an entry holds at most {ENTRY_OIFS} distinct OIFs"
+            );
         }
-        let entries = DashMap::with_hasher(FxBuildHasher);
+        e
+    }
+    /// The verdict value of a hit; counts the packet when it is forwarded.
+    #[inline]
+    fn hit(&self, bytes: u32) -> u32 {
+        if self.len == 0 {
+            return 1;
+        }
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(u64::from(bytes), Ordering::Relaxed);
+        u32::from(self.len) + self.oifs[0].index
+    }
+    /// Appends `k`; false when it is there already or the entry is full.
+    fn add_oif(&mut self, k: K) -> bool {
+        let len = usize::from(self.len);
+        if len == ENTRY_OIFS || self.oifs[..len].contains(&k) {
+            return false;
+        }
+        self.oifs[len] = k;
+        self.len += 1;
+        true
+    }
+    /// Removes `k`, keeping the order of the others; false when it was not there.
+    fn remove_oif(&mut self, k: K) -> bool {
+        let len = usize::from(self.len);
+        match self.oifs[..len].iter().position(|o| *o == k) {
+            Some(i) => {
+                self.oifs.copy_within(i + 1..len, i);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+    /// One churn op: adds or removes `k`; panics if that changed nothing (a harness bug: the
+    /// churn never adds an OIF twice nor removes one it did not add).
+    fn churn(&mut self, k: K, add: bool) {
+        let changed = if add {
+            self.add_oif(k)
+        } else {
+            self.remove_oif(k)
+        };
+        assert!(changed, "churn op that changes no OIF list");
+    }
+}
+
+/// *rwlock*: `RwLock<FxHashMap<(iif, S, G), Entry>>`.
+struct Rw {
+    map: RwLock<FxHashMap<Key, Entry>>,
+}
+
+impl Rw {
+    fn new(n: u32, oifs: &[K]) -> Self {
+        let mut map = FxHashMap::default();
         for i in 0..n {
-            let e = BEntry {
-                iif: iif(i),
-                oifs: members.oifs_for(iif(i)),
-                packets: AtomicU64::new(0),
-                bytes: AtomicU64::new(0),
-            };
-            entries.insert((source(i), group(i)), e);
+            map.insert((iif(i), source(i), group(i)), Entry::new(oifs));
         }
-        Dash {
-            entries,
-            members: Mutex::new(members),
+        Rw {
+            map: RwLock::new(map),
         }
     }
     #[inline]
     fn lookup(&self, k: &Key) -> u32 {
-        match self.entries.get(&(k.1, k.2)) {
-            Some(e) => e.verdict(k.0, 1200),
+        // The guard lives to the end of the match: the counters are bumped under the lock.
+        match self.map.read().unwrap().get(k) {
+            Some(e) => e.hit(1200),
             None => 2,
         }
     }
-    fn add(&self, k: K, s: A, g: A) {
-        if self.members.lock().unwrap().add(k, Sel::Source(s, g)) {
-            if let Some(mut e) = self.entries.get_mut(&(s, g)) {
-                apply_add(&mut e, k);
-            }
+    /// Adds or removes OIF `oif` in the entry of `k`, under the write lock.
+    fn churn(&self, k: &Key, oif: K, add: bool) {
+        if let Some(e) = self.map.write().unwrap().get_mut(k) {
+            e.churn(oif, add);
         }
     }
-    fn delete(&self, k: K, s: A, g: A) {
-        let mut m = self.members.lock().unwrap();
-        if m.delete(k, Sel::Source(s, g)) && !m.wants(k, s, g) {
-            drop(m);
-            if let Some(mut e) = self.entries.get_mut(&(s, g)) {
-                apply_delete(&mut e, k);
-            }
+}
+
+/// *dashmap*: `DashMap<(iif, S, G), Entry, FxBuildHasher>`.
+struct Dash {
+    map: DashMap<Key, Entry, FxBuildHasher>,
+}
+
+impl Dash {
+    fn new(n: u32, oifs: &[K]) -> Self {
+        let map = DashMap::with_hasher(FxBuildHasher);
+        for i in 0..n {
+            map.insert((iif(i), source(i), group(i)), Entry::new(oifs));
+        }
+        Dash { map }
+    }
+    #[inline]
+    fn lookup(&self, k: &Key) -> u32 {
+        match self.map.get(k) {
+            Some(e) => e.hit(1200),
+            None => 2,
+        }
+    }
+    /// Adds or removes OIF `oif` in the entry of `k`, under its shard's write lock.
+    fn churn(&self, k: &Key, oif: K, add: bool) {
+        if let Some(mut e) = self.map.get_mut(k) {
+            e.churn(oif, add);
         }
     }
 }
@@ -382,6 +509,7 @@ impl Dash {
 /// (arrival, source, group) of one packet.
 type Key = (K, A, A);
 
+/// The MFEs' own keys (hits), in a shuffled deterministic order.
 fn keys(n: u32, seed: u64) -> Vec<Key> {
     shuffled(n, seed)
         .into_iter()
@@ -408,170 +536,139 @@ fn time_lookups(keys: &[Key], passes: usize, mut f: impl FnMut(&Key) -> u32) -> 
     t.as_nanos() as f64 / (keys.len() * passes) as f64
 }
 
-/// The systems of the concurrent workloads.
+/// M lookups per second of one reader.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    /// Per wall-clock second.
+    wall: f64,
+    /// Per second the reader thread was on a CPU.
+    cpu: f64,
+}
+
+impl Rate {
+    fn of(lookups: u64, wall_s: f64, cpu_s: Option<f64>) -> Self {
+        let n = lookups as f64 / 1e6;
+        Rate {
+            wall: n / wall_s,
+            cpu: n / cpu_s.filter(|c| *c > 0.0).unwrap_or(wall_s),
+        }
+    }
+    /// Median of each figure.
+    fn median(v: &[Rate]) -> Rate {
+        Rate {
+            wall: median(v.iter().map(|r| r.wall).collect()),
+            cpu: median(v.iter().map(|r| r.cpu).collect()),
+        }
+    }
+    /// ns per lookup, wall-clock.
+    fn ns(self) -> f64 {
+        1e3 / self.wall
+    }
+}
+
+/// The rate of `f` on the calling thread over `passes` passes of `keys`: no lookup is timed
+/// on its own.
+fn time_rate(keys: &[Key], passes: usize, mut f: impl FnMut(&Key) -> u32) -> Rate {
+    let mut acc = 0u32;
+    let cpu0 = thread_cpu_ns();
+    let start = Instant::now();
+    for _ in 0..passes {
+        for k in keys {
+            acc = acc.wrapping_add(f(black_box(k)));
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_since(cpu0);
+    black_box(acc);
+    Rate::of((keys.len() * passes) as u64, wall, cpu)
+}
+
+/// The systems of the multi-threaded workloads.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sys {
     Engine,
-    Naive,
+    Rwlock,
     Dash,
 }
+
+const SYSTEMS: [Sys; 3] = [Sys::Engine, Sys::Rwlock, Sys::Dash];
 
 impl Sys {
     fn name(self) -> &'static str {
         match self {
             Sys::Engine => "engine",
-            Sys::Naive => "naive",
+            Sys::Rwlock => "rwlock",
             Sys::Dash => "dashmap",
         }
     }
 }
 
-/// The tables of one size.
+/// The tables of one size, shared by the workloads.
 struct Tables {
     n: u32,
     engine: Filled,
     limit: Limit,
-    naive: Arc<Naive>,
-    dash: Arc<Dash>,
+    rw: Rw,
+    dash: Dash,
+    /// Built at the smallest and the biggest size, for (d).
+    naive: Option<Naive>,
+    /// The lookup order of (a)-(c) and (h), and the churn's order of MFEs.
+    keys: Vec<Key>,
 }
 
 fn oif_keys(n: u32) -> Vec<K> {
     (0..n).map(|d| IfKey::new(101 + d)).collect()
 }
 
-/// What one reader run measured.
-struct ReaderRun {
-    /// Per second of wall-clock time.
-    wall_mlookups_per_s: f64,
-    /// Per second the reader thread was on a CPU (`/proc/thread-self/schedstat`): on a shared
-    /// 2-core machine the wall figure also measures how much CPU the scheduler gave the
-    /// reader, which the writer thread (and other people's builds) take away.
-    mlookups_per_s: f64,
-    p50: u64,
-    p99: u64,
-    writer_ops_per_s: f64,
-}
-
-/// The churn writer's op `j`: add the (S,G) membership of the `j`-th key, and delete the one
-/// added `WINDOW` adds earlier.
-const WINDOW: usize = 256;
-/// Writer pace, membership ops per second.
-const CHURN_RATE: f64 = 150_000.0;
-
-fn run_reader(t: &Tables, sys: Sys, keys: Arc<Vec<Key>>, dur: Duration, churn: bool) -> ReaderRun {
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Arc::new(Barrier::new(if churn { 2 } else { 1 }));
-    let writer = churn.then(|| {
-        let (stop, start, keys) = (stop.clone(), start.clone(), keys.clone());
-        let (mgm, pim) = (t.engine.mgm.clone(), t.engine.pim);
-        let (naive, dash) = (t.naive.clone(), t.dash.clone());
-        std::thread::spawn(move || {
-            let k = IfKey::new(CHURN_IF);
-            let op = |add: bool, key: &Key| match (sys, add) {
-                (Sys::Engine, true) => {
-                    let sel = mgm::Selector::Source {
-                        source: key.1,
-                        group: key.2,
-                    };
-                    mgm.add_membership(pim, sel, k, JOIN).unwrap()
-                }
-                (Sys::Engine, false) => {
-                    let sel = mgm::Selector::Source {
-                        source: key.1,
-                        group: key.2,
-                    };
-                    mgm.delete_membership(pim, sel, k, JOIN).unwrap()
-                }
-                (Sys::Naive, true) => naive.add(k, key.1, key.2),
-                (Sys::Naive, false) => naive.delete(k, key.1, key.2),
-                (Sys::Dash, true) => dash.add(k, key.1, key.2),
-                (Sys::Dash, false) => dash.delete(k, key.1, key.2),
-            };
-            start.wait();
-            let t0 = Instant::now();
-            let mut ops = 0u64;
-            let mut j = 0usize;
-            let n = keys.len();
-            while !stop.load(Ordering::Relaxed) {
-                for _ in 0..16 {
-                    op(true, &keys[(j * 7919) % n]);
-                    if j >= WINDOW {
-                        op(false, &keys[((j - WINDOW) * 7919) % n]);
-                        ops += 1;
-                    }
-                    ops += 1;
-                    j += 1;
-                }
-                let due = Duration::from_secs_f64(ops as f64 / CHURN_RATE);
-                while t0.elapsed() < due && !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            }
-            // Leave no churn membership behind.
-            for back in 1..=WINDOW.min(j) {
-                op(false, &keys[((j - back) * 7919) % n]);
-            }
-            ops as f64 / t0.elapsed().as_secs_f64()
-        })
-    });
-    let (mgm, naive, dash) = (t.engine.mgm.clone(), t.naive.clone(), t.dash.clone());
-    let (stop2, start2) = (stop.clone(), start.clone());
-    let reader = std::thread::spawn(move || {
-        let mut hist = Histogram::<u64>::new_with_bounds(1, 100_000_000, 3).unwrap();
-        let mut engine_reader = (sys == Sys::Engine).then(|| mgm.reader().unwrap());
-        let mut lookup = |k: &Key| -> u32 {
-            match sys {
-                Sys::Engine => consume(engine_reader.as_mut().unwrap().lookup(k.0, k.1, k.2, 1200)),
-                Sys::Naive => naive.lookup(k),
-                Sys::Dash => dash.lookup(k),
-            }
-        };
-        start2.wait();
-        let cpu0 = thread_cpu_ns();
-        let t0 = Instant::now();
-        let mut n = 0u64;
-        let mut acc = 0u32;
-        'outer: loop {
-            for chunk in keys.chunks(1024) {
-                for (i, k) in chunk.iter().enumerate() {
-                    if i % 16 == 0 {
-                        let s = Instant::now();
-                        acc = acc.wrapping_add(lookup(black_box(k)));
-                        let _ = hist.record(s.elapsed().as_nanos().max(1) as u64);
-                    } else {
-                        acc = acc.wrapping_add(lookup(black_box(k)));
-                    }
-                }
-                n += chunk.len() as u64;
-                if t0.elapsed() >= dur {
-                    break 'outer;
-                }
-            }
+/// Checks that the systems agree on a few keys before anything is timed: the baselines give
+/// the same value, and the engine forwards to as many OIFs.
+fn check_tables(t: &Tables) {
+    let mut reader = t.engine.mgm.reader().unwrap();
+    for k in t.keys.iter().take(64) {
+        let want = t.limit.lookup(k);
+        assert_eq!(t.rw.lookup(k), want);
+        assert_eq!(t.dash.lookup(k), want);
+        if let Some(naive) = &t.naive {
+            assert_eq!(naive.lookup(k), want);
         }
-        let t = t0.elapsed();
-        let cpu = thread_cpu_ns().zip(cpu0).map(|(b, a)| (b - a) as f64 / 1e9);
-        stop2.store(true, Ordering::Relaxed);
-        black_box(acc);
-        let wall = n as f64 / t.as_secs_f64() / 1e6;
-        (
-            wall,
-            cpu.map_or(wall, |c| n as f64 / c / 1e6),
-            hist.value_at_quantile(0.5),
-            hist.value_at_quantile(0.99),
-        )
-    });
-    let (wall_mlookups_per_s, mlookups_per_s, p50, p99) = reader.join().unwrap();
-    let writer_ops_per_s = writer.map_or(0.0, |w| w.join().unwrap());
-    ReaderRun {
-        wall_mlookups_per_s,
-        mlookups_per_s,
-        p50,
-        p99,
-        writer_ops_per_s,
+        match reader.lookup(k.0, k.1, k.2, 1200) {
+            Verdict::Forward(o) => assert_eq!(o.len(), 4),
+            v => panic!("engine verdict {v:?} for a key of an MFE with 4 OIFs"),
+        }
     }
 }
 
-/// Nanoseconds the calling thread has run on a CPU, if the kernel says.
+fn build_tables(engine: Filled, with_naive: bool) -> Tables {
+    let n = engine.n;
+    let oifs = oif_keys(4);
+    Tables {
+        n,
+        engine,
+        limit: Limit::new(n, &oifs),
+        rw: Rw::new(n, &oifs),
+        dash: Dash::new(n, &oifs),
+        naive: with_naive.then(|| Naive::new(n, &oifs)),
+        keys: keys(n, 0x5eed),
+    }
+}
+
+/// Nanoseconds the calling thread has run on a CPU, if the kernel says. `CLOCK_THREAD_CPUTIME_ID`
+/// counts the running slice up to the call; `/proc/thread-self/schedstat` (the fallback) only
+/// up to the last scheduler tick, which is a few ms off: fine for runs of seconds only.
+#[cfg(all(target_os = "linux", feature = "linux"))]
+fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec, the only memory the call writes.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// Nanoseconds the calling thread has run on a CPU, if the kernel says (up to its last
+/// scheduler tick: a few ms off, fine for runs of seconds only).
+#[cfg(not(all(target_os = "linux", feature = "linux")))]
 fn thread_cpu_ns() -> Option<u64> {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()?
@@ -579,6 +676,353 @@ fn thread_cpu_ns() -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// (all, steal) jiffies of all CPUs so far, from `/proc/stat`: steal is the time the
+/// hypervisor ran something else while this VM's vCPUs wanted to run, which the wall-clock
+/// figures include and the CPU-second figures do not.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let v: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is counted in user).
+    Some((v.iter().take(8).sum(), *v.get(7)?))
+}
+
+/// Steal since `from` (a [`cpu_jiffies`] reading), as a share of all CPU time.
+fn steal_since(from: Option<(u64, u64)>) -> String {
+    match (from, cpu_jiffies()) {
+        (Some(a), Some(b)) if b.0 > a.0 => {
+            format!("{:.0}%", 100.0 * (b.1 - a.1) as f64 / (b.0 - a.0) as f64)
+        }
+        _ => "?".into(),
+    }
+}
+
+/// CPU seconds of the calling thread since `from` (a [`thread_cpu_ns`] reading).
+fn cpu_since(from: Option<u64>) -> Option<f64> {
+    thread_cpu_ns()
+        .zip(from)
+        .map(|(b, a)| b.saturating_sub(a) as f64 / 1e9)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two readers, and the churn writer
+
+/// Reader threads of (b) and (c).
+const READERS: usize = 2;
+/// Lookups between two looks at the stop flag.
+const CHUNK: usize = 1024;
+/// (c) times one lookup in this many.
+const SAMPLE_EVERY: usize = 16;
+/// The churn writer's op `j`: add the `j`-th MFE's OIF (engine: its (S,G) membership), and
+/// delete the one added `WINDOW` adds earlier.
+const WINDOW: usize = 256;
+/// Writer pace, membership ops per second (the target asks for >= 100k).
+const CHURN_RATE: f64 = 150_000.0;
+/// The writer's floor: a run below it counts as missed.
+const CHURN_FLOOR: f64 = 100_000.0;
+/// Adds per batch (with as many deletes); the writer sleeps between batches.
+const CHURN_BATCH: usize = 64;
+/// Steps through the keys, coprime with every size here, so `WINDOW` consecutive ops touch
+/// distinct MFEs.
+const STRIDE: usize = 7919;
+
+/// The stop flag, on a line of its own: the readers look at it between chunks.
+#[repr(align(128))]
+struct Flag(AtomicBool);
+
+/// What one reader thread did.
+struct ReaderFig {
+    lookups: u64,
+    wall_s: f64,
+    cpu_s: Option<f64>,
+    hist: Option<Histogram<u64>>,
+}
+
+fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000, 3).unwrap()
+}
+
+/// Looks up `keys` from `offset` on, round and round, until `stop`; with `sampled`, the first
+/// lookup of every `SAMPLE_EVERY` is timed into a histogram.
+fn spin(
+    keys: &[Key],
+    offset: usize,
+    sampled: bool,
+    stop: &Flag,
+    go: &Barrier,
+    mut f: impl FnMut(&Key) -> u32,
+) -> ReaderFig {
+    let mut hist = sampled.then(new_hist);
+    let (head, tail) = keys.split_at(offset);
+    let mut acc = 0u32;
+    let mut n = 0u64;
+    go.wait();
+    let cpu0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    'run: loop {
+        for chunk in tail.chunks(CHUNK).chain(head.chunks(CHUNK)) {
+            match hist.as_mut() {
+                None => {
+                    for k in chunk {
+                        acc = acc.wrapping_add(f(black_box(k)));
+                    }
+                }
+                Some(h) => {
+                    for group in chunk.chunks(SAMPLE_EVERY) {
+                        let s = Instant::now();
+                        acc = acc.wrapping_add(f(black_box(&group[0])));
+                        h.saturating_record(s.elapsed().as_nanos().max(1) as u64);
+                        for k in &group[1..] {
+                            acc = acc.wrapping_add(f(black_box(k)));
+                        }
+                    }
+                }
+            }
+            n += chunk.len() as u64;
+            if stop.0.load(Ordering::Relaxed) {
+                break 'run;
+            }
+        }
+    }
+    let wall_s = t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_since(cpu0);
+    black_box(acc);
+    ReaderFig {
+        lookups: n,
+        wall_s,
+        cpu_s,
+        hist,
+    }
+}
+
+/// One reader thread of `sys` (the engine's with its own `Mgm::reader`).
+fn read_for(
+    t: &Tables,
+    sys: Sys,
+    offset: usize,
+    sampled: bool,
+    stop: &Flag,
+    go: &Barrier,
+) -> ReaderFig {
+    let ks = &t.keys;
+    match sys {
+        Sys::Engine => {
+            let mut r = t.engine.mgm.reader().unwrap();
+            spin(ks, offset, sampled, stop, go, |k| {
+                consume(r.lookup(k.0, k.1, k.2, 1200))
+            })
+        }
+        Sys::Rwlock => spin(ks, offset, sampled, stop, go, |k| t.rw.lookup(k)),
+        Sys::Dash => spin(ks, offset, sampled, stop, go, |k| t.dash.lookup(k)),
+    }
+}
+
+/// The churn writer of (c) until `stop`; returns its achieved ops per second. Leaves every
+/// table as it found it.
+fn churn_for(t: &Tables, sys: Sys, stop: &Flag, go: &Barrier) -> f64 {
+    let oif = IfKey::new(CHURN_IF);
+    let (mgm, pim) = (&t.engine.mgm, t.engine.pim);
+    let nth = |j: usize| &t.keys[(j * STRIDE) % t.keys.len()];
+    let op = |k: &Key, add: bool| match sys {
+        Sys::Engine => {
+            let sel = Selector::Source {
+                source: k.1,
+                group: k.2,
+            };
+            if add {
+                mgm.add_membership(pim, sel, oif, JOIN).unwrap();
+            } else {
+                mgm.delete_membership(pim, sel, oif, JOIN).unwrap();
+            }
+        }
+        Sys::Rwlock => t.rw.churn(k, oif, add),
+        Sys::Dash => t.dash.churn(k, oif, add),
+    };
+    go.wait();
+    let t0 = Instant::now();
+    let (mut ops, mut j) = (0u64, 0usize);
+    while !stop.0.load(Ordering::Relaxed) {
+        for _ in 0..CHURN_BATCH {
+            op(nth(j), true);
+            ops += 1;
+            if j >= WINDOW {
+                op(nth(j - WINDOW), false);
+                ops += 1;
+            }
+            j += 1;
+        }
+        // Sleep until the pace says the next batch is due (no drift: from the total so far).
+        let due = Duration::from_secs_f64(ops as f64 / CHURN_RATE);
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let rate = ops as f64 / t0.elapsed().as_secs_f64();
+    for back in 1..=WINDOW.min(j) {
+        op(nth(j - back), false);
+    }
+    rate
+}
+
+/// What a run of two readers measured.
+struct PairRun {
+    /// Per reader.
+    rate: Rate,
+    /// The two readers' samples, with `sampled`.
+    hist: Option<Histogram<u64>>,
+    /// With `churn`.
+    writer_ops_per_s: Option<f64>,
+}
+
+/// Two reader threads of `sys` for `dur`, starting at opposite offsets of the keys, and with
+/// `churn` a writer thread.
+fn run_pair(t: &Tables, sys: Sys, dur: Duration, sampled: bool, churn: bool) -> PairRun {
+    let stop = Flag(AtomicBool::new(false));
+    let go = Barrier::new(READERS + 1 + usize::from(churn));
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..READERS)
+            .map(|r| {
+                let (stop, go) = (&stop, &go);
+                let offset = r * t.keys.len() / READERS;
+                s.spawn(move || read_for(t, sys, offset, sampled, stop, go))
+            })
+            .collect();
+        let writer = churn.then(|| s.spawn(|| churn_for(t, sys, &stop, &go)));
+        go.wait();
+        std::thread::sleep(dur);
+        stop.0.store(true, Ordering::Relaxed);
+        let (mut lookups, mut wall, mut cpu) = (0u64, 0.0, Some(0.0));
+        let mut hist: Option<Histogram<u64>> = None;
+        for r in readers {
+            let fig = r.join().unwrap();
+            lookups += fig.lookups;
+            wall += fig.wall_s;
+            cpu = cpu.zip(fig.cpu_s).map(|(a, b)| a + b);
+            if let Some(h) = fig.hist {
+                match hist.as_mut() {
+                    Some(all) => all.add(&h).unwrap(),
+                    None => hist = Some(h),
+                }
+            }
+        }
+        PairRun {
+            rate: Rate::of(lookups, wall, cpu),
+            hist,
+            writer_ops_per_s: writer.map(|w| w.join().unwrap()),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine facts
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// (level, type, size) of cpu0's caches, in index order.
+fn caches() -> Vec<(String, String, String)> {
+    let dir = "/sys/devices/system/cpu/cpu0/cache";
+    let mut idx: Vec<u32> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_prefix("index")?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    idx.sort_unstable();
+    idx.into_iter()
+        .filter_map(|i| {
+            let f = |name: &str| read_trimmed(&format!("{dir}/index{i}/{name}"));
+            Some((f("level")?, f("type")?, f("size")?))
+        })
+        .collect()
+}
+
+/// Bytes of a sysfs cache size such as `32K` or `105M`.
+fn cache_bytes(size: &str) -> Option<usize> {
+    let (num, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit())?);
+    let mult = match unit.trim() {
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    Some(num.parse::<usize>().ok()? * mult)
+}
+
+/// (`Anonymous`, `AnonHugePages`) kB of this process, from `smaps_rollup` or else summed over
+/// `smaps`.
+fn anon_memory_kb() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .or_else(|_| std::fs::read_to_string("/proc/self/smaps"))
+        .ok()?;
+    let sum = |field: &str| -> Option<u64> {
+        let mut found = false;
+        let mut kb = 0;
+        for l in text.lines() {
+            if let Some(v) = l.strip_prefix(field) {
+                found = true;
+                kb += v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
+            }
+        }
+        found.then_some(kb)
+    };
+    Some((sum("Anonymous:")?, sum("AnonHugePages:")?))
+}
+
+/// The machine facts known before any table is built, printed.
+fn machine_facts(p: &Params) -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .filter(|l| l.starts_with("model name"))
+            .find_map(|l| Some(l.split_once(':')?.1.trim().to_string()))
+    });
+    let caches = caches();
+    let thp = read_trimmed("/sys/kernel/mm/transparent_hugepage/enabled");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("  cpu: {}, {cores} cores", cpu.as_deref().unwrap_or("?"));
+    println!(
+        "  caches (cpu0): {}",
+        caches
+            .iter()
+            .map(|(l, t, s)| format!("L{l} {t} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  transparent huge pages: {}",
+        thp.as_deref().unwrap_or("?")
+    );
+    json!({
+        "cpu": cpu,
+        "cores": cores,
+        "caches": caches
+            .iter()
+            .map(|(l, t, s)| json!({"level": l.parse::<u32>().ok(), "type": t, "size": s}))
+            .collect::<Vec<_>>(),
+        "thp_enabled": thp,
+        "anon_kb": null,
+        "anon_huge_pages_kb": null,
+        "mode": if p.quick { "quick" } else { "full" },
+        "sizes": p.sizes,
+        "big": p.big(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,7 +1043,7 @@ impl Report {
         met: bool,
     ) {
         println!(
-            "  {:<58} engine {:>10.2}  baseline {:>10}  ratio {:>6}  target {:<22} {}",
+            "  {:<68} engine {:>10.2}  baseline {:>10}  ratio {:>6}  target {:<14} {}",
             metric,
             engine,
             baseline.map_or("-".into(), |b| format!("{b:.2}")),
@@ -622,22 +1066,49 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Prints the wall-clock figures beside a row decided on CPU-seconds.
+fn wall_note(engine: f64, baseline: f64) {
+    println!(
+        "  {:<68} wall   {engine:>10.2}  wall     {baseline:>10.2}  ratio {:>6.2}  (wall-clock)",
+        "",
+        engine / baseline
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 struct Params {
     quick: bool,
-    big: u32,
-    small: u32,
+    /// Ascending; the last is "big" (1M, or 100k with `--quick`).
+    sizes: Vec<u32>,
+    /// Rounds of (a), (h), (i).
     rounds: usize,
-    reader_dur: Duration,
+    /// Lookups per system and round in (a) and (i).
+    lookups: usize,
+    /// Rounds of (b) and (c).
+    pair_rounds: usize,
+    /// Per run of (b).
+    pair_dur: Duration,
+    /// Per run of (c), idle and churn alike.
+    churn_dur: Duration,
     op_pairs: u32,
     release_samples: (usize, usize),
+    stale_iters: u32,
+}
+
+impl Params {
+    fn small(&self) -> u32 {
+        self.sizes[0]
+    }
+    fn big(&self) -> u32 {
+        self.sizes[self.sizes.len() - 1]
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only abcdefg`: run only these workloads (for profiling); the JSON then has their rows.
+    // `--only abcdefghi`: run only these workloads (for profiling); the JSON then has their rows.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -646,227 +1117,427 @@ fn main() {
     let p = if quick {
         Params {
             quick,
-            big: 100_000,
-            small: 10_000,
+            sizes: vec![10_000, 100_000],
             rounds: 3,
-            reader_dur: Duration::from_millis(400),
+            lookups: 1_000_000,
+            pair_rounds: 2,
+            pair_dur: Duration::from_millis(200),
+            churn_dur: Duration::from_millis(300),
             op_pairs: 50_000,
             release_samples: (11, 3),
+            stale_iters: 2_000_000,
         }
     } else {
         Params {
             quick,
-            big: 1_000_000,
-            small: 10_000,
+            sizes: vec![10_000, 100_000, 1_000_000],
             rounds: 5,
-            reader_dur: Duration::from_millis(1500),
+            lookups: 2_000_000,
+            pair_rounds: 5,
+            pair_dur: Duration::from_millis(300),
+            churn_dur: Duration::from_millis(450),
             op_pairs: 200_000,
             release_samples: (31, 5),
+            stale_iters: 20_000_000,
         }
     };
     let t_all = Instant::now();
     println!(
-        "mgm compare ({}): cores {}, big = {} MFEs{}",
+        "mgm compare ({}): sizes {}{}",
         if quick { "--quick" } else { "full" },
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        label(p.big),
+        p.sizes
+            .iter()
+            .map(|n| label(*n))
+            .collect::<Vec<_>>()
+            .join(", "),
         if quick {
-            " (1M scaled down to 100k for --quick: the \"1M\" rows below are 100k)"
+            " (1M scaled down to 100k for --quick: the big-size rows below are 100k)"
         } else {
             ""
         }
     );
+    let mut machine = machine_facts(&p);
     let mut report = Report { rows: Vec::new() };
-    let big = label(p.big);
-    let small = label(p.small);
+    let big = label(p.big());
+    let small = label(p.small());
 
-    // (g) memory, on the engine of the big size, built with the allocator counting.
-    println!("\n(g) memory at {big} MFEs with 4 OIFs");
-    let (engine_big, mem_total, mem_data) = measure_memory(p.big);
-    let limit_bytes = measure_baseline_bytes(p.big, |n| Box::new(Limit::new(n, &oif_keys(4))));
-    let naive_bytes = measure_baseline_bytes(p.big, |n| Box::new(Naive::new(n, &oif_keys(4))));
-    println!(
-        "  bytes/MFE: engine total {mem_total:.1}, engine data plane {mem_data:.1}, limit {limit_bytes:.1}, naive {naive_bytes:.1}"
-    );
-    report.add(
-        &format!("memory bytes/MFE at {big}, 4 OIFs, whole engine (vs naive)"),
-        mem_total,
-        Some(naive_bytes),
-        Some(mem_total / naive_bytes),
-        "<= 256 B",
-        mem_total <= 256.0,
-    );
-    report.add(
-        &format!("memory bytes/MFE at {big}, 4 OIFs, data plane (vs limit)"),
-        mem_data,
-        Some(limit_bytes),
-        Some(mem_data / limit_bytes),
-        "<= 256 B",
-        mem_data <= 256.0,
-    );
+    // The tables, built once: the big size first, while the allocator counts (g).
+    let mut tables: Vec<Tables> = Vec::new();
+    if "abcdghi".chars().any(want) {
+        println!("\n(g) memory at {big} MFEs with 4 OIFs");
+        let (engine_big, mem_total, mem_data) = measure_memory(p.big());
+        let n = p.big();
+        let oifs = oif_keys(4);
+        let (limit, limit_b) = counted(n, || Limit::new(n, &oifs));
+        let (rw, rw_b) = counted(n, || Rw::new(n, &oifs));
+        let (dash, dash_b) = counted(n, || Dash::new(n, &oifs));
+        let (naive, naive_b) = counted(n, || Naive::new(n, &oifs));
+        println!(
+            "  bytes/MFE: engine total {mem_total:.1}, engine data plane {mem_data:.1}, limit {limit_b:.1}, rwlock {rw_b:.1}, dashmap {dash_b:.1}, naive {naive_b:.1}"
+        );
+        if want('g') {
+            report.add(
+                &format!("memory bytes/MFE at {big}, 4 OIFs, whole engine (vs naive)"),
+                mem_total,
+                Some(naive_b),
+                Some(mem_total / naive_b),
+                "<= 256 B",
+                mem_total <= 256.0,
+            );
+            report.add(
+                &format!("memory bytes/MFE at {big}, 4 OIFs, data plane (vs limit)"),
+                mem_data,
+                Some(limit_b),
+                Some(mem_data / limit_b),
+                "<= 160 B",
+                mem_data <= 160.0,
+            );
+        }
+        tables.push(Tables {
+            n,
+            engine: engine_big,
+            limit,
+            rw,
+            dash,
+            naive: Some(naive),
+            keys: keys(n, 0x5eed),
+        });
+        for &n in p.sizes.iter().rev().skip(1) {
+            tables.push(build_tables(filled(n, 4), n == p.small()));
+        }
+        tables.reverse();
+        for t in &tables {
+            check_tables(t);
+        }
+        let anon = anon_memory_kb();
+        if let Some((anon_kb, huge_kb)) = anon {
+            machine["anon_kb"] = json!(anon_kb);
+            machine["anon_huge_pages_kb"] = json!(huge_kb);
+        }
+        println!(
+            "  built the tables of {} ({:.1} s so far); anonymous memory {}, of it in transparent huge pages {}",
+            p.sizes.iter().map(|n| label(*n)).collect::<Vec<_>>().join(", "),
+            t_all.elapsed().as_secs_f64(),
+            anon.map_or("?".into(), |a| format!("{} MiB", a.0 >> 10)),
+            anon.map_or("?".into(), |a| format!("{} MiB", a.1 >> 10)),
+        );
+    }
+    let t_small = tables.first();
+    let t_big = tables.last();
 
-    let t_small = build_tables(filled(p.small, 4), p.small);
-    let t_big = build_tables(engine_big, p.big);
-    println!(
-        "  built tables ({:.1} s so far)",
-        t_all.elapsed().as_secs_f64()
-    );
-
-    // (a) hit lookups.
+    // (a) one reader.
     if want('a') {
         println!(
-            "\n(a) hit lookups, ns/lookup (median of {} rounds)",
-            p.rounds
+            "\n(a) one reader, M lookups per CPU-s (per wall-clock s) and wall ns/lookup; median of {} round(s) of ~{}M lookups per system",
+            p.rounds,
+            p.lookups / 1_000_000
         );
-        let mut hit = Vec::new();
-        for t in [&t_small, &t_big] {
-            let ks = keys(t.n, 0x5eed);
-            let passes = (2_000_000 / t.n as usize).max(1);
+        let mut hits = Vec::new();
+        for t in &tables {
+            let passes = (p.lookups / t.n as usize).max(1);
+            let ks = &t.keys;
             let mut reader = t.engine.mgm.reader().unwrap();
-            let (mut e, mut l, mut nv, mut d) = (vec![], vec![], vec![], vec![]);
+            let steal0 = cpu_jiffies();
+            let mut r: [Vec<Rate>; 4] = Default::default();
             for _ in 0..p.rounds {
-                e.push(time_lookups(&ks, passes, |k| {
+                r[0].push(time_rate(ks, passes, |k| {
                     consume(reader.lookup(k.0, k.1, k.2, 1200))
                 }));
-                l.push(time_lookups(&ks, passes, |k| t.limit.lookup(k)));
-                nv.push(time_lookups(&ks, passes, |k| t.naive.lookup(k)));
-                d.push(time_lookups(&ks, passes, |k| t.dash.lookup(k)));
+                r[1].push(time_rate(ks, passes, |k| t.limit.lookup(k)));
+                r[2].push(time_rate(ks, passes, |k| t.rw.lookup(k)));
+                r[3].push(time_rate(ks, passes, |k| t.dash.lookup(k)));
             }
-            let (e, l, nv, d) = (median(e), median(l), median(nv), median(d));
+            let [e, l, rw, d] = r.map(|v| Rate::median(&v));
+            let show = |r: Rate| format!("{:>6.2} ({:>6.2}) {:>6.1} ns", r.cpu, r.wall, r.ns());
             println!(
-                "  {:>5}: engine {e:.1}  limit {l:.1}  naive {nv:.1}  dashmap {d:.1}",
-                label(t.n)
+                "  {:>5}: engine {}  limit {}  rwlock {}  dashmap {}  steal {}",
+                label(t.n),
+                show(e),
+                show(l),
+                show(rw),
+                show(d),
+                steal_since(steal0)
             );
-            hit.push((t.n, e, l));
+            hits.push((t.n, e, l, rw, d));
         }
-        for (n, e, l) in hit {
-            report.add(
-                &format!("hit lookup ns at {} (vs limit)", label(n)),
-                e,
-                Some(l),
-                Some(e / l),
-                "ratio <= 1.2",
-                e / l <= 1.2,
-            );
-        }
-    }
-
-    // (c) burst lookups at the big size.
-    if want('c') {
-        println!("\n(c) burst lookups at {big}, ns/key");
-        {
-            let t = &t_big;
-            let ks = keys(t.n, 0xb0b);
-            let pk: Vec<PacketKey<A>> = ks
-                .iter()
-                .map(|k| PacketKey {
-                    arrival: k.0,
-                    source: k.1,
-                    group: k.2,
-                    bytes: 1200,
-                })
-                .collect();
-            let mut reader = t.engine.mgm.reader().unwrap();
-            let (mut e, mut l) = (vec![], vec![]);
-            for _ in 0..p.rounds {
-                let start = Instant::now();
-                let mut acc = 0u32;
-                for burst in pk.chunks_exact(MAX_BURST) {
-                    let mut v = [Verdict::Miss; MAX_BURST];
-                    let done = reader.lookup_burst(black_box(burst), &mut v).unwrap();
-                    acc = acc.wrapping_add(v[..done].iter().map(|v| consume(*v)).sum::<u32>());
-                }
-                black_box(acc);
-                e.push(
-                    start.elapsed().as_nanos() as f64 / (pk.len() / MAX_BURST * MAX_BURST) as f64,
+        for &(n, e, _, rw, d) in &hits {
+            for (name, b) in [("rwlock", rw), ("dashmap", d)] {
+                let ratio = e.cpu / b.cpu;
+                report.add(
+                    &format!("one reader, Mlookups/CPU-s at {} (vs {name})", label(n)),
+                    e.cpu,
+                    Some(b.cpu),
+                    Some(ratio),
+                    "ratio >= 1.5",
+                    ratio >= 1.5,
                 );
-                l.push(time_lookups(&ks, 1, |k| t.limit.lookup(k)));
+                wall_note(e.wall, b.wall);
             }
-            let (e, l) = (median(e), median(l));
-            println!("  engine burst {e:.1}  limit one-by-one {l:.1}");
-            report.add(
-                &format!("burst256 lookup ns/key at {big} (vs limit)"),
-                e,
-                Some(l),
-                Some(e / l),
-                "ratio < 1.0",
-                e / l < 1.0,
-            );
+        }
+        for &(n, e, l, _, _) in &hits {
+            if n == p.small() || n == p.big() {
+                let ratio = e.ns() / l.ns();
+                report.add(
+                    &format!("hit lookup ns at {} (vs limit)", label(n)),
+                    e.ns(),
+                    Some(l.ns()),
+                    Some(ratio),
+                    "ratio <= 1.2",
+                    ratio <= 1.2,
+                );
+            }
         }
     }
 
-    // (b) reader throughput idle and under churn.
+    // (b) two readers, no writer.
     if want('b') {
         println!(
-        "\n(b) 1 reader + 1 writer churning (S,G) JOINs at {CHURN_RATE:.0} ops/s target; {:.1} s per run",
-        p.reader_dur.as_secs_f64()
-    );
-        for t in [&t_small, &t_big] {
-            let ks = Arc::new(keys(t.n, 0xc0de));
-            let mut res = Vec::new();
-            for sys in [Sys::Engine, Sys::Naive, Sys::Dash] {
-                let idle = run_reader(t, sys, ks.clone(), p.reader_dur, false);
-                let busy = run_reader(t, sys, ks.clone(), p.reader_dur, true);
-                println!(
-                "  {:>5} {:<8} idle {:>6.2} M/cpu-s ({:>6.2} M/s wall) p50 {:>4} p99 {:>5} ns | churn {:>6.2} M/cpu-s ({:>6.2} M/s wall) p50 {:>4} p99 {:>5} ns, writer {:>7.0} ops/s",
-                label(t.n),
-                sys.name(),
-                idle.mlookups_per_s,
-                idle.wall_mlookups_per_s,
-                idle.p50,
-                idle.p99,
-                busy.mlookups_per_s,
-                busy.wall_mlookups_per_s,
-                busy.p50,
-                busy.p99,
-                busy.writer_ops_per_s
-            );
-                res.push((sys, idle, busy));
-            }
-            let (_, e_idle, e_busy) = &res[0];
-            println!(
-            "  wall-clock ratios (CPU share included): engine churn/idle {:.2}, engine/naive {:.2}, engine/dashmap {:.2}",
-            e_busy.wall_mlookups_per_s / e_idle.wall_mlookups_per_s,
-            e_busy.wall_mlookups_per_s / res[1].2.wall_mlookups_per_s,
-            e_busy.wall_mlookups_per_s / res[2].2.wall_mlookups_per_s
+            "\n(b) two readers, no writer: per reader M lookups per CPU-s (per wall-clock s); median of {} round(s) of {:.2} s",
+            p.pair_rounds,
+            p.pair_dur.as_secs_f64()
         );
-            let writer_ok = res.iter().all(|r| r.2.writer_ops_per_s >= 100_000.0);
-            let n = label(t.n);
-            let r = e_busy.mlookups_per_s / e_idle.mlookups_per_s;
-            report.add(
-                &format!("reader Mlookups per CPU-s under churn at {n} (vs engine idle)"),
-                e_busy.mlookups_per_s,
-                Some(e_idle.mlookups_per_s),
-                Some(r),
-                "ratio >= 0.9",
-                r >= 0.9 && writer_ok,
+        for t in &tables {
+            let steal0 = cpu_jiffies();
+            let mut runs: [Vec<Rate>; 3] = Default::default();
+            for _ in 0..p.pair_rounds {
+                for (i, sys) in SYSTEMS.into_iter().enumerate() {
+                    runs[i].push(run_pair(t, sys, p.pair_dur, false, false).rate);
+                }
+            }
+            let [e, rw, d] = runs.map(|v| Rate::median(&v));
+            println!(
+                "  {:>5}: engine {:>6.2} ({:>6.2})  rwlock {:>6.2} ({:>6.2})  dashmap {:>6.2} ({:>6.2})  steal {}",
+                label(t.n),
+                e.cpu,
+                e.wall,
+                rw.cpu,
+                rw.wall,
+                d.cpu,
+                d.wall,
+                steal_since(steal0)
             );
-            for (sys, _, busy) in &res[1..] {
-                let r = e_busy.mlookups_per_s / busy.mlookups_per_s;
+            for (name, b) in [("rwlock", rw), ("dashmap", d)] {
+                let ratio = e.cpu / b.cpu;
                 report.add(
                     &format!(
-                        "reader Mlookups per CPU-s under churn at {n} (vs {} under churn)",
-                        sys.name()
+                        "two readers, Mlookups/CPU-s per reader at {} (vs {name})",
+                        label(t.n)
                     ),
-                    e_busy.mlookups_per_s,
-                    Some(busy.mlookups_per_s),
-                    Some(r),
+                    e.cpu,
+                    Some(b.cpu),
+                    Some(ratio),
                     "ratio >= 3",
-                    r >= 3.0 && writer_ok,
+                    ratio >= 3.0,
+                );
+                wall_note(e.wall, b.wall);
+            }
+        }
+    }
+
+    // (c) two readers, idle and under churn.
+    if want('c') {
+        println!(
+            "\n(c) two readers idle, then with a writer paced at {CHURN_RATE:.0} ops/s (sleeping between batches of {}); every {SAMPLE_EVERY}th lookup timed; {} round(s) of {:.2} s each",
+            2 * CHURN_BATCH,
+            p.pair_rounds,
+            p.churn_dur.as_secs_f64()
+        );
+        println!("  per reader M lookups per CPU-s (per wall-clock s), p50 / p99 ns");
+        for t in &tables {
+            let mut idle: Vec<Vec<PairRun>> = SYSTEMS.iter().map(|_| Vec::new()).collect();
+            let mut busy: Vec<Vec<PairRun>> = SYSTEMS.iter().map(|_| Vec::new()).collect();
+            let steal0 = cpu_jiffies();
+            for _ in 0..p.pair_rounds {
+                for (i, sys) in SYSTEMS.into_iter().enumerate() {
+                    idle[i].push(run_pair(t, sys, p.churn_dur, true, false));
+                    busy[i].push(run_pair(t, sys, p.churn_dur, true, true));
+                }
+            }
+            // (rate, p50, p99, slowest writer)
+            let sum = |runs: &[PairRun]| {
+                let rate = Rate::median(&runs.iter().map(|r| r.rate).collect::<Vec<_>>());
+                let mut h = new_hist();
+                for r in runs {
+                    h.add(r.hist.as_ref().unwrap()).unwrap();
+                }
+                let writer = runs
+                    .iter()
+                    .filter_map(|r| r.writer_ops_per_s)
+                    .reduce(f64::min);
+                (
+                    rate,
+                    h.value_at_quantile(0.5),
+                    h.value_at_quantile(0.99),
+                    writer,
+                )
+            };
+            println!(
+                "  {:>5}: steal {} during these runs",
+                label(t.n),
+                steal_since(steal0)
+            );
+            let mut engine = None;
+            for (i, sys) in SYSTEMS.into_iter().enumerate() {
+                let (ir, i50, i99, _) = sum(&idle[i]);
+                let (br, b50, b99, w) = sum(&busy[i]);
+                let w = w.unwrap_or(0.0);
+                println!(
+                    "  {:>5} {:<8} idle {:>6.2} ({:>6.2}) {:>4} / {:>5} | churn {:>6.2} ({:>6.2}) {:>4} / {:>5}, writer {:>7.0} ops/s{}",
+                    label(t.n),
+                    sys.name(),
+                    ir.cpu,
+                    ir.wall,
+                    i50,
+                    i99,
+                    br.cpu,
+                    br.wall,
+                    b50,
+                    b99,
+                    w,
+                    if w < CHURN_FLOOR { " (short of 100k)" } else { "" }
+                );
+                if sys == Sys::Engine {
+                    engine = Some((ir, i99, br, b99, w));
+                }
+            }
+            let (ir, i99, br, b99, w) = engine.unwrap();
+            let writer_ok = w >= CHURN_FLOOR;
+            let n = label(t.n);
+            let ratio = br.cpu / ir.cpu;
+            report.add(
+                &format!("two readers under churn, Mlookups/CPU-s per reader at {n} (vs idle)"),
+                br.cpu,
+                Some(ir.cpu),
+                Some(ratio),
+                "ratio >= 0.9",
+                ratio >= 0.9 && writer_ok,
+            );
+            wall_note(br.wall, ir.wall);
+            let ratio = b99 as f64 / i99 as f64;
+            report.add(
+                &format!("two readers under churn, p99 ns at {n} (vs idle p99)"),
+                b99 as f64,
+                Some(i99 as f64),
+                Some(ratio),
+                "ratio <= 2",
+                ratio <= 2.0 && writer_ok,
+            );
+            if !writer_ok {
+                println!(
+                    "  note: the engine's writer fell short of 100k ops/s: its rows count as missed"
                 );
             }
-            if !writer_ok {
-                println!("  note: a writer fell short of 100k ops/s: its rows count as missed");
+        }
+    }
+
+    // (h) burst lookups at the big size.
+    if let (true, Some(t)) = (want('h'), t_big) {
+        println!(
+            "\n(h) burst lookups at {big}, ns/key (median of {} round(s))",
+            p.rounds
+        );
+        let ks = &t.keys;
+        let pk: Vec<PacketKey<A>> = ks
+            .iter()
+            .map(|k| PacketKey {
+                arrival: k.0,
+                source: k.1,
+                group: k.2,
+                bytes: 1200,
+            })
+            .collect();
+        let mut reader = t.engine.mgm.reader().unwrap();
+        let (mut e, mut l) = (vec![], vec![]);
+        for _ in 0..p.rounds {
+            let start = Instant::now();
+            let mut acc = 0u32;
+            for burst in pk.chunks_exact(MAX_BURST) {
+                let mut v = [Verdict::Miss; MAX_BURST];
+                let done = reader.lookup_burst(black_box(burst), &mut v).unwrap();
+                acc = acc.wrapping_add(v[..done].iter().map(|v| consume(*v)).sum::<u32>());
             }
+            black_box(acc);
+            e.push(start.elapsed().as_nanos() as f64 / (pk.len() / MAX_BURST * MAX_BURST) as f64);
+            l.push(time_lookups(ks, 1, |k| t.limit.lookup(k)));
+        }
+        let (e, l) = (median(e), median(l));
+        println!("  engine burst {e:.1}  limit one-by-one {l:.1}");
+        report.add(
+            &format!("burst256 lookup ns/key at {big} (vs limit)"),
+            e,
+            Some(l),
+            Some(e / l),
+            "ratio < 1.0",
+            e / l < 1.0,
+        );
+    }
+
+    // (i) miss and wrong-interface verdicts at the small size.
+    if let (true, Some(t)) = (want('i'), t_small) {
+        println!(
+            "\n(i) miss and wrong-interface lookups at {small}, ns/lookup (median of {} round(s))",
+            p.rounds
+        );
+        let order = shuffled(t.n, 0x0dd);
+        let hit: Vec<Key> = order
+            .iter()
+            .map(|&i| (iif(i), source(i), group(i)))
+            .collect();
+        let miss: Vec<Key> = order
+            .iter()
+            .map(|&i| (iif(i), source(i), unused_group(i)))
+            .collect();
+        let wrong: Vec<Key> = order
+            .iter()
+            .map(|&i| (other_iif(i), source(i), group(i)))
+            .collect();
+        let passes = (p.lookups / t.n as usize).max(1);
+        let mut reader = t.engine.mgm.reader().unwrap();
+        let mut r: [Vec<f64>; 3] = Default::default();
+        // The verdicts are checked once, outside the timing.
+        let kinds = [
+            (&hit, "forward"),
+            (&miss, "miss"),
+            (&wrong, "wrong interface"),
+        ];
+        for (ks, what) in kinds {
+            let k = ks[0];
+            let v = reader.lookup(k.0, k.1, k.2, 1200);
+            let ok = match what {
+                "forward" => matches!(v, Verdict::Forward(_)),
+                "miss" => matches!(v, Verdict::Miss),
+                _ => matches!(v, Verdict::WrongInterface { .. }),
+            };
+            assert!(ok, "expected a {what} verdict, got {v:?}");
+        }
+        for _ in 0..p.rounds {
+            for (i, (ks, _)) in kinds.iter().enumerate() {
+                r[i].push(time_lookups(ks, passes, |k| {
+                    consume(reader.lookup(k.0, k.1, k.2, 1200))
+                }));
+            }
+        }
+        let [h, m, w] = r.map(median);
+        println!("  engine hit {h:.1}  miss {m:.1}  wrong interface {w:.1}");
+        for (name, x) in [("miss", m), ("wrong-interface", w)] {
+            report.add(
+                &format!("{name} lookup ns at {small} (vs hit)"),
+                x,
+                Some(h),
+                Some(x / h),
+                "ratio <= 2",
+                x / h <= 2.0,
+            );
         }
     }
 
     // (d) membership op cost.
-    if want('d') {
+    if let (true, Some(ts), Some(tb)) = (want('d'), t_small, t_big) {
         println!("\n(d) membership ops touching one MFE, one thread, ns/op");
         let mut op_ns = Vec::new();
-        for t in [&t_small, &t_big] {
+        for t in [ts, tb] {
             let ks = keys(t.n, 0xd00d);
+            let naive = t.naive.as_ref().unwrap();
             let k = IfKey::new(CHURN_IF);
             let (mgm, pim) = (&t.engine.mgm, t.engine.pim);
             let mut e = Vec::new();
@@ -874,8 +1545,8 @@ fn main() {
             for _ in 0..p.rounds.min(3) {
                 let start = Instant::now();
                 for j in 0..p.op_pairs as usize {
-                    let key = &ks[(j * 7919) % ks.len()];
-                    let sel = mgm::Selector::Source {
+                    let key = &ks[(j * STRIDE) % ks.len()];
+                    let sel = Selector::Source {
                         source: key.1,
                         group: key.2,
                     };
@@ -885,9 +1556,9 @@ fn main() {
                 e.push(start.elapsed().as_nanos() as f64 / (2 * p.op_pairs) as f64);
                 let start = Instant::now();
                 for j in 0..p.op_pairs as usize {
-                    let key = &ks[(j * 7919) % ks.len()];
-                    t.naive.add(k, key.1, key.2);
-                    t.naive.delete(k, key.1, key.2);
+                    let key = &ks[(j * STRIDE) % ks.len()];
+                    naive.add(k, key.1, key.2);
+                    naive.delete(k, key.1, key.2);
                 }
                 nv.push(start.elapsed().as_nanos() as f64 / (2 * p.op_pairs) as f64);
             }
@@ -899,43 +1570,43 @@ fn main() {
             );
             op_ns.push((e, nv));
         }
-        {
-            let (e10k, nv10k) = op_ns[0];
-            let (e_big, _) = op_ns[1];
-            let ops = 1e9 / e10k;
-            report.add(
-                &format!("membership ops/s, one thread, touching 1 MFE, at {small} (vs naive)"),
-                ops,
-                Some(1e9 / nv10k),
-                Some(nv10k / e10k),
-                ">= 1e6 ops/s",
-                ops >= 1e6,
-            );
-            report.add(
-                &format!("membership op ns at {big} (vs at {small})"),
-                e_big,
-                Some(e10k),
-                Some(e_big / e10k),
-                "ratio <= 1.5",
-                e_big / e10k <= 1.5,
-            );
-        }
+        let (e10k, nv10k) = op_ns[0];
+        let (e_big, _) = op_ns[1];
+        let ops = 1e9 / e10k;
+        report.add(
+            &format!("membership ops/s, one thread, touching 1 MFE, at {small} (vs naive)"),
+            ops,
+            Some(1e9 / nv10k),
+            Some(nv10k / e10k),
+            ">= 1e6 ops/s",
+            ops >= 1e6,
+        );
+        report.add(
+            &format!("membership op ns at {big} (vs at {small})"),
+            e_big,
+            Some(e10k),
+            Some(e_big / e10k),
+            "ratio <= 1.5",
+            e_big / e10k <= 1.5,
+        );
     }
 
-    drop(t_small);
-    drop(t_big);
+    // The tables are not needed any more: (e) builds its own engines, on a quiet heap.
+    drop(tables);
 
     // (e) release.
     if want('e') {
         println!("\n(e) release of the incoming interface of N MFEs, median µs");
-        let (vis1k, call1k, after1k) = measure_release(1_000, p.release_samples.0);
-        let (vis100k, call100k, after100k) = measure_release(100_000, p.release_samples.1);
+        let evict_bytes = evict_bytes();
+        let (vis1k, call1k, after1k) = measure_release(1_000, p.release_samples.0, evict_bytes);
+        let (vis100k, call100k, after100k) =
+            measure_release(100_000, p.release_samples.1, evict_bytes);
         println!(
-        "  1k: reader-visible {vis1k:.1} µs, whole call {call1k:.1} µs, swap seen -> call returns {after1k:.1} µs"
-    );
+            "  1k: reader-visible {vis1k:.1} µs, whole call {call1k:.1} µs, swap seen -> call returns {after1k:.1} µs"
+        );
         println!(
-        "  100k: reader-visible {vis100k:.1} µs, whole call {call100k:.1} µs, swap seen -> call returns {after100k:.1} µs"
-    );
+            "  100k: reader-visible {vis100k:.1} µs, whole call {call100k:.1} µs, swap seen -> call returns {after100k:.1} µs"
+        );
         report.add(
             "release reader-visible µs at 100k (vs at 1k)",
             vis100k,
@@ -953,7 +1624,7 @@ fn main() {
     // (f) stale handle.
     if want('f') {
         println!("\n(f) stale-handle rejection");
-        let stale = measure_stale(if quick { 2_000_000 } else { 20_000_000 });
+        let stale = measure_stale(p.stale_iters);
         println!("  take_interface(stale) {stale:.2} ns/call");
         report.add(
             "stale handle rejection ns (absolute)",
@@ -965,16 +1636,22 @@ fn main() {
         );
     }
 
+    let met = report.rows.iter().filter(|r| r["met"] == true).count();
+    println!("\n  targets met: {met} of {}", report.rows.len());
     let path = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| std::path::PathBuf::from("target"), Into::into)
         .join("compare.json");
-    let json = serde_json::to_string_pretty(&serde_json::Value::Array(report.rows)).unwrap();
+    let json = serde_json::to_string_pretty(&json!({
+        "machine": machine,
+        "targets": report.rows,
+    }))
+    .unwrap();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     std::fs::write(&path, json).unwrap();
     println!(
-        "\nwrote {} ({:.1} s in all{})",
+        "wrote {} ({:.1} s in all{})",
         path.display(),
         t_all.elapsed().as_secs_f64(),
         if p.quick {
@@ -985,15 +1662,15 @@ fn main() {
     );
 }
 
-fn build_tables(engine: Filled, n: u32) -> Tables {
-    let oifs = oif_keys(4);
-    Tables {
-        n,
-        engine,
-        limit: Limit::new(n, &oifs),
-        naive: Arc::new(Naive::new(n, &oifs)),
-        dash: Arc::new(Dash::new(n, &oifs)),
-    }
+/// Builds a baseline of `n` entries with the allocator counting; returns it with its bytes
+/// per entry (live bytes after minus before).
+fn counted<T>(n: u32, build: impl FnOnce() -> T) -> (T, f64) {
+    let live0 = LIVE.load(Ordering::Relaxed);
+    COUNTING.store(true, Ordering::SeqCst);
+    let b = build();
+    COUNTING.store(false, Ordering::SeqCst);
+    let bytes = (LIVE.load(Ordering::Relaxed) - live0) as f64 / f64::from(n);
+    (b, bytes)
 }
 
 /// Frees what the epoch collector holds, as far as a pinned flush can.
@@ -1039,8 +1716,8 @@ fn measure_memory(n: u32) -> (Filled, f64, f64) {
     let mut data = 0i64;
     let mut seen = HashSet::new();
     for &(size, align, count, bytes) in grown.iter().take(12) {
-        // Data plane: the shard slot arrays (64-byte aligned lines), the counter chunks
-        // (32-byte aligned records), and the writers' books (8-aligned vectors of LARGE and
+        // Data plane: the shard tables (slots, tag words, counter lines: one 64-byte or
+        // 2 MiB aligned block each), and the writers' books (8-aligned vectors of LARGE and
         // up; the control plane's hash table is as large but 16-aligned, and its other
         // allocations are small: boxed records, OIF vectors, key-index nodes).
         let is_data = align >= 32 || (size >= LARGE && align == 8);
@@ -1060,19 +1737,16 @@ fn measure_memory(n: u32) -> (Filled, f64, f64) {
     (f, total, data as f64 / f64::from(n))
 }
 
-fn measure_baseline_bytes<T>(n: u32, build: impl FnOnce(u32) -> Box<T>) -> f64 {
-    let live0 = LIVE.load(Ordering::Relaxed);
-    COUNTING.store(true, Ordering::SeqCst);
-    let b = build(n);
-    COUNTING.store(false, Ordering::SeqCst);
-    let bytes = (LIVE.load(Ordering::Relaxed) - live0) as f64 / f64::from(n);
-    drop(b);
-    bytes
+/// Bytes walked by [`evict_caches`]: at least 128 MiB, and twice the largest cache of cpu0
+/// (the last-level cache of this project's machines ranges from 32 MiB to 260 MB).
+fn evict_bytes() -> usize {
+    let largest = caches()
+        .iter()
+        .filter_map(|c| cache_bytes(&c.2))
+        .max()
+        .unwrap_or(0);
+    (128 << 20).max(2 * largest)
 }
-
-/// Bytes walked by [`evict_caches`]: above the last-level cache of the machines this runs on
-/// (32 MiB here).
-const EVICT_BYTES: usize = 128 << 20;
 
 /// Reads one byte per cache line of `buf`, so the caches (and, with 4 KiB pages, the TLB)
 /// hold this buffer and nothing of the engine.
@@ -1110,7 +1784,7 @@ fn preemptions() -> Option<u64> {
 ///   saw the MFE gone; a sample where it was preempted is redone (at most `9 * samples`
 ///   times, then kept; both counts are printed). Blocking in the engine would show as a
 ///   voluntary switch or as a longer spin, neither of which is filtered.
-fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
+fn measure_release(n: u32, samples: usize, evict_bytes: usize) -> (f64, f64, f64) {
     let f = empty(4);
     let k = IfKey::new(50);
     f.mgm
@@ -1167,7 +1841,7 @@ fn measure_release(n: u32, samples: usize) -> (f64, f64, f64) {
             }
         })
     };
-    let evict = vec![1u8; EVICT_BYTES];
+    let evict = vec![1u8; evict_bytes];
     let (mut vis, mut call, mut after, mut lower) = (vec![], vec![], vec![], vec![]);
     let (mut redone, mut kept_preempted) = (0, 0);
     while vis.len() < samples {
