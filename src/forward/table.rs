@@ -19,7 +19,7 @@
 //!   wholly before or wholly after a change.
 //! - Linear probing from a 64-bit mix of the key, mapped onto any capacity (a multiple of four)
 //!   by a multiply-shift; the table grows at three quarters full (live and removed slots) and
-//!   is rebuilt to half full. A removed slot is a tombstone that probes continue past and that
+//!   is rebuilt to three fifths full (so its load stays between 0.6 and 0.75 as it grows). A removed slot is a tombstone that probes continue past and that
 //!   is **never reused** before the next rebuild: a slot's counters then belong to one MFE for
 //!   the block's whole life, so no counter is ever reset under a worker that may still be
 //!   adding to it. A rebuild makes a fresh block with zeroed counters, publishes it, and then
@@ -791,7 +791,7 @@ impl<A: Family> Table<A> {
         let hash = hash_key(&key);
         let cap = self.block(&guard).head().cap;
         if (st.live + st.tombstones + 1) * 4 > cap * 3 {
-            let want = (st.live + 1) * 2;
+            let want = (st.live + 1) * 5 / 3;
             self.rebuild(&mut st, want, &guard);
         }
         let block = self.block(&guard);
@@ -871,7 +871,8 @@ impl<A: Family> Table<A> {
 
     /// Publishes a new block with room for `want` MFEs (at least [`MIN_SLOTS`]) holding the
     /// live MFEs and no tombstones, carries their counts into the books, and retires the old
-    /// block. Growing happens at 3/4 full and shrinking below 1/8, both to half full.
+    /// block. Growing happens at 3/4 full (live and removed slots), to 3/5 full; shrinking
+    /// below 1/8 full, to half full.
     fn rebuild(&self, st: &mut WriterState, want: usize, guard: &Guard) {
         let lay = layout::<A>();
         let words = lay.lines * LINE_WORDS;
