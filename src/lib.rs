@@ -74,7 +74,9 @@
 //!   taken at their start.
 //! * Packet and byte counters are per worker and summed when read; a per-OIF count is the
 //!   entry's packets since the OIF joined its list, so a packet being looked up while the list
-//!   changes may be counted on the list before or after the change.
+//!   changes may be counted on the list before or after the change. When a shard's table is
+//!   rebuilt (it grows or shrinks), a packet whose lookup was under way across the swap may be
+//!   lost from the counts (at most one per worker, or one burst, per rebuild).
 //!
 //! ## Progress
 //!
