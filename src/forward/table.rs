@@ -335,10 +335,47 @@ const HEAD_LINES: usize = std::mem::size_of::<Head>() / LINE;
 #[derive(Clone, Copy)]
 struct Block<'a> {
     head: NonNull<Head>,
+    /// The head's first line, copied once: the compiler may not keep fields read through a
+    /// reference across the slot's atomic loads, but it keeps these locals in registers.
+    geo: Geo,
     _life: PhantomData<&'a Head>,
 }
 
+/// What a lookup needs of a block's geometry (see [`Head`]).
+#[derive(Clone, Copy)]
+struct Geo {
+    groups: usize,
+    tags_base: usize,
+    groups_base: usize,
+    stride: usize,
+    group_slot_lines: usize,
+    slot_lines: usize,
+}
+
 impl<'a> Block<'a> {
+    /// The view of the block whose head is `head`.
+    ///
+    /// # Safety
+    /// `head` is the head of a live block (from [`Block::new`]) that stays allocated for `'a`.
+    #[inline(always)]
+    unsafe fn at(head: NonNull<Head>) -> Block<'a> {
+        // SAFETY: the caller's contract; the head is written before the block is shared and
+        // never after.
+        let h = unsafe { head.as_ref() };
+        Block {
+            head,
+            geo: Geo {
+                groups: h.groups,
+                tags_base: h.tags_base,
+                groups_base: h.groups_base,
+                stride: h.stride,
+                group_slot_lines: h.group_slot_lines,
+                slot_lines: h.slot_lines,
+            },
+            _life: PhantomData,
+        }
+    }
+
     /// A zeroed block of `cap` slots (rounded up to a group) for family `A` and `workers`
     /// worker counter lines per group.
     fn new<A: Family>(cap: usize, workers: usize) -> Block<'a> {
@@ -390,10 +427,8 @@ impl<'a> Block<'a> {
                 align,
             });
         }
-        Block {
-            head,
-            _life: PhantomData,
-        }
+        // SAFETY: the block was just made; the caller owns it.
+        unsafe { Block::at(head) }
     }
 
     #[inline(always)]
@@ -421,15 +456,15 @@ impl<'a> Block<'a> {
     /// The first line of slot `i`.
     #[inline(always)]
     fn slot_line(&self, i: usize) -> usize {
-        let h = self.head();
-        h.groups_base + i / GROUP * h.stride + i % GROUP * h.slot_lines
+        let g = &self.geo;
+        g.groups_base + i / GROUP * g.stride + i % GROUP * g.slot_lines
     }
 
     /// The tag word of group `g`: four 16-bit lanes, one per slot of the group, each
     /// [`T_EMPTY`], [`T_TOMB`] or the tag of the live key in that slot.
     #[inline(always)]
     fn tags(&self, g: usize) -> &'a AtomicU64 {
-        self.word(self.head().tags_base + g / LINE_WORDS, g % LINE_WORDS)
+        self.word(self.geo.tags_base + g / LINE_WORDS, g % LINE_WORDS)
     }
 
     /// Writer: sets lane `i % GROUP` of slot `i`'s tag word to `tag`, publishing (`Release`)
@@ -457,8 +492,8 @@ impl<'a> Block<'a> {
     /// (packets; bytes follow). `worker < workers`.
     #[inline(always)]
     fn rec(&self, i: usize, worker: usize) -> (&'a AtomicU64, &'a AtomicU64) {
-        let h = self.head();
-        let line = h.groups_base + i / GROUP * h.stride + h.group_slot_lines + worker;
+        let g = &self.geo;
+        let line = g.groups_base + i / GROUP * g.stride + g.group_slot_lines + worker;
         let w = (i % GROUP) * 2;
         (self.word(line, w), self.word(line, w + 1))
     }
@@ -660,14 +695,11 @@ impl<A: Family> Table<A> {
     #[inline(always)]
     fn block<'a>(&'a self, _guard: &'a Guard) -> Block<'a> {
         let p = self.block.load(Ordering::Acquire);
-        Block {
-            // SAFETY: never null: set in `new`, replaced only by blocks from `Block::new`.
-            head: unsafe { NonNull::new_unchecked(p) },
-            // A replaced block is freed only through the collector, after every guard pinned
-            // when it was replaced (`_guard` included) has moved on; `Drop` frees the current
-            // one, but needs `&mut self`, excluded by `'a`.
-            _life: PhantomData,
-        }
+        // SAFETY: never null (set in `new`, replaced only by blocks from `Block::new`). A
+        // replaced block is freed only through the collector, after every guard pinned when
+        // it was replaced (`_guard` included) has moved on; `Drop` frees the current one, but
+        // needs `&mut self`, excluded by `'a`.
+        unsafe { Block::at(NonNull::new_unchecked(p)) }
     }
 
     /// The MFE for `key` (`hash` is [`hash_key`] of it): where it is, and its OIF list, copied
@@ -686,7 +718,7 @@ impl<A: Family> Table<A> {
         pin: Pin<'a>,
     ) -> Option<Hit<'a, A>> {
         let block = self.block(pin.guard);
-        let g = start(hash, block.head().groups);
+        let g = start(hash, block.geo.groups);
         if worker < self.workers {
             prefetch_line(block.rec(g * GROUP, worker).0);
         }
@@ -705,7 +737,7 @@ impl<A: Family> Table<A> {
         pin: Pin<'a>,
     ) -> Option<Hit<'a, A>> {
         let block = self.block(pin.guard);
-        let g = start(hash, block.head().groups);
+        let g = start(hash, block.geo.groups);
         find::<A>(block, g, key, hash, buf)
     }
 
@@ -714,7 +746,7 @@ impl<A: Family> Table<A> {
     #[inline]
     pub(super) fn prefetch(&self, hash: u64, worker: usize, pin: Pin<'_>) {
         let block = self.block(pin.guard);
-        let g = start(hash, block.head().groups);
+        let g = start(hash, block.geo.groups);
         prefetch_line(block.tags(g));
         prefetch_line(block.slot_word(g * GROUP + lane_of(hash), 0));
         if worker < self.workers {
@@ -925,11 +957,7 @@ impl<A: Family> Table<A> {
         unsafe {
             guard.defer_unchecked(move || {
                 let b = retired;
-                Block {
-                    head: b.0,
-                    _life: PhantomData,
-                }
-                .free();
+                Block::at(b.0).free();
             })
         };
         st.tombstones = 0;
@@ -946,7 +974,7 @@ fn find<'a, A: Family>(
     hash: u64,
     buf: &mut [IfKey<A>; MAX_INLINE],
 ) -> Option<Hit<'a, A>> {
-    let groups = block.head().groups;
+    let groups = block.geo.groups;
     let tag = tag_of(hash);
     for _ in 0..groups {
         let t = block.tags(g).load(Ordering::Acquire);
@@ -1048,7 +1076,7 @@ fn totals(block: Block<'_>, i: usize, books: Option<&Books>) -> (u64, u64, u64) 
 /// the home group, through the lanes whose tag matches, to the first group with an empty slot.
 fn probe<A: Family>(block: Block<'_>, key: &KeyWords, hash: u64) -> Probe {
     let lay = layout::<A>();
-    let groups = block.head().groups;
+    let groups = block.geo.groups;
     let tag = tag_of(hash);
     let home = start(hash, groups);
     let mut g = home;
@@ -1250,11 +1278,8 @@ fn retire_spill<A: Family>(p: *mut Spill<A>, guard: &Guard) {
 impl<A> Drop for Table<A> {
     fn drop(&mut self) {
         let head = *self.block.get_mut();
-        let block = Block {
-            // SAFETY: never null (see `Table::block`).
-            head: unsafe { NonNull::new_unchecked(head) },
-            _life: PhantomData,
-        };
+        // SAFETY: never null (see `Table::block`), and ours alone now.
+        let block = unsafe { Block::at(NonNull::new_unchecked(head)) };
         let h = block.head();
         let spill_at = KEY_WORD
             + if h.slot_lines == V4.lines {
