@@ -268,11 +268,12 @@ impl<'r, A: Family> Oifs<'r, A> {
 ///
 /// Each lookup revalidates its cached directory (about one atomic load); every 64th lookup,
 /// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
-/// collector's shared epoch line is read once per 64 packets, not per packet. A short OIF list is copied into the reader's own
-/// buffer (the MFE's slot may change right after); a long one is borrowed from the table. A
-/// verdict borrows the reader, so the next lookup cannot run while an OIF list from the
-/// previous one is still in use. An idle worker should call [`Reader::quiesce`], or it holds
-/// back the reclamation of replaced slot arrays and long OIF lists.
+/// collector's shared epoch line is read once per 64 packets, not per packet. A short OIF
+/// list is copied into the reader's own buffer (the MFE's slot may change right after); a
+/// long one is borrowed from the table. A verdict borrows the reader, so the next lookup
+/// cannot run while an OIF list from the previous one is still in use. An idle worker should
+/// call [`Reader::quiesce`], or it holds back the reclamation of replaced tables and long OIF
+/// lists.
 ///
 /// A miss probes every other shard (one per interface that is an incoming interface,
 /// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe

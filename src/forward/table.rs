@@ -17,9 +17,12 @@
 //!   are in the same page. A hit reads one slot line and writes one counter line.
 //! - Slots are published under the sequence lock of `seqlock.rs`: a reader sees each MFE
 //!   wholly before or wholly after a change.
-//! - Linear probing from a 64-bit mix of the key, mapped onto any capacity (a multiple of four)
-//!   by a multiply-shift; the table grows at three quarters full (live and removed slots) and
-//!   is rebuilt to three fifths full (so its load stays between 0.6 and 0.75 as it grows). A removed slot is a tombstone that probes continue past and that
+//! - Probing goes group by group from a home group chosen by a 64-bit mix of the key
+//!   (multiply-shift onto any number of groups). A group's tag word holds a 16-bit tag per
+//!   slot (or empty, or removed): a lookup checks only the slots whose tag matches, and a group
+//!   with an empty slot ends the probe. The table grows at three quarters full (live and
+//!   removed slots) and is rebuilt to three fifths full (its load stays between 0.6 and 0.75
+//!   as it grows). A removed slot is a tombstone that probes continue past and that
 //!   is **never reused** before the next rebuild: a slot's counters then belong to one MFE for
 //!   the block's whole life, so no counter is ever reset under a worker that may still be
 //!   adding to it. A rebuild makes a fresh block with zeroed counters, publishes it, and then
