@@ -302,19 +302,8 @@ impl ReaderPin {
 /// after.
 #[repr(C, align(64))]
 struct Head {
-    // The first line: what a lookup reads.
-    /// Groups (`cap / GROUP`).
-    groups: usize,
-    /// First line of the groups' tag words (one word per group).
-    tags_base: usize,
-    /// First line of the groups.
-    groups_base: usize,
-    /// Lines per group: the group's slots, then one counter line per worker.
-    stride: usize,
-    /// Lines of the group's slots (where its first counter line is, from the group's start).
-    group_slot_lines: usize,
-    /// Lines per slot.
-    slot_lines: usize,
+    /// What a lookup reads.
+    geo: Geo,
     /// Slots (a multiple of [`GROUP`]).
     cap: usize,
     /// Worker counter lines per group.
@@ -338,20 +327,26 @@ const HEAD_LINES: usize = std::mem::size_of::<Head>() / LINE;
 #[derive(Clone, Copy)]
 struct Block<'a> {
     head: NonNull<Head>,
-    /// The head's first line, copied once: the compiler may not keep fields read through a
+    /// The head's geometry, copied once: the compiler may not keep fields read through a
     /// reference across the slot's atomic loads, but it keeps these locals in registers.
     geo: Geo,
     _life: PhantomData<&'a Head>,
 }
 
-/// What a lookup needs of a block's geometry (see [`Head`]).
+/// What a lookup needs of a block's geometry, in lines from the block's start.
 #[derive(Clone, Copy)]
 struct Geo {
+    /// Groups (`cap / GROUP`).
     groups: usize,
+    /// First line of the groups' tag words (one word per group).
     tags_base: usize,
+    /// First line of the groups.
     groups_base: usize,
+    /// Lines per group: the group's slots, then one counter line per worker.
     stride: usize,
+    /// Lines of the group's slots (where its first counter line is, from the group's start).
     group_slot_lines: usize,
+    /// Lines per slot.
     slot_lines: usize,
 }
 
@@ -367,14 +362,7 @@ impl<'a> Block<'a> {
         let h = unsafe { head.as_ref() };
         Block {
             head,
-            geo: Geo {
-                groups: h.groups,
-                tags_base: h.tags_base,
-                groups_base: h.groups_base,
-                stride: h.stride,
-                group_slot_lines: h.group_slot_lines,
-                slot_lines: h.slot_lines,
-            },
+            geo: h.geo,
             _life: PhantomData,
         }
     }
@@ -416,13 +404,15 @@ impl<'a> Block<'a> {
         // SAFETY: the allocation starts with `HEAD_LINES` lines for the head, aligned to 64.
         unsafe {
             head.as_ptr().write(Head {
+                geo: Geo {
+                    groups,
+                    tags_base,
+                    groups_base,
+                    stride,
+                    group_slot_lines,
+                    slot_lines: lay.lines,
+                },
                 cap,
-                groups,
-                tags_base,
-                groups_base,
-                stride,
-                group_slot_lines,
-                slot_lines: lay.lines,
                 workers,
                 wrong_base,
                 wrong_lines,
@@ -1285,7 +1275,7 @@ impl<A> Drop for Table<A> {
         let block = unsafe { Block::at(NonNull::new_unchecked(head)) };
         let h = block.head();
         let spill_at = KEY_WORD
-            + if h.slot_lines == V4.lines {
+            + if h.geo.slot_lines == V4.lines {
                 V4.key_words
             } else {
                 V6.key_words
