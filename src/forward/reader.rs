@@ -425,8 +425,8 @@ impl<A: Family> Reader<A> {
         let bufs: &'r mut [[IfKey<A>; MAX_INLINE]] = &mut self.burst;
         let misses = &mut self.misses;
         // Three passes, so the cache misses of the whole burst overlap: hash each key and
-        // start loading its first slot; then probe each key (its slot mostly in cache by now)
-        // and start loading its counter record; then count and give the verdicts.
+        // start loading its tag word, preferred slot and counter line; then probe each key
+        // (mostly in cache by now); then count and give the verdicts.
         let mut words = [[0u64; 4]; MAX_BURST];
         let mut hashes = [0u64; MAX_BURST];
         let mut shards: [Option<&'r Shard<A>>; MAX_BURST] = [None; MAX_BURST];
@@ -453,7 +453,7 @@ impl<A: Family> Reader<A> {
             .take(packets.len())
         {
             if let Some(shard) = s {
-                *hit = shard.table.get(w, *h, worker, buf, pin);
+                *hit = shard.table.get_cold(w, *h, buf, pin);
             }
         }
         let bufs: &'r [[IfKey<A>; MAX_INLINE]] = bufs;

@@ -712,16 +712,15 @@ impl<A: Family> Table<A> {
     ) -> Option<Hit<'a, A>> {
         let block = self.block(pin.guard);
         let g = start(hash, block.geo.groups);
-        if worker < self.workers {
-            prefetch_line(block.rec(g * GROUP, worker).0);
-        }
-        prefetch_line(block.slot_word(g * GROUP + lane_of(hash), 0));
+        self.prefetch_hit(block, g, hash, worker);
         find::<A>(block, g, key, hash, buf)
     }
 
-    /// As [`Table::get`], without starting any load ahead: for the shards a miss or a
+    /// As [`Table::get`], without starting any load ahead: for a burst, whose keys were
+    /// prefetched already ([`Table::prefetch`]), and for the shards a miss or a
     /// wrong-interface arrival looks through, where the key is mostly absent and the probe
     /// mostly ends at the tag word.
+    #[inline]
     pub(super) fn get_cold<'a>(
         &'a self,
         key: &KeyWords,
@@ -741,6 +740,13 @@ impl<A: Family> Table<A> {
         let block = self.block(pin.guard);
         let g = start(hash, block.geo.groups);
         prefetch_line(block.tags(g));
+        self.prefetch_hit(block, g, hash, worker);
+    }
+
+    /// Starts loading what a hit in home group `g` touches besides the tag word: the key's
+    /// preferred slot and `worker`'s counter line of the group.
+    #[inline(always)]
+    fn prefetch_hit(&self, block: Block<'_>, g: usize, hash: u64, worker: usize) {
         prefetch_line(block.slot_word(g * GROUP + lane_of(hash), 0));
         if worker < self.workers {
             prefetch_line(block.rec(g * GROUP, worker).0);
