@@ -39,7 +39,9 @@ pub mod internals {
     //! ## Forwarding store
     //!
     //! A directory maps each incoming interface to its shard and is published through
-    //! `arc-swap`; each reader keeps an `arc_swap::Cache` of it. A shard is a single-writer,
+    //! `arc-swap`; each reader keeps a snapshot of it and a copy of where each shard's table
+    //! is, checked on every lookup with one load of a layout version that every directory
+    //! change and every table rebuild bumps. A shard is a single-writer,
     //! many-reader open-addressing table with the entries inline: one cache line per IPv4
     //! entry (two for IPv6) holds the key and up to four OIFs (three for IPv6; longer lists
     //! in a heap array), written in place under a per-slot sequence lock, so a change never

@@ -1,9 +1,12 @@
 //! The data plane: the forwarding table that workers look up per packet.
 //!
 //! MFEs are sharded by incoming interface (iif). A `Directory` maps each iif to its shard and
-//! is published through `arc_swap`; every forwarding worker owns a [`Reader`] whose
-//! `arc_swap::Cache` checks the directory with about one atomic load. Releasing an interface
-//! removes its shard with one directory store, whatever the number of MFEs in it.
+//! is published through `arc_swap`. Every forwarding worker owns a [`Reader`] that keeps a
+//! directory snapshot and a copy of where each shard's block is, by interface index, and
+//! checks them with one load of the store's layout version, which every directory store and
+//! every block swap bumps: a hit goes from the arrival interface to the block in one load.
+//! Releasing an interface removes its shard with one directory store, whatever the number of
+//! MFEs in it.
 //!
 //! Inside a shard, MFEs live inline in a single-writer, multi-reader open-addressing table
 //! (see `table.rs`, which holds the data plane's `unsafe` with `seqlock.rs`): one cache line per
@@ -18,8 +21,8 @@
 //! `ForwardStore` and the shard directory).
 //!
 //! Consistency: a lookup sees one directory snapshot and, in it, each MFE at one version. A
-//! change returns once it is published: a lookup that starts afterwards sees it (the reader's
-//! cache revalidates the directory on every lookup).
+//! change returns once it is published: a lookup that starts afterwards sees it (the reader
+//! reads the layout version on every lookup).
 //!
 //! Progress: a lookup takes no lock, allocates nothing and changes no reference count; its
 //! only shared writes are to the worker's own counter records. It re-reads a slot that the
@@ -31,6 +34,7 @@
 //! on the writer, not on a forwarding worker.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -127,6 +131,9 @@ fn is_direct<A: Family>(k: &IfKey<A>) -> bool {
 /// rather than corrupt the table.
 pub(crate) struct ForwardStore<A: Family> {
     dir: Arc<ArcSwap<Directory<A>>>,
+    /// The layout version: bumped after every directory store and every block swap, so a
+    /// reader knows, with one load, that the blocks it keeps are still the current ones.
+    version: Arc<AtomicU64>,
     /// The writer lock; holds shards removed from the directory that a reader may still see.
     retired: Mutex<Vec<Arc<Shard<A>>>>,
     workers: Arc<WorkerSlots>,
@@ -141,6 +148,7 @@ impl<A: Family> ForwardStore<A> {
         let max_workers = max_workers.clamp(1, MAX_WORKERS);
         ForwardStore {
             dir: Arc::new(ArcSwap::from_pointee(Directory::empty())),
+            version: Arc::new(AtomicU64::new(0)),
             retired: Mutex::new(Vec::new()),
             workers: WorkerSlots::new(max_workers),
             max_workers,
@@ -160,11 +168,12 @@ impl<A: Family> ForwardStore<A> {
             Some(shard) => shard.table.install(sg, &oifs),
             None => {
                 let shard = Arc::new(Shard {
-                    table: Table::new(self.max_workers as u16), // <= MAX_WORKERS
+                    // <= MAX_WORKERS
+                    table: Table::new(self.max_workers as u16, Arc::clone(&self.version)),
                 });
                 // Filled before it is published: readers see the shard with its MFE.
                 shard.table.install(sg, &oifs);
-                self.dir.store(Arc::new(dir.with(iif, Some(shard))));
+                self.publish(dir.with(iif, Some(shard)));
             }
         }
         sweep(&mut retired);
@@ -182,7 +191,7 @@ impl<A: Family> ForwardStore<A> {
         };
         let removed = shard.table.remove(&sg);
         if removed && shard.table.len() == 0 {
-            self.dir.store(Arc::new(dir.with(iif, None)));
+            self.publish(dir.with(iif, None));
             retired.push(Arc::clone(shard));
         }
         drop(dir);
@@ -201,7 +210,7 @@ impl<A: Family> ForwardStore<A> {
         let Some(shard) = dir.shards.get(&iif) else {
             return 0;
         };
-        self.dir.store(Arc::new(dir.with(iif, None)));
+        self.publish(dir.with(iif, None));
         // Counted after the store: the count locks the shard's writer state, a cold line that
         // readers need not wait for.
         let dropped = shard.table.len();
@@ -229,7 +238,11 @@ impl<A: Family> ForwardStore<A> {
     /// **Progress:** may block (slot mutex); allocates.
     pub(crate) fn reader(&self) -> Result<Reader<A>> {
         let slot = self.workers.acquire()?;
-        Ok(Reader::new(Arc::clone(&self.dir), slot))
+        Ok(Reader::new(
+            Arc::clone(&self.dir),
+            Arc::clone(&self.version),
+            slot,
+        ))
     }
 
     /// MFEs in all shards.
@@ -245,6 +258,13 @@ impl<A: Family> ForwardStore<A> {
     /// **Progress:** wait-free.
     pub(crate) fn max_workers(&self) -> usize {
         self.max_workers
+    }
+
+    /// Stores a new directory, then bumps the layout version (before any shard it drops is
+    /// retired), so readers refresh the blocks they keep at their next lookup.
+    fn publish(&self, dir: Directory<A>) {
+        self.dir.store(Arc::new(dir));
+        self.version.fetch_add(1, Ordering::SeqCst);
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Arc<Shard<A>>>> {

@@ -2,11 +2,16 @@
 
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Cache};
+use std::sync::atomic::AtomicU64;
+
+use arc_swap::ArcSwap;
 
 use super::counters::WorkerSlot;
-use super::table::{hash_key, key_of, Hit, KeyWords, List, Pin, ReaderPin, MAX_INLINE};
-use super::{Directory, Shard};
+use super::table::{
+    hash_key, key_of, Block, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Table, Tables,
+    MAX_INLINE,
+};
+use super::{is_direct, Directory};
 use crate::addr::{Family, IfKey, Sg};
 use crate::error::{Error, Result};
 
@@ -266,7 +271,8 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// and a pinned guard, so it is not `Send`. It also holds one worker slot (its own counter
 /// records) until it is dropped.
 ///
-/// Each lookup revalidates its cached directory (about one atomic load); every 64th lookup,
+/// Each lookup checks the blocks it keeps with one load of the store's layout version (it
+/// takes them again after a table rebuild or a directory change); every 64th lookup,
 /// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
 /// collector's shared epoch line is read once per 64 packets, not per packet. A short OIF
 /// list is copied into the reader's own buffer (the MFE's slot may change right after); a
@@ -279,8 +285,10 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe
 /// per shard, which is one tag word unless that shard's group of the key is full.
 ///
-/// **Progress:** lookups take no lock, allocate nothing and change no reference count. A
-/// lookup that meets a slot mid-rewrite waits for the writer's few stores to it (the usual
+/// **Progress:** lookups take no lock, allocate nothing and change no reference count, but
+/// for the first lookup after a directory change or a table rebuild: that one takes the new
+/// directory snapshot (one reference count up, the old snapshot's down) and copies the shards'
+/// block places (its list grows only when a new interface index appears). A lookup that meets a slot mid-rewrite waits for the writer's few stores to it (the usual
 /// sequence-lock trade-off: a writer descheduled right then holds up the readers of that one
 /// MFE); the miss path's probes are bounded by the number of shards.
 ///
@@ -308,7 +316,12 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// ```
 pub struct Reader<A: Family> {
     pin: ReaderPin,
-    dir: Cache<Arc<ArcSwap<Directory<A>>>, Arc<Directory<A>>>,
+    /// The store's directory.
+    shared: Arc<ArcSwap<Directory<A>>>,
+    /// The snapshot of it this reader works from, and a copy of where each of its shards'
+    /// blocks is, for the interfaces the directory indexes directly (no next hop, index below
+    /// 1024): a hit goes from the arrival interface to the block in one load.
+    kept: Kept<Arc<Directory<A>>>,
     slot: WorkerSlot,
     misses: u64,
     /// The OIF list of the last single lookup, when it was short enough to be inline.
@@ -318,10 +331,15 @@ pub struct Reader<A: Family> {
 }
 
 impl<A: Family> Reader<A> {
-    pub(super) fn new(dir: Arc<ArcSwap<Directory<A>>>, slot: WorkerSlot) -> Self {
+    pub(super) fn new(
+        shared: Arc<ArcSwap<Directory<A>>>,
+        version: Arc<AtomicU64>,
+        slot: WorkerSlot,
+    ) -> Self {
         Reader {
             pin: ReaderPin::new(),
-            dir: Cache::new(dir),
+            kept: Kept::new(version, shared.load_full()),
+            shared,
             slot,
             misses: 0,
             buf: [IfKey::new(0); MAX_INLINE],
@@ -355,9 +373,10 @@ impl<A: Family> Reader<A> {
     /// let stats = mgm.mfe_stats(s, g).unwrap();
     /// assert_eq!((stats.in_packets, stats.in_octets, stats.total_out_packets), (1, 1200, 1));
     /// ```
+    #[inline]
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
         let pin = self.pin.enter(false);
-        let dir: &Directory<A> = self.dir.load();
+        let kept = self.kept.view(pin, || self.shared.load_full());
         let key = PacketKey {
             arrival,
             source,
@@ -367,12 +386,10 @@ impl<A: Family> Reader<A> {
         let worker = self.slot.index();
         let words = key_of(&sg_of(&key));
         let hash = hash_key(&words);
-        let shard = dir.shard(&arrival);
-        let hit = shard.and_then(|s| s.table.get(&words, hash, worker, &mut self.buf, pin));
-        let buf = &self.buf;
-        match (shard, hit) {
-            (Some(shard), Some(hit)) => verdict(shard, hit, buf, worker, bytes),
-            _ => resolve_elsewhere(dir, pin, worker, &mut self.misses, &key, &words, hash),
+        let hit = block_of(kept, &arrival).and_then(|b| b.get(&words, hash, worker, &mut self.buf));
+        match hit {
+            Some(hit) => verdict(hit, &self.buf, worker, bytes),
+            None => resolve_elsewhere(kept, worker, &mut self.misses, &key, &words, hash),
         }
     }
 
@@ -420,7 +437,7 @@ impl<A: Family> Reader<A> {
             });
         }
         let pin = self.pin.enter(true);
-        let dir: &'r Directory<A> = self.dir.load();
+        let kept = self.kept.view(pin, || self.shared.load_full());
         let worker = self.slot.index();
         let bufs: &'r mut [[IfKey<A>; MAX_INLINE]] = &mut self.burst;
         let misses = &mut self.misses;
@@ -429,38 +446,38 @@ impl<A: Family> Reader<A> {
         // (mostly in cache by now); then count and give the verdicts.
         let mut words = [[0u64; 4]; MAX_BURST];
         let mut hashes = [0u64; MAX_BURST];
-        let mut shards: [Option<&'r Shard<A>>; MAX_BURST] = [None; MAX_BURST];
-        for (((w, h), s), p) in words
+        let mut found: [Option<Block<'r>>; MAX_BURST] = [None; MAX_BURST];
+        for (((w, h), b), p) in words
             .iter_mut()
             .zip(&mut hashes)
-            .zip(&mut shards)
+            .zip(&mut found)
             .zip(packets)
         {
             *w = key_of(&sg_of(p));
             *h = hash_key(w);
-            *s = dir.shard(&p.arrival);
-            if let Some(shard) = s {
-                shard.table.prefetch(*h, worker, pin);
+            *b = block_of(kept, &p.arrival);
+            if let Some(block) = b {
+                block.prefetch(*h, worker);
             }
         }
         let mut hits: [Option<Hit<'r, A>>; MAX_BURST] = [const { None }; MAX_BURST];
-        for ((((hit, w), h), s), buf) in hits
+        for ((((hit, w), h), b), buf) in hits
             .iter_mut()
             .zip(&words)
             .zip(&hashes)
-            .zip(&shards)
+            .zip(&found)
             .zip(bufs.iter_mut())
             .take(packets.len())
         {
-            if let Some(shard) = s {
-                *hit = shard.table.get_cold(w, *h, buf, pin);
+            if let Some(block) = b {
+                *hit = block.get_cold(w, *h, buf);
             }
         }
         let bufs: &'r [[IfKey<A>; MAX_INLINE]] = bufs;
         for (i, (v, p)) in verdicts.iter_mut().zip(packets).enumerate() {
-            *v = match (shards[i], hits[i].take()) {
-                (Some(shard), Some(hit)) => verdict(shard, hit, &bufs[i], worker, p.bytes),
-                _ => resolve_elsewhere(dir, pin, worker, misses, p, &words[i], hashes[i]),
+            *v = match hits[i].take() {
+                Some(hit) => verdict(hit, &bufs[i], worker, p.bytes),
+                None => resolve_elsewhere(kept, worker, misses, p, &words[i], hashes[i]),
             };
         }
         Ok(packets.len())
@@ -486,7 +503,7 @@ impl<A: Family> Reader<A> {
     /// ```
     pub fn quiesce(&mut self) {
         self.pin.quiesce();
-        self.dir.load();
+        self.kept.forget(self.shared.load_full());
     }
 
     /// This reader's worker slot, `0..max_workers`: the counter records it writes.
@@ -534,16 +551,39 @@ fn sg_of<A: Family>(p: &PacketKey<A>) -> Sg<A> {
     Sg::new(p.source, p.group)
 }
 
-/// The counted verdict of a hit in `shard`.
+/// The block of `arrival`'s shard, if it has one: from the reader's own copies for the
+/// interfaces the directory indexes directly, else through the directory.
+#[inline(always)]
+fn block_of<'a, A: Family>(
+    kept: KeptView<'a, Arc<Directory<A>>>,
+    arrival: &IfKey<A>,
+) -> Option<Block<'a>> {
+    if is_direct(arrival) {
+        kept.block(arrival.index as usize)
+    } else {
+        let shard = kept.holder().shard(arrival)?;
+        Some(shard.table.pinned(kept.pin()))
+    }
+}
+
+impl<A: Family> Tables<A> for Arc<Directory<A>> {
+    fn direct<'a>(&'a self) -> impl Iterator<Item = Option<&'a Table<A>>>
+    where
+        A: 'a,
+    {
+        self.direct.iter().map(|s| s.as_deref().map(|s| &s.table))
+    }
+}
+
+/// The counted verdict of a hit.
 #[inline(always)]
 fn verdict<'a, A: Family>(
-    shard: &'a Shard<A>,
     hit: Hit<'a, A>,
     buf: &'a [IfKey<A>; MAX_INLINE],
     worker: usize,
     bytes: u32,
 ) -> Verdict<'a, A> {
-    shard.table.count(&hit, worker, bytes);
+    hit.count(worker, bytes);
     let oifs: &'a [IfKey<A>] = match hit.list {
         List::Inline(n) => &buf[..n],
         List::Spilled(list) => list,
@@ -559,21 +599,21 @@ fn verdict<'a, A: Family>(
 /// arrival if another shard has it, else a miss.
 #[cold]
 fn resolve_elsewhere<'a, A: Family>(
-    dir: &'a Directory<A>,
-    pin: Pin<'a>,
+    kept: KeptView<'a, Arc<Directory<A>>>,
     worker: usize,
     misses: &mut u64,
     p: &PacketKey<A>,
     words: &KeyWords,
     hash: u64,
 ) -> Verdict<'a, A> {
-    let mut scratch = [IfKey::new(0); MAX_INLINE];
-    for (iif, shard) in &dir.shards {
+    let mut scratch: [IfKey<A>; MAX_INLINE] = [IfKey::new(0); MAX_INLINE];
+    let pin = kept.pin();
+    for (iif, shard) in &kept.holder().shards {
         if *iif == p.arrival {
             continue;
         }
-        if let Some(hit) = shard.table.get_cold(words, hash, &mut scratch, pin) {
-            shard.table.count_wrong_if(&hit, worker);
+        if let Some(hit) = shard.table.pinned(pin).get_cold(words, hash, &mut scratch) {
+            hit.count_wrong_if(worker);
             return Verdict::WrongInterface { iif: *iif };
         }
     }

@@ -33,6 +33,11 @@
 //! - Large blocks are aligned to 2 MiB and advised as huge pages (`MADV_HUGEPAGE`) before they
 //!   are first touched, where the kernel offers transparent huge pages: a random lookup into a
 //!   table of 100 MB then needs no page walk.
+//! - [`Kept`]: a reader's copy of each directly reached table's block (its head and lookup
+//!   geometry) and of the directory snapshot that holds the tables, valid while the store's
+//!   layout version reads the same. Every block swap and directory store bumps the version
+//!   before anything is retired, so a reader that still reads the old version is pinned in
+//!   an epoch the retired block outlives.
 //! - [`ReaderPin`] / [`Pin`]: a reader's own epoch registration on the default collector and a
 //!   guard it keeps pinned between lookups, moved forward every [`REPIN`] lookups (the
 //!   quiescent-state scheme of DPDK's QSBR: the worker announces progress now and then, not on
@@ -47,8 +52,8 @@
 use std::alloc::{self, Layout as AllocLayout};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam::epoch::{self, Guard, LocalHandle};
 use crossbeam::utils::CachePadded;
@@ -283,6 +288,11 @@ impl ReaderPin {
             self.since = 0;
             if let Some(guard) = &mut self.guard {
                 guard.repin();
+                // Re-pinning reads the collector's epoch with a relaxed load. Made an acquire
+                // here (free where loads are ordered), a reader whose new epoch is past a
+                // block's retirement also sees the layout version bumped before it, so it
+                // never keeps using that block (see `BlockRef`).
+                fence(Ordering::Acquire);
             }
         }
         let guard = &*self.guard.get_or_insert_with(|| self.handle.pin());
@@ -306,8 +316,6 @@ struct Head {
     geo: Geo,
     /// Slots (a multiple of [`GROUP`]).
     cap: usize,
-    /// Worker counter lines per group.
-    workers: usize,
     // The second line: the writer's.
     /// First line of the wrong-interface words.
     wrong_base: usize,
@@ -325,7 +333,7 @@ const HEAD_LINES: usize = std::mem::size_of::<Head>() / LINE;
 /// under a pin. Words are reached from the allocation's own pointer, never through a
 /// reference to the head.
 #[derive(Clone, Copy)]
-struct Block<'a> {
+pub(super) struct Block<'a> {
     head: NonNull<Head>,
     /// The head's geometry, copied once: the compiler may not keep fields read through a
     /// reference across the slot's atomic loads, but it keeps these locals in registers.
@@ -348,6 +356,8 @@ struct Geo {
     group_slot_lines: usize,
     /// Lines per slot.
     slot_lines: usize,
+    /// Worker counter lines per group.
+    workers: usize,
 }
 
 impl<'a> Block<'a> {
@@ -411,9 +421,9 @@ impl<'a> Block<'a> {
                     stride,
                     group_slot_lines,
                     slot_lines: lay.lines,
+                    workers,
                 },
                 cap,
-                workers,
                 wrong_base,
                 wrong_lines,
                 size,
@@ -502,7 +512,7 @@ impl<'a> Block<'a> {
     /// Slot `i`'s counts summed over workers: packets, bytes, wrong-interface arrivals.
     fn sums(&self, i: usize) -> (u64, u64, u64) {
         let mut s = (0u64, 0u64, 0u64);
-        for w in 0..self.head().workers {
+        for w in 0..self.geo.workers {
             let (p, b) = self.rec(i, w);
             s.0 = s.0.wrapping_add(p.load(Ordering::Relaxed));
             s.1 = s.1.wrapping_add(b.load(Ordering::Relaxed));
@@ -521,6 +531,230 @@ impl<'a> Block<'a> {
         let al = unsafe { AllocLayout::from_size_align_unchecked(h.size, h.align) };
         // SAFETY: allocated by `Block::new` with `al`; the caller guarantees no further use.
         unsafe { alloc::dealloc(self.head.as_ptr().cast(), al) };
+    }
+}
+
+/// Where a table's block is and its lookup geometry: what a reader keeps between lookups,
+/// so a lookup goes from the arrival interface straight to the block, without reaching
+/// through the directory, the shard and the table.
+///
+/// A copy stays usable for as long as the store's layout version (bumped after every block
+/// swap and every directory change, before anything is retired) reads the same, under the
+/// reader's current pin, as when the copy was taken: a reader that reads the old version may
+/// still use the replaced block, and the collector frees it only after that reader's pin
+/// moves on. The reader also holds the directory snapshot the copy came from, so the table
+/// (and its current block) is not dropped under it.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct BlockRef {
+    head: NonNull<Head>,
+    geo: Geo,
+}
+
+impl BlockRef {
+    /// The block, for as long as `pin` lasts.
+    ///
+    /// # Safety
+    /// The copy was taken from its table under `pin`, or under an earlier pin of the same
+    /// reader with the store's layout version unchanged since, as read under `pin`; and the
+    /// reader still holds the directory snapshot the table was reached through.
+    #[inline(always)]
+    unsafe fn enter<'a>(self, _pin: Pin<'a>) -> Block<'a> {
+        Block {
+            head: self.head,
+            geo: self.geo,
+            _life: PhantomData,
+        }
+    }
+}
+
+/// What keeps a reader's tables alive (its directory snapshot), and lists them by the
+/// interface index they are reached by directly.
+pub(super) trait Tables<A> {
+    /// The table at each direct index, or `None` where there is none.
+    fn direct<'a>(&'a self) -> impl Iterator<Item = Option<&'a Table<A>>>
+    where
+        A: 'a;
+}
+
+/// A reader's copies of the blocks of the tables it reaches directly, and the snapshot `H`
+/// that keeps those tables alive, taken again whenever the store's layout version moves.
+pub(super) struct Kept<H> {
+    version: Arc<AtomicU64>,
+    /// The version the copies were taken at (`u64::MAX`: none taken yet).
+    seen: u64,
+    holder: H,
+    blocks: Vec<Option<BlockRef>>,
+}
+
+/// [`Kept`] checked against the layout version under a pin: its blocks are usable for as
+/// long as the pin lasts.
+pub(super) struct KeptView<'a, H> {
+    holder: &'a H,
+    blocks: &'a [Option<BlockRef>],
+    pin: Pin<'a>,
+}
+
+impl<H> Clone for KeptView<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H> Copy for KeptView<'_, H> {}
+
+impl<H> Kept<H> {
+    /// No copies yet, `holder` as the snapshot; `version` is the store's layout version.
+    pub(super) fn new(version: Arc<AtomicU64>, holder: H) -> Self {
+        Kept {
+            version,
+            seen: u64::MAX,
+            holder,
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Reads the layout version under `pin` and, if it moved since the copies were taken,
+    /// takes a new snapshot from `fresh` and copies its blocks again.
+    #[inline(always)]
+    pub(super) fn view<'a, A: Family>(
+        &'a mut self,
+        pin: Pin<'a>,
+        fresh: impl FnOnce() -> H,
+    ) -> KeptView<'a, H>
+    where
+        H: Tables<A>,
+    {
+        let version = self.version.load(Ordering::Acquire);
+        if version != self.seen {
+            self.refresh(pin, fresh(), version);
+        }
+        KeptView {
+            holder: &self.holder,
+            blocks: &self.blocks,
+            pin,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refresh<A: Family>(&mut self, pin: Pin<'_>, holder: H, version: u64)
+    where
+        H: Tables<A>,
+    {
+        self.blocks.clear();
+        self.blocks
+            .extend(holder.direct().map(|t| t.map(|t| t.current(pin))));
+        // The old snapshot goes only now, when no copy taken from it is left.
+        self.holder = holder;
+        self.seen = version;
+    }
+
+    /// Drops the copies and takes `holder` as the snapshot; the next [`Kept::view`] copies
+    /// again.
+    pub(super) fn forget(&mut self, holder: H) {
+        self.blocks.clear();
+        self.holder = holder;
+        self.seen = u64::MAX;
+    }
+}
+
+impl<'a, H> KeptView<'a, H> {
+    /// The snapshot.
+    #[inline(always)]
+    pub(super) fn holder(&self) -> &'a H {
+        self.holder
+    }
+
+    /// The pin the view was checked under.
+    #[inline(always)]
+    pub(super) fn pin(&self) -> Pin<'a> {
+        self.pin
+    }
+
+    /// The block of the table at direct index `i`, if there is one.
+    #[inline(always)]
+    pub(super) fn block(&self, i: usize) -> Option<Block<'a>> {
+        let b = (*self.blocks.get(i)?)?;
+        // SAFETY: the copies were taken from `holder`'s tables under a pin of this reader,
+        // at the layout version read under `pin` when this view was made (`Kept::view`), and
+        // the view borrows `holder` for `'a`.
+        Some(unsafe { b.enter(self.pin) })
+    }
+}
+
+impl<'a> Block<'a> {
+    /// The MFE for `key` (`hash` is [`hash_key`] of it): where it is, and its OIF list, copied
+    /// into `buf` when it is inline. Starts loading `worker`'s counter line of the key's home
+    /// group and the key's preferred slot together with the group's tag word, since a hit is
+    /// counted there and mostly sits there.
+    ///
+    /// **Progress:** no lock; see [`Table`].
+    #[inline(always)]
+    pub(super) fn get<A: Family>(
+        self,
+        key: &KeyWords,
+        hash: u64,
+        worker: usize,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+    ) -> Option<Hit<'a, A>> {
+        let g = start(hash, self.geo.groups);
+        self.prefetch_hit(g, hash, worker);
+        find::<A>(self, g, key, hash, buf)
+    }
+
+    /// As [`Block::get`], without starting any load ahead: for a burst, whose keys were
+    /// prefetched already ([`Block::prefetch`]), and for the shards a miss or a
+    /// wrong-interface arrival looks through, where the key is mostly absent and the probe
+    /// mostly ends at the tag word.
+    #[inline]
+    pub(super) fn get_cold<A: Family>(
+        self,
+        key: &KeyWords,
+        hash: u64,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+    ) -> Option<Hit<'a, A>> {
+        let g = start(hash, self.geo.groups);
+        find::<A>(self, g, key, hash, buf)
+    }
+
+    /// Starts loading the tag word and `worker`'s counter line of the home group of `hash`,
+    /// so a burst can overlap the cache misses of many keys before it probes them.
+    #[inline]
+    pub(super) fn prefetch(self, hash: u64, worker: usize) {
+        let g = start(hash, self.geo.groups);
+        prefetch_line(self.tags(g));
+        self.prefetch_hit(g, hash, worker);
+    }
+
+    /// Starts loading what a hit in home group `g` touches besides the tag word: the key's
+    /// preferred slot and `worker`'s counter line of the group.
+    #[inline(always)]
+    fn prefetch_hit(self, g: usize, hash: u64, worker: usize) {
+        prefetch_line(self.slot_word(g * GROUP + lane_of(hash), 0));
+        if worker < self.geo.workers {
+            prefetch_line(self.rec(g * GROUP, worker).0);
+        }
+    }
+}
+
+impl<A> Hit<'_, A> {
+    /// Counts a packet of `bytes` that matched on its incoming interface: a plain load and
+    /// store per counter, since only `worker` writes its line.
+    #[inline(always)]
+    pub(super) fn count(&self, worker: usize, bytes: u32) {
+        if worker < self.block.geo.workers {
+            let (p, b) = self.block.rec(self.slot, worker);
+            bump(p, 1);
+            bump(b, u64::from(bytes));
+        }
+    }
+
+    /// Counts an arrival on another interface than the MFE's incoming one.
+    pub(super) fn count_wrong_if(&self, worker: usize) {
+        if worker < self.block.geo.workers {
+            bump(self.block.wrong(self.slot, worker), 1);
+        }
     }
 }
 
@@ -660,6 +894,8 @@ pub(super) struct Table<A> {
     /// collector, the current one by `Drop`.
     block: AtomicPtr<Head>,
     workers: usize,
+    /// The store's layout version, bumped after every block swap (see [`BlockRef`]).
+    version: Arc<AtomicU64>,
     /// On its own cache line: every writer call locks it, and readers read `block` on every
     /// lookup.
     writer: CachePadded<Mutex<WriterState>>,
@@ -667,12 +903,14 @@ pub(super) struct Table<A> {
 }
 
 impl<A: Family> Table<A> {
-    /// An empty table whose MFEs have counters for `workers` workers.
-    pub(super) fn new(workers: u16) -> Self {
+    /// An empty table whose MFEs have counters for `workers` workers; it bumps `version`
+    /// after each block swap.
+    pub(super) fn new(workers: u16, version: Arc<AtomicU64>) -> Self {
         let workers = usize::from(workers.max(1));
         Table {
             block: AtomicPtr::new(Block::new::<A>(MIN_SLOTS, workers).head.as_ptr()),
             workers,
+            version,
             writer: CachePadded::new(Mutex::new(WriterState {
                 live: 0,
                 tombstones: 0,
@@ -695,79 +933,19 @@ impl<A: Family> Table<A> {
         unsafe { Block::at(NonNull::new_unchecked(p)) }
     }
 
-    /// The MFE for `key` (`hash` is [`hash_key`] of it): where it is, and its OIF list, copied
-    /// into `buf` when it is inline. Starts loading `worker`'s counter line of the key's home
-    /// group and the key's preferred slot together with the group's tag word, since a hit is
-    /// counted there and mostly sits there.
-    ///
-    /// **Progress:** no lock; see [`Table`].
+    /// The current block, for as long as a reader's pin lasts.
     #[inline(always)]
-    pub(super) fn get<'a>(
-        &'a self,
-        key: &KeyWords,
-        hash: u64,
-        worker: usize,
-        buf: &mut [IfKey<A>; MAX_INLINE],
-        pin: Pin<'a>,
-    ) -> Option<Hit<'a, A>> {
-        let block = self.block(pin.guard);
-        let g = start(hash, block.geo.groups);
-        self.prefetch_hit(block, g, hash, worker);
-        find::<A>(block, g, key, hash, buf)
+    pub(super) fn pinned<'a>(&'a self, pin: Pin<'a>) -> Block<'a> {
+        self.block(pin.guard)
     }
 
-    /// As [`Table::get`], without starting any load ahead: for a burst, whose keys were
-    /// prefetched already ([`Table::prefetch`]), and for the shards a miss or a
-    /// wrong-interface arrival looks through, where the key is mostly absent and the probe
-    /// mostly ends at the tag word.
+    /// Where the current block is, for a reader to keep between lookups (see [`BlockRef`]).
     #[inline]
-    pub(super) fn get_cold<'a>(
-        &'a self,
-        key: &KeyWords,
-        hash: u64,
-        buf: &mut [IfKey<A>; MAX_INLINE],
-        pin: Pin<'a>,
-    ) -> Option<Hit<'a, A>> {
-        let block = self.block(pin.guard);
-        let g = start(hash, block.geo.groups);
-        find::<A>(block, g, key, hash, buf)
-    }
-
-    /// Starts loading the tag word and `worker`'s counter line of the home group of `hash`,
-    /// so a burst can overlap the cache misses of many keys before it probes them.
-    #[inline]
-    pub(super) fn prefetch(&self, hash: u64, worker: usize, pin: Pin<'_>) {
-        let block = self.block(pin.guard);
-        let g = start(hash, block.geo.groups);
-        prefetch_line(block.tags(g));
-        self.prefetch_hit(block, g, hash, worker);
-    }
-
-    /// Starts loading what a hit in home group `g` touches besides the tag word: the key's
-    /// preferred slot and `worker`'s counter line of the group.
-    #[inline(always)]
-    fn prefetch_hit(&self, block: Block<'_>, g: usize, hash: u64, worker: usize) {
-        prefetch_line(block.slot_word(g * GROUP + lane_of(hash), 0));
-        if worker < self.workers {
-            prefetch_line(block.rec(g * GROUP, worker).0);
-        }
-    }
-
-    /// Counts a packet of `bytes` that matched `hit` on its incoming interface: a plain load
-    /// and store per counter, since only `worker` writes its line.
-    #[inline(always)]
-    pub(super) fn count(&self, hit: &Hit<'_, A>, worker: usize, bytes: u32) {
-        if worker < self.workers {
-            let (p, b) = hit.block.rec(hit.slot, worker);
-            bump(p, 1);
-            bump(b, u64::from(bytes));
-        }
-    }
-
-    /// Counts an arrival for `hit` on another interface than its incoming one.
-    pub(super) fn count_wrong_if(&self, hit: &Hit<'_, A>, worker: usize) {
-        if worker < self.workers {
-            bump(hit.block.wrong(hit.slot, worker), 1);
+    fn current(&self, pin: Pin<'_>) -> BlockRef {
+        let b = self.block(pin.guard);
+        BlockRef {
+            head: b.head,
+            geo: b.geo,
         }
     }
 
@@ -933,6 +1111,9 @@ impl<A: Family> Table<A> {
             fresh.set_tag(n, tag_of(hash));
         }
         self.block.store(fresh.head.as_ptr(), Ordering::Release);
+        // Before the old block is retired: a reader that still sees the old version may still
+        // use the old block, and the collector frees it only after such a reader moves on.
+        self.version.fetch_add(1, Ordering::SeqCst);
         // Read after the swap: a lookup that starts now counts in the new block, so only one
         // already under way when the block changed can still add to the old one.
         for i in 0..old_cap {

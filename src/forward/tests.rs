@@ -436,3 +436,55 @@ fn shards_found_by_index_and_by_hash() {
         }
     }
 }
+
+#[test]
+fn a_reader_follows_every_block_swap_and_directory_change() {
+    // The reader keeps each shard's block between lookups: every rebuild (growing here, one
+    // per few installs at first) and every directory change must make it take them again.
+    let store = ForwardStore::<Ipv4Addr>::new(1);
+    let mut r = store.reader().unwrap();
+    let n = if cfg!(miri) { 40 } else { 2000 };
+    for i in 0..n {
+        store.install(sg(i, 1), IfKey::new(1), &ifs([2]));
+        assert_eq!(
+            look(&mut r, 1, sg(i, 1)),
+            Owned::Forward(ifs([2])),
+            "key {i}"
+        );
+        assert_eq!(look(&mut r, 1, sg(i / 2, 1)), Owned::Forward(ifs([2])));
+    }
+    // The shard goes, and another one comes at the same interface index.
+    assert_eq!(store.remove_shard(IfKey::new(1)), n as usize);
+    assert_eq!(look(&mut r, 1, sg(0, 1)), Owned::Miss);
+    store.install(sg(0, 9), IfKey::new(1), &ifs([3]));
+    assert_eq!(look(&mut r, 1, sg(0, 9)), Owned::Forward(ifs([3])));
+    assert_eq!(look(&mut r, 1, sg(0, 1)), Owned::Miss);
+    // A quiescent reader takes the blocks again when it comes back.
+    r.quiesce();
+    store.install(sg(1, 9), IfKey::new(1), &ifs([4]));
+    assert_eq!(look(&mut r, 1, sg(1, 9)), Owned::Forward(ifs([4])));
+    // And the burst path sees the same.
+    let keys: Vec<PacketKey<Ipv4Addr>> = [(0, 9), (1, 9), (0, 1)]
+        .iter()
+        .map(|&(i, j)| {
+            let k = sg::<Ipv4Addr>(i, j);
+            PacketKey {
+                arrival: IfKey::new(1),
+                source: k.source,
+                group: k.group,
+                bytes: 1,
+            }
+        })
+        .collect();
+    let mut v = [Verdict::Miss; 3];
+    r.lookup_burst(&keys, &mut v).unwrap();
+    let got: Vec<Owned<Ipv4Addr>> = v.iter().map(own).collect();
+    assert_eq!(
+        got,
+        [
+            Owned::Forward(ifs([3])),
+            Owned::Forward(ifs([4])),
+            Owned::Miss
+        ]
+    );
+}
