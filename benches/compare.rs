@@ -655,7 +655,7 @@ fn build_tables(engine: Filled, with_naive: bool) -> Tables {
 /// Nanoseconds the calling thread has run on a CPU, if the kernel says. `CLOCK_THREAD_CPUTIME_ID`
 /// counts the running slice up to the call; `/proc/thread-self/schedstat` (the fallback) only
 /// up to the last scheduler tick, which is a few ms off: fine for runs of seconds only.
-#[cfg(all(target_os = "linux", feature = "linux"))]
+#[cfg(target_os = "linux")]
 fn thread_cpu_ns() -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -668,7 +668,7 @@ fn thread_cpu_ns() -> Option<u64> {
 
 /// Nanoseconds the calling thread has run on a CPU, if the kernel says (up to its last
 /// scheduler tick: a few ms off, fine for runs of seconds only).
-#[cfg(not(all(target_os = "linux", feature = "linux")))]
+#[cfg(not(target_os = "linux"))]
 fn thread_cpu_ns() -> Option<u64> {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()?
@@ -1113,7 +1113,7 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
-    let want = |w: char| only.as_ref().map_or(true, |o| o.contains(w));
+    let want = |w: char| only.as_ref().is_none_or(|o| o.contains(w));
     let p = if quick {
         Params {
             quick,

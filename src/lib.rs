@@ -164,8 +164,6 @@ mod engine;
 mod error;
 mod forward;
 mod handle;
-#[cfg(all(target_os = "linux", feature = "linux"))]
-pub mod linux;
 mod mfe;
 mod protocol;
 mod rib;

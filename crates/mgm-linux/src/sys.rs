@@ -25,7 +25,7 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
 ///
 /// ```no_run
 /// // no_run: raw sockets need CAP_NET_RAW.
-/// use mgm::linux::sys::{getsockopt_int, raw_socket};
+/// use mgm_linux::sys::{getsockopt_int, raw_socket};
 /// let fd = raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
 /// assert_eq!(getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_RAW);
 /// assert_eq!(getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)?, libc::IPPROTO_IGMP);
@@ -44,7 +44,7 @@ pub fn raw_socket(domain: libc::c_int, protocol: libc::c_int) -> io::Result<Owne
 /// The OS error.
 ///
 /// ```
-/// use mgm::linux::sys::{getsockopt_int, setsockopt_bytes};
+/// use mgm_linux::sys::{getsockopt_int, setsockopt_bytes};
 /// use std::net::UdpSocket;
 /// let sock = UdpSocket::bind("127.0.0.1:0")?;
 /// // An `int` option, given as its bytes.
@@ -79,7 +79,7 @@ pub fn setsockopt_bytes(
 /// The OS error.
 ///
 /// ```
-/// use mgm::linux::sys::{getsockopt_int, setsockopt_int};
+/// use mgm_linux::sys::{getsockopt_int, setsockopt_int};
 /// use std::net::UdpSocket;
 /// let sock = UdpSocket::bind("127.0.0.1:0")?;
 /// assert_eq!(getsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP)?, 1);
@@ -102,7 +102,7 @@ pub fn setsockopt_int(
 /// The OS error.
 ///
 /// ```
-/// use mgm::linux::sys::getsockopt_int;
+/// use mgm_linux::sys::getsockopt_int;
 /// use std::net::{TcpListener, UdpSocket};
 /// let udp = UdpSocket::bind("127.0.0.1:0")?;
 /// let tcp = TcpListener::bind("127.0.0.1:0")?;
@@ -132,7 +132,7 @@ pub fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) 
 /// The OS error.
 ///
 /// ```
-/// use mgm::linux::sys::set_nonblocking;
+/// use mgm_linux::sys::set_nonblocking;
 /// use std::{io, net::UdpSocket};
 /// let sock = UdpSocket::bind("127.0.0.1:0")?;
 /// set_nonblocking(&sock)?;
@@ -156,7 +156,7 @@ pub fn set_nonblocking(fd: &impl AsRawFd) -> io::Result<()> {
 /// What `recvmsg` returned besides the bytes.
 ///
 /// ```
-/// use mgm::linux::sys::{recv_with_info, RecvInfo};
+/// use mgm_linux::sys::{recv_with_info, RecvInfo};
 /// use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 /// let sock = UdpSocket::bind("127.0.0.1:0")?;
 /// sock.send_to(b"ping", sock.local_addr()?)?;
@@ -182,7 +182,7 @@ pub struct RecvInfo {
 /// The OS error other than `EAGAIN`.
 ///
 /// ```
-/// use mgm::linux::sys::{if_nametoindex, recv_with_info, setsockopt_int};
+/// use mgm_linux::sys::{if_nametoindex, recv_with_info, setsockopt_int};
 /// use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 /// let sock = UdpSocket::bind("127.0.0.1:0")?;
 /// setsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
@@ -275,8 +275,8 @@ fn sockaddr_ip(sa: &libc::sockaddr_storage) -> Option<IpAddr> {
 ///
 /// ```no_run
 /// // no_run: needs a raw socket (CAP_NET_RAW); a UDP socket refuses port 0.
-/// use mgm::linux::igmp::{encode_v2, ALL_ROUTERS};
-/// use mgm::linux::sys::{raw_socket, send_to_v4};
+/// use mgm_igmp::{encode_v2, ALL_ROUTERS};
+/// use mgm_linux::sys::{raw_socket, send_to_v4};
 /// use std::net::Ipv4Addr;
 /// let sock = raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
 /// let leave = encode_v2(0x17, Ipv4Addr::new(239, 1, 2, 3));
@@ -313,7 +313,7 @@ pub fn send_to_v4(fd: &impl AsRawFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<us
 /// The OS error.
 ///
 /// ```
-/// use mgm::linux::sys::ioctl_bytes;
+/// use mgm_linux::sys::ioctl_bytes;
 /// use std::net::UdpSocket;
 /// let sock = UdpSocket::bind("127.0.0.1:0")?;
 /// sock.send_to(b"hello", sock.local_addr()?)?;
@@ -338,7 +338,7 @@ pub fn ioctl_bytes(fd: &impl AsRawFd, request: libc::c_ulong, buf: &mut [u64]) -
 /// The OS error other than `EINTR`.
 ///
 /// ```
-/// use mgm::linux::sys::poll_readable;
+/// use mgm_linux::sys::poll_readable;
 /// use std::{net::UdpSocket, os::fd::AsRawFd};
 /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
 /// b.send_to(b"x", a.local_addr()?)?;
@@ -375,7 +375,7 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
 /// `NotFound` when there is no such interface.
 ///
 /// ```
-/// use mgm::linux::sys::{if_indextoname, if_nametoindex};
+/// use mgm_linux::sys::{if_indextoname, if_nametoindex};
 /// use std::io::ErrorKind;
 /// let lo = if_nametoindex("lo")?;
 /// assert_eq!(if_indextoname(lo).as_deref(), Some("lo"));
@@ -400,7 +400,7 @@ pub fn if_nametoindex(name: &str) -> io::Result<u32> {
 /// The name of the interface with index `index`, if it exists.
 ///
 /// ```
-/// use mgm::linux::sys::{if_indextoname, if_nametoindex};
+/// use mgm_linux::sys::{if_indextoname, if_nametoindex};
 /// assert_eq!(if_indextoname(if_nametoindex("lo")?).as_deref(), Some("lo"));
 /// assert_eq!(if_indextoname(0), None, "ifindex 0 is never an interface");
 /// # Ok::<(), std::io::Error>(())
@@ -423,7 +423,7 @@ pub fn if_indextoname(index: u32) -> Option<String> {
 /// The OS error of `getifaddrs`.
 ///
 /// ```
-/// use mgm::linux::sys::{if_nametoindex, interface_addrs};
+/// use mgm_linux::sys::{if_nametoindex, interface_addrs};
 /// for (name, addr) in interface_addrs()? {
 ///     assert!(if_nametoindex(&name).is_ok(), "{name} is an interface");
 ///     if name == "lo" {

@@ -59,7 +59,7 @@ impl Default for IgmpSection {
 
 impl IgmpSection {
     /// The state machine's configuration.
-    pub fn to_config(&self) -> Result<mgm::linux::IgmpConfig, String> {
+    pub fn to_config(&self) -> Result<mgm_igmp::IgmpConfig, String> {
         let d = |what: &str, v: f64| {
             if v.is_finite() && v > 0.0 && v < 1e6 {
                 Ok(Duration::from_secs_f64(v))
@@ -73,7 +73,7 @@ impl IgmpSection {
                 self.robustness
             ));
         }
-        Ok(mgm::linux::IgmpConfig {
+        Ok(mgm_igmp::IgmpConfig {
             robustness: self.robustness,
             query_interval: d("query_interval", self.query_interval)?,
             query_response_interval: d("query_response_interval", self.query_response_interval)?,

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
-use crate::addr::{Family, IfKey, Sg};
-use crate::engine::Mgm;
-use crate::linux::mroute::{Kernel, KernelCounters, Upcall, UpcallKind, VifCounters, MAXVIFS};
-use crate::linux::sys;
-use crate::mfe::{Mfe, MfeChange, MfeStats, MissOutcome};
-use crate::protocol::Batches;
+use crate::mroute::{Kernel, KernelCounters, Upcall, UpcallKind, VifCounters, MAXVIFS};
+use crate::sys;
+use mgm::Batches;
+use mgm::Mgm;
+use mgm::{Family, IfKey, Sg};
+use mgm::{Mfe, MfeChange, MfeStats, MissOutcome};
 
 /// What went wrong in the Linux forwarder.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub enum LinuxError {
         source: io::Error,
     },
     /// The engine refused a call.
-    Engine(crate::Error),
+    Engine(mgm::Error),
     /// An upcall named a VIF the adapter never added.
     UnknownVif {
         /// The VIF.
@@ -70,8 +70,8 @@ impl std::error::Error for LinuxError {
     }
 }
 
-impl From<crate::Error> for LinuxError {
-    fn from(e: crate::Error) -> Self {
+impl From<mgm::Error> for LinuxError {
+    fn from(e: mgm::Error) -> Self {
         LinuxError::Engine(e)
     }
 }
@@ -79,7 +79,7 @@ impl From<crate::Error> for LinuxError {
 /// The VIF numbers in use: ifindex ↔ VIF, at most `capacity` (the kernel's [`MAXVIFS`]).
 ///
 /// ```
-/// use mgm::linux::VifTable;
+/// use mgm_linux::VifTable;
 /// let mut t = VifTable::new(2);
 /// assert_eq!(t.allocate(7).unwrap(), 0);
 /// assert_eq!(t.allocate(9).unwrap(), 1);
@@ -413,7 +413,7 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
         let mut n = 0;
         for sg in self.installed.keys() {
             if let Some(k) = self.kernel_counters(*sg) {
-                let c = crate::ExternalCounters {
+                let c = mgm::ExternalCounters {
                     packets: k.packets,
                     bytes: k.bytes,
                     wrong_if: k.wrong_if,
@@ -480,9 +480,9 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{DefaultHooks, MS_IP_IGMP};
-    use crate::rib::Route;
-    use crate::{Selector, JOIN};
+    use mgm::Route;
+    use mgm::{DefaultHooks, MS_IP_IGMP};
+    use mgm::{Selector, JOIN};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
 

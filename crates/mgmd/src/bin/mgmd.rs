@@ -26,14 +26,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mgm::linux::mroute::Received4;
-use mgm::linux::{
-    igmp, sys, Forwarder, IgmpAction, IgmpClient, LinuxError, Mroute6Socket, MrouteSocket,
-    UpcallKind, UpcallOutcome,
-};
 use mgm::{
     DefaultHooks, Event, EventReceiver, Hooks, IfKey, Mgm, MissOutcome, ProtocolHandle, Route,
     RpfDecision, RpfQuery, Selector, JOIN,
+};
+use mgm_igmp::{self as igmp, IgmpAction};
+use mgm_igmp_client::IgmpClient;
+use mgm_linux::mroute::Received4;
+use mgm_linux::{
+    sys, Forwarder, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind, UpcallOutcome,
 };
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
@@ -55,7 +56,7 @@ impl Hooks<Ipv4Addr> for StaticHooks {
         let rule = self
             .rules
             .iter()
-            .filter(|(s, g, _)| *g == q.sg.group && s.map_or(true, |s| s == q.sg.source))
+            .filter(|(s, g, _)| *g == q.sg.group && s.is_none_or(|s| s == q.sg.source))
             .max_by_key(|(s, _, _)| s.is_some());
         match rule {
             Some((_, _, iif)) => RpfDecision {
@@ -281,7 +282,7 @@ impl Daemon {
         for i in &config.interfaces {
             let ifindex =
                 sys::if_nametoindex(&i.name).map_err(|e| format!("interface {}: {e}", i.name))?;
-            let address = mgm::linux::mroute::ipv4_addrs_of(&i.name)
+            let address = mgm_linux::mroute::ipv4_addrs_of(&i.name)
                 .ok()
                 .and_then(|a| a.first().copied());
             ifaces.push(Iface {

@@ -8,8 +8,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::addr::Sg;
-use crate::linux::sys;
+use crate::sys;
+use mgm::Sg;
 
 /// The kernel's limit on VIFs (`MAXVIFS`) and on IPv6 MIFs (`MAXMIFS`).
 pub const MAXVIFS: usize = 32;
@@ -42,7 +42,7 @@ const VIFF_USE_IFINDEX: u8 = 0x8;
 /// The kernel's counters of one (S,G) cache entry (`SIOCGETSGCNT`).
 ///
 /// ```
-/// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+/// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
 /// # use mgm::Sg;
 /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
 /// # #[derive(Default)]
@@ -64,7 +64,7 @@ const VIFF_USE_IFINDEX: u8 = 0x8;
 /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
 /// #     }
 /// # }
-/// use mgm::linux::Forwarder;
+/// use mgm_linux::Forwarder;
 /// use mgm::{IfKey, Mgm};
 /// let mgm = Mgm::<Ipv4Addr>::default();
 /// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
@@ -91,7 +91,7 @@ pub struct KernelCounters {
 /// The kernel's counters of one VIF (`SIOCGETVIFCNT`).
 ///
 /// ```
-/// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+/// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
 /// # use mgm::Sg;
 /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
 /// # #[derive(Default)]
@@ -113,7 +113,7 @@ pub struct KernelCounters {
 /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
 /// #     }
 /// # }
-/// use mgm::linux::Forwarder;
+/// use mgm_linux::Forwarder;
 /// use mgm::Mgm;
 /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
 /// assert_eq!(f.add_interface(7).unwrap(), 0);
@@ -138,7 +138,7 @@ pub struct VifCounters {
 /// What kind of upcall the kernel sent.
 ///
 /// ```
-/// use mgm::linux::mroute::{parse_received4, Received4, UpcallKind};
+/// use mgm_linux::mroute::{parse_received4, Received4, UpcallKind};
 /// let kind = |msgtype: u8| {
 ///     let mut up = [0u8; 20];
 ///     up[8] = msgtype; // im_msgtype; im_mbz (byte 9) is 0: an upcall
@@ -165,7 +165,7 @@ pub enum UpcallKind {
 /// One upcall: kind, arrival VIF, source and group.
 ///
 /// ```
-/// use mgm::linux::mroute::{parse_received4, Received4, Upcall, UpcallKind};
+/// use mgm_linux::mroute::{parse_received4, Received4, Upcall, UpcallKind};
 /// use std::net::Ipv4Addr;
 /// // struct igmpmsg: the kernel's upcall, laid over an IP header.
 /// let mut msg = [0u8; 20];
@@ -191,8 +191,8 @@ pub struct Upcall<A> {
 /// What one read from an IPv4 mroute socket gave.
 ///
 /// ```
-/// use mgm::linux::igmp::encode_v2;
-/// use mgm::linux::mroute::{parse_received4, Received4};
+/// use mgm_igmp::encode_v2;
+/// use mgm_linux::mroute::{parse_received4, Received4};
 /// use std::net::Ipv4Addr;
 /// // An IGMPv2 report as read from the socket: a 20-byte IP header (protocol 2), then IGMP.
 /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
@@ -228,9 +228,9 @@ pub enum Received4 {
 /// sockets and by test doubles.
 ///
 /// ```
-/// use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
-/// use mgm::linux::{Forwarder, UpcallOutcome};
-/// use mgm::linux::mroute::{Upcall, UpcallKind};
+/// use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
+/// use mgm_linux::{Forwarder, UpcallOutcome};
+/// use mgm_linux::mroute::{Upcall, UpcallKind};
 /// use mgm::{DefaultHooks, IfKey, Mgm, MissOutcome, Route, Selector, Sg, JOIN, MS_IP_IGMP};
 /// use std::{collections::BTreeMap, io, net::Ipv4Addr, sync::Arc};
 ///
@@ -288,7 +288,7 @@ pub trait Kernel<A> {
     /// The OS error.
     ///
     /// ```
-    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
     /// # use mgm::Sg;
     /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
     /// # #[derive(Default)]
@@ -310,7 +310,7 @@ pub trait Kernel<A> {
     /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
     /// #     }
     /// # }
-    /// use mgm::linux::Forwarder;
+    /// use mgm_linux::Forwarder;
     /// use mgm::Mgm;
     /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
     /// assert_eq!(f.add_interface(7).unwrap(), 0);
@@ -325,7 +325,7 @@ pub trait Kernel<A> {
     /// The OS error.
     ///
     /// ```
-    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
     /// # use mgm::Sg;
     /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
     /// # #[derive(Default)]
@@ -347,7 +347,7 @@ pub trait Kernel<A> {
     /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
     /// #     }
     /// # }
-    /// use mgm::linux::Forwarder;
+    /// use mgm_linux::Forwarder;
     /// use mgm::Mgm;
     /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
     /// f.add_interface(7).unwrap();
@@ -362,7 +362,7 @@ pub trait Kernel<A> {
     /// The OS error.
     ///
     /// ```
-    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
     /// # use mgm::Sg;
     /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
     /// # #[derive(Default)]
@@ -384,7 +384,7 @@ pub trait Kernel<A> {
     /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
     /// #     }
     /// # }
-    /// use mgm::linux::Forwarder;
+    /// use mgm_linux::Forwarder;
     /// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, JOIN, MS_IP_IGMP};
     /// use std::sync::Arc;
     /// let mgm = Mgm::<Ipv4Addr>::default();
@@ -408,7 +408,7 @@ pub trait Kernel<A> {
     /// The OS error.
     ///
     /// ```
-    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
     /// # use mgm::Sg;
     /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
     /// # #[derive(Default)]
@@ -430,7 +430,7 @@ pub trait Kernel<A> {
     /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
     /// #     }
     /// # }
-    /// use mgm::linux::Forwarder;
+    /// use mgm_linux::Forwarder;
     /// use mgm::{IfKey, Mgm};
     /// let mgm = Mgm::<Ipv4Addr>::default();
     /// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
@@ -447,7 +447,7 @@ pub trait Kernel<A> {
     /// The OS error (`EADDRNOTAVAIL` when the kernel has no such entry).
     ///
     /// ```
-    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
     /// # use mgm::Sg;
     /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
     /// # #[derive(Default)]
@@ -469,7 +469,7 @@ pub trait Kernel<A> {
     /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
     /// #     }
     /// # }
-    /// use mgm::linux::Forwarder;
+    /// use mgm_linux::Forwarder;
     /// use mgm::{IfKey, Mgm};
     /// let mgm = Mgm::<Ipv4Addr>::default();
     /// let mut f = Forwarder::new(mgm.clone(), Table::default()).unwrap();
@@ -488,7 +488,7 @@ pub trait Kernel<A> {
     /// The OS error.
     ///
     /// ```
-    /// # use mgm::linux::mroute::{Kernel, KernelCounters, VifCounters};
+    /// # use mgm_linux::mroute::{Kernel, KernelCounters, VifCounters};
     /// # use mgm::Sg;
     /// # use std::{collections::BTreeMap, io, net::Ipv4Addr};
     /// # #[derive(Default)]
@@ -510,7 +510,7 @@ pub trait Kernel<A> {
     /// #         Ok(VifCounters { in_packets: n, out_packets: 2 * n, in_bytes: 100 * n, out_bytes: 200 * n })
     /// #     }
     /// # }
-    /// use mgm::linux::Forwarder;
+    /// use mgm_linux::Forwarder;
     /// use mgm::Mgm;
     /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), Table::default()).unwrap();
     /// f.add_interface(7).unwrap(); // VIF 0
@@ -527,12 +527,12 @@ pub trait Kernel<A> {
 ///
 /// ```no_run
 /// // no_run: MRT_INIT needs CAP_NET_ADMIN and takes the namespace's multicast routing table.
-/// use mgm::linux::mroute::MrouteSocket;
-/// use mgm::linux::Forwarder;
+/// use mgm_linux::mroute::MrouteSocket;
+/// use mgm_linux::Forwarder;
 /// use mgm::Mgm;
 /// use std::net::Ipv4Addr;
 /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), MrouteSocket::open()?)?;
-/// let eth0 = mgm::linux::sys::if_nametoindex("eth0")?;
+/// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
 /// assert_eq!(f.add_interface(eth0)?, 0); // MRT_ADD_VIF
 /// f.shutdown(); // MRT_DEL_MFC, MRT_DEL_VIF; dropping the socket is MRT_DONE
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -552,7 +552,7 @@ impl MrouteSocket {
     ///
     /// ```no_run
     /// // no_run: needs CAP_NET_RAW and CAP_NET_ADMIN, and takes the namespace's mroute table.
-    /// use mgm::linux::mroute::MrouteSocket;
+    /// use mgm_linux::mroute::MrouteSocket;
     /// match MrouteSocket::open() {
     ///     Ok(sock) => assert_eq!(sock.version()?, 0x305),
     ///     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => eprintln!("not root: {e}"),
@@ -584,7 +584,7 @@ impl MrouteSocket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::mroute::MrouteSocket;
+    /// use mgm_linux::mroute::MrouteSocket;
     /// let sock = MrouteSocket::open()?;
     /// assert_eq!(sock.version()?, 0x305);
     /// # Ok::<(), std::io::Error>(())
@@ -600,7 +600,7 @@ impl MrouteSocket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::mroute::{Kernel, MrouteSocket};
+    /// use mgm_linux::mroute::{Kernel, MrouteSocket};
     /// use mgm::Sg;
     /// use std::net::Ipv4Addr;
     /// let mut sock = MrouteSocket::open()?;
@@ -625,10 +625,10 @@ impl MrouteSocket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::igmp::{ALL_ROUTERS, IGMPV3_ROUTERS};
-    /// use mgm::linux::mroute::MrouteSocket;
+    /// use mgm_igmp::{ALL_ROUTERS, IGMPV3_ROUTERS};
+    /// use mgm_linux::mroute::MrouteSocket;
     /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm::linux::sys::if_nametoindex("eth0")?;
+    /// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
     /// sock.membership(IGMPV3_ROUTERS, eth0, true)?; // hear IGMPv3 reports
     /// sock.membership(ALL_ROUTERS, eth0, true)?; // and IGMPv2 leaves
     /// sock.membership(ALL_ROUTERS, eth0, false)?;
@@ -650,12 +650,12 @@ impl MrouteSocket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::igmp::IgmpAction;
-    /// use mgm::linux::mroute::MrouteSocket;
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::IgmpAction;
+    /// use mgm_linux::mroute::MrouteSocket;
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm::linux::sys::if_nametoindex("eth0")?;
+    /// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
     /// let mut router = IgmpRouter::new(IgmpConfig::default());
     /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO) {
     ///     if let IgmpAction::Send { ifindex, destination, query } = action {
@@ -682,9 +682,9 @@ impl MrouteSocket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::mroute::{MrouteSocket, Received4};
+    /// use mgm_linux::mroute::{MrouteSocket, Received4};
     /// let sock = MrouteSocket::open()?;
-    /// mgm::linux::sys::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
+    /// mgm_linux::sys::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
     /// while let Some(msg) = sock.recv()? {
     ///     match msg {
     ///         Received4::Upcall(up) => println!("{:?} on VIF {}: {} -> {}", up.kind, up.vif, up.source, up.group),
@@ -707,7 +707,7 @@ impl MrouteSocket {
 /// is zero, else an IGMP packet.
 ///
 /// ```
-/// use mgm::linux::mroute::{parse_received4, Received4, UpcallKind};
+/// use mgm_linux::mroute::{parse_received4, Received4, UpcallKind};
 /// let mut up = [0u8; 28];
 /// up[8] = 1; // IGMPMSG_NOCACHE
 /// up[10] = 0; // vif 0
@@ -853,7 +853,7 @@ impl AsRawFd for MrouteSocket {
 ///
 /// ```no_run
 /// // no_run: MRT6_INIT needs CAP_NET_ADMIN and takes the namespace's IPv6 multicast routing table.
-/// use mgm::linux::mroute::{Kernel, Mroute6Socket};
+/// use mgm_linux::mroute::{Kernel, Mroute6Socket};
 /// use mgm::Sg;
 /// use std::net::Ipv6Addr;
 /// let mut sock = Mroute6Socket::open()?;
@@ -877,7 +877,7 @@ impl Mroute6Socket {
     ///
     /// ```no_run
     /// // no_run: needs CAP_NET_RAW and CAP_NET_ADMIN, and takes the namespace's IPv6 mroute table.
-    /// use mgm::linux::mroute::Mroute6Socket;
+    /// use mgm_linux::mroute::Mroute6Socket;
     /// let sock = Mroute6Socket::open()?;
     /// sock.done()?;
     /// # Ok::<(), std::io::Error>(())
@@ -901,7 +901,7 @@ impl Mroute6Socket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::mroute::{Kernel, Mroute6Socket};
+    /// use mgm_linux::mroute::{Kernel, Mroute6Socket};
     /// let mut sock = Mroute6Socket::open()?;
     /// sock.add_vif(0, 2)?;
     /// sock.done()?; // the kernel forgets MIF 0 and every cache entry
@@ -920,7 +920,7 @@ impl Mroute6Socket {
     ///
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm::linux::mroute::{Mroute6Socket, UpcallKind};
+    /// use mgm_linux::mroute::{Mroute6Socket, UpcallKind};
     /// let sock = Mroute6Socket::open()?;
     /// match sock.recv_upcall()? {
     ///     None => println!("nothing queued"),
@@ -941,7 +941,7 @@ impl Mroute6Socket {
 /// Parses a `mrt6msg` upcall; `None` for an ICMPv6 packet.
 ///
 /// ```
-/// use mgm::linux::mroute::{parse_upcall6, UpcallKind};
+/// use mgm_linux::mroute::{parse_upcall6, UpcallKind};
 /// use std::net::Ipv6Addr;
 /// let (s, g): (Ipv6Addr, Ipv6Addr) = ("2001:db8::2".parse().unwrap(), "ff0e::1".parse().unwrap());
 /// // struct mrt6msg: im6_mbz 0, im6_msgtype, im6_mif (host order), pad, source, group.
@@ -1080,7 +1080,7 @@ impl AsRawFd for Mroute6Socket {
 /// The OS error.
 ///
 /// ```
-/// use mgm::linux::mroute::ipv4_addrs_of;
+/// use mgm_linux::mroute::ipv4_addrs_of;
 /// assert!(ipv4_addrs_of("lo")?.iter().all(|a| a.is_loopback()));
 /// assert!(ipv4_addrs_of("no-such-if0")?.is_empty());
 /// # Ok::<(), std::io::Error>(())

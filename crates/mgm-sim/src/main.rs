@@ -7,24 +7,16 @@
 //! one did not.
 //!
 //! ```text
-//! cargo run --release -- --ipv6 --duration 3 --workers 2 --seed 7
+//! cargo run --release -p mgm-sim -- --ipv6 --duration 3 --workers 2 --seed 7
 //! ```
 
-#[path = "mgm-sim/control.rs"]
 mod control;
-#[path = "mgm-sim/events.rs"]
 mod events;
-#[path = "mgm-sim/forwarder.rs"]
 mod forwarder;
-#[path = "mgm-sim/igmp.rs"]
 mod igmp;
-#[path = "mgm-sim/lifecycle.rs"]
 mod lifecycle;
-#[path = "mgm-sim/pim.rs"]
 mod pim;
-#[path = "mgm-sim/report.rs"]
 mod report;
-#[path = "mgm-sim/scenario.rs"]
 mod scenario;
 
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -6,17 +6,17 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::addr::{IfKey, Selector};
-use crate::engine::{Mgm, JOIN};
-use crate::handle::ProtocolHandle;
-use crate::linux::igmp::{IgmpAction, IgmpConfig, IgmpRouter};
-use crate::protocol::{DefaultHooks, Event, EventReceiver, MS_IP_IGMP};
+use mgm::{
+    DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, Selector, JOIN, MS_IP_IGMP,
+};
+use mgm_igmp::{IgmpAction, IgmpConfig, IgmpRouter};
 
 /// The IGMP router registered with an engine. Socket-free: the caller feeds it packets and
 /// time, sends the queries it returns, and drains its events.
 ///
 /// ```
-/// use mgm::linux::{igmp, IgmpClient, IgmpConfig};
+/// use mgm_igmp::{self as igmp, IgmpConfig};
+/// use mgm_igmp_client::IgmpClient;
 /// use mgm::{IfKey, Mgm, Selector};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mgm = Mgm::<Ipv4Addr>::default();
@@ -35,7 +35,7 @@ pub struct IgmpClient {
     events: EventReceiver<Ipv4Addr>,
     router: IgmpRouter,
     disabled: BTreeSet<u32>,
-    errors: Vec<crate::Error>,
+    errors: Vec<mgm::Error>,
 }
 
 impl IgmpClient {
@@ -43,7 +43,7 @@ impl IgmpClient {
     ///
     /// # Errors
     /// As [`Mgm::register`].
-    pub fn register(mgm: Mgm<Ipv4Addr>, config: IgmpConfig) -> crate::Result<Self> {
+    pub fn register(mgm: Mgm<Ipv4Addr>, config: IgmpConfig) -> mgm::Result<Self> {
         let (handle, events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks))?;
         Ok(IgmpClient {
             mgm,
@@ -66,7 +66,7 @@ impl IgmpClient {
     }
 
     /// Engine errors met while applying memberships, since the last call.
-    pub fn take_errors(&mut self) -> Vec<crate::Error> {
+    pub fn take_errors(&mut self) -> Vec<mgm::Error> {
         std::mem::take(&mut self.errors)
     }
 
@@ -80,7 +80,7 @@ impl IgmpClient {
         ifindex: u32,
         address: Ipv4Addr,
         now: Duration,
-    ) -> crate::Result<Vec<IgmpAction>> {
+    ) -> mgm::Result<Vec<IgmpAction>> {
         self.mgm.take_interface(self.handle, IfKey::new(ifindex))?;
         let acts = self.router.add_interface(ifindex, address, now);
         Ok(self.apply(acts))
@@ -90,7 +90,7 @@ impl IgmpClient {
     ///
     /// # Errors
     /// As [`Mgm::release_interface`].
-    pub fn remove_interface(&mut self, ifindex: u32) -> crate::Result<()> {
+    pub fn remove_interface(&mut self, ifindex: u32) -> mgm::Result<()> {
         let _ = self.router.remove_interface(ifindex);
         self.disabled.remove(&ifindex);
         self.mgm.release_interface(self.handle, IfKey::new(ifindex))
@@ -188,7 +188,7 @@ impl IgmpClient {
     ///
     /// # Errors
     /// As [`Mgm::deregister`].
-    pub fn shutdown(mut self) -> crate::Result<()> {
+    pub fn shutdown(mut self) -> mgm::Result<()> {
         let ids: Vec<u32> = self.router.interfaces().keys().copied().collect();
         for i in ids {
             if let Err(e) = self.remove_interface(i) {

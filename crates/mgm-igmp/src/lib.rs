@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::addr::Selector;
+use mgm::Selector;
 
 /// 224.0.0.1, all systems: destination of general queries.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -23,7 +23,7 @@ pub const IGMPV3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
 /// IGMP timers and counts (RFC 3376 section 8); defaults are the RFC's.
 ///
 /// ```
-/// use mgm::linux::IgmpConfig;
+/// use mgm_igmp::IgmpConfig;
 /// use std::time::Duration;
 /// let c = IgmpConfig::default();
 /// assert_eq!(c.group_membership_interval(), Duration::from_secs(260));
@@ -62,7 +62,7 @@ impl IgmpConfig {
     /// Group membership interval: robustness × query interval + response interval (260 s).
     ///
     /// ```
-    /// use mgm::linux::IgmpConfig;
+    /// use mgm_igmp::IgmpConfig;
     /// use std::time::Duration;
     /// assert_eq!(IgmpConfig::default().group_membership_interval(), Duration::from_secs(2 * 125 + 10));
     /// let c = IgmpConfig { robustness: 3, query_interval: Duration::from_secs(60), ..IgmpConfig::default() };
@@ -74,7 +74,7 @@ impl IgmpConfig {
     /// Other querier present interval: robustness × query interval + response interval / 2.
     ///
     /// ```
-    /// use mgm::linux::IgmpConfig;
+    /// use mgm_igmp::IgmpConfig;
     /// use std::time::Duration;
     /// assert_eq!(IgmpConfig::default().other_querier_present_interval(), Duration::from_secs(2 * 125 + 5));
     /// ```
@@ -84,7 +84,7 @@ impl IgmpConfig {
     /// Last member query time: count × interval (2 s).
     ///
     /// ```
-    /// use mgm::linux::IgmpConfig;
+    /// use mgm_igmp::IgmpConfig;
     /// use std::time::Duration;
     /// let c = IgmpConfig { last_member_query_count: 3, last_member_query_interval: Duration::from_millis(500), ..IgmpConfig::default() };
     /// assert_eq!(c.last_member_query_time(), Duration::from_millis(1500));
@@ -95,7 +95,7 @@ impl IgmpConfig {
     /// Startup query interval: a quarter of the query interval.
     ///
     /// ```
-    /// use mgm::linux::IgmpConfig;
+    /// use mgm_igmp::IgmpConfig;
     /// use std::time::Duration;
     /// assert_eq!(IgmpConfig::default().startup_query_interval(), Duration::from_millis(31_250));
     /// ```
@@ -107,7 +107,7 @@ impl IgmpConfig {
 /// One IGMPv3 group record.
 ///
 /// ```
-/// use mgm::linux::igmp::{encode_v3_report, parse, GroupRecord, Message};
+/// use mgm_igmp::{encode_v3_report, parse, GroupRecord, Message};
 /// use std::net::Ipv4Addr;
 /// // "Send me 239.1.2.3, from 198.51.100.2 only" (ALLOW_NEW_SOURCES).
 /// let allow = GroupRecord { kind: 5, group: Ipv4Addr::new(239, 1, 2, 3), sources: vec![Ipv4Addr::new(198, 51, 100, 2)] };
@@ -128,7 +128,7 @@ pub struct GroupRecord {
 /// A query, as sent or heard.
 ///
 /// ```
-/// use mgm::linux::igmp::{checksum, parse, Message};
+/// use mgm_igmp::{checksum, parse, Message};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// // An IGMPv2 general query (8 bytes, max response time 10 s) heard from an old router.
 /// let mut v2 = [0x11, 100, 0, 0, 0, 0, 0, 0];
@@ -160,7 +160,7 @@ impl Query {
     /// The IGMPv3 query message, checksummed.
     ///
     /// ```
-    /// use mgm::linux::igmp::{parse, Message, Query};
+    /// use mgm_igmp::{parse, Message, Query};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let q = Query { group: Ipv4Addr::new(239, 1, 2, 3), sources: vec![], max_response: Duration::from_secs(1),
     ///                 s_flag: false, qrv: 2, qqi: Duration::from_secs(125), version: 3 };
@@ -186,7 +186,7 @@ impl Query {
 /// A parsed IGMP message.
 ///
 /// ```
-/// use mgm::linux::igmp::{encode_v2, parse, Message};
+/// use mgm_igmp::{encode_v2, parse, Message};
 /// use std::net::Ipv4Addr;
 /// let g = Ipv4Addr::new(239, 1, 2, 3);
 /// assert_eq!(parse(&encode_v2(0x12, g)), Some(Message::V1Report(g)));
@@ -210,7 +210,7 @@ pub enum Message {
 /// The Internet checksum of `b`.
 ///
 /// ```
-/// use mgm::linux::igmp::{checksum, encode_v2};
+/// use mgm_igmp::{checksum, encode_v2};
 /// use std::net::Ipv4Addr;
 /// assert_eq!(checksum(&[0x11, 0x64, 0, 0, 0, 0, 0, 0]), !0x1164);
 /// // A message carrying its own checksum sums to zero.
@@ -261,7 +261,7 @@ fn addr(b: &[u8]) -> Ipv4Addr {
 /// Parses an IGMP message; `None` when it is malformed or its checksum is wrong.
 ///
 /// ```
-/// use mgm::linux::igmp::{encode_v2, parse, Message};
+/// use mgm_igmp::{encode_v2, parse, Message};
 /// use std::net::Ipv4Addr;
 /// let g = Ipv4Addr::new(239, 1, 2, 3);
 /// let mut report = encode_v2(0x16, g);
@@ -339,7 +339,7 @@ pub fn parse(b: &[u8]) -> Option<Message> {
 /// Encodes an IGMPv3 report (used by tests and tools).
 ///
 /// ```
-/// use mgm::linux::igmp::{checksum, encode_v3_report, GroupRecord};
+/// use mgm_igmp::{checksum, encode_v3_report, GroupRecord};
 /// use std::net::Ipv4Addr;
 /// let join = GroupRecord { kind: 4, group: Ipv4Addr::new(239, 1, 2, 3), sources: vec![] }; // TO_EX {}
 /// let b = encode_v3_report(&[join]);
@@ -368,7 +368,7 @@ pub fn encode_v3_report(records: &[GroupRecord]) -> Vec<u8> {
 /// Encodes an IGMPv1/v2 message of type `kind` (0x12, 0x16, 0x17) for `group`.
 ///
 /// ```
-/// use mgm::linux::igmp::encode_v2;
+/// use mgm_igmp::encode_v2;
 /// use std::net::Ipv4Addr;
 /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
 /// assert_eq!(report, [0x16, 0, 0xf8, 0xfa, 239, 1, 2, 3]); // type, max resp, checksum, group
@@ -384,8 +384,8 @@ pub fn encode_v2(kind: u8, group: Ipv4Addr) -> Vec<u8> {
 /// What the state machine asks its caller to do.
 ///
 /// ```
-/// use mgm::linux::igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
-/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use mgm_igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
 /// use mgm::Selector;
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
@@ -427,8 +427,8 @@ pub enum IgmpAction {
 /// One group's state on one interface.
 ///
 /// ```
-/// use mgm::linux::igmp::encode_v2;
-/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use mgm_igmp::encode_v2;
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
 /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
@@ -481,8 +481,8 @@ impl GroupState {
 /// One interface's state.
 ///
 /// ```
-/// use mgm::linux::igmp::Query;
-/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use mgm_igmp::Query;
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
 /// let me = Ipv4Addr::new(203, 0, 113, 5);
@@ -522,8 +522,8 @@ pub struct InterfaceState {
 /// The IGMP router side for every interface.
 ///
 /// ```
-/// use mgm::linux::igmp::{encode_v2, IgmpAction};
-/// use mgm::linux::{IgmpConfig, IgmpRouter};
+/// use mgm_igmp::{encode_v2, IgmpAction};
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
 /// use mgm::Selector;
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let secs = Duration::from_secs;
@@ -552,7 +552,7 @@ impl IgmpRouter {
     /// A router with no interfaces.
     ///
     /// ```
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// let r = IgmpRouter::new(IgmpConfig { fast_leave: true, ..IgmpConfig::default() });
     /// assert!(r.interfaces().is_empty());
     /// assert_eq!(r.next_deadline(), None, "nothing to do without interfaces");
@@ -567,7 +567,7 @@ impl IgmpRouter {
     /// The configuration.
     ///
     /// ```
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// let c = IgmpConfig { robustness: 3, ..IgmpConfig::default() };
     /// assert_eq!(IgmpRouter::new(c).config(), &c);
     /// ```
@@ -578,7 +578,7 @@ impl IgmpRouter {
     /// Every interface's state.
     ///
     /// ```
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
     /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
@@ -593,8 +593,8 @@ impl IgmpRouter {
     /// True when `a` is one of the router's own addresses (its looped-back packets).
     ///
     /// ```
-    /// use mgm::linux::igmp::encode_v2;
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::encode_v2;
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
     /// let me = Ipv4Addr::new(203, 0, 113, 1);
@@ -612,8 +612,8 @@ impl IgmpRouter {
     /// and sends its startup general queries (the first at once).
     ///
     /// ```
-    /// use mgm::linux::igmp::{IgmpAction, ALL_SYSTEMS};
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{IgmpAction, ALL_SYSTEMS};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
     /// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
@@ -646,8 +646,8 @@ impl IgmpRouter {
     /// Stops IGMP on an interface; returns the leaves of its memberships.
     ///
     /// ```
-    /// use mgm::linux::igmp::{encode_v3_report, GroupRecord, IgmpAction};
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{encode_v3_report, GroupRecord, IgmpAction};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
@@ -672,8 +672,8 @@ impl IgmpRouter {
     /// The memberships the engine should have on an interface now.
     ///
     /// ```
-    /// use mgm::linux::igmp::{encode_v2, encode_v3_report, GroupRecord};
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{encode_v2, encode_v3_report, GroupRecord};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
@@ -698,7 +698,7 @@ impl IgmpRouter {
     /// The earliest time [`IgmpRouter::tick`] has something to do.
     ///
     /// ```
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
     /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
@@ -749,8 +749,8 @@ impl IgmpRouter {
     /// Handles one IGMP message heard on `ifindex` from `source`.
     ///
     /// ```
-    /// use mgm::linux::igmp::{encode_v3_report, GroupRecord, IgmpAction};
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{encode_v3_report, GroupRecord, IgmpAction};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
@@ -935,8 +935,8 @@ impl IgmpRouter {
     /// Sends due queries, expires timers, and reports membership changes.
     ///
     /// ```
-    /// use mgm::linux::igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
-    /// use mgm::linux::{IgmpConfig, IgmpRouter};
+    /// use mgm_igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
