@@ -1,25 +1,20 @@
 //! The public engine: each MGM function a short transaction over the control plane.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crossbeam::channel::unbounded;
-use dashmap::DashMap;
-
 use crate::addr::{check_group, check_source, Family, IfKey, Selector, Sg};
 use crate::clock::{Clock, SystemClock};
-use crate::control::{Control, Limits, Outbox, ProtocolRec, TimeoutAsk};
+use crate::control::{Control, MissStart, Outbox, TimeoutAsk, WrongIfLimiter};
 use crate::error::{Error, HandleKind, Result};
-use crate::forward::{EntryCounters, ForwardStore, Reader};
+use crate::forward::{ForwardStore, Reader};
 use crate::handle::{EnumerationHandle, ProtocolHandle, Slots};
 use crate::mfe::{
     EngineCounters, EnumKind, ExternalCounters, InterfaceInfo, MembershipInfo, Mfe, MfeChange,
-    MfeStats, MissOutcome, OifStats, Page,
+    MfeStats, MissOutcome, Page,
 };
-use crate::protocol::{
-    is_igmp, Batches, CreationEntry, Event, EventReceiver, Hooks, RpfDecision, RpfQuery,
-};
+use crate::protocol::{Batches, Event, EventReceiver, Hooks, RpfDecision, RpfQuery};
 use crate::rib::Route;
 
 /// Membership flags (`dwFlags` of the membership calls): [`JOIN`], [`FORWARD`], or both.
@@ -82,7 +77,10 @@ impl std::ops::BitOr for MembershipFlags {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// Forwarding-worker slots: at most this many readers at once.
+    /// Forwarding-worker slots: at most this many readers at once (clamped to 1..=4096).
+    /// The tables start with counter lines for as many workers as the machine has cores (at
+    /// least two) and grow them, one rebuild per shard, when a reader beyond that is created:
+    /// memory follows the readers that exist, not this bound.
     pub max_workers: usize,
     /// At most this many forwarding entries; further misses are refused and counted.
     pub max_mfes: usize,
@@ -103,9 +101,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_workers: std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .max(2),
+            max_workers: 256,
             max_mfes: 4 << 20,
             default_timeout: Some(Duration::from_secs(900)),
             refresh_on_traffic: false,
@@ -117,16 +113,13 @@ impl Default for Config {
 }
 
 struct Inner<A: Family> {
-    config: Config,
     clock: Arc<dyn Clock>,
     protos: Slots,
     enums: Slots,
     store: Arc<ForwardStore<A>>,
     control: Mutex<Control<A>>,
     stopped: AtomicBool,
-    wrong_if_last: DashMap<(Sg<A>, IfKey<A>), u64>,
-    wrong_if_notified: AtomicU64,
-    wrong_if_suppressed: AtomicU64,
+    wrong_if: WrongIfLimiter<A>,
 }
 
 /// The multicast group manager: one per router and address family. Cheap to clone; every
@@ -150,6 +143,20 @@ struct Inner<A: Family> {
 /// ```
 pub struct Mgm<A: Family> {
     inner: Arc<Inner<A>>,
+}
+
+impl<A: Family> std::fmt::Debug for Mgm<A> {
+    /// What the engine can tell without taking a lock: a `Debug` of an engine whose locks are
+    /// held elsewhere still prints ([`Mgm::counters`] has the rest).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (notified, suppressed) = self.inner.wrong_if.counts();
+        f.debug_struct("Mgm")
+            .field("worker_slots", &self.inner.store.max_workers())
+            .field("stopped", &self.inner.stopped.load(Ordering::Relaxed))
+            .field("wrong_if_notified", &notified)
+            .field("wrong_if_suppressed", &suppressed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<A: Family> Clone for Mgm<A> {
@@ -176,7 +183,7 @@ struct PendingGuard<'a, A: Family> {
 impl<A: Family> Drop for PendingGuard<'_, A> {
     fn drop(&mut self) {
         if self.armed {
-            self.mgm.lock().pending.remove(&self.sg);
+            self.mgm.lock().miss_settle(self.sg);
         }
     }
 }
@@ -199,32 +206,19 @@ impl<A: Family> Mgm<A> {
     pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Self {
         let (protos, proto_alloc) = Slots::new(HandleKind::Protocol, config.max_protocols);
         let (enums, enum_alloc) = Slots::new(HandleKind::Enumeration, config.max_enumerations);
-        let store = Arc::new(ForwardStore::new(config.max_workers.max(1)));
-        let limits = Limits {
-            max_mfes: config.max_mfes,
-            default_timeout: config.default_timeout,
-            refresh_on_traffic: config.refresh_on_traffic,
-        };
-        let control = Control::new(
-            limits,
-            store.clone(),
-            proto_alloc,
-            enum_alloc,
-            config.max_protocols,
-            config.max_enumerations,
-        );
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let store = Arc::new(ForwardStore::new(config.max_workers, cores.max(2)));
+        let wrong_if_interval = config.wrong_if_interval.map(Control::<A>::now_ms);
+        let control = Control::new(&config, store.clone(), proto_alloc, enum_alloc);
         Mgm {
             inner: Arc::new(Inner {
-                config,
                 clock,
                 protos,
                 enums,
                 store,
                 control: Mutex::new(control),
                 stopped: AtomicBool::new(false),
-                wrong_if_last: DashMap::new(),
-                wrong_if_notified: AtomicU64::new(0),
-                wrong_if_suppressed: AtomicU64::new(0),
+                wrong_if: WrongIfLimiter::new(wrong_if_interval),
             }),
         }
     }
@@ -269,14 +263,11 @@ impl<A: Family> Mgm<A> {
         if asks.is_empty() {
             return;
         }
-        let answers: Vec<_> = asks
-            .into_iter()
-            .map(|a| (a.sg, a.stamp, a.hooks.mfe_timeout(a.sg, a.iif, a.proposed)))
-            .collect();
+        let answers: Vec<_> = asks.into_iter().map(TimeoutAsk::ask).collect();
         let now = self.now_ms();
         let mut c = self.lock();
-        for (sg, stamp, t) in answers {
-            c.set_timeout(sg, stamp, t, now);
+        for a in answers {
+            c.apply_timeout(a, now);
         }
     }
 
@@ -286,7 +277,7 @@ impl<A: Family> Mgm<A> {
 
     /// `MgmRegisterMProtocol`: registers (protocol id, component id) with its decision hooks.
     /// Returns the handle and the receiver of the protocol's notifications. A protocol is IGMP
-    /// when [`is_igmp`] says so (G-3).
+    /// when [`is_igmp`](crate::is_igmp) says so (G-3).
     ///
     /// **Progress:** takes the control lock.
     ///
@@ -309,32 +300,8 @@ impl<A: Family> Mgm<A> {
     ) -> Result<(ProtocolHandle, EventReceiver<A>)> {
         let protos = &self.inner.protos;
         self.commit(|c, _| {
-            if c.by_id.contains_key(&(protocol, component)) {
-                return Err(Error::AlreadyRegistered {
-                    protocol,
-                    component,
-                });
-            }
-            let (slot, raw) = protos.open(&mut c.proto_alloc).ok_or(Error::OutOfRange {
-                what: "the number of registered protocols",
-                expected: "within Config::max_protocols",
-            })?;
-            let (tx, rx) = unbounded();
-            let seq = c.next_seq;
-            c.next_seq += 1;
-            c.protocols[slot as usize] = Some(ProtocolRec {
-                id: protocol,
-                component,
-                igmp: is_igmp(protocol),
-                seq,
-                hooks,
-                tx,
-                owned: 0,
-                enums: Vec::new(),
-            });
-            c.by_id.insert((protocol, component), slot);
-            c.reg_order.insert(seq, slot);
-            Ok((ProtocolHandle::from_raw(raw), Batches::new(rx)))
+            let (raw, events) = c.register(protos, protocol, component, hooks)?;
+            Ok((ProtocolHandle::from_raw(raw), events))
         })
     }
 
@@ -359,19 +326,7 @@ impl<A: Family> Mgm<A> {
         let inner = &*self.inner;
         self.commit(|c, _| {
             let slot = inner.protos.check(h.raw())?;
-            let owned = c.proto(slot).owned;
-            if owned > 0 {
-                return Err(Error::StillOwnsInterfaces { count: owned });
-            }
-            let rec = c.protocols[slot as usize].take().expect("live slot");
-            for e in &rec.enums {
-                c.enums[*e as usize] = None;
-                inner.enums.close(&mut c.enum_alloc, *e);
-            }
-            c.by_id.remove(&(rec.id, rec.component));
-            c.reg_order.remove(&rec.seq);
-            inner.protos.close(&mut c.proto_alloc, slot);
-            Ok(())
+            c.deregister(&inner.protos, &inner.enums, slot)
         })
     }
 
@@ -452,15 +407,7 @@ impl<A: Family> Mgm<A> {
     /// ```
     pub fn protocol_on_interface(&self, interface: IfKey<A>) -> Result<(u32, u32)> {
         self.running()?;
-        let c = self.lock();
-        let rec = c.ifaces.get(&interface).ok_or(Error::UnknownInterface {
-            interface: interface.id(),
-        })?;
-        let slot = rec
-            .owner
-            .or(rec.igmp)
-            .expect("a known interface has someone on it");
-        Ok(c.ids(slot))
+        self.lock().protocol_on_interface(interface)
     }
 
     fn membership_args(
@@ -604,31 +551,22 @@ impl<A: Family> Mgm<A> {
             let now = self.now_ms();
             let (route, rpf_hooks, version) = {
                 let mut c = self.lock();
-                if c.mfes.contains_key(&sg) {
-                    return Ok(MissOutcome::Exists(c.snapshot(sg, Some(now))));
+                let mut out = Outbox::new();
+                match c.miss_start(sg, arrival, now, &mut out)? {
+                    MissStart::Exists(mfe) => return Ok(MissOutcome::Exists(mfe)),
+                    MissStart::Pending => return Ok(MissOutcome::Pending),
+                    MissStart::Created(mfe) => {
+                        let asks = c.flush(out);
+                        drop(c);
+                        self.answer(asks);
+                        return Ok(MissOutcome::Created(mfe));
+                    }
+                    MissStart::Resolve {
+                        route,
+                        hooks,
+                        version,
+                    } => (route, hooks, version),
                 }
-                if let Some(n) = c.pending.get_mut(&sg) {
-                    *n += 1;
-                    return Ok(MissOutcome::Pending);
-                }
-                if c.mfes.len() + c.pending.len() >= c.limits.max_mfes {
-                    c.refused += 1;
-                    return Err(Error::TableFull {
-                        limit: c.limits.max_mfes,
-                    });
-                }
-                let Some(route) = c.rib.lookup(source).copied() else {
-                    let mut out = Outbox::new();
-                    c.install_mfe(sg, arrival, A::UNSPECIFIED, None, &[], 0, now, &mut out);
-                    let snap = c.snapshot(sg, Some(now));
-                    let asks = c.flush(out);
-                    drop(c);
-                    self.answer(asks);
-                    return Ok(MissOutcome::Created(snap));
-                };
-                c.pending.insert(sg, 0);
-                let hooks = c.owner_of(route.iif).map(|o| c.proto(o).hooks.clone());
-                (route, hooks, c.rib.version)
             };
             let mut guard = PendingGuard {
                 mgm: self,
@@ -650,40 +588,19 @@ impl<A: Family> Mgm<A> {
                 },
             };
             let candidates = self.lock().candidates(sg, rpf.iif);
-            let mut vetoed = Vec::new();
-            for (_, hooks, ifs) in candidates.by_protocol {
-                let mut entries: Vec<CreationEntry<A>> = ifs
-                    .iter()
-                    .map(|(k, igmp)| CreationEntry {
-                        interface: *k,
-                        igmp: *igmp,
-                        enabled: true,
-                    })
-                    .collect();
-                hooks.creation_alert(sg, rpf.iif, &mut entries);
-                vetoed.extend(entries.iter().filter(|e| !e.enabled).map(|e| e.interface));
-            }
+            let vetoed = candidates.ask(sg, rpf.iif);
             let (snap, stamp, asks) = {
                 let mut c = self.lock();
                 guard.armed = false;
-                let uninit = c.pending.remove(&sg).unwrap_or(0);
+                let uninit = c.miss_settle(sg);
                 self.running()?;
-                if c.rib.version != version && attempts < 4 {
+                if c.routes_changed_since(version) && attempts < 4 {
                     continue;
                 }
                 let mut out = Outbox::new();
                 let now = self.now_ms();
-                let stamp = c.install_mfe(
-                    sg,
-                    rpf.iif,
-                    rpf.upstream,
-                    Some(route),
-                    &vetoed,
-                    uninit,
-                    now,
-                    &mut out,
-                );
-                (c.snapshot(sg, Some(now)), stamp, c.flush(out))
+                let (snap, stamp) = c.miss_finish(sg, rpf, route, &vetoed, uninit, now, &mut out);
+                (snap, stamp, c.flush(out))
             };
             if asks.is_empty() {
                 return Ok(MissOutcome::Created(snap));
@@ -691,11 +608,7 @@ impl<A: Family> Mgm<A> {
             self.answer(asks);
             // The owner's lifetime answer is part of the creation: report the entry as this
             // call left it (unless another call has since replaced it).
-            let c = self.lock();
-            let snap = match c.mfes.get(&sg) {
-                Some(rec) if rec.stamp == stamp => c.snapshot(sg, Some(now)),
-                _ => snap,
-            };
+            let snap = self.lock().mfe_if_stamped(sg, stamp, now).unwrap_or(snap);
             return Ok(MissOutcome::Created(snap));
         }
     }
@@ -721,36 +634,25 @@ impl<A: Family> Mgm<A> {
         check_source(source)?;
         check_group(group)?;
         self.running()?;
-        let Some(interval) = self.inner.config.wrong_if_interval else {
+        let limiter = &self.inner.wrong_if;
+        if !limiter.enabled() {
             return Ok(false);
-        };
+        }
         let sg = Sg::new(source, group);
         let now = self.now_ms();
-        let interval = Control::<A>::now_ms(interval);
-        let last = &self.inner.wrong_if_last;
-        let limited = |now: u64| {
-            last.get(&(sg, arrival))
-                .is_some_and(|t| now.saturating_sub(*t) < interval)
-        };
-        if limited(now) {
-            self.inner
-                .wrong_if_suppressed
-                .fetch_add(1, Ordering::Relaxed);
+        if limiter.limited(sg, arrival, now) {
+            limiter.suppress();
             return Ok(false);
         }
         let sent = self.commit(|c, out| {
             // Checked again under the lock, which serialises the stamps; a report that
             // reaches nobody does not use up the interval.
-            if limited(now) {
+            if limiter.limited(sg, arrival, now) {
                 return Ok(false);
             }
-            let owner = c
-                .mfes
-                .get(&sg)
-                .filter(|rec| rec.iif != arrival)
-                .and_then(|_| c.owner_of(arrival));
+            let owner = c.wrong_interface_owner(sg, arrival);
             if let Some(o) = owner {
-                last.insert((sg, arrival), now);
+                limiter.stamp(sg, arrival, now);
                 out.event(
                     o,
                     Event::WrongInterface {
@@ -763,7 +665,7 @@ impl<A: Family> Mgm<A> {
             Ok(owner.is_some())
         })?;
         if sent {
-            self.inner.wrong_if_notified.fetch_add(1, Ordering::Relaxed);
+            limiter.notified();
         }
         Ok(sent)
     }
@@ -789,12 +691,7 @@ impl<A: Family> Mgm<A> {
     /// ```
     pub fn run_timers(&self) -> Result<usize> {
         let now = self.now_ms();
-        if let Some(i) = self.inner.config.wrong_if_interval {
-            let i = Control::<A>::now_ms(i);
-            self.inner
-                .wrong_if_last
-                .retain(|_, last| now.saturating_sub(*last) < i);
-        }
+        self.inner.wrong_if.expire(now);
         self.commit(|c, out| Ok(c.run_timers(now, out)))
     }
 
@@ -815,12 +712,8 @@ impl<A: Family> Mgm<A> {
         check_source(source)?;
         check_group(group)?;
         self.running()?;
-        let sg = Sg::new(source, group);
-        let c = self.lock();
-        if !c.mfes.contains_key(&sg) {
-            return Err(no_such(sg));
-        }
-        Ok(c.snapshot(sg, Some(self.now_ms())))
+        let now = self.now_ms();
+        self.lock().mfe(Sg::new(source, group), now)
     }
 
     /// `MgmGetFirstMfe` / `MgmGetNextMfe`: up to `max` entries in (group, source) order after
@@ -853,7 +746,7 @@ impl<A: Family> Mgm<A> {
         &self,
         after: Option<Sg<A>>,
         max: usize,
-        mut f: impl FnMut(&Control<A>, Sg<A>) -> T,
+        f: impl FnMut(&Control<A>, Sg<A>) -> T,
     ) -> Result<Page<T>> {
         self.running()?;
         if max == 0 {
@@ -862,51 +755,7 @@ impl<A: Family> Mgm<A> {
                 expected: "at least 1",
             });
         }
-        let c = self.lock();
-        let mut keys = c.mfes.keys_after(after);
-        let items: Vec<T> = keys.by_ref().take(max).map(|sg| f(&c, sg)).collect();
-        let more = keys.next().is_some();
-        Ok(Page { items, more })
-    }
-
-    fn stats_of(&self, c: &Control<A>, sg: Sg<A>, now: u64) -> MfeStats<A> {
-        let mfe = c.snapshot(sg, Some(now));
-        let counters = self
-            .inner
-            .store
-            .counters(sg, mfe.iif)
-            .unwrap_or(EntryCounters {
-                packets: 0,
-                bytes: 0,
-                wrong_if: 0,
-                negative: 0,
-                oifs: Vec::new(),
-            });
-        let oifs: Vec<OifStats<A>> = mfe
-            .oifs
-            .iter()
-            .map(|k| OifStats {
-                interface: *k,
-                out_packets: counters
-                    .oifs
-                    .iter()
-                    .find(|(o, _)| o == k)
-                    .map_or(0, |(_, n)| *n),
-            })
-            .collect();
-        let rec = &c.mfes[&sg];
-        let ext = rec.external;
-        MfeStats {
-            in_packets: counters.packets + ext.packets,
-            in_octets: counters.bytes + ext.bytes,
-            different_if: counters.wrong_if + ext.wrong_if,
-            negative: counters.negative,
-            external: ext,
-            uninit: rec.uninit,
-            total_out_packets: oifs.iter().map(|o| o.out_packets).sum(),
-            oifs,
-            mfe,
-        }
+        Ok(self.lock().page(after, max, f))
     }
 
     /// `MgmGetMfeStats`: one entry with its counters.
@@ -925,12 +774,8 @@ impl<A: Family> Mgm<A> {
         check_source(source)?;
         check_group(group)?;
         self.running()?;
-        let sg = Sg::new(source, group);
-        let c = self.lock();
-        if !c.mfes.contains_key(&sg) {
-            return Err(no_such(sg));
-        }
-        Ok(self.stats_of(&c, sg, self.now_ms()))
+        let now = self.now_ms();
+        self.lock().mfe_stats(Sg::new(source, group), now)
     }
 
     /// `MgmGetFirstMfeStats` / `MgmGetNextMfeStats`: as [`Mgm::mfes`], with counters.
@@ -947,7 +792,7 @@ impl<A: Family> Mgm<A> {
     /// ```
     pub fn mfe_stats_page(&self, after: Option<Sg<A>>, max: usize) -> Result<Page<MfeStats<A>>> {
         let now = self.now_ms();
-        self.walk(after, max, |c, sg| self.stats_of(c, sg, now))
+        self.walk(after, max, |c, sg| c.stats(sg, now))
     }
 
     /// Records the counters an external forwarder (the Linux kernel's table, an ASIC) keeps
@@ -977,10 +822,7 @@ impl<A: Family> Mgm<A> {
         check_source(source)?;
         check_group(group)?;
         let sg = Sg::new(source, group);
-        self.commit(|c, _| {
-            c.mfes.get_mut(&sg).ok_or_else(|| no_such(sg))?.external = counters;
-            Ok(())
-        })
+        self.commit(|c, _| c.set_external_counters(sg, counters))
     }
 
     /// `MgmSetMfe`: changes an entry's upstream neighbour; only the routing owner of its
@@ -1011,15 +853,7 @@ impl<A: Family> Mgm<A> {
         let sg = Sg::new(source, group);
         self.commit(|c, _| {
             let slot = protos.check(h.raw())?;
-            let iif = c.mfes.get(&sg).ok_or_else(|| no_such(sg))?.iif;
-            if c.owner_of(iif) != Some(slot) {
-                return Err(Error::NotIifOwner {
-                    source: source.into(),
-                    group: group.into(),
-                });
-            }
-            c.mfes.get_mut(&sg).expect("checked").upstream = upstream;
-            Ok(())
+            c.set_upstream(slot, sg, upstream)
         })
     }
 
@@ -1054,20 +888,7 @@ impl<A: Family> Mgm<A> {
         let inner = &*self.inner;
         self.commit(|c, _| {
             let slot = inner.protos.check(h.raw())?;
-            let items = c.enumeration_snapshot(kind);
-            let (e, raw) = inner
-                .enums
-                .open(&mut c.enum_alloc)
-                .ok_or(Error::OutOfRange {
-                    what: "the number of open group enumerations",
-                    expected: "within Config::max_enumerations",
-                })?;
-            c.enums[e as usize] = Some(crate::control::EnumRec {
-                owner: slot,
-                items,
-                pos: 0,
-            });
-            c.proto_mut(slot).enums.push(e);
+            let raw = c.enumeration_start(&inner.enums, slot, kind)?;
             Ok(EnumerationHandle::from_raw(raw))
         })
     }
@@ -1100,14 +921,7 @@ impl<A: Family> Mgm<A> {
         let enums = &self.inner.enums;
         self.commit(|c, _| {
             let slot = enums.check(e.raw())?;
-            let rec = c.enums[slot as usize].as_mut().expect("live enumeration");
-            let end = (rec.pos + max).min(rec.items.len());
-            let items = rec.items[rec.pos..end].to_vec();
-            rec.pos = end;
-            Ok(Page {
-                items,
-                more: end < rec.items.len(),
-            })
+            Ok(c.enumeration_next(slot, max))
         })
     }
 
@@ -1128,9 +942,7 @@ impl<A: Family> Mgm<A> {
         let enums = &self.inner.enums;
         self.commit(|c, _| {
             let slot = enums.check(e.raw())?;
-            let rec = c.enums[slot as usize].take().expect("live enumeration");
-            c.proto_mut(rec.owner).enums.retain(|x| *x != slot);
-            enums.close(&mut c.enum_alloc, slot);
+            c.enumeration_end(enums, slot);
             Ok(())
         })
     }
@@ -1178,7 +990,7 @@ impl<A: Family> Mgm<A> {
     /// assert!(Mgm::<Ipv4Addr>::default().routes().is_empty());
     /// ```
     pub fn routes(&self) -> Vec<Route<A>> {
-        self.lock().rib.routes().copied().collect()
+        self.lock().routes()
     }
 
     /// A reader for one forwarding worker. Create it on the worker's own thread.
@@ -1214,10 +1026,9 @@ impl<A: Family> Mgm<A> {
     /// mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 9, 9, 9)).unwrap();
     /// assert!(matches!(changes.drain()[0], MfeChange::Installed(_)));
     /// ```
+    #[must_use = "the stream carries every change from now on; dropped, it follows nothing"]
     pub fn subscribe(&self) -> Batches<MfeChange<A>> {
-        let (tx, rx) = unbounded();
-        self.lock().subscribers.push(tx);
-        Batches::new(rx)
+        self.lock().subscribe()
     }
 
     /// Stops the engine: every later call fails with [`Error::Stopped`] and no protocol hears
@@ -1243,17 +1054,18 @@ impl<A: Family> Mgm<A> {
     /// assert_eq!(Mgm::<Ipv4Addr>::default().counters().mfes, 0);
     /// ```
     pub fn counters(&self) -> EngineCounters {
-        let c = self.lock();
+        let t = self.lock().tally();
+        let (wrong_if_notified, wrong_if_suppressed) = self.inner.wrong_if.counts();
         EngineCounters {
-            mfes: c.mfes.len(),
-            pending: c.pending.len(),
+            mfes: t.mfes,
+            pending: t.pending,
             published: self.inner.store.len(),
             worker_slots: self.inner.store.max_workers(),
-            refused_misses: c.refused,
-            created: c.created,
-            deleted: c.deleted,
-            wrong_if_notified: self.inner.wrong_if_notified.load(Ordering::Relaxed),
-            wrong_if_suppressed: self.inner.wrong_if_suppressed.load(Ordering::Relaxed),
+            refused_misses: t.refused,
+            created: t.created,
+            deleted: t.deleted,
+            wrong_if_notified,
+            wrong_if_suppressed,
         }
     }
 
@@ -1265,15 +1077,7 @@ impl<A: Family> Mgm<A> {
     /// assert!(Mgm::<Ipv4Addr>::default().interfaces().is_empty());
     /// ```
     pub fn interfaces(&self) -> Vec<InterfaceInfo<A>> {
-        let c = self.lock();
-        c.ifaces
-            .iter()
-            .map(|(k, r)| InterfaceInfo {
-                interface: *k,
-                owner: r.owner.map(|s| c.ids(s)),
-                igmp: r.igmp.map(|s| c.ids(s)),
-            })
-            .collect()
+        self.lock().interfaces()
     }
 
     /// Every membership, by interface.
@@ -1284,26 +1088,6 @@ impl<A: Family> Mgm<A> {
     /// assert!(Mgm::<Ipv4Addr>::default().memberships().is_empty());
     /// ```
     pub fn memberships(&self) -> Vec<MembershipInfo<A>> {
-        let c = self.lock();
-        let mut v: Vec<MembershipInfo<A>> = c
-            .by_iface
-            .iter()
-            .flat_map(|(k, set)| {
-                set.iter().map(|(slot, sel)| MembershipInfo {
-                    protocol: c.ids(*slot),
-                    selector: *sel,
-                    interface: *k,
-                })
-            })
-            .collect();
-        v.sort_by_key(|m| (m.interface, m.selector, m.protocol));
-        v
-    }
-}
-
-fn no_such<A: Family>(sg: Sg<A>) -> Error {
-    Error::NoSuchMfe {
-        source: sg.source.into(),
-        group: sg.group.into(),
+        self.lock().memberships()
     }
 }

@@ -27,6 +27,7 @@ pub mod win32 {
 
 /// Which kind of handle was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum HandleKind {
     /// A protocol registration handle.
     Protocol,

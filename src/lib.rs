@@ -22,8 +22,8 @@
 //! * **Data plane** — [`Reader`]: one per forwarding worker. [`Reader::lookup`] gives the
 //!   [`Verdict`] for (arrival interface, source, group): forward to these outgoing interfaces,
 //!   wrong interface, negative (drop), or miss. Entries live in shards keyed by incoming
-//!   interface, each published through `arc-swap`; releasing an interface drops its whole
-//!   shard with one pointer swap.
+//!   interface; the directory of shards is published through `arc-swap`, so releasing an
+//!   interface drops its whole shard with one pointer swap.
 //! * **Southbound** — [`Mgm::subscribe`] streams [`MfeChange`]s in order, for a forwarder
 //!   outside the process (a kernel table, an ASIC).
 //!

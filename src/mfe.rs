@@ -156,6 +156,7 @@ pub enum EnumKind {
 
 /// A change of the forwarding table, for forwarders outside the process (southbound).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MfeChange<A> {
     /// A new entry, with its full state.
     Installed(Mfe<A>),
@@ -174,6 +175,7 @@ pub enum MfeChange<A> {
 
 /// What a reported cache miss led to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MissOutcome<A> {
     /// The entry was created by this call.
     Created(Mfe<A>),

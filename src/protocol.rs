@@ -133,6 +133,7 @@ impl<A: Family> Hooks<A> for DefaultHooks {}
 
 /// Why a forwarding entry was deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeleteReason {
     /// Its lifetime ran out.
     Expired,
@@ -144,6 +145,7 @@ pub enum DeleteReason {
 
 /// A notification to a protocol (spec 5.3-5.9), delivered in batches on its channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event<A> {
     /// Receivers appeared: start bringing this traffic in. `member_update` is true for a
     /// membership add, false when an entry's outgoing list became non-empty.

@@ -312,6 +312,7 @@ fn concurrent_misses_create_once<A: Addrs>() {
                         }
                         MissOutcome::Exists(m) => Some(m),
                         MissOutcome::Pending => None,
+                        other => panic!("unexpected outcome {other:?}"),
                     };
                     if let Some(m) = m {
                         assert_eq!(m.oifs, vec![k(2)]);

@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Control, Members, Outbox, SmallVec, TimeoutAsk};
+use super::{Control, Members, Outbox, SmallVec, TimeoutAnswer, TimeoutAsk};
 use crate::addr::{Family, IfKey, Selector, Sg};
 use crate::mfe::{ExternalCounters, Mfe, MfeChange};
-use crate::protocol::{DeleteReason, Event, Hooks};
+use crate::protocol::{CreationEntry, DeleteReason, Event, Hooks};
 use crate::rib::Route;
 
 /// Per-OIF state that memberships alone do not give: forward-state adds/deletes and
@@ -70,10 +70,43 @@ impl<A: Family> MfeRec<A> {
 /// interfaces with the IGMP-present flag.
 pub(crate) type AlertShare<A> = (u32, Arc<dyn Hooks<A>>, Vec<(IfKey<A>, bool)>);
 
+/// A committed change to one entry (see [`Control::publish`]).
+enum Change<A> {
+    Installed,
+    OifsChanged,
+    /// `in_table` is false when the entry's shard has left the table already.
+    Deleted {
+        iif: IfKey<A>,
+        reason: DeleteReason,
+        in_table: bool,
+    },
+}
+
 /// Interfaces a new entry would forward on, grouped by who is asked about them.
 pub(crate) struct Candidates<A: Family> {
     /// In registration order.
-    pub(crate) by_protocol: Vec<AlertShare<A>>,
+    by_protocol: Vec<AlertShare<A>>,
+}
+
+impl<A: Family> Candidates<A> {
+    /// Sends each protocol its creation alert for `sg` arriving on `iif` (user code: call it
+    /// with the control lock released); returns the interfaces they disabled.
+    pub(crate) fn ask(self, sg: Sg<A>, iif: IfKey<A>) -> Vec<IfKey<A>> {
+        let mut vetoed = Vec::new();
+        for (_, hooks, ifs) in self.by_protocol {
+            let mut entries: Vec<CreationEntry<A>> = ifs
+                .iter()
+                .map(|(k, igmp)| CreationEntry {
+                    interface: *k,
+                    igmp: *igmp,
+                    enabled: true,
+                })
+                .collect();
+            hooks.creation_alert(sg, iif, &mut entries);
+            vetoed.extend(entries.iter().filter(|e| !e.enabled).map(|e| e.interface));
+        }
+        vetoed
+    }
 }
 
 impl<A: Family> Control<A> {
@@ -105,12 +138,7 @@ impl<A: Family> Control<A> {
     /// Recomputes whether `k` is an OIF of `sg` and publishes a change, with the FALSE alerts
     /// of an empty/non-empty transition (G-22).
     pub(crate) fn refresh_oif(&mut self, sg: Sg<A>, k: IfKey<A>, out: &mut Outbox<A>) {
-        let Control {
-            mfes,
-            members,
-            store,
-            ..
-        } = self;
+        let Control { mfes, members, .. } = self;
         let Some(rec) = mfes.get_mut(&sg) else {
             return;
         };
@@ -124,11 +152,7 @@ impl<A: Family> Control<A> {
             _ => return,
         }
         let now_empty = rec.oifs.is_empty();
-        store.install(sg, rec.iif, &rec.oifs);
-        if !self.subscribers.is_empty() {
-            out.south
-                .push(MfeChange::OifsChanged(self.snapshot(sg, None)));
-        }
+        self.publish(sg, Change::OifsChanged, out);
         if was_empty != now_empty {
             self.alert_iif_owner(sg, now_empty, out);
         }
@@ -241,26 +265,24 @@ impl<A: Family> Control<A> {
         if let Some(d) = rec.deadline {
             self.timers.insert((d, sg));
         }
-        self.store.install(sg, iif, &rec.oifs);
         let empty = rec.oifs.is_empty();
         self.mfes.insert(sg, rec);
         self.by_iif.entry(iif).or_default().insert(sg);
         self.created += 1;
-        out.south
-            .push(MfeChange::Installed(self.snapshot(sg, None)));
+        self.publish(sg, Change::Installed, out);
         if route.is_some() {
             self.alert_iif_owner(sg, empty, out);
         }
         stamp
     }
 
-    /// Deletes an entry; `publish` is false when the caller drops its whole shard at once.
+    /// Deletes an entry; `in_table` is false when its whole shard has left the table already.
     pub(crate) fn delete_mfe(
         &mut self,
         sg: Sg<A>,
         reason: DeleteReason,
         out: &mut Outbox<A>,
-        publish: bool,
+        in_table: bool,
     ) {
         let Some(rec) = self.mfes.remove(&sg) else {
             return;
@@ -274,9 +296,6 @@ impl<A: Family> Control<A> {
         if let Some(d) = rec.deadline {
             self.timers.remove(&(d, sg));
         }
-        if publish {
-            self.store.remove(sg, rec.iif);
-        }
         self.deleted += 1;
         if let Some(owner) = self.owner_of(rec.iif) {
             out.event(
@@ -288,18 +307,71 @@ impl<A: Family> Control<A> {
                 },
             );
         }
-        if !self.subscribers.is_empty() {
-            out.south.push(MfeChange::Deleted {
-                sg,
+        self.publish(
+            sg,
+            Change::Deleted {
                 iif: rec.iif,
                 reason,
-            });
+                in_table,
+            },
+            out,
+        );
+    }
+
+    /// Deletes every entry whose incoming interface is `k`: readers lose them all in one shard
+    /// swap first, then each entry's bookkeeping and notices follow, in (group, source) order.
+    pub(crate) fn delete_shard(&mut self, k: IfKey<A>, reason: DeleteReason, out: &mut Outbox<A>) {
+        self.store.remove_shard(k);
+        let entries: Vec<Sg<A>> = self
+            .by_iif
+            .get(&k)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for sg in entries {
+            self.delete_mfe(sg, reason, out, false);
+        }
+    }
+
+    /// The one path of a committed change to entry `sg`: to the in-process forwarding table
+    /// (which readers see at once) and to the southbound stream (sent at commit).
+    fn publish(&mut self, sg: Sg<A>, change: Change<A>, out: &mut Outbox<A>) {
+        match change {
+            Change::Installed | Change::OifsChanged => {
+                let Some(rec) = self.mfes.get(&sg) else {
+                    return;
+                };
+                self.store.install(sg, rec.iif, &rec.oifs);
+                if !self.subscribers.is_empty() {
+                    let snap = self.snapshot(sg, None);
+                    out.south.push(match change {
+                        Change::Installed => MfeChange::Installed(snap),
+                        _ => MfeChange::OifsChanged(snap),
+                    });
+                }
+            }
+            Change::Deleted {
+                iif,
+                reason,
+                in_table,
+            } => {
+                if in_table {
+                    self.store.remove(sg, iif);
+                }
+                if !self.subscribers.is_empty() {
+                    out.south.push(MfeChange::Deleted { sg, iif, reason });
+                }
+            }
         }
     }
 
     /// Sets an entry's lifetime and restarts its countdown (the answer to a FALSE prune); `None`
     /// or zero: the entry never ages.
-    pub(crate) fn set_timeout(&mut self, sg: Sg<A>, stamp: u64, t: Option<Duration>, now_ms: u64) {
+    pub(crate) fn apply_timeout(&mut self, answer: TimeoutAnswer<A>, now_ms: u64) {
+        let TimeoutAnswer {
+            sg,
+            stamp,
+            timeout: t,
+        } = answer;
         let Some(rec) = self.mfes.get_mut(&sg).filter(|r| r.stamp == stamp) else {
             return;
         };

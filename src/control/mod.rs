@@ -8,7 +8,10 @@
 mod entries;
 mod membership;
 mod mfes;
+mod miss;
 mod ownership;
+mod reads;
+mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use crossbeam::channel::Sender;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::addr::{Family, IfKey, Selector, Sg};
+use crate::engine::Config;
 use crate::error::{Error, Result};
 use crate::forward::ForwardStore;
 use crate::handle::SlotAlloc;
@@ -28,6 +32,7 @@ use crate::rib::{Rib, Route};
 pub(crate) use entries::MfeRec;
 pub(crate) use membership::SelMembers;
 pub(crate) use mfes::Mfes;
+pub(crate) use miss::{MissStart, WrongIfLimiter};
 pub(crate) use smallvec::SmallVec;
 
 /// selector -> who holds that membership, where.
@@ -53,46 +58,64 @@ impl<A> Iterator for Matched<A> {
 
 /// A registered protocol.
 pub(crate) struct ProtocolRec<A: Family> {
-    pub(crate) id: u32,
-    pub(crate) component: u32,
-    pub(crate) igmp: bool,
-    pub(crate) seq: u64,
-    pub(crate) hooks: Arc<dyn Hooks<A>>,
-    pub(crate) tx: Sender<Vec<Event<A>>>,
+    id: u32,
+    component: u32,
+    igmp: bool,
+    seq: u64,
+    hooks: Arc<dyn Hooks<A>>,
+    tx: Sender<Vec<Event<A>>>,
     /// Interfaces it owns (as routing owner or as IGMP).
-    pub(crate) owned: usize,
+    owned: usize,
     /// Its open group enumerations (slots).
-    pub(crate) enums: Vec<u32>,
+    enums: Vec<u32>,
 }
 
 /// Who is on an interface.
 #[derive(Clone, Copy, Default, Debug)]
 pub(crate) struct IfaceRec {
-    pub(crate) owner: Option<u32>,
-    pub(crate) igmp: Option<u32>,
+    owner: Option<u32>,
+    igmp: Option<u32>,
 }
 
 /// An open group enumeration: a snapshot taken at start, and how far it has been read.
 pub(crate) struct EnumRec<A> {
-    pub(crate) owner: u32,
-    pub(crate) items: Vec<Selector<A>>,
-    pub(crate) pos: usize,
+    owner: u32,
+    items: Vec<Selector<A>>,
+    pos: usize,
 }
 
 /// A lifetime question for the owner of an entry's incoming interface, asked after the lock.
 pub(crate) struct TimeoutAsk<A: Family> {
-    pub(crate) sg: Sg<A>,
-    pub(crate) iif: IfKey<A>,
-    pub(crate) stamp: u64,
-    pub(crate) proposed: Option<Duration>,
-    pub(crate) hooks: Arc<dyn Hooks<A>>,
+    sg: Sg<A>,
+    iif: IfKey<A>,
+    stamp: u64,
+    proposed: Option<Duration>,
+    hooks: Arc<dyn Hooks<A>>,
+}
+
+/// The owner's answer to a [`TimeoutAsk`], for [`Control::apply_timeout`].
+pub(crate) struct TimeoutAnswer<A> {
+    sg: Sg<A>,
+    stamp: u64,
+    timeout: Option<Duration>,
+}
+
+impl<A: Family> TimeoutAsk<A> {
+    /// Asks the owner (user code: call it with the control lock released).
+    pub(crate) fn ask(self) -> TimeoutAnswer<A> {
+        TimeoutAnswer {
+            sg: self.sg,
+            stamp: self.stamp,
+            timeout: self.hooks.mfe_timeout(self.sg, self.iif, self.proposed),
+        }
+    }
 }
 
 /// What one operation has to say, sent at commit.
 pub(crate) struct Outbox<A: Family> {
-    pub(crate) events: Vec<(u32, Event<A>)>,
-    pub(crate) south: Vec<MfeChange<A>>,
-    pub(crate) asks: Vec<TimeoutAsk<A>>,
+    events: Vec<(u32, Event<A>)>,
+    south: Vec<MfeChange<A>>,
+    asks: Vec<TimeoutAsk<A>>,
 }
 
 impl<A: Family> Outbox<A> {
@@ -110,56 +133,61 @@ impl<A: Family> Outbox<A> {
 
 /// The engine's configuration, as the control plane uses it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) max_mfes: usize,
-    pub(crate) default_timeout: Option<Duration>,
-    pub(crate) refresh_on_traffic: bool,
+struct Limits {
+    max_mfes: usize,
+    default_timeout: Option<Duration>,
+    refresh_on_traffic: bool,
 }
 
 /// All control-plane state.
 pub(crate) struct Control<A: Family> {
-    pub(crate) limits: Limits,
-    pub(crate) store: Arc<ForwardStore<A>>,
-    pub(crate) protocols: Vec<Option<ProtocolRec<A>>>,
-    pub(crate) by_id: HashMap<(u32, u32), u32>,
-    pub(crate) proto_alloc: SlotAlloc,
+    limits: Limits,
+    store: Arc<ForwardStore<A>>,
+    protocols: Vec<Option<ProtocolRec<A>>>,
+    by_id: HashMap<(u32, u32), u32>,
+    proto_alloc: SlotAlloc,
     /// Registration order: sequence number -> slot.
-    pub(crate) reg_order: BTreeMap<u64, u32>,
-    pub(crate) next_seq: u64,
-    pub(crate) ifaces: BTreeMap<IfKey<A>, IfaceRec>,
+    reg_order: BTreeMap<u64, u32>,
+    next_seq: u64,
+    ifaces: BTreeMap<IfKey<A>, IfaceRec>,
     /// selector -> the (interface, protocol) pairs holding that membership, and the
     /// protocols among them.
-    pub(crate) members: Members<A>,
+    members: Members<A>,
     /// interface -> (protocol, selector) memberships on it (an emptied set stays until the
     /// interface's record goes).
-    pub(crate) by_iface: HashMap<IfKey<A>, BTreeSet<(u32, Selector<A>)>>,
+    by_iface: HashMap<IfKey<A>, BTreeSet<(u32, Selector<A>)>>,
     /// Forwarding entries, with their keys in (group, source) order.
-    pub(crate) mfes: Mfes<A>,
-    pub(crate) by_iif: HashMap<IfKey<A>, BTreeSet<Sg<A>>>,
-    pub(crate) timers: BTreeSet<(u64, Sg<A>)>,
+    mfes: Mfes<A>,
+    by_iif: HashMap<IfKey<A>, BTreeSet<Sg<A>>>,
+    timers: BTreeSet<(u64, Sg<A>)>,
     /// Entries being created, with the misses counted meanwhile.
-    pub(crate) pending: HashMap<Sg<A>, u64>,
-    pub(crate) rib: Rib<A>,
-    pub(crate) enums: Vec<Option<EnumRec<A>>>,
-    pub(crate) enum_alloc: SlotAlloc,
-    pub(crate) subscribers: Vec<Sender<Vec<MfeChange<A>>>>,
-    pub(crate) next_stamp: u64,
-    pub(crate) refused: u64,
-    pub(crate) created: u64,
-    pub(crate) deleted: u64,
+    pending: HashMap<Sg<A>, u64>,
+    rib: Rib<A>,
+    enums: Vec<Option<EnumRec<A>>>,
+    enum_alloc: SlotAlloc,
+    subscribers: Vec<Sender<Vec<MfeChange<A>>>>,
+    next_stamp: u64,
+    refused: u64,
+    created: u64,
+    deleted: u64,
 }
 
 impl<A: Family> Control<A> {
+    /// An empty control plane for `config`, publishing to `store`, with the handle slot
+    /// allocators of its protocols and enumerations.
     pub(crate) fn new(
-        limits: Limits,
+        config: &Config,
         store: Arc<ForwardStore<A>>,
         proto_alloc: SlotAlloc,
         enum_alloc: SlotAlloc,
-        protocol_slots: usize,
-        enum_slots: usize,
     ) -> Self {
+        let (protocol_slots, enum_slots) = (config.max_protocols, config.max_enumerations);
         Control {
-            limits,
+            limits: Limits {
+                max_mfes: config.max_mfes,
+                default_timeout: config.default_timeout,
+                refresh_on_traffic: config.refresh_on_traffic,
+            },
             store,
             protocols: (0..protocol_slots).map(|_| None).collect(),
             by_id: HashMap::default(),

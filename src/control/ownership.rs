@@ -89,17 +89,7 @@ impl<A: Family> Control<A> {
         if let Some(i) = igmp {
             out.event(i, Event::DisableIgmp { interface: k });
         }
-        // Readers lose the whole shard first, in one swap; the control side's bookkeeping
-        // of its entries follows.
-        self.store.remove_shard(k);
-        let entries: Vec<Sg<A>> = self
-            .by_iif
-            .get(&k)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        for sg in entries {
-            self.delete_mfe(sg, DeleteReason::InterfaceReleased, out, false);
-        }
+        self.delete_shard(k, DeleteReason::InterfaceReleased, out);
         for sel in self.memberships_on(slot, k) {
             self.delete_join(slot, k, sel, out);
         }

@@ -34,7 +34,7 @@
 //! on the writer, not on a forwarding worker.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -138,20 +138,26 @@ pub(crate) struct ForwardStore<A: Family> {
     retired: Mutex<Vec<Arc<Shard<A>>>>,
     workers: Arc<WorkerSlots>,
     max_workers: usize,
+    /// Worker counter lines the tables have now (at most `max_workers`): they grow when a
+    /// reader takes a slot beyond them, so memory follows the readers that exist.
+    lines: AtomicUsize,
 }
 
 impl<A: Family> ForwardStore<A> {
-    /// An empty table for at most `max_workers` concurrent readers (clamped to 1..=4096).
+    /// An empty table for at most `max_workers` concurrent readers (clamped to 1..=4096), with
+    /// counter lines for `lines` of them to begin with (more are added as readers come).
     ///
     /// **Progress:** allocates.
-    pub(crate) fn new(max_workers: usize) -> Self {
+    pub(crate) fn new(max_workers: usize, lines: usize) -> Self {
         let max_workers = max_workers.clamp(1, MAX_WORKERS);
+        let lines = lines.clamp(1, max_workers);
         ForwardStore {
             dir: Arc::new(ArcSwap::from_pointee(Directory::empty())),
             version: Arc::new(AtomicU64::new(0)),
             retired: Mutex::new(Vec::new()),
             workers: WorkerSlots::new(max_workers),
             max_workers,
+            lines: AtomicUsize::new(lines),
         }
     }
 
@@ -169,7 +175,10 @@ impl<A: Family> ForwardStore<A> {
             None => {
                 let shard = Arc::new(Shard {
                     // <= MAX_WORKERS
-                    table: Table::new(self.max_workers as u16, Arc::clone(&self.version)),
+                    table: Table::new(
+                        self.lines.load(Ordering::Relaxed) as u16,
+                        Arc::clone(&self.version),
+                    ),
                 });
                 // Filled before it is published: readers see the shard with its MFE.
                 shard.table.install(sg, &oifs);
@@ -238,6 +247,9 @@ impl<A: Family> ForwardStore<A> {
     /// **Progress:** may block (slot mutex); allocates.
     pub(crate) fn reader(&self) -> Result<Reader<A>> {
         let slot = self.workers.acquire()?;
+        if slot.index() >= self.lines.load(Ordering::Acquire) {
+            self.grow_lines(slot.index() + 1);
+        }
         Ok(Reader::new(
             Arc::clone(&self.dir),
             Arc::clone(&self.version),
@@ -258,6 +270,23 @@ impl<A: Family> ForwardStore<A> {
     /// **Progress:** wait-free.
     pub(crate) fn max_workers(&self) -> usize {
         self.max_workers
+    }
+
+    /// Gives every table counter lines for at least `need` workers (doubling, up to
+    /// `max_workers`), before the reader that needs them is handed out: one rebuild per shard,
+    /// counts carried over.
+    #[cold]
+    fn grow_lines(&self, need: usize) {
+        let mut retired = self.lock();
+        let have = self.lines.load(Ordering::Relaxed);
+        if need > have {
+            let lines = need.next_power_of_two().clamp(have, self.max_workers);
+            for shard in self.dir.load().shards.values() {
+                shard.table.grow_workers(lines as u16); // <= MAX_WORKERS
+            }
+            self.lines.store(lines, Ordering::Release);
+        }
+        sweep(&mut retired);
     }
 
     /// Stores a new directory, then bumps the layout version (before any shard it drops is

@@ -330,6 +330,15 @@ pub struct Reader<A: Family> {
     burst: Box<[[IfKey<A>; MAX_INLINE]]>,
 }
 
+impl<A: Family> std::fmt::Debug for Reader<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("worker_slot", &self.slot.index())
+            .field("misses", &self.misses)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<A: Family> Reader<A> {
     pub(super) fn new(
         shared: Arc<ArcSwap<Directory<A>>>,
@@ -374,6 +383,7 @@ impl<A: Family> Reader<A> {
     /// assert_eq!((stats.in_packets, stats.in_octets, stats.total_out_packets), (1, 1200, 1));
     /// ```
     #[inline]
+    #[must_use = "the verdict is what to do with the packet (it is counted already)"]
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
         let pin = self.pin.enter(false);
         let kept = self.kept.view(pin, || self.shared.load_full());

@@ -52,7 +52,7 @@
 use std::alloc::{self, Layout as AllocLayout};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam::epoch::{self, Guard, LocalHandle};
@@ -893,7 +893,9 @@ pub(super) struct Table<A> {
     /// The current block's head; never null. Replaced blocks are freed through the epoch
     /// collector, the current one by `Drop`.
     block: AtomicPtr<Head>,
-    workers: usize,
+    /// Worker counter lines per group of the blocks made from now on (the writer's; readers
+    /// read a block's own count from its head).
+    workers: AtomicUsize,
     /// The store's layout version, bumped after every block swap (see [`BlockRef`]).
     version: Arc<AtomicU64>,
     /// On its own cache line: every writer call locks it, and readers read `block` on every
@@ -909,7 +911,7 @@ impl<A: Family> Table<A> {
         let workers = usize::from(workers.max(1));
         Table {
             block: AtomicPtr::new(Block::new::<A>(MIN_SLOTS, workers).head.as_ptr()),
-            workers,
+            workers: AtomicUsize::new(workers),
             version,
             writer: CachePadded::new(Mutex::new(WriterState {
                 live: 0,
@@ -1036,6 +1038,20 @@ impl<A: Family> Table<A> {
         }
     }
 
+    /// Gives every MFE counter lines for at least `workers` workers (more never go): one
+    /// rebuild at the same size, which carries the counts over.
+    pub(super) fn grow_workers(&self, workers: u16) {
+        let workers = usize::from(workers);
+        let mut st = self.lock();
+        if workers <= self.workers.load(Ordering::Relaxed) {
+            return;
+        }
+        self.workers.store(workers, Ordering::Relaxed);
+        let guard = epoch::pin();
+        let cap = self.block(&guard).head().cap;
+        self.rebuild(&mut st, cap, &guard);
+    }
+
     /// Removes the MFE; false if it was absent.
     pub(super) fn remove(&self, sg: &Sg<A>) -> bool {
         let mut st = self.lock();
@@ -1085,7 +1101,7 @@ impl<A: Family> Table<A> {
     fn rebuild(&self, st: &mut WriterState, want: usize, guard: &Guard) {
         let lay = layout::<A>();
         let words = lay.lines * LINE_WORDS;
-        let fresh = Block::new::<A>(want, self.workers);
+        let fresh = Block::new::<A>(want, self.workers.load(Ordering::Relaxed));
         let old = self.block(guard);
         let old_cap = old.head().cap;
         for i in 0..old_cap {

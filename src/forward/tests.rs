@@ -40,7 +40,7 @@ fn look<A: Family>(r: &mut Reader<A>, arrival: u32, key: Sg<A>) -> Owned<A> {
 }
 
 fn each_verdict<A: Family>() {
-    let store = ForwardStore::<A>::new(2);
+    let store = ForwardStore::<A>::new(2, 2);
     let mut r = store.reader().unwrap();
     let (a, b, c) = (sg::<A>(1, 1), sg::<A>(2, 1), sg::<A>(3, 1));
     store.install(a, IfKey::new(1), &ifs([2, 3]));
@@ -88,7 +88,7 @@ fn each_verdict_v6() {
 
 #[test]
 fn p2mp_links_are_distinct_interfaces() {
-    let store = ForwardStore::<Ipv6Addr>::new(1);
+    let store = ForwardStore::<Ipv6Addr>::new(1, 1);
     let mut r = store.reader().unwrap();
     let nh = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 9);
     let link = IfKey::p2mp(7, nh);
@@ -102,7 +102,7 @@ fn p2mp_links_are_distinct_interfaces() {
 }
 
 fn counters_summed_and_carried<A: Family>() {
-    let store = ForwardStore::<A>::new(2);
+    let store = ForwardStore::<A>::new(2, 2);
     let mut r0 = store.reader().unwrap();
     let mut r1 = store.reader().unwrap();
     let (key, iif) = (sg::<A>(1, 1), IfKey::new(1));
@@ -119,21 +119,21 @@ fn counters_summed_and_carried<A: Family>() {
             Verdict::Forward(_)
         ));
     }
-    r1.lookup(IfKey::new(9), key.source, key.group, 5);
+    let _ = r1.lookup(IfKey::new(9), key.source, key.group, 5);
     let c = store.counters(key, iif).unwrap();
     assert_eq!((c.packets, c.bytes, c.wrong_if, c.negative), (5, 40, 1, 0));
     assert_eq!(c.oifs, vec![(IfKey::new(2), 5), (IfKey::new(3), 5)]);
 
     // 3 stays, 2 goes, 4 comes: 3 keeps its count, 4 starts at 0, MFE counts carry over.
     store.install(key, iif, &ifs([3, 4]));
-    r0.lookup(iif, key.source, key.group, 1);
+    let _ = r0.lookup(iif, key.source, key.group, 1);
     let c = store.counters(key, iif).unwrap();
     assert_eq!((c.packets, c.bytes, c.wrong_if), (6, 41, 1));
     assert_eq!(c.oifs, vec![(IfKey::new(3), 6), (IfKey::new(4), 1)]);
 
     // Grow past the block (4 OIF slots per line) and past the inline list, then flap.
     store.install(key, iif, &ifs(3..=12));
-    r1.lookup(iif, key.source, key.group, 1);
+    let _ = r1.lookup(iif, key.source, key.group, 1);
     for round in 0..7 {
         let list = if round % 2 == 0 {
             ifs([3, 4])
@@ -141,7 +141,7 @@ fn counters_summed_and_carried<A: Family>() {
             ifs([4, 3, 20 + round])
         };
         store.install(key, iif, &list);
-        r0.lookup(iif, key.source, key.group, 1);
+        let _ = r0.lookup(iif, key.source, key.group, 1);
     }
     let c = store.counters(key, iif).unwrap();
     assert_eq!(c.packets, 14);
@@ -172,7 +172,7 @@ fn counters_summed_and_carried_v6() {
 
 #[test]
 fn long_oif_lists_spill_and_count() {
-    let store = ForwardStore::<Ipv4Addr>::new(3);
+    let store = ForwardStore::<Ipv4Addr>::new(3, 3);
     let mut r = store.reader().unwrap();
     let (key, iif) = (sg::<Ipv4Addr>(1, 1), IfKey::new(1));
     let list = ifs(2..300);
@@ -188,7 +188,7 @@ fn long_oif_lists_spill_and_count() {
 }
 
 fn grows_and_churns<A: Family>(n: u32) {
-    let store = ForwardStore::<A>::new(1);
+    let store = ForwardStore::<A>::new(1, 1);
     let mut r = store.reader().unwrap();
     let iif = IfKey::new(1);
     let out = ifs([2]);
@@ -234,7 +234,7 @@ fn grows_past_many_resizes_with_tombstone_churn_v6() {
 
 #[test]
 fn remove_shard_drops_exactly_that_shard() {
-    let store = ForwardStore::<Ipv4Addr>::new(2);
+    let store = ForwardStore::<Ipv4Addr>::new(2, 2);
     let mut r = store.reader().unwrap();
     let per_shard = if cfg!(miri) { 20 } else { 1000 };
     for i in 0..per_shard {
@@ -258,7 +258,7 @@ fn remove_shard_drops_exactly_that_shard() {
 }
 
 fn burst_equals_single<A: Family>() {
-    let store = ForwardStore::<A>::new(2);
+    let store = ForwardStore::<A>::new(2, 2);
     for i in 0..200u32 {
         let oifs = if i % 5 == 0 { vec![] } else { ifs(1..=(i % 6)) };
         store.install(sg::<A>(i, 1), IfKey::new(100 + i % 3), &oifs);
@@ -312,7 +312,7 @@ fn burst_equals_single_v6() {
 
 #[test]
 fn worker_slots_run_out_and_are_reused() {
-    let store = ForwardStore::<Ipv4Addr>::new(2);
+    let store = ForwardStore::<Ipv4Addr>::new(2, 2);
     assert_eq!(store.max_workers(), 2);
     let a = store.reader().unwrap();
     let b = store.reader().unwrap();
@@ -321,7 +321,7 @@ fn worker_slots_run_out_and_are_reused() {
     drop(a);
     let c = store.reader().unwrap();
     assert_eq!(c.worker_slot(), 0);
-    assert_eq!(ForwardStore::<Ipv4Addr>::new(0).max_workers(), 1);
+    assert_eq!(ForwardStore::<Ipv4Addr>::new(0, 0).max_workers(), 1);
 }
 
 #[test]
@@ -338,7 +338,7 @@ fn entry_memory_is_small() {
 
 #[test]
 fn readers_never_see_a_torn_oif_list() {
-    let store = ForwardStore::<Ipv4Addr>::new(2);
+    let store = ForwardStore::<Ipv4Addr>::new(2, 2);
     let (iif, other) = (IfKey::new(100), IfKey::new(200));
     let lists: Vec<Vec<IfKey<Ipv4Addr>>> = (1..=9).map(|i| ifs(1..=i)).collect();
     let keys = 64u32;
@@ -395,7 +395,7 @@ fn readers_never_see_a_torn_oif_list() {
 fn shards_found_by_index_and_by_hash() {
     // Plain interfaces below the direct-index bound, one above it, and a point-to-multipoint
     // link (next hop set) of a low index: each its own shard, found after the others come and go.
-    let store = ForwardStore::<Ipv4Addr>::new(1);
+    let store = ForwardStore::<Ipv4Addr>::new(1, 1);
     let mut r = store.reader().unwrap();
     let p2mp = IfKey {
         index: 3,
@@ -441,7 +441,7 @@ fn shards_found_by_index_and_by_hash() {
 fn a_reader_follows_every_block_swap_and_directory_change() {
     // The reader keeps each shard's block between lookups: every rebuild (growing here, one
     // per few installs at first) and every directory change must make it take them again.
-    let store = ForwardStore::<Ipv4Addr>::new(1);
+    let store = ForwardStore::<Ipv4Addr>::new(1, 1);
     let mut r = store.reader().unwrap();
     let n = if cfg!(miri) { 40 } else { 2000 };
     for i in 0..n {
@@ -487,4 +487,44 @@ fn a_reader_follows_every_block_swap_and_directory_change() {
             Owned::Miss
         ]
     );
+}
+
+#[test]
+fn counter_lines_grow_with_the_readers_and_keep_the_counts() {
+    // Lines for two workers to begin with, room for eight readers.
+    let store = ForwardStore::<Ipv4Addr>::new(8, 2);
+    let iif = IfKey::new(1);
+    let n = if cfg!(miri) { 20 } else { 500 };
+    for i in 0..n {
+        store.install(sg(i, 1), iif, &ifs([2]));
+    }
+    let mut first: Vec<Reader<Ipv4Addr>> = (0..2).map(|_| store.reader().unwrap()).collect();
+    for r in &mut first {
+        for i in 0..n {
+            assert_eq!(look(r, 1, sg(i, 1)), Owned::Forward(ifs([2])));
+        }
+    }
+    // The third and fifth readers need more lines than the tables have: each grows them.
+    let mut later: Vec<Reader<Ipv4Addr>> = (0..3).map(|_| store.reader().unwrap()).collect();
+    assert_eq!(later[2].worker_slot(), 4);
+    for r in later.iter_mut().chain(first.iter_mut()) {
+        assert_eq!(look(r, 1, sg(0, 1)), Owned::Forward(ifs([2])));
+    }
+    // Every count survived the rebuilds: two passes over all keys, then five more on key 0.
+    let c = store.counters(sg(0, 1), iif).unwrap();
+    assert_eq!(c.packets, 2 + 5);
+    let c = store.counters(sg(n - 1, 1), iif).unwrap();
+    assert_eq!(c.packets, 2);
+    // A shard made after the growth has the lines too: every reader counts there.
+    store.install(sg(0, 7), IfKey::new(9), &ifs([3]));
+    for r in later.iter_mut().chain(first.iter_mut()) {
+        assert_eq!(look(r, 9, sg(0, 7)), Owned::Forward(ifs([3])));
+    }
+    assert_eq!(store.counters(sg(0, 7), IfKey::new(9)).unwrap().packets, 5);
+    // The bound still holds.
+    let _more: Vec<Reader<Ipv4Addr>> = (0..3).map(|_| store.reader().unwrap()).collect();
+    assert!(matches!(
+        store.reader(),
+        Err(Error::TooManyReaders { max: 8 })
+    ));
 }

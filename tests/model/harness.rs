@@ -654,6 +654,9 @@ impl<A: Addrs> Harness<A> {
                             return Err(format!("southbound: deletion of unknown {sg:?}"));
                         }
                     }
+                    other => {
+                        return Err(format!("southbound: a change the model lacks: {other:?}"))
+                    }
                 }
             }
         }

@@ -29,6 +29,8 @@ pub struct Tally {
     pub deleted_released: u64,
     /// `MfeDeleted` because its route changed.
     pub deleted_route: u64,
+    /// A kind of event (or deletion reason) newer than this tally.
+    pub other: u64,
 }
 
 impl Tally {
@@ -54,13 +56,15 @@ impl Tally {
                 DeleteReason::Expired => &mut self.deleted_expired,
                 DeleteReason::InterfaceReleased => &mut self.deleted_released,
                 DeleteReason::RouteChanged => &mut self.deleted_route,
+                _ => &mut self.other,
             },
+            _ => &mut self.other,
         };
         *n += 1;
     }
 
     /// (label, count) for every kind, in a fixed order.
-    pub fn rows(&self) -> [(&'static str, u64); 12] {
+    pub fn rows(&self) -> [(&'static str, u64); 13] {
         [
             ("JoinAlert (member_update: true)", self.join_member),
             ("JoinAlert (member_update: false)", self.join_mfe),
@@ -74,6 +78,7 @@ impl Tally {
             ("MfeDeleted (expired)", self.deleted_expired),
             ("MfeDeleted (interface released)", self.deleted_released),
             ("MfeDeleted (route changed)", self.deleted_route),
+            ("other", self.other),
         ]
     }
 

@@ -252,7 +252,8 @@ fn report<A: SimFamily>(mgm: &Mgm<A>, todo: &mut Todo<A>, rep: &mut WorkerReport
     for (arrival, source, group) in todo.misses.drain(..) {
         match mgm.new_packet(arrival, source, group) {
             Ok(MissOutcome::Created(_)) => rep.created += 1,
-            Ok(MissOutcome::Exists(_) | MissOutcome::Pending) => {}
+            // Exists, Pending: another miss built it, or is building it.
+            Ok(_) => {}
             Err(Error::Stopped) => return,
             Err(_) => rep.refused += 1,
         }

@@ -455,6 +455,7 @@ impl Daemon {
                                 ),
                                 MissOutcome::Exists(_) => "exists (reinstalled)".into(),
                                 MissOutcome::Pending => "pending".into(),
+                                _ => "another outcome".into(),
                             };
                             info!("upcall {detail}: {what}");
                             self.record("upcall", format!("{detail}: {what}"));
