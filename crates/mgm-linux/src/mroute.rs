@@ -534,7 +534,7 @@ pub trait Kernel<A> {
 /// use mgm::Mgm;
 /// use std::net::Ipv4Addr;
 /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), MrouteSocket::open()?)?;
-/// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
+/// let eth0 = mgm_linux::net::interface_index("eth0")?;
 /// assert_eq!(f.add_interface(eth0)?, 0); // MRT_ADD_VIF
 /// f.shutdown(); // MRT_DEL_MFC, MRT_DEL_VIF; dropping the socket is MRT_DONE
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -631,7 +631,7 @@ impl MrouteSocket {
     /// use mgm_igmp::{ALL_ROUTERS, IGMPV3_ROUTERS};
     /// use mgm_linux::mroute::MrouteSocket;
     /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
+    /// let eth0 = mgm_linux::net::interface_index("eth0")?;
     /// sock.membership(IGMPV3_ROUTERS, eth0, true)?; // hear IGMPv3 reports
     /// sock.membership(ALL_ROUTERS, eth0, true)?; // and IGMPv2 leaves
     /// sock.membership(ALL_ROUTERS, eth0, false)?;
@@ -658,7 +658,7 @@ impl MrouteSocket {
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
+    /// let eth0 = mgm_linux::net::interface_index("eth0")?;
     /// let mut router = IgmpRouter::new(IgmpConfig::default());
     /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO) {
     ///     if let IgmpAction::Send { ifindex, destination, query } = action {
@@ -686,7 +686,7 @@ impl MrouteSocket {
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
     /// use mgm_linux::mroute::{MrouteSocket, Received4};
     /// let sock = MrouteSocket::open()?;
-    /// mgm_linux::sys::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
+    /// mgm_linux::net::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
     /// while let Some(msg) = sock.recv()? {
     ///     match msg {
     ///         Received4::Upcall(up) => println!("{:?} on VIF {}: {} -> {}", up.kind, up.vif, up.source, up.group),

@@ -1,21 +1,22 @@
-//! Thin, safe wrappers over the few system calls the Linux forwarder needs: raw sockets,
-//! socket options, `recvmsg` with packet info, the multicast routing counter ioctls, `poll`,
-//! interface names and addresses.
+//! The crate's syscall layer: raw sockets, socket options, `recvmsg` with packet info, the
+//! multicast routing counter ioctls, `poll`, interface names and addresses.
 //!
-//! Every safe function here is sound with any argument; the two `unsafe fn`s (`ioctl_in_out`,
-//! and the reader inside `pktinfo_ifindex`) are private, and each call says why their
-//! contract holds. Where the kernel's contract depends on what a descriptor is or on how a
-//! buffer is laid out, the types carry it:
+//! This module is private, and it is the only module of the crate with `unsafe` code: the
+//! crate denies `unsafe_code` (see its `Cargo.toml`) and only this file allows it. Every safe
+//! function here is sound with any argument; the two `unsafe fn`s (`ioctl_in_out`, and the
+//! reader inside `pktinfo_ifindex`) are private, and each call says why their contract
+//! holds. Where the kernel's contract depends on what a descriptor is or on how a buffer is
+//! laid out, the types carry it:
 //!
-//! * the counter ioctls are methods of `IgmpSocket` and `Icmpv6Socket`, which only this
+//! * the counter ioctls are methods of [`IgmpSocket`] and [`Icmpv6Socket`], which only this
 //!   module opens, and each passes its argument as a `#[repr(C)]` copy of the kernel's
 //!   structure;
-//! * socket options are a closed set, `SockOpt`, set or read only on an `InetSocket`;
-//! * descriptors are borrowed (`AsFd`); only `poll_readable` takes descriptor numbers,
+//! * socket options are a closed set, [`SockOpt`], set or read only on an [`InetSocket`];
+//! * descriptors are borrowed ([`AsFd`]); only [`poll_readable`] takes descriptor numbers,
 //!   which `poll` just reports on.
 //!
-//! What the daemon uses (`if_nametoindex`, `if_indextoname`, `poll_readable`) is `pub`; the
-//! rest is `pub(crate)`.
+//! The items the daemon needs are `pub` and re-exported as [`crate::net`]; the rest is
+//! `pub(crate)`.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
@@ -637,7 +638,7 @@ pub(crate) fn send_to_v4(fd: &impl AsFd, buf: &[u8], dst: Ipv4Addr) -> io::Resul
 /// The OS error other than `EINTR`; `EBADF` when a number is not an open descriptor.
 ///
 /// ```
-/// use mgm_linux::sys::poll_readable;
+/// use mgm_linux::net::poll_readable;
 /// use std::{net::UdpSocket, os::fd::AsRawFd};
 /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
 /// b.send_to(b"x", a.local_addr()?)?;
@@ -677,21 +678,21 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         .collect())
 }
 
-/// The index of the interface named `name`.
+/// The index of the interface named `name` (`if_nametoindex`).
 ///
 /// # Errors
 /// `NotFound` when there is no such interface; `InvalidInput` when the name holds a NUL.
 ///
 /// ```
-/// use mgm_linux::sys::{if_nametoindex, if_indextoname};
+/// use mgm_linux::net::{interface_index, interface_name};
 /// use std::io::ErrorKind;
-/// let lo = if_nametoindex("lo")?;
-/// assert_eq!(if_indextoname(lo).as_deref(), Some("lo"));
-/// assert_eq!(if_nametoindex("no-such-if0").unwrap_err().kind(), ErrorKind::NotFound);
-/// assert_eq!(if_nametoindex("lo\0").unwrap_err().kind(), ErrorKind::InvalidInput);
+/// let lo = interface_index("lo")?;
+/// assert_eq!(interface_name(lo).as_deref(), Some("lo"));
+/// assert_eq!(interface_index("no-such-if0").unwrap_err().kind(), ErrorKind::NotFound);
+/// assert_eq!(interface_index("lo\0").unwrap_err().kind(), ErrorKind::InvalidInput);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn if_nametoindex(name: &str) -> io::Result<u32> {
+pub fn interface_index(name: &str) -> io::Result<u32> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a NUL-terminated string, live for the call; if_nametoindex only reads it.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
@@ -705,15 +706,15 @@ pub fn if_nametoindex(name: &str) -> io::Result<u32> {
     }
 }
 
-/// The name of the interface with index `index`, if it exists.
+/// The name of the interface with index `index`, if it exists (`if_indextoname`).
 ///
 /// ```
-/// use mgm_linux::sys::{if_nametoindex, if_indextoname};
-/// assert_eq!(if_indextoname(if_nametoindex("lo")?).as_deref(), Some("lo"));
-/// assert_eq!(if_indextoname(0), None, "ifindex 0 is never an interface");
+/// use mgm_linux::net::{interface_index, interface_name};
+/// assert_eq!(interface_name(interface_index("lo")?).as_deref(), Some("lo"));
+/// assert_eq!(interface_name(0), None, "ifindex 0 is never an interface");
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn if_indextoname(index: u32) -> Option<String> {
+pub fn interface_name(index: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
     let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
@@ -918,7 +919,7 @@ mod tests {
             .expect("a datagram is queued");
         assert_eq!(&buf[..info.len], b"hello");
         assert_eq!(info.from, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        assert_eq!(info.ifindex, Some(if_nametoindex("lo").unwrap()));
+        assert_eq!(info.ifindex, Some(interface_index("lo").unwrap()));
         assert_eq!(
             recv_with_info(&sock, &mut buf).unwrap(),
             None,
@@ -1013,7 +1014,7 @@ mod tests {
             (info.from == Some(IpAddr::V4(Ipv4Addr::LOCALHOST)) && payload == leave).then_some(info)
         });
         let info = found.expect("the leave came back through loopback");
-        assert_eq!(info.ifindex, Some(if_nametoindex("lo").unwrap()));
+        assert_eq!(info.ifindex, Some(interface_index("lo").unwrap()));
     }
 
     #[test]
@@ -1063,7 +1064,7 @@ mod tests {
         if !own_network_namespace() {
             return;
         }
-        let lo = if_nametoindex("lo").unwrap();
+        let lo = interface_index("lo").unwrap();
         let zero = KernelCounters::default();
         let mut v4 = MrouteSocket::open().unwrap();
         v4.add_vif(0, lo).unwrap();
@@ -1106,7 +1107,7 @@ mod tests {
     fn interface_addrs_are_of_named_interfaces() {
         let addrs = interface_addrs().unwrap();
         for (name, addr) in &addrs {
-            assert!(if_nametoindex(name).is_ok(), "{name} is an interface");
+            assert!(interface_index(name).is_ok(), "{name} is an interface");
             if name == "lo" {
                 assert!(addr.is_loopback(), "{addr}");
             }
