@@ -948,12 +948,20 @@ fn sockaddr_in6(b: &mut [u8], addr: Ipv6Addr) {
     b[8..24].copy_from_slice(&addr.octets());
 }
 
-fn mif6ctl(mif: u16, ifindex: u32) -> [u8; 12] {
+/// The 12-byte `mif6ctl`. Its interface field, `mif6c_pifi`, is 16 bits: a larger ifindex
+/// is an error, not another interface.
+fn mif6ctl(mif: u16, ifindex: u32) -> io::Result<[u8; 12]> {
+    let pifi = u16::try_from(ifindex).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("ifindex {ifindex} does not fit mif6ctl's 16-bit mif6c_pifi"),
+        )
+    })?;
     let mut b = [0u8; 12];
     b[0..2].copy_from_slice(&mif.to_ne_bytes());
     b[3] = 1;
-    b[4..6].copy_from_slice(&(ifindex as u16).to_ne_bytes());
-    b
+    b[4..6].copy_from_slice(&pifi.to_ne_bytes());
+    Ok(b)
 }
 
 fn mf6cctl(sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> [u8; 92] {
@@ -974,7 +982,7 @@ fn mf6cctl(sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> [u8; 92] {
 
 impl Kernel<Ipv6Addr> for Mroute6Socket {
     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_ADD_MIF, &mif6ctl(vif, ifindex))
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_ADD_MIF, &mif6ctl(vif, ifindex)?)
     }
     fn del_vif(&mut self, vif: u16, _ifindex: u32) -> io::Result<()> {
         // MRT6_DEL_MIF takes a bare mifi_t.
@@ -1039,6 +1047,12 @@ mod tests {
             "2001:db8::2".parse::<Ipv6Addr>().unwrap(),
             "ff0e::1".parse::<Ipv6Addr>().unwrap(),
         );
+        let mif = mif6ctl(3, 7).unwrap();
+        assert_eq!((u16::from_ne_bytes([mif[0], mif[1]]), mif[3]), (3, 1));
+        assert_eq!(u16::from_ne_bytes([mif[4], mif[5]]), 7);
+        // 65536 + 7 would be ifindex 7 once cut to 16 bits: refused instead.
+        let err = mif6ctl(3, 65536 + 7).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let m6 = mf6cctl(sg6, 1, &[0, 2, 1]);
         assert_eq!(u32::from_ne_bytes(m6[60..64].try_into().unwrap()), 0b101);
         assert_eq!(u16::from_ne_bytes([m6[56], m6[57]]), 1);
