@@ -262,7 +262,7 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
             self.counters.errors += 1;
             return Err(LinuxError::TooManyVifs {
                 ifindex,
-                name: sys::if_indextoname(ifindex),
+                name: sys::interface_name(ifindex),
                 limit: MAXVIFS,
             });
         };

@@ -7,9 +7,13 @@
 //!   to VIFs by ifindex (at most [`mroute::MAXVIFS`]), turns `IGMPMSG_NOCACHE` into
 //!   [`mgm::Mgm::new_packet`] and `IGMPMSG_WRONGVIF` into
 //!   [`mgm::Mgm::report_wrong_interface`], and reads the kernel's counters per (S,G).
-//! * [`sys`] — thin system-call wrappers (sockets, options, `poll`, interface names); with
-//!   `mroute.rs`, which lays the kernel's structures over bytes, the only `unsafe` code of the
-//!   crate.
+//! * [`net`] — interface names and indexes, and waiting for descriptors to be readable: what
+//!   the daemon needs of the host besides the forwarder.
+//!
+//! The system calls are in a private module, `sys`: the only `unsafe` code of the crate (the
+//! crate denies `unsafe_code`, `sys` alone allows it), behind safe functions whose types carry
+//! what the kernel needs (which socket an ioctl goes to, which options are set). `mroute.rs`
+//! encodes the kernel's socket option structures as bytes, in safe code.
 //!
 //! The IGMP router is the `mgm-igmp` crate (codec and state machine) with `mgm-igmp-client`
 //! (its registration with the engine); the daemon `mgmd` puts them all together.
@@ -39,7 +43,13 @@
 
 mod forwarder;
 pub mod mroute;
-pub mod sys;
+mod sys;
+
+/// What the daemon needs of the host besides the forwarder: interface names and indexes, and
+/// waiting for descriptors to be readable.
+pub mod net {
+    pub use crate::sys::{interface_index, interface_name, poll_readable};
+}
 
 pub use forwarder::{
     ForwardedStats, Forwarder, ForwarderCounters, KernelEntry, LinuxError, UpcallOutcome, VifTable,

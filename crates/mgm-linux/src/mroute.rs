@@ -1,14 +1,16 @@
 //! The kernel's multicast routing sockets: `MRT_*` on a raw IGMP socket (IPv4) and `MRT6_*`
-//! on a raw ICMPv6 socket (IPv6). Structures are encoded by hand with the layouts of
-//! `<linux/mroute.h>` and `<linux/mroute6.h>` (checked with the C compiler on the project's
-//! machines: `vifctl` 16 bytes, `mfcctl` 60, `sioc_sg_req` 32, `mif6ctl` 12, `mf6cctl` 92,
-//! `sioc_sg_req6` 80, `mrt6msg` 40).
+//! on a raw ICMPv6 socket (IPv6). The socket option structures are encoded here by hand, as
+//! bytes, with the layouts of `<linux/mroute.h>` and `<linux/mroute6.h>` (checked with the C
+//! compiler on the project's machines: `vifctl` 16 bytes, `mfcctl` 60, `mif6ctl` 12,
+//! `mf6cctl` 92, `mrt6msg` 40); the counter ioctls' structures (`sioc_sg_req` 32,
+//! `sioc_vif_req` 40, `sioc_sg_req6` 80, `sioc_mif_req6` 40) are `#[repr(C)]` types of the
+//! crate's syscall layer. This file has no `unsafe` code.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
-use crate::sys;
+use crate::sys::{self, Icmpv6Socket, IgmpSocket, SockOpt};
 use mgm::Sg;
 
 /// The kernel's limit on VIFs (`MAXVIFS`) and on IPv6 MIFs (`MAXMIFS`).
@@ -532,14 +534,14 @@ pub trait Kernel<A> {
 /// use mgm::Mgm;
 /// use std::net::Ipv4Addr;
 /// let mut f = Forwarder::new(Mgm::<Ipv4Addr>::default(), MrouteSocket::open()?)?;
-/// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
+/// let eth0 = mgm_linux::net::interface_index("eth0")?;
 /// assert_eq!(f.add_interface(eth0)?, 0); // MRT_ADD_VIF
 /// f.shutdown(); // MRT_DEL_MFC, MRT_DEL_VIF; dropping the socket is MRT_DONE
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct MrouteSocket {
-    fd: OwnedFd,
+    fd: IgmpSocket,
 }
 
 impl MrouteSocket {
@@ -561,18 +563,19 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn open() -> io::Result<Self> {
-        let fd = sys::raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
-        sys::setsockopt_int(&fd, libc::IPPROTO_IP, MRT_INIT, 1).map_err(|e| {
+        let fd = IgmpSocket::open()?;
+        sys::setsockopt_int(&fd, SockOpt::MRT_INIT, 1).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("MRT_INIT: {e} (another multicast router in this namespace?)"),
             )
         })?;
-        sys::setsockopt_int(&fd, libc::IPPROTO_IP, MRT_ASSERT, 1)?;
-        sys::setsockopt_int(&fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
-        sys::setsockopt_bytes(&fd, libc::IPPROTO_IP, libc::IP_OPTIONS, &[0x94, 4, 0, 0])?;
-        sys::setsockopt_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, 1)?;
-        sys::setsockopt_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
+        sys::setsockopt_int(&fd, SockOpt::MRT_ASSERT, 1)?;
+        sys::setsockopt_int(&fd, SockOpt::IP_PKTINFO, 1)?;
+        // Router alert (RFC 2113) on every packet sent.
+        sys::setsockopt_bytes(&fd, SockOpt::IP_OPTIONS, &[0x94, 4, 0, 0])?;
+        sys::setsockopt_int(&fd, SockOpt::IP_MULTICAST_TTL, 1)?;
+        sys::setsockopt_int(&fd, SockOpt::IP_MULTICAST_LOOP, 0)?;
         sys::set_nonblocking(&fd)?;
         Ok(MrouteSocket { fd })
     }
@@ -590,7 +593,7 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn version(&self) -> io::Result<i32> {
-        sys::getsockopt_int(&self.fd, libc::IPPROTO_IP, MRT_VERSION)
+        sys::getsockopt_int(&self.fd, SockOpt::MRT_VERSION)
     }
 
     /// `MRT_DONE`: the kernel removes every VIF and cache entry of the table.
@@ -614,7 +617,7 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn done(&self) -> io::Result<()> {
-        sys::setsockopt_int(&self.fd, libc::IPPROTO_IP, MRT_DONE, 1)
+        sys::setsockopt_int(&self.fd, SockOpt::MRT_DONE, 1)
     }
 
     /// Joins (or leaves) `group` on interface `ifindex` (`IP_ADD_MEMBERSHIP` with an
@@ -628,19 +631,19 @@ impl MrouteSocket {
     /// use mgm_igmp::{ALL_ROUTERS, IGMPV3_ROUTERS};
     /// use mgm_linux::mroute::MrouteSocket;
     /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
+    /// let eth0 = mgm_linux::net::interface_index("eth0")?;
     /// sock.membership(IGMPV3_ROUTERS, eth0, true)?; // hear IGMPv3 reports
     /// sock.membership(ALL_ROUTERS, eth0, true)?; // and IGMPv2 leaves
     /// sock.membership(ALL_ROUTERS, eth0, false)?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn membership(&self, group: Ipv4Addr, ifindex: u32, join: bool) -> io::Result<()> {
-        let name = if join {
-            libc::IP_ADD_MEMBERSHIP
+        let opt = if join {
+            SockOpt::IP_ADD_MEMBERSHIP
         } else {
-            libc::IP_DROP_MEMBERSHIP
+            SockOpt::IP_DROP_MEMBERSHIP
         };
-        sys::setsockopt_bytes(&self.fd, libc::IPPROTO_IP, name, &mreqn(group, ifindex))
+        sys::setsockopt_bytes(&self.fd, opt, &mreqn(group, ifindex))
     }
 
     /// Sends an IGMP message out of interface `ifindex` to `destination` (TTL 1, router alert).
@@ -655,7 +658,7 @@ impl MrouteSocket {
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm_linux::sys::if_nametoindex("eth0")?;
+    /// let eth0 = mgm_linux::net::interface_index("eth0")?;
     /// let mut router = IgmpRouter::new(IgmpConfig::default());
     /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO) {
     ///     if let IgmpAction::Send { ifindex, destination, query } = action {
@@ -667,8 +670,7 @@ impl MrouteSocket {
     pub fn send_igmp(&self, ifindex: u32, destination: Ipv4Addr, msg: &[u8]) -> io::Result<()> {
         sys::setsockopt_bytes(
             &self.fd,
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_IF,
+            SockOpt::IP_MULTICAST_IF,
             &mreqn(Ipv4Addr::UNSPECIFIED, ifindex),
         )?;
         sys::send_to_v4(&self.fd, msg, destination)?;
@@ -684,7 +686,7 @@ impl MrouteSocket {
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
     /// use mgm_linux::mroute::{MrouteSocket, Received4};
     /// let sock = MrouteSocket::open()?;
-    /// mgm_linux::sys::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
+    /// mgm_linux::net::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
     /// while let Some(msg) = sock.recv()? {
     ///     match msg {
     ///         Received4::Upcall(up) => println!("{:?} on VIF {}: {} -> {}", up.kind, up.vif, up.source, up.group),
@@ -788,57 +790,22 @@ fn mfcctl(sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> [u8; 60] {
 
 impl Kernel<Ipv4Addr> for MrouteSocket {
     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IP,
-            MRT_ADD_VIF,
-            &vifctl(vif, ifindex),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_ADD_VIF, &vifctl(vif, ifindex))
     }
     fn del_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IP,
-            MRT_DEL_VIF,
-            &vifctl(vif, ifindex),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_DEL_VIF, &vifctl(vif, ifindex))
     }
     fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IP,
-            MRT_ADD_MFC,
-            &mfcctl(sg, parent, oifs),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_ADD_MFC, &mfcctl(sg, parent, oifs))
     }
     fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, libc::IPPROTO_IP, MRT_DEL_MFC, &mfcctl(sg, 0, &[]))
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_DEL_MFC, &mfcctl(sg, 0, &[]))
     }
     fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
-        // struct sioc_sg_req { in_addr src, grp; unsigned long pktcnt, bytecnt, wrong_if; }
-        let mut buf = [0u64; 4];
-        let mut first = [0u8; 8];
-        first[0..4].copy_from_slice(&sg.source.octets());
-        first[4..8].copy_from_slice(&sg.group.octets());
-        buf[0] = u64::from_ne_bytes(first);
-        sys::ioctl_bytes(&self.fd, SIOCGETSGCNT, &mut buf)?;
-        Ok(KernelCounters {
-            packets: buf[1],
-            bytes: buf[2],
-            wrong_if: buf[3],
-        })
+        self.fd.sg_counters(sg.source, sg.group) // SIOCGETSGCNT
     }
     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
-        // struct sioc_vif_req { vifi_t vifi; unsigned long icount, ocount, ibytes, obytes; }
-        let mut buf = [0u64; 5];
-        buf[0] = u64::from(vif);
-        sys::ioctl_bytes(&self.fd, SIOCGETVIFCNT, &mut buf)?;
-        Ok(VifCounters {
-            in_packets: buf[1],
-            out_packets: buf[2],
-            in_bytes: buf[3],
-            out_bytes: buf[4],
-        })
+        self.fd.vif_counters(vif) // SIOCGETVIFCNT
     }
 }
 
@@ -866,7 +833,7 @@ impl AsRawFd for MrouteSocket {
 /// ```
 #[derive(Debug)]
 pub struct Mroute6Socket {
-    fd: OwnedFd,
+    fd: Icmpv6Socket,
 }
 
 impl Mroute6Socket {
@@ -883,8 +850,8 @@ impl Mroute6Socket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn open() -> io::Result<Self> {
-        let fd = sys::raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6)?;
-        sys::setsockopt_int(&fd, libc::IPPROTO_IPV6, MRT_INIT, 1).map_err(|e| {
+        let fd = Icmpv6Socket::open()?;
+        sys::setsockopt_int(&fd, SockOpt::MRT6_INIT, 1).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("MRT6_INIT: {e} (another multicast router in this namespace?)"),
@@ -909,7 +876,7 @@ impl Mroute6Socket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn done(&self) -> io::Result<()> {
-        sys::setsockopt_int(&self.fd, libc::IPPROTO_IPV6, MRT_DONE, 1)
+        sys::setsockopt_int(&self.fd, SockOpt::MRT6_DONE, 1)
     }
 
     /// Reads one upcall without waiting; `Ok(None)` when none is queued; ICMPv6 packets
@@ -981,12 +948,20 @@ fn sockaddr_in6(b: &mut [u8], addr: Ipv6Addr) {
     b[8..24].copy_from_slice(&addr.octets());
 }
 
-fn mif6ctl(mif: u16, ifindex: u32) -> [u8; 12] {
+/// The 12-byte `mif6ctl`. Its interface field, `mif6c_pifi`, is 16 bits: a larger ifindex
+/// is an error, not another interface.
+fn mif6ctl(mif: u16, ifindex: u32) -> io::Result<[u8; 12]> {
+    let pifi = u16::try_from(ifindex).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("ifindex {ifindex} does not fit mif6ctl's 16-bit mif6c_pifi"),
+        )
+    })?;
     let mut b = [0u8; 12];
     b[0..2].copy_from_slice(&mif.to_ne_bytes());
     b[3] = 1;
-    b[4..6].copy_from_slice(&(ifindex as u16).to_ne_bytes());
-    b
+    b[4..6].copy_from_slice(&pifi.to_ne_bytes());
+    Ok(b)
 }
 
 fn mf6cctl(sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> [u8; 92] {
@@ -1007,64 +982,23 @@ fn mf6cctl(sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> [u8; 92] {
 
 impl Kernel<Ipv6Addr> for Mroute6Socket {
     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IPV6,
-            MRT_ADD_VIF,
-            &mif6ctl(vif, ifindex),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_ADD_MIF, &mif6ctl(vif, ifindex)?)
     }
     fn del_vif(&mut self, vif: u16, _ifindex: u32) -> io::Result<()> {
         // MRT6_DEL_MIF takes a bare mifi_t.
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IPV6,
-            MRT_DEL_VIF,
-            &vif.to_ne_bytes(),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_DEL_MIF, &vif.to_ne_bytes())
     }
     fn add_mfc(&mut self, sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IPV6,
-            MRT_ADD_MFC,
-            &mf6cctl(sg, parent, oifs),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_ADD_MFC, &mf6cctl(sg, parent, oifs))
     }
     fn del_mfc(&mut self, sg: Sg<Ipv6Addr>) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            libc::IPPROTO_IPV6,
-            MRT_DEL_MFC,
-            &mf6cctl(sg, 0, &[]),
-        )
+        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_DEL_MFC, &mf6cctl(sg, 0, &[]))
     }
     fn sg_counters(&self, sg: Sg<Ipv6Addr>) -> io::Result<KernelCounters> {
-        // struct sioc_sg_req6 { sockaddr_in6 src, grp; unsigned long pktcnt, bytecnt, wrong_if; }
-        let mut buf = [0u64; 10];
-        let mut bytes = [0u8; 56];
-        sockaddr_in6(&mut bytes[0..28], sg.source);
-        sockaddr_in6(&mut bytes[28..56], sg.group);
-        for (i, chunk) in bytes.chunks(8).enumerate() {
-            buf[i] = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
-        }
-        sys::ioctl_bytes(&self.fd, SIOCGETSGCNT, &mut buf)?;
-        Ok(KernelCounters {
-            packets: buf[7],
-            bytes: buf[8],
-            wrong_if: buf[9],
-        })
+        self.fd.sg_counters(sg.source, sg.group) // SIOCGETSGCNT_IN6
     }
     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
-        let mut buf = [0u64; 5];
-        buf[0] = u64::from(vif);
-        sys::ioctl_bytes(&self.fd, SIOCGETMIFCNT_IN6, &mut buf)?;
-        Ok(VifCounters {
-            in_packets: buf[1],
-            out_packets: buf[2],
-            in_bytes: buf[3],
-            out_bytes: buf[4],
-        })
+        self.fd.mif_counters(vif) // SIOCGETMIFCNT_IN6
     }
 }
 
@@ -1113,6 +1047,12 @@ mod tests {
             "2001:db8::2".parse::<Ipv6Addr>().unwrap(),
             "ff0e::1".parse::<Ipv6Addr>().unwrap(),
         );
+        let mif = mif6ctl(3, 7).unwrap();
+        assert_eq!((u16::from_ne_bytes([mif[0], mif[1]]), mif[3]), (3, 1));
+        assert_eq!(u16::from_ne_bytes([mif[4], mif[5]]), 7);
+        // 65536 + 7 would be ifindex 7 once cut to 16 bits: refused instead.
+        let err = mif6ctl(3, 65536 + 7).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let m6 = mf6cctl(sg6, 1, &[0, 2, 1]);
         assert_eq!(u32::from_ne_bytes(m6[60..64].try_into().unwrap()), 0b101);
         assert_eq!(u16::from_ne_bytes([m6[56], m6[57]]), 1);

@@ -1,14 +1,31 @@
-//! Thin, safe wrappers over the few system calls the Linux forwarder needs: raw sockets,
-//! socket options, `recvmsg` with packet info, `ioctl` counters, `poll`, interface names and
-//! addresses. This is the only file of the crate with `unsafe` code; structures are encoded
-//! as bytes by the callers, so each block here only moves bytes across the FFI boundary.
+//! The crate's syscall layer: raw sockets, socket options, `recvmsg` with packet info, the
+//! multicast routing counter ioctls, `poll`, interface names and addresses.
+//!
+//! This module is private, and it is the only module of the crate with `unsafe` code: the
+//! crate denies `unsafe_code` (see its `Cargo.toml`) and only this file allows it. Every safe
+//! function here is sound with any argument; the two `unsafe fn`s (`ioctl_in_out`, and the
+//! reader inside `pktinfo_ifindex`) are private, and each call says why their contract
+//! holds. Where the kernel's contract depends on what a descriptor is or on how a buffer is
+//! laid out, the types carry it:
+//!
+//! * the counter ioctls are methods of [`IgmpSocket`] and [`Icmpv6Socket`], which only this
+//!   module opens, and each passes its argument as a `#[repr(C)]` copy of the kernel's
+//!   structure;
+//! * socket options are a closed set, [`SockOpt`], set or read only on an [`InetSocket`];
+//! * descriptors are borrowed ([`AsFd`]); only [`poll_readable`] takes descriptor numbers,
+//!   which `poll` just reports on.
+//!
+//! The items the daemon needs are `pub` and re-exported as [`crate::net`]; the rest is
+//! `pub(crate)`.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::mem::{size_of, zeroed, MaybeUninit};
+use std::mem::{offset_of, size_of, zeroed, MaybeUninit};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::mroute::{self, KernelCounters, VifCounters};
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -18,56 +35,383 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// Opens a raw socket (`socket(domain, SOCK_RAW | SOCK_CLOEXEC, protocol)`).
-///
-/// # Errors
-/// The OS error (`EPERM` without `CAP_NET_RAW`).
-///
-/// ```no_run
-/// // no_run: raw sockets need CAP_NET_RAW.
-/// use mgm_linux::sys::{getsockopt_int, raw_socket};
-/// let fd = raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
-/// assert_eq!(getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_RAW);
-/// assert_eq!(getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)?, libc::IPPROTO_IGMP);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn raw_socket(domain: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: socket(2) takes plain integers; the returned descriptor is new and owned by us.
+/// `socket(domain, SOCK_RAW | SOCK_CLOEXEC, protocol)`.
+fn raw_socket(domain: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes integers only and touches no memory of ours.
     let fd = check(unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) })?;
-    // SAFETY: `fd` is a freshly opened descriptor that nothing else owns.
+    // SAFETY: socket(2) just returned `fd`: it is open and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `setsockopt(fd, level, name, value)` with the value given as raw bytes.
+/// `ioctl(fd, request, arg)` for a request that reads its argument and writes it back.
+///
+/// # Safety
+/// On `fd`, `request` must read and write at most `size_of::<T>()` bytes at its argument, and
+/// what it writes must be a valid `T`.
+unsafe fn ioctl_in_out<T>(
+    fd: BorrowedFd<'_>,
+    request: libc::c_ulong,
+    arg: &mut T,
+) -> io::Result<()> {
+    // SAFETY: `arg` is a live, aligned `T` that we hold exclusively for the call; the caller
+    // guarantees that the request stays within it and leaves a valid `T`.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, std::ptr::from_mut(arg)) })?;
+    Ok(())
+}
+
+// The arguments of the counter ioctls, as <linux/mroute.h> and <linux/mroute6.h> declare
+// them. Every field is an integer (or an array of them), so any bytes are a valid value.
+
+/// `struct sioc_sg_req`.
+#[repr(C)]
+struct SiocSgReq {
+    src: libc::in_addr,
+    grp: libc::in_addr,
+    pktcnt: libc::c_ulong,
+    bytecnt: libc::c_ulong,
+    wrong_if: libc::c_ulong,
+}
+
+/// `struct sioc_vif_req`.
+#[repr(C)]
+struct SiocVifReq {
+    vifi: u16, // vifi_t
+    icount: libc::c_ulong,
+    ocount: libc::c_ulong,
+    ibytes: libc::c_ulong,
+    obytes: libc::c_ulong,
+}
+
+/// `struct sioc_sg_req6`.
+#[repr(C)]
+struct SiocSgReq6 {
+    src: libc::sockaddr_in6,
+    grp: libc::sockaddr_in6,
+    pktcnt: libc::c_ulong,
+    bytecnt: libc::c_ulong,
+    wrong_if: libc::c_ulong,
+}
+
+/// `struct sioc_mif_req6`.
+#[repr(C)]
+struct SiocMifReq6 {
+    mifi: u16, // mifi_t
+    icount: libc::c_ulong,
+    ocount: libc::c_ulong,
+    ibytes: libc::c_ulong,
+    obytes: libc::c_ulong,
+}
+
+// Sizes and offsets printed by the C compiler from the kernel headers on x86_64.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(size_of::<SiocSgReq>() == 32);
+    assert!(size_of::<SiocVifReq>() == 40 && offset_of!(SiocVifReq, icount) == 8);
+    assert!(size_of::<SiocSgReq6>() == 80 && offset_of!(SiocSgReq6, pktcnt) == 56);
+    assert!(size_of::<SiocMifReq6>() == 40 && offset_of!(SiocMifReq6, icount) == 8);
+};
+
+/// A kernel counter, an `unsigned long`: 64 bits here, 32 on 32-bit targets.
+#[allow(clippy::useless_conversion)] // the identity where `c_ulong` is `u64`
+fn counter(v: libc::c_ulong) -> u64 {
+    u64::from(v)
+}
+
+fn in_addr(a: Ipv4Addr) -> libc::in_addr {
+    libc::in_addr {
+        s_addr: u32::from(a).to_be(),
+    }
+}
+
+fn sockaddr_in6(a: Ipv6Addr) -> libc::sockaddr_in6 {
+    libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: 0,
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr {
+            s6_addr: a.octets(),
+        },
+        sin6_scope_id: 0,
+    }
+}
+
+/// A raw IGMP socket, `socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_IGMP)`; only
+/// [`IgmpSocket::open`] makes one.
+///
+/// The type is what makes its counter methods safe. `SIOCGETSGCNT` and `SIOCGETVIFCNT` are
+/// `SIOCPROTOPRIVATE` numbers: what they do, and how much memory the kernel writes, belongs
+/// to the protocol of the descriptor. On a raw IPv4 socket the kernel hands them to the
+/// multicast router (`raw_ioctl` calls `ipmr_ioctl`), which copies one `sioc_sg_req` or
+/// `sioc_vif_req` in and out.
+#[derive(Debug)]
+pub(crate) struct IgmpSocket(OwnedFd);
+
+impl IgmpSocket {
+    /// Opens the socket.
+    ///
+    /// # Errors
+    /// The OS error (`EPERM` without `CAP_NET_RAW`).
+    pub(crate) fn open() -> io::Result<Self> {
+        raw_socket(libc::AF_INET, libc::IPPROTO_IGMP).map(IgmpSocket)
+    }
+
+    /// The counters of the kernel's cache entry (`source`, `group`) (`SIOCGETSGCNT`).
+    ///
+    /// # Errors
+    /// The OS error: `EADDRNOTAVAIL` when the table has no such entry.
+    pub(crate) fn sg_counters(
+        &self,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+    ) -> io::Result<KernelCounters> {
+        let mut req = SiocSgReq {
+            src: in_addr(source),
+            grp: in_addr(group),
+            pktcnt: 0,
+            bytecnt: 0,
+            wrong_if: 0,
+        };
+        // SAFETY: `self` is a raw IPv4 socket, on which SIOCGETSGCNT reads and writes one
+        // `struct sioc_sg_req`, laid out as `SiocSgReq`, whose fields take any bytes.
+        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETSGCNT, &mut req) }?;
+        Ok(KernelCounters {
+            packets: counter(req.pktcnt),
+            bytes: counter(req.bytecnt),
+            wrong_if: counter(req.wrong_if),
+        })
+    }
+
+    /// The kernel's counters of VIF `vif` (`SIOCGETVIFCNT`).
+    ///
+    /// # Errors
+    /// The OS error: `EADDRNOTAVAIL` for a VIF not in use, `EINVAL` for one past the last.
+    pub(crate) fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
+        let mut req = SiocVifReq {
+            vifi: vif,
+            icount: 0,
+            ocount: 0,
+            ibytes: 0,
+            obytes: 0,
+        };
+        // SAFETY: `self` is a raw IPv4 socket, on which SIOCGETVIFCNT reads and writes one
+        // `struct sioc_vif_req`, laid out as `SiocVifReq`, whose fields take any bytes.
+        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETVIFCNT, &mut req) }?;
+        Ok(VifCounters {
+            in_packets: counter(req.icount),
+            out_packets: counter(req.ocount),
+            in_bytes: counter(req.ibytes),
+            out_bytes: counter(req.obytes),
+        })
+    }
+}
+
+/// A raw ICMPv6 socket, `socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6)`; only
+/// [`Icmpv6Socket::open`] makes one.
+///
+/// As for [`IgmpSocket`], the type makes its counter methods safe: on a raw IPv6 socket the
+/// kernel hands `SIOCGETSGCNT_IN6` and `SIOCGETMIFCNT_IN6` to the IPv6 multicast router
+/// (`rawv6_ioctl` calls `ip6mr_ioctl`), which copies one `sioc_sg_req6` or `sioc_mif_req6`
+/// in and out.
+#[derive(Debug)]
+pub(crate) struct Icmpv6Socket(OwnedFd);
+
+impl Icmpv6Socket {
+    /// Opens the socket.
+    ///
+    /// # Errors
+    /// The OS error (`EPERM` without `CAP_NET_RAW`).
+    pub(crate) fn open() -> io::Result<Self> {
+        raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6).map(Icmpv6Socket)
+    }
+
+    /// The counters of the kernel's cache entry (`source`, `group`) (`SIOCGETSGCNT_IN6`,
+    /// the same number as `SIOCGETSGCNT`).
+    ///
+    /// # Errors
+    /// The OS error: `EADDRNOTAVAIL` when the table has no such entry.
+    pub(crate) fn sg_counters(
+        &self,
+        source: Ipv6Addr,
+        group: Ipv6Addr,
+    ) -> io::Result<KernelCounters> {
+        let mut req = SiocSgReq6 {
+            src: sockaddr_in6(source),
+            grp: sockaddr_in6(group),
+            pktcnt: 0,
+            bytecnt: 0,
+            wrong_if: 0,
+        };
+        // SAFETY: `self` is a raw IPv6 socket, on which SIOCGETSGCNT_IN6 reads and writes one
+        // `struct sioc_sg_req6`, laid out as `SiocSgReq6`, whose fields take any bytes.
+        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETSGCNT, &mut req) }?;
+        Ok(KernelCounters {
+            packets: counter(req.pktcnt),
+            bytes: counter(req.bytecnt),
+            wrong_if: counter(req.wrong_if),
+        })
+    }
+
+    /// The kernel's counters of MIF `mif` (`SIOCGETMIFCNT_IN6`).
+    ///
+    /// # Errors
+    /// The OS error: `EADDRNOTAVAIL` for a MIF not in use, `EINVAL` for one past the last.
+    pub(crate) fn mif_counters(&self, mif: u16) -> io::Result<VifCounters> {
+        let mut req = SiocMifReq6 {
+            mifi: mif,
+            icount: 0,
+            ocount: 0,
+            ibytes: 0,
+            obytes: 0,
+        };
+        // SAFETY: `self` is a raw IPv6 socket, on which SIOCGETMIFCNT_IN6 reads and writes one
+        // `struct sioc_mif_req6`, laid out as `SiocMifReq6`, whose fields take any bytes.
+        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETMIFCNT_IN6, &mut req) }?;
+        Ok(VifCounters {
+            in_packets: counter(req.icount),
+            out_packets: counter(req.ocount),
+            in_bytes: counter(req.ibytes),
+            out_bytes: counter(req.obytes),
+        })
+    }
+}
+
+impl AsFd for IgmpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for IgmpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl AsFd for Icmpv6Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for Icmpv6Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// A socket of the IPv4 or IPv6 family, on which the options of [`SockOpt`] are the ones it
+/// describes.
+///
+/// # Safety
+/// `as_fd` must always return an `AF_INET` or `AF_INET6` socket.
+pub(crate) unsafe trait InetSocket: AsFd {}
+
+// SAFETY: only `IgmpSocket::open` makes one, with socket(AF_INET, ...).
+unsafe impl InetSocket for IgmpSocket {}
+// SAFETY: only `Icmpv6Socket::open` makes one, with socket(AF_INET6, ...).
+unsafe impl InetSocket for Icmpv6Socket {}
+
+/// A socket option of the closed set this crate uses, as (level, name) of an IPv4 or IPv6
+/// socket.
+///
+/// Each one's value is plain data: an `int`, IP option bytes, or a structure of integers and
+/// addresses (`vifctl`, `mfcctl`, `ip_mreqn`, `mif6ctl`, `mifi_t`, `mf6cctl`), which the
+/// kernel copies in (set) or out (get) within the length given. None holds a pointer the
+/// kernel would follow (as netfilter's `IPT_SO_SET_REPLACE` does, writing old counters through
+/// one), so setting one with any bytes touches no memory of ours but those bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SockOpt {
+    level: libc::c_int,
+    name: libc::c_int,
+}
+
+impl SockOpt {
+    const fn ip(name: libc::c_int) -> Self {
+        SockOpt {
+            level: libc::IPPROTO_IP,
+            name,
+        }
+    }
+    const fn ipv6(name: libc::c_int) -> Self {
+        SockOpt {
+            level: libc::IPPROTO_IPV6,
+            name,
+        }
+    }
+
+    /// `MRT_INIT`: `int` 1.
+    pub(crate) const MRT_INIT: Self = Self::ip(mroute::MRT_INIT);
+    /// `MRT_DONE`: the value is not read.
+    pub(crate) const MRT_DONE: Self = Self::ip(mroute::MRT_DONE);
+    /// `MRT_ADD_VIF`: `struct vifctl`.
+    pub(crate) const MRT_ADD_VIF: Self = Self::ip(mroute::MRT_ADD_VIF);
+    /// `MRT_DEL_VIF`: `struct vifctl`.
+    pub(crate) const MRT_DEL_VIF: Self = Self::ip(mroute::MRT_DEL_VIF);
+    /// `MRT_ADD_MFC`: `struct mfcctl`.
+    pub(crate) const MRT_ADD_MFC: Self = Self::ip(mroute::MRT_ADD_MFC);
+    /// `MRT_DEL_MFC`: `struct mfcctl`.
+    pub(crate) const MRT_DEL_MFC: Self = Self::ip(mroute::MRT_DEL_MFC);
+    /// `MRT_VERSION` (get): `int`.
+    pub(crate) const MRT_VERSION: Self = Self::ip(mroute::MRT_VERSION);
+    /// `MRT_ASSERT`: `int`.
+    pub(crate) const MRT_ASSERT: Self = Self::ip(mroute::MRT_ASSERT);
+    /// `IP_PKTINFO`: `int`.
+    pub(crate) const IP_PKTINFO: Self = Self::ip(libc::IP_PKTINFO);
+    /// `IP_OPTIONS`: the IP option bytes.
+    pub(crate) const IP_OPTIONS: Self = Self::ip(libc::IP_OPTIONS);
+    /// `IP_MULTICAST_IF`: `struct ip_mreqn`.
+    pub(crate) const IP_MULTICAST_IF: Self = Self::ip(libc::IP_MULTICAST_IF);
+    /// `IP_MULTICAST_TTL`: `int`.
+    pub(crate) const IP_MULTICAST_TTL: Self = Self::ip(libc::IP_MULTICAST_TTL);
+    /// `IP_MULTICAST_LOOP`: `int`.
+    pub(crate) const IP_MULTICAST_LOOP: Self = Self::ip(libc::IP_MULTICAST_LOOP);
+    /// `IP_ADD_MEMBERSHIP`: `struct ip_mreqn`.
+    pub(crate) const IP_ADD_MEMBERSHIP: Self = Self::ip(libc::IP_ADD_MEMBERSHIP);
+    /// `IP_DROP_MEMBERSHIP`: `struct ip_mreqn`.
+    pub(crate) const IP_DROP_MEMBERSHIP: Self = Self::ip(libc::IP_DROP_MEMBERSHIP);
+    /// `MRT6_INIT`: `int` 1.
+    pub(crate) const MRT6_INIT: Self = Self::ipv6(mroute::MRT_INIT);
+    /// `MRT6_DONE`: the value is not read.
+    pub(crate) const MRT6_DONE: Self = Self::ipv6(mroute::MRT_DONE);
+    /// `MRT6_ADD_MIF`: `struct mif6ctl`.
+    pub(crate) const MRT6_ADD_MIF: Self = Self::ipv6(mroute::MRT_ADD_VIF);
+    /// `MRT6_DEL_MIF`: a `mifi_t`.
+    pub(crate) const MRT6_DEL_MIF: Self = Self::ipv6(mroute::MRT_DEL_VIF);
+    /// `MRT6_ADD_MFC`: `struct mf6cctl`.
+    pub(crate) const MRT6_ADD_MFC: Self = Self::ipv6(mroute::MRT_ADD_MFC);
+    /// `MRT6_DEL_MFC`: `struct mf6cctl`.
+    pub(crate) const MRT6_DEL_MFC: Self = Self::ipv6(mroute::MRT_DEL_MFC);
+    /// `SO_TYPE` (get): `int`.
+    #[cfg(test)]
+    const SO_TYPE: Self = SockOpt {
+        level: libc::SOL_SOCKET,
+        name: libc::SO_TYPE,
+    };
+    /// `SO_PROTOCOL` (get): `int`.
+    #[cfg(test)]
+    const SO_PROTOCOL: Self = SockOpt {
+        level: libc::SOL_SOCKET,
+        name: libc::SO_PROTOCOL,
+    };
+}
+
+/// `setsockopt(fd, level, name, value)` with the value given as bytes.
 ///
 /// # Errors
 /// The OS error.
-///
-/// ```
-/// use mgm_linux::sys::{getsockopt_int, setsockopt_bytes};
-/// use std::net::UdpSocket;
-/// let sock = UdpSocket::bind("127.0.0.1:0")?;
-/// // An `int` option, given as its bytes.
-/// setsockopt_bytes(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &7i32.to_ne_bytes())?;
-/// assert_eq!(getsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL)?, 7);
-/// assert_eq!(sock.multicast_ttl_v4()?, 7);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn setsockopt_bytes(
-    fd: &impl AsRawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &[u8],
-) -> io::Result<()> {
-    // SAFETY: the pointer and length describe `value`, which outlives the call; the kernel
-    // only reads it.
+pub(crate) fn setsockopt_bytes(fd: &impl InetSocket, opt: SockOpt, value: &[u8]) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(value.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the pointer and length describe `value`, live for the call; setsockopt(2) only
+    // reads them, and `opt`, an option of an IPv4/IPv6 socket from `SockOpt`, holds no pointer
+    // the kernel would follow.
     check(unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
+            fd.as_fd().as_raw_fd(),
+            opt.level,
+            opt.name,
             value.as_ptr().cast(),
-            value.len() as libc::socklen_t,
+            len,
         )
     })?;
     Ok(())
@@ -77,49 +421,30 @@ pub fn setsockopt_bytes(
 ///
 /// # Errors
 /// The OS error.
-///
-/// ```
-/// use mgm_linux::sys::{getsockopt_int, setsockopt_int};
-/// use std::net::UdpSocket;
-/// let sock = UdpSocket::bind("127.0.0.1:0")?;
-/// assert_eq!(getsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP)?, 1);
-/// setsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)?;
-/// assert!(!sock.multicast_loop_v4()?);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn setsockopt_int(
-    fd: &impl AsRawFd,
-    level: libc::c_int,
-    name: libc::c_int,
+pub(crate) fn setsockopt_int(
+    fd: &impl InetSocket,
+    opt: SockOpt,
     value: libc::c_int,
 ) -> io::Result<()> {
-    setsockopt_bytes(fd, level, name, &value.to_ne_bytes())
+    setsockopt_bytes(fd, opt, &value.to_ne_bytes())
 }
 
 /// `getsockopt` of an `int` value.
 ///
 /// # Errors
 /// The OS error.
-///
-/// ```
-/// use mgm_linux::sys::getsockopt_int;
-/// use std::net::{TcpListener, UdpSocket};
-/// let udp = UdpSocket::bind("127.0.0.1:0")?;
-/// let tcp = TcpListener::bind("127.0.0.1:0")?;
-/// assert_eq!(getsockopt_int(&udp, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_DGRAM);
-/// assert_eq!(getsockopt_int(&tcp, libc::SOL_SOCKET, libc::SO_TYPE)?, libc::SOCK_STREAM);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> io::Result<i32> {
+pub(crate) fn getsockopt_int(fd: &impl InetSocket, opt: SockOpt) -> io::Result<libc::c_int> {
     let mut v: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `v` and `len` are valid for writes of the sizes given.
+    // SAFETY: `v` and `len` are live and valid for writes of the sizes given; getsockopt(2)
+    // writes at most `len` bytes at `v` (any bytes are a valid `int`), and the options of
+    // `SockOpt` hold no pointer the kernel would follow.
     check(unsafe {
         libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut v as *mut libc::c_int).cast(),
+            fd.as_fd().as_raw_fd(),
+            opt.level,
+            opt.name,
+            std::ptr::from_mut(&mut v).cast(),
             &mut len,
         )
     })?;
@@ -130,88 +455,50 @@ pub fn getsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int) 
 ///
 /// # Errors
 /// The OS error.
-///
-/// ```
-/// use mgm_linux::sys::set_nonblocking;
-/// use std::{io, net::UdpSocket};
-/// let sock = UdpSocket::bind("127.0.0.1:0")?;
-/// set_nonblocking(&sock)?;
-/// let err = sock.recv(&mut [0u8; 8]).unwrap_err(); // nothing queued: no wait
-/// assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-/// # Ok::<(), io::Error>(())
-/// ```
-pub fn set_nonblocking(fd: &impl AsRawFd) -> io::Result<()> {
-    // SAFETY: fcntl with F_GETFL/F_SETFL on a descriptor we hold; no pointers.
-    unsafe {
-        let flags = check(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
-        check(libc::fcntl(
-            fd.as_raw_fd(),
-            libc::F_SETFL,
-            flags | libc::O_NONBLOCK,
-        ))?;
-    }
+pub(crate) fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
+    let fd = fd.as_fd().as_raw_fd();
+    // SAFETY: fcntl(2) with F_GETFL takes no pointer; `fd` is borrowed for the call.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: fcntl(2) with F_SETFL takes an `int`, no pointer; `fd` is borrowed for the call.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
     Ok(())
 }
 
 /// What `recvmsg` returned besides the bytes.
-///
-/// ```
-/// use mgm_linux::sys::{recv_with_info, RecvInfo};
-/// use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-/// let sock = UdpSocket::bind("127.0.0.1:0")?;
-/// sock.send_to(b"ping", sock.local_addr()?)?;
-/// let mut buf = [0u8; 64];
-/// let info = recv_with_info(&sock, &mut buf)?.unwrap();
-/// // IP_PKTINFO is off on this socket: no arrival interface.
-/// assert_eq!(info, RecvInfo { len: 4, from: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), ifindex: None });
-/// # Ok::<(), std::io::Error>(())
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecvInfo {
-    /// Bytes received.
-    pub len: usize,
+pub(crate) struct RecvInfo {
+    /// Bytes received (at most the buffer's length).
+    pub(crate) len: usize,
     /// The sender's address.
-    pub from: Option<IpAddr>,
+    pub(crate) from: Option<IpAddr>,
     /// The arrival interface from `IP_PKTINFO` / `IPV6_PKTINFO`, when enabled and present.
-    pub ifindex: Option<u32>,
+    pub(crate) ifindex: Option<u32>,
 }
 
-/// One `recvmsg` on a raw socket; `Ok(None)` when nothing is queued on a non-blocking socket.
+/// One `recvmsg` that does not wait; `Ok(None)` when nothing is queued.
 ///
 /// # Errors
 /// The OS error other than `EAGAIN`.
-///
-/// ```
-/// use mgm_linux::sys::{if_nametoindex, recv_with_info, setsockopt_int};
-/// use std::net::{IpAddr, Ipv4Addr, UdpSocket};
-/// let sock = UdpSocket::bind("127.0.0.1:0")?;
-/// setsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
-/// sock.send_to(b"hello", sock.local_addr()?)?;
-/// let mut buf = [0u8; 64];
-/// let info = recv_with_info(&sock, &mut buf)?.expect("a datagram is queued");
-/// assert_eq!(&buf[..info.len], b"hello");
-/// assert_eq!(info.from, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-/// assert_eq!(info.ifindex, Some(if_nametoindex("lo")?));
-/// assert_eq!(recv_with_info(&sock, &mut buf)?, None, "nothing more: no wait");
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn recv_with_info(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
+pub(crate) fn recv_with_info(fd: &impl AsFd, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
     let mut from = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    // 8-byte aligned, as control message headers want.
     let mut cbuf = [0u64; 32];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    // SAFETY: an all-zero msghdr is a valid (empty) value.
+    // SAFETY: msghdr is integers and pointers (and, on musl, padding integers): all zeros is a
+    // valid, empty value.
     let mut msg: libc::msghdr = unsafe { zeroed() };
     msg.msg_name = from.as_mut_ptr().cast();
     msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: every pointer in `msg` refers to a live local buffer of the length given.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: every pointer in `msg` refers to a live local buffer (`from`, `iov` and through
+    // it `buf`, `cbuf`) of the length given beside it; recvmsg(2) writes only within those.
+    let n = unsafe { libc::recvmsg(fd.as_fd().as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
     if n < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::WouldBlock {
@@ -219,49 +506,94 @@ pub fn recv_with_info(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Option<Re
         }
         return Err(e);
     }
-    let mut ifindex = None;
-    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
-    // msg_controllen; each payload is read unaligned with the type the header names.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let h = &*c;
-            if h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_PKTINFO {
-                let p: libc::in_pktinfo =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
-                ifindex = Some(p.ipi_ifindex as u32);
-            } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_PKTINFO {
-                let p: libc::in6_pktinfo =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>());
-                ifindex = Some(p.ipi6_ifindex);
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    // SAFETY: the kernel wrote msg_namelen bytes of a sockaddr into `from` (zeroed before).
+    // Without MSG_TRUNC in the flags, recvmsg returns at most the bytes it copied.
+    let len = (n as usize).min(buf.len());
+    let ifindex = pktinfo_ifindex(&cbuf, msg.msg_controllen as usize);
+    // SAFETY: `from` was zeroed, and a zeroed sockaddr_storage (integers only) is valid; the
+    // kernel may have written a sockaddr over its start, which leaves integers too.
     let sa = unsafe { from.assume_init() };
-    let from = sockaddr_ip(&sa);
     Ok(Some(RecvInfo {
-        len: n as usize,
-        from,
+        len,
+        from: sockaddr_ip(&sa),
         ifindex,
     }))
+}
+
+/// The arrival interface of an `IP_PKTINFO` or `IPV6_PKTINFO` control message among the
+/// first `len` bytes of `control`, where recvmsg wrote its control messages. Safe with any
+/// bytes: headers and payloads are read only within those `len` bytes (at most the buffer),
+/// and a header's length, however absurd, only ends the walk. (libc's `CMSG_NXTHDR` is not
+/// used: it overflows on such a length.)
+#[allow(clippy::unnecessary_cast)] // cmsg_len: a size_t, a socklen_t on musl
+fn pktinfo_ifindex(control: &[u64], len: usize) -> Option<u32> {
+    // The kernel's CMSG_ALIGN: to the size of a `long`.
+    let align = |n: usize| {
+        n.checked_add(size_of::<usize>() - 1)
+            .map(|n| n & !(size_of::<usize>() - 1))
+    };
+    let hdr = size_of::<libc::cmsghdr>();
+    let data_at = align(hdr)?; // CMSG_DATA's offset in a message
+    let len = len.min(std::mem::size_of_val(control));
+    let base = control.as_ptr().cast::<u8>();
+    /// The bytes at `at` read as a `T`, when they all lie before `end`.
+    ///
+    /// # Safety
+    /// `base` must point to at least `end` initialized bytes, and any bytes must be a valid
+    /// `T`.
+    unsafe fn read<T>(base: *const u8, end: usize, at: usize) -> Option<T> {
+        let last = at.checked_add(size_of::<T>())?;
+        // SAFETY: `at..last` lies within the `end` initialized bytes at `base`; the read is
+        // unaligned, and the caller vouches that any bytes are a valid `T`.
+        (last <= end).then(|| unsafe { base.add(at).cast::<T>().read_unaligned() })
+    }
+    let mut ifindex = None;
+    let mut at = 0usize;
+    // SAFETY: `base` points to the `len <= size_of_val(control)` bytes of `control`, all
+    // initialized; cmsghdr is integers only (and, on musl, padding integers).
+    while let Some(h) = unsafe { read::<libc::cmsghdr>(base, len, at) } {
+        let claimed = h.cmsg_len as usize;
+        if claimed < hdr {
+            break;
+        }
+        // The end of this message, cut to the bytes written (`at + hdr <= len` here).
+        let end = at + claimed.min(len - at);
+        let found = match (h.cmsg_level, h.cmsg_type) {
+            (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                // SAFETY: `end <= len` bytes at `base`, as above; in_pktinfo is integers only.
+                let p = unsafe { read::<libc::in_pktinfo>(base, end, at + data_at) };
+                p.and_then(|p| u32::try_from(p.ipi_ifindex).ok())
+            }
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                // SAFETY: as above; in6_pktinfo is an integer and an address of bytes.
+                let p = unsafe { read::<libc::in6_pktinfo>(base, end, at + data_at) };
+                p.map(|p| p.ipi6_ifindex)
+            }
+            _ => None,
+        };
+        if found.is_some() {
+            ifindex = found;
+        }
+        match align(claimed).and_then(|step| at.checked_add(step)) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    ifindex
 }
 
 fn sockaddr_ip(sa: &libc::sockaddr_storage) -> Option<IpAddr> {
     match libc::c_int::from(sa.ss_family) {
         libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin =
-                unsafe { &*(sa as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            // SAFETY: sockaddr_storage is larger and more aligned than sockaddr_in, and all
+            // of it is initialized integers: reading it as a sockaddr_in is valid.
+            let sin = unsafe { &*std::ptr::from_ref(sa).cast::<libc::sockaddr_in>() };
             Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
                 sin.sin_addr.s_addr,
             ))))
         }
         libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6 =
-                unsafe { &*(sa as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            // SAFETY: as above, for a sockaddr_in6.
+            let sin6 = unsafe { &*std::ptr::from_ref(sa).cast::<libc::sockaddr_in6>() };
             Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
         }
         _ => None,
@@ -272,30 +604,20 @@ fn sockaddr_ip(sa: &libc::sockaddr_storage) -> Option<IpAddr> {
 ///
 /// # Errors
 /// The OS error.
-///
-/// ```no_run
-/// // no_run: needs a raw socket (CAP_NET_RAW); a UDP socket refuses port 0.
-/// use mgm_igmp::{encode_v2, ALL_ROUTERS};
-/// use mgm_linux::sys::{raw_socket, send_to_v4};
-/// use std::net::Ipv4Addr;
-/// let sock = raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?;
-/// let leave = encode_v2(0x17, Ipv4Addr::new(239, 1, 2, 3));
-/// assert_eq!(send_to_v4(&sock, &leave, ALL_ROUTERS)?, leave.len());
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn send_to_v4(fd: &impl AsRawFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
-    // SAFETY: an all-zero sockaddr_in is valid; fields are set below.
+pub(crate) fn send_to_v4(fd: &impl AsFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
+    // SAFETY: sockaddr_in is integers only: all zeros is a valid value; fields are set below.
     let mut sin: libc::sockaddr_in = unsafe { zeroed() };
     sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_addr.s_addr = u32::from(dst).to_be();
-    // SAFETY: `buf` and `sin` are live for the call and their lengths are given exactly.
+    sin.sin_addr = in_addr(dst);
+    // SAFETY: `buf` and `sin` are live for the call and their lengths are given exactly;
+    // sendto(2) only reads them.
     let n = unsafe {
         libc::sendto(
-            fd.as_raw_fd(),
+            fd.as_fd().as_raw_fd(),
             buf.as_ptr().cast(),
             buf.len(),
             0,
-            (&sin as *const libc::sockaddr_in).cast(),
+            std::ptr::from_ref(&sin).cast(),
             size_of::<libc::sockaddr_in>() as libc::socklen_t,
         )
     };
@@ -306,44 +628,25 @@ pub fn send_to_v4(fd: &impl AsRawFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<us
     }
 }
 
-/// `ioctl(fd, request, buf)` where the argument is a structure given as bytes, read and
-/// written in place.
-///
-/// # Errors
-/// The OS error.
-///
-/// ```
-/// use mgm_linux::sys::ioctl_bytes;
-/// use std::net::UdpSocket;
-/// let sock = UdpSocket::bind("127.0.0.1:0")?;
-/// sock.send_to(b"hello", sock.local_addr()?)?;
-/// // FIONREAD writes an `int`: the size of the next datagram.
-/// let mut buf = [0u64; 1];
-/// ioctl_bytes(&sock, libc::FIONREAD as libc::c_ulong, &mut buf)?;
-/// let queued = i32::from_ne_bytes(buf[0].to_ne_bytes()[..4].try_into().unwrap());
-/// assert_eq!(queued, 5);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn ioctl_bytes(fd: &impl AsRawFd, request: libc::c_ulong, buf: &mut [u64]) -> io::Result<()> {
-    // SAFETY: `buf` is a live, 8-byte aligned buffer at least as large as the structure the
-    // request reads and writes (callers size it from the kernel's layout).
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, buf.as_mut_ptr()) })?;
-    Ok(())
-}
-
 /// Waits until one of `fds` is readable or `timeout_ms` passes (-1: forever). Returns, per
-/// descriptor, whether it is readable (or hung up). `EINTR` counts as a time-out.
+/// descriptor, whether it is readable (or hung up, or in error). `EINTR` counts as a time-out.
+/// As with `poll(2)`, a negative number is ignored (never readable).
+///
+/// `poll` only reports on the descriptors, so any numbers may be given.
 ///
 /// # Errors
-/// The OS error other than `EINTR`.
+/// The OS error other than `EINTR`; `EBADF` when a number is not an open descriptor.
 ///
 /// ```
-/// use mgm_linux::sys::poll_readable;
+/// use mgm_linux::net::poll_readable;
 /// use std::{net::UdpSocket, os::fd::AsRawFd};
 /// let (a, b) = (UdpSocket::bind("127.0.0.1:0")?, UdpSocket::bind("127.0.0.1:0")?);
 /// b.send_to(b"x", a.local_addr()?)?;
 /// assert_eq!(poll_readable(&[a.as_raw_fd(), b.as_raw_fd()], 1000)?, [true, false]);
 /// assert_eq!(poll_readable(&[b.as_raw_fd()], 0)?, [false], "timed out");
+/// assert_eq!(poll_readable(&[b.as_raw_fd(), -1], 0)?, [false, false], "-1 is ignored");
+/// let not_open = poll_readable(&[a.as_raw_fd(), i32::MAX], 1000).unwrap_err();
+/// assert_eq!(not_open.raw_os_error(), Some(libc::EBADF));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
@@ -355,8 +658,11 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
             revents: 0,
         })
         .collect();
-    // SAFETY: `p` is a live array of `p.len()` pollfd structures.
-    let rc = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    let nfds = libc::nfds_t::try_from(p.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `p` is a live array of `nfds` pollfd structures; poll(2) writes only their
+    // `revents`.
+    let rc = unsafe { libc::poll(p.as_mut_ptr(), nfds, timeout_ms) };
     if rc < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
@@ -364,28 +670,31 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         }
         return Err(e);
     }
+    if p.iter().any(|x| x.revents & libc::POLLNVAL != 0) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
     Ok(p.iter()
         .map(|x| x.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
         .collect())
 }
 
-/// The index of the interface named `name`.
+/// The index of the interface named `name` (`if_nametoindex`).
 ///
 /// # Errors
-/// `NotFound` when there is no such interface.
+/// `NotFound` when there is no such interface; `InvalidInput` when the name holds a NUL.
 ///
 /// ```
-/// use mgm_linux::sys::{if_indextoname, if_nametoindex};
+/// use mgm_linux::net::{interface_index, interface_name};
 /// use std::io::ErrorKind;
-/// let lo = if_nametoindex("lo")?;
-/// assert_eq!(if_indextoname(lo).as_deref(), Some("lo"));
-/// assert_eq!(if_nametoindex("no-such-if0").unwrap_err().kind(), ErrorKind::NotFound);
-/// assert_eq!(if_nametoindex("lo\0").unwrap_err().kind(), ErrorKind::InvalidInput);
+/// let lo = interface_index("lo")?;
+/// assert_eq!(interface_name(lo).as_deref(), Some("lo"));
+/// assert_eq!(interface_index("no-such-if0").unwrap_err().kind(), ErrorKind::NotFound);
+/// assert_eq!(interface_index("lo\0").unwrap_err().kind(), ErrorKind::InvalidInput);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn if_nametoindex(name: &str) -> io::Result<u32> {
+pub fn interface_index(name: &str) -> io::Result<u32> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is a NUL-terminated string live for the call.
+    // SAFETY: `c` is a NUL-terminated string, live for the call; if_nametoindex only reads it.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if i == 0 {
         Err(io::Error::new(
@@ -397,77 +706,417 @@ pub fn if_nametoindex(name: &str) -> io::Result<u32> {
     }
 }
 
-/// The name of the interface with index `index`, if it exists.
+/// The name of the interface with index `index`, if it exists (`if_indextoname`).
 ///
 /// ```
-/// use mgm_linux::sys::{if_indextoname, if_nametoindex};
-/// assert_eq!(if_indextoname(if_nametoindex("lo")?).as_deref(), Some("lo"));
-/// assert_eq!(if_indextoname(0), None, "ifindex 0 is never an interface");
+/// use mgm_linux::net::{interface_index, interface_name};
+/// assert_eq!(interface_name(interface_index("lo")?).as_deref(), Some("lo"));
+/// assert_eq!(interface_name(0), None, "ifindex 0 is never an interface");
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn if_indextoname(index: u32) -> Option<String> {
+pub fn interface_name(index: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: `buf` has IF_NAMESIZE bytes, as the call requires.
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
     let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
     if p.is_null() {
         return None;
     }
-    // SAFETY: on success the buffer holds a NUL-terminated name.
+    // SAFETY: on success the buffer holds a NUL-terminated name, within its IF_NAMESIZE bytes.
     let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
     Some(s.to_string_lossy().into_owned())
 }
 
-/// Every address of every interface: (interface name, address).
+/// Every IPv4 and IPv6 address of every interface: (interface name, address).
 ///
 /// # Errors
 /// The OS error of `getifaddrs`.
-///
-/// ```
-/// use mgm_linux::sys::{if_nametoindex, interface_addrs};
-/// for (name, addr) in interface_addrs()? {
-///     assert!(if_nametoindex(&name).is_ok(), "{name} is an interface");
-///     if name == "lo" {
-///         assert!(addr.is_loopback(), "{addr}");
-///     }
-/// }
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn interface_addrs() -> io::Result<Vec<(String, IpAddr)>> {
+pub(crate) fn interface_addrs() -> io::Result<Vec<(String, IpAddr)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
+    // SAFETY: getifaddrs writes a list head, which is freed below with freeifaddrs.
     check(unsafe { libc::getifaddrs(&mut head) })?;
     let mut out = Vec::new();
     let mut p = head;
     while !p.is_null() {
-        // SAFETY: `p` is a node of the list getifaddrs returned, valid until freeifaddrs; its
-        // name is a NUL-terminated string and its address, when non-null, a sockaddr whose
-        // family decides its real type (sockaddr_ip reads only that type).
+        // SAFETY: `p` is a node of the list getifaddrs returned, valid until freeifaddrs.
+        let ifa = unsafe { &*p };
+        p = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: a non-null ifa_addr points to a sockaddr, whose first field is its family.
+        let fam = libc::c_int::from(unsafe { (*ifa.ifa_addr).sa_family });
+        let len = match fam {
+            libc::AF_INET => size_of::<libc::sockaddr_in>(),
+            libc::AF_INET6 => size_of::<libc::sockaddr_in6>(),
+            _ => continue,
+        };
+        // SAFETY: sockaddr_storage is integers only: all zeros is a valid value.
+        let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+        // SAFETY: for these two families getifaddrs stores a whole sockaddr_in / sockaddr_in6
+        // (`len` bytes) at ifa_addr; `st` is larger, and a separate local.
         unsafe {
-            let ifa = &*p;
-            if !ifa.ifa_addr.is_null() {
-                let fam = libc::c_int::from((*ifa.ifa_addr).sa_family);
-                let mut st: libc::sockaddr_storage = zeroed();
-                let len = match fam {
-                    libc::AF_INET => size_of::<libc::sockaddr_in>(),
-                    libc::AF_INET6 => size_of::<libc::sockaddr_in6>(),
-                    _ => 0,
-                };
-                if len > 0 {
-                    std::ptr::copy_nonoverlapping(
-                        ifa.ifa_addr.cast::<u8>(),
-                        (&mut st as *mut libc::sockaddr_storage).cast::<u8>(),
-                        len,
-                    );
-                    if let Some(ip) = sockaddr_ip(&st) {
-                        let name = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
-                        out.push((name, ip));
-                    }
-                }
-            }
-            p = ifa.ifa_next;
+            std::ptr::copy_nonoverlapping(
+                ifa.ifa_addr.cast::<u8>(),
+                std::ptr::from_mut(&mut st).cast::<u8>(),
+                len,
+            );
+        }
+        if let Some(ip) = sockaddr_ip(&st) {
+            // SAFETY: a non-null ifa_name is a NUL-terminated string, valid until freeifaddrs.
+            let name = unsafe { CStr::from_ptr(ifa.ifa_name) };
+            out.push((name.to_string_lossy().into_owned(), ip));
         }
     }
-    // SAFETY: `head` came from getifaddrs and is freed once.
+    // SAFETY: `head` came from getifaddrs, is freed once, and nothing borrowed from the list
+    // outlives this point (names were copied into `out`).
     unsafe { libc::freeifaddrs(head) };
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, UdpSocket};
+
+    /// One of std's sockets, bound to 127.0.0.1 by `udp` or `tcp`: an IPv4 socket.
+    struct Loopback<S>(S);
+
+    impl<S: AsFd> AsFd for Loopback<S> {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.0.as_fd()
+        }
+    }
+
+    // SAFETY: only `udp` and `tcp` below make a `Loopback`, binding 127.0.0.1: AF_INET.
+    unsafe impl<S: AsFd> InetSocket for Loopback<S> {}
+
+    fn udp() -> Loopback<UdpSocket> {
+        Loopback(UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1"))
+    }
+
+    fn tcp() -> Loopback<TcpListener> {
+        Loopback(TcpListener::bind("127.0.0.1:0").expect("bind a TCP listener on 127.0.0.1"))
+    }
+
+    /// A raw IGMP socket, or `None` where opening one is not permitted (no `CAP_NET_RAW`),
+    /// the one error accepted.
+    fn igmp_socket() -> Option<IgmpSocket> {
+        match IgmpSocket::open() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+                eprintln!("raw IGMP socket not permitted here ({e}): its checks are skipped");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn igmp_socket_is_a_raw_igmp_socket() {
+        let Some(sock) = igmp_socket() else { return };
+        assert_eq!(
+            getsockopt_int(&sock, SockOpt::SO_TYPE).unwrap(),
+            libc::SOCK_RAW
+        );
+        assert_eq!(
+            getsockopt_int(&sock, SockOpt::SO_PROTOCOL).unwrap(),
+            libc::IPPROTO_IGMP
+        );
+    }
+
+    /// A raw ICMPv6 socket, or `None` where opening one is not permitted (no `CAP_NET_RAW`)
+    /// or the kernel has no IPv6, the errors accepted.
+    fn icmpv6_socket() -> Option<Icmpv6Socket> {
+        match Icmpv6Socket::open() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let accepted = e.kind() == io::ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(libc::EAFNOSUPPORT);
+                assert!(accepted, "{e}");
+                eprintln!("raw ICMPv6 socket not available here ({e}): its checks are skipped");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn icmpv6_socket_is_a_raw_icmpv6_socket() {
+        let Some(sock) = icmpv6_socket() else { return };
+        assert_eq!(
+            getsockopt_int(&sock, SockOpt::SO_TYPE).unwrap(),
+            libc::SOCK_RAW
+        );
+        assert_eq!(
+            getsockopt_int(&sock, SockOpt::SO_PROTOCOL).unwrap(),
+            libc::IPPROTO_ICMPV6
+        );
+    }
+
+    #[test]
+    fn setsockopt_bytes_sets_an_int_given_as_bytes() {
+        let sock = udp();
+        setsockopt_bytes(&sock, SockOpt::IP_MULTICAST_TTL, &7i32.to_ne_bytes()).unwrap();
+        assert_eq!(getsockopt_int(&sock, SockOpt::IP_MULTICAST_TTL).unwrap(), 7);
+        assert_eq!(sock.0.multicast_ttl_v4().unwrap(), 7);
+    }
+
+    #[test]
+    fn setsockopt_int_sets_an_int() {
+        let sock = udp();
+        assert_eq!(
+            getsockopt_int(&sock, SockOpt::IP_MULTICAST_LOOP).unwrap(),
+            1
+        );
+        setsockopt_int(&sock, SockOpt::IP_MULTICAST_LOOP, 0).unwrap();
+        assert!(!sock.0.multicast_loop_v4().unwrap());
+    }
+
+    #[test]
+    fn getsockopt_int_reads_an_int() {
+        assert_eq!(
+            getsockopt_int(&udp(), SockOpt::SO_TYPE).unwrap(),
+            libc::SOCK_DGRAM
+        );
+        assert_eq!(
+            getsockopt_int(&tcp(), SockOpt::SO_TYPE).unwrap(),
+            libc::SOCK_STREAM
+        );
+    }
+
+    #[test]
+    fn set_nonblocking_makes_reads_return_at_once() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_nonblocking(&sock).unwrap();
+        let err = sock.recv(&mut [0u8; 8]).unwrap_err(); // nothing queued: no wait
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn recv_info_without_pktinfo_has_no_interface() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.send_to(b"ping", sock.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        let info = recv_with_info(&sock, &mut buf).unwrap().unwrap();
+        // IP_PKTINFO is off on this socket: no arrival interface.
+        let expected = RecvInfo {
+            len: 4,
+            from: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ifindex: None,
+        };
+        assert_eq!(info, expected);
+    }
+
+    #[test]
+    fn recv_with_info_gives_bytes_sender_and_interface() {
+        let sock = udp();
+        setsockopt_int(&sock, SockOpt::IP_PKTINFO, 1).unwrap();
+        sock.0
+            .send_to(b"hello", sock.0.local_addr().unwrap())
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let info = recv_with_info(&sock, &mut buf)
+            .unwrap()
+            .expect("a datagram is queued");
+        assert_eq!(&buf[..info.len], b"hello");
+        assert_eq!(info.from, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(info.ifindex, Some(interface_index("lo").unwrap()));
+        assert_eq!(
+            recv_with_info(&sock, &mut buf).unwrap(),
+            None,
+            "nothing more: no wait"
+        );
+    }
+
+    #[test]
+    fn recv_with_info_cuts_a_datagram_to_the_buffer() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.send_to(b"a longer datagram", sock.local_addr().unwrap())
+            .unwrap();
+        let mut buf = [0u8; 4];
+        let info = recv_with_info(&sock, &mut buf).unwrap().unwrap();
+        assert_eq!((info.len, &buf), (4, b"a lo"));
+    }
+
+    #[cfg(target_env = "gnu")] // where cmsg_len is a size_t
+    #[test]
+    fn pktinfo_is_read_only_within_the_control_bytes() {
+        let hdr = size_of::<libc::cmsghdr>();
+        let whole = hdr + size_of::<libc::in_pktinfo>();
+        // One IP_PKTINFO message for ifindex 7 whose header claims `claimed` bytes.
+        let control = |claimed: usize| -> [u64; 8] {
+            let mut b = [0u8; 64];
+            let at = |field: usize, bytes: &[u8], b: &mut [u8; 64]| {
+                b[field..field + bytes.len()].copy_from_slice(bytes);
+            };
+            at(
+                offset_of!(libc::cmsghdr, cmsg_len),
+                &claimed.to_ne_bytes(),
+                &mut b,
+            );
+            let level = offset_of!(libc::cmsghdr, cmsg_level);
+            at(level, &libc::IPPROTO_IP.to_ne_bytes(), &mut b);
+            let kind = offset_of!(libc::cmsghdr, cmsg_type);
+            at(kind, &libc::IP_PKTINFO.to_ne_bytes(), &mut b);
+            let ifindex = hdr + offset_of!(libc::in_pktinfo, ipi_ifindex);
+            at(ifindex, &7i32.to_ne_bytes(), &mut b);
+            let mut words = [0u64; 8];
+            for (w, c) in words.iter_mut().zip(b.chunks_exact(8)) {
+                *w = u64::from_ne_bytes(c.try_into().unwrap());
+            }
+            words
+        };
+        assert_eq!(pktinfo_ifindex(&control(whole), whole), Some(7));
+        assert_eq!(
+            pktinfo_ifindex(&control(whole), 1000),
+            Some(7),
+            "cut to the buffer"
+        );
+        assert_eq!(
+            pktinfo_ifindex(&control(whole), whole - 1),
+            None,
+            "payload cut off"
+        );
+        assert_eq!(
+            pktinfo_ifindex(&control(whole), hdr - 1),
+            None,
+            "header cut off"
+        );
+        assert_eq!(
+            pktinfo_ifindex(&control(whole - 1), 64),
+            None,
+            "claims too little"
+        );
+        // An absurd length: the payload is whole within the bytes; the walk then stops.
+        assert_eq!(pktinfo_ifindex(&control(usize::MAX), 64), Some(7));
+        assert_eq!(pktinfo_ifindex(&control(0), 64), None, "claims nothing");
+        assert_eq!(pktinfo_ifindex(&[], 0), None);
+    }
+
+    #[test]
+    fn send_to_v4_sends_an_igmp_message() {
+        let Some(sock) = igmp_socket() else { return };
+        setsockopt_int(&sock, SockOpt::IP_PKTINFO, 1).unwrap();
+        let leave = mgm_igmp::encode_v2(0x17, Ipv4Addr::new(239, 1, 2, 3));
+        // To 127.0.0.1, so that it stays on this host and comes back to the raw socket.
+        assert_eq!(
+            send_to_v4(&sock, &leave, Ipv4Addr::LOCALHOST).unwrap(),
+            leave.len()
+        );
+        let mut buf = [0u8; 128];
+        // The socket hears every IGMP packet of the host: look for ours among them.
+        let found = (0..16).find_map(|_| {
+            if !poll_readable(&[sock.as_raw_fd()], 1000).unwrap()[0] {
+                return None;
+            }
+            let info = recv_with_info(&sock, &mut buf).unwrap()?;
+            let ihl = usize::from(buf[0] & 0x0f) * 4;
+            let payload = buf[..info.len].get(ihl..)?;
+            (info.from == Some(IpAddr::V4(Ipv4Addr::LOCALHOST)) && payload == leave).then_some(info)
+        });
+        let info = found.expect("the leave came back through loopback");
+        assert_eq!(info.ifindex, Some(interface_index("lo").unwrap()));
+    }
+
+    #[test]
+    fn ipv4_counter_ioctls_reach_the_multicast_router() {
+        let Some(sock) = igmp_socket() else { return };
+        // No cache entry for a TEST-NET-2 source: the kernel says so, as an error.
+        let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+        let err = sock.sg_counters(s, g).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
+        // VIF 65535 is past the kernel's MAXVIFS.
+        let err = sock.vif_counters(u16::MAX).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+    }
+
+    #[test]
+    fn ipv6_counter_ioctls_reach_the_multicast_router() {
+        let Some(sock) = icmpv6_socket() else { return };
+        let s: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let g: Ipv6Addr = "ff0e::1".parse().unwrap();
+        let err = sock.sg_counters(s, g).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
+        let err = sock.mif_counters(u16::MAX).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+    }
+
+    /// Moves this test's thread into a new network namespace, with its own multicast routing
+    /// tables; `false` where that is not permitted (no `CAP_SYS_ADMIN`), the one error
+    /// accepted.
+    fn own_network_namespace() -> bool {
+        // SAFETY: unshare(2) takes flags only; CLONE_NEWNET moves just the calling thread (a
+        // thread of its own per test) to a new network namespace, where the sockets it opens
+        // next live.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        if rc == 0 {
+            return true;
+        }
+        let e = io::Error::last_os_error();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        eprintln!("no network namespace of our own ({e}): its checks are skipped");
+        false
+    }
+
+    #[test]
+    fn counter_ioctls_read_the_entries_of_the_kernel_table() {
+        use crate::mroute::{Kernel, Mroute6Socket, MrouteSocket};
+        use mgm::Sg;
+        if !own_network_namespace() {
+            return;
+        }
+        let lo = interface_index("lo").unwrap();
+        let zero = KernelCounters::default();
+        let mut v4 = MrouteSocket::open().unwrap();
+        v4.add_vif(0, lo).unwrap();
+        let sg = Sg::new(Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+        v4.add_mfc(sg, 0, &[]).unwrap();
+        // Found: the source and group went where the kernel reads them.
+        assert_eq!(v4.sg_counters(sg).unwrap(), zero);
+        assert_eq!(v4.vif_counters(0).unwrap(), VifCounters::default());
+        let other = Sg::new(sg.source, Ipv4Addr::new(239, 1, 2, 4));
+        let err = v4.sg_counters(other).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
+        let Ok(mut v6) = Mroute6Socket::open() else {
+            eprintln!("no IPv6 multicast routing here: the IPv6 checks are skipped");
+            return;
+        };
+        v6.add_vif(0, lo).unwrap();
+        let s: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let sg6 = Sg::new(s, "ff0e::1".parse().unwrap());
+        v6.add_mfc(sg6, 0, &[]).unwrap();
+        assert_eq!(v6.sg_counters(sg6).unwrap(), zero);
+        assert_eq!(v6.vif_counters(0).unwrap(), VifCounters::default());
+        let err = v6
+            .sg_counters(Sg::new(s, "ff0e::2".parse().unwrap()))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
+    }
+
+    #[test]
+    fn ioctl_in_out_reads_and_writes_its_argument() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.send_to(b"hello", sock.local_addr().unwrap()).unwrap();
+        // FIONREAD writes an `int`: the size of the next datagram.
+        let mut queued: libc::c_int = -1;
+        // SAFETY: on a UDP socket FIONREAD writes one `int`, which `queued` is.
+        unsafe { ioctl_in_out(sock.as_fd(), libc::FIONREAD as _, &mut queued) }.unwrap();
+        assert_eq!(queued, 5);
+    }
+
+    #[test]
+    fn interface_addrs_are_of_named_interfaces() {
+        let addrs = interface_addrs().unwrap();
+        for (name, addr) in &addrs {
+            assert!(interface_index(name).is_ok(), "{name} is an interface");
+            if name == "lo" {
+                assert!(addr.is_loopback(), "{addr}");
+            }
+        }
+        assert!(
+            addrs
+                .iter()
+                .any(|(n, a)| n == "lo" && *a == IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "lo has 127.0.0.1: {addrs:?}"
+        );
+    }
 }

@@ -34,7 +34,7 @@ use mgm_igmp::{self as igmp, IgmpAction};
 use mgm_igmp_client::IgmpClient;
 use mgm_linux::mroute::Received4;
 use mgm_linux::{
-    sys, Forwarder, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind, UpcallOutcome,
+    net, Forwarder, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind, UpcallOutcome,
 };
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
@@ -176,7 +176,7 @@ fn probe(names: &[String]) -> Result<(), String> {
     let mut f6 = Forwarder::new(mgm6.clone(), v6).map_err(|e| e.to_string())?;
     let mut idx = Vec::new();
     for n in names {
-        let i = sys::if_nametoindex(n).map_err(|e| e.to_string())?;
+        let i = net::interface_index(n).map_err(|e| e.to_string())?;
         let mif = f6.add_interface(i).map_err(|e| e.to_string())?;
         println!("IPv6: MRT6_ADD_MIF {n} (ifindex {i}) -> mif {mif}");
         idx.push(i);
@@ -244,7 +244,7 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
             .next_deadline()
             .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32);
         let fds = [d.fwd.kernel().as_raw_fd(), listener.as_raw_fd()];
-        let ready = sys::poll_readable(&fds, wait).map_err(|e| format!("poll: {e}"))?;
+        let ready = net::poll_readable(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
             d.read_socket();
         }
@@ -281,7 +281,7 @@ impl Daemon {
         let mut ifaces = Vec::new();
         for i in &config.interfaces {
             let ifindex =
-                sys::if_nametoindex(&i.name).map_err(|e| format!("interface {}: {e}", i.name))?;
+                net::interface_index(&i.name).map_err(|e| format!("interface {}: {e}", i.name))?;
             let address = mgm_linux::mroute::ipv4_addrs_of(&i.name)
                 .ok()
                 .and_then(|a| a.first().copied());
@@ -407,7 +407,7 @@ impl Daemon {
             .iter()
             .find(|i| i.ifindex == ifindex)
             .map(|i| i.name.clone())
-            .or_else(|| sys::if_indextoname(ifindex))
+            .or_else(|| net::interface_name(ifindex))
             .unwrap_or_else(|| format!("if{ifindex}"))
     }
 
