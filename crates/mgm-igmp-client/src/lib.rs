@@ -1,5 +1,10 @@
 //! The IGMP router as a client of the engine: registration as [`MS_IP_IGMP`], interface
 //! presence, memberships, and the disable/enable bracket of ownership changes.
+//!
+//! The bracket and its replay are [`IgmpMemberships`], generic over the address family (IGMP
+//! on IPv4, MLD on IPv6), for any IGMP or MLD client of the engine.
+
+mod memberships;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -10,6 +15,8 @@ use mgm::{
     DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, Selector, JOIN, MS_IP_IGMP,
 };
 use mgm_igmp::{IgmpAction, IgmpConfig, IgmpRouter};
+
+pub use memberships::{BracketStep, Change, IgmpMemberships, Replay};
 
 /// The IGMP router registered with an engine. Socket-free: the caller feeds it packets and
 /// time, sends the queries it returns, and drains its events.
