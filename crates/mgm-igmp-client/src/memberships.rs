@@ -155,20 +155,7 @@ impl<A: Family> IgmpMemberships<A> {
         interface: IfKey<A>,
         selector: Selector<A>,
     ) -> mgm::Result<Change> {
-        let lan = self.lans.entry(interface).or_default();
-        if !lan.reported.insert(selector) {
-            return Ok(Change::Unchanged);
-        }
-        if lan.disabled {
-            // Back before the enable: the engine never lost it.
-            if !lan.leaves_due.remove(&selector) {
-                lan.joins_due.insert(selector);
-            }
-            return Ok(Change::Deferred);
-        }
-        self.mgm
-            .add_membership(self.handle, selector, interface, JOIN)
-            .map(|()| Change::Applied)
+        self.report(interface, selector, true)
     }
 
     /// The hosts on `interface` no longer report `selector`: recorded, and deleted from the
@@ -181,22 +168,57 @@ impl<A: Family> IgmpMemberships<A> {
         interface: IfKey<A>,
         selector: Selector<A>,
     ) -> mgm::Result<Change> {
-        let Some(lan) = self.lans.get_mut(&interface) else {
-            return Ok(Change::Unchanged);
+        self.report(interface, selector, false)
+    }
+
+    /// A join (`join: true`) or leave reported by the hosts.
+    fn report(
+        &mut self,
+        interface: IfKey<A>,
+        selector: Selector<A>,
+        join: bool,
+    ) -> mgm::Result<Change> {
+        let lan = self.lans.entry(interface).or_default();
+        let changed = if join {
+            lan.reported.insert(selector)
+        } else {
+            lan.reported.remove(&selector)
         };
-        if !lan.reported.remove(&selector) {
+        if !changed {
             return Ok(Change::Unchanged);
         }
         if lan.disabled {
-            // Joined and gone inside the bracket: the engine never had it.
-            if !lan.joins_due.remove(&selector) {
-                lan.leaves_due.insert(selector);
+            // A change that undoes one still due cancels it: a join back before the enable
+            // (the engine never lost it), a leave of a join made inside the bracket (the
+            // engine never had it).
+            let (due, undone) = if join {
+                (&mut lan.joins_due, &mut lan.leaves_due)
+            } else {
+                (&mut lan.leaves_due, &mut lan.joins_due)
+            };
+            if !undone.remove(&selector) {
+                due.insert(selector);
             }
             return Ok(Change::Deferred);
         }
-        self.mgm
-            .delete_membership(self.handle, selector, interface, JOIN)
+        self.tell_engine(interface, selector, join)
             .map(|()| Change::Applied)
+    }
+
+    /// Adds (`join: true`) or deletes IGMP's membership in the engine.
+    fn tell_engine(
+        &self,
+        interface: IfKey<A>,
+        selector: Selector<A>,
+        join: bool,
+    ) -> mgm::Result<()> {
+        if join {
+            self.mgm
+                .add_membership(self.handle, selector, interface, JOIN)
+        } else {
+            self.mgm
+                .delete_membership(self.handle, selector, interface, JOIN)
+        }
     }
 
     /// Handles `DisableIgmp` and `EnableIgmp` (other events are not the bracket's: `None`).
@@ -234,6 +256,7 @@ impl<A: Family> IgmpMemberships<A> {
         (!self.is_disabled(interface)).then(|| self.replay_enabled(interface))
     }
 
+    /// The replay of an interface known to be enabled, counted in the totals.
     fn replay_enabled(&mut self, interface: IfKey<A>) -> Replay<A> {
         let mut replay = Replay {
             interface,
@@ -244,22 +267,16 @@ impl<A: Family> IgmpMemberships<A> {
         let Some(lan) = self.lans.get_mut(&interface) else {
             return replay;
         };
+        // The deletes first, then the re-adds (every report: the joins due among them).
         lan.joins_due.clear();
-        for selector in std::mem::take(&mut lan.leaves_due) {
-            match self
-                .mgm
-                .delete_membership(self.handle, selector, interface, JOIN)
-            {
+        let leaves = std::mem::take(&mut lan.leaves_due)
+            .into_iter()
+            .map(|s| (s, false));
+        let joins: Vec<(Selector<A>, bool)> = lan.reported.iter().map(|&s| (s, true)).collect();
+        for (selector, join) in leaves.chain(joins) {
+            match self.tell_engine(interface, selector, join) {
+                Ok(()) if join => replay.replayed += 1,
                 Ok(()) => replay.deleted += 1,
-                Err(e) => replay.refused.push(e),
-            }
-        }
-        for &selector in &lan.reported {
-            match self
-                .mgm
-                .add_membership(self.handle, selector, interface, JOIN)
-            {
-                Ok(()) => replay.replayed += 1,
                 Err(e) => replay.refused.push(e),
             }
         }
@@ -461,16 +478,6 @@ mod tests {
         assert!(lab.engine_has().is_empty());
     }
 
-    #[test]
-    fn change_while_disabled_waits_for_enable_ipv4() {
-        change_while_disabled_waits_for_enable(v4());
-    }
-
-    #[test]
-    fn change_while_disabled_waits_for_enable_ipv6() {
-        change_while_disabled_waits_for_enable(v6());
-    }
-
     fn enable_replays_what_is_still_reported<A: Family>(a: Addrs<A>) {
         let mut lab = Lab::<A>::new();
         let lan = lab.lan;
@@ -510,16 +517,6 @@ mod tests {
         assert_eq!(lab.members.reported_count(), 1);
     }
 
-    #[test]
-    fn enable_replays_what_is_still_reported_ipv4() {
-        enable_replays_what_is_still_reported(v4());
-    }
-
-    #[test]
-    fn enable_replays_what_is_still_reported_ipv6() {
-        enable_replays_what_is_still_reported(v6());
-    }
-
     fn refusal_is_counted<A: Family>(a: Addrs<A>) {
         let mut lab = Lab::<A>::new();
         let lan = lab.lan;
@@ -550,15 +547,28 @@ mod tests {
         assert_eq!((lab.members.replayed(), lab.members.refused()), (2, 2));
     }
 
-    #[test]
-    fn refusal_is_counted_ipv4() {
-        refusal_is_counted(v4());
+    /// Runs each generic body as two tests: IGMP on IPv4 and MLD on IPv6.
+    macro_rules! on_both_families {
+        ($($body:ident),*) => {$(
+            mod $body {
+                #[test]
+                fn ipv4() {
+                    super::$body(super::v4());
+                }
+
+                #[test]
+                fn ipv6() {
+                    super::$body(super::v6());
+                }
+            }
+        )*};
     }
 
-    #[test]
-    fn refusal_is_counted_ipv6() {
-        refusal_is_counted(v6());
-    }
+    on_both_families!(
+        change_while_disabled_waits_for_enable,
+        enable_replays_what_is_still_reported,
+        refusal_is_counted
+    );
 
     #[test]
     fn forget_drops_the_record_and_the_bracket() {
