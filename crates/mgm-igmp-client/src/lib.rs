@@ -1,15 +1,20 @@
 //! The IGMP router as a client of the engine: registration as [`MS_IP_IGMP`], interface
 //! presence, memberships, and the disable/enable bracket of ownership changes.
+//!
+//! The bracket and its replay are [`IgmpMemberships`], generic over the address family (IGMP
+//! on IPv4, MLD on IPv6): [`IgmpClient`] uses it for the IPv4 router of `mgmd`, and any other
+//! IGMP or MLD client of the engine can use it alone.
 
-use std::collections::BTreeSet;
+mod memberships;
+
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mgm::{
-    DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, Selector, JOIN, MS_IP_IGMP,
-};
+use mgm::{DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, MS_IP_IGMP};
 use mgm_igmp::{IgmpAction, IgmpConfig, IgmpRouter};
+
+pub use memberships::{BracketStep, Change, IgmpMemberships, Replay};
 
 /// The IGMP router registered with an engine. Socket-free: the caller feeds it packets and
 /// time, sends the queries it returns, and drains its events.
@@ -34,7 +39,8 @@ pub struct IgmpClient {
     handle: ProtocolHandle,
     events: EventReceiver<Ipv4Addr>,
     router: IgmpRouter,
-    disabled: BTreeSet<u32>,
+    /// The state machine's memberships in the engine, held to the bracket.
+    memberships: IgmpMemberships<Ipv4Addr>,
     errors: Vec<mgm::Error>,
 }
 
@@ -46,11 +52,11 @@ impl IgmpClient {
     pub fn register(mgm: Mgm<Ipv4Addr>, config: IgmpConfig) -> mgm::Result<Self> {
         let (handle, events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks))?;
         Ok(IgmpClient {
+            memberships: IgmpMemberships::new(mgm.clone(), handle),
             mgm,
             handle,
             events,
             router: IgmpRouter::new(config),
-            disabled: BTreeSet::new(),
             errors: Vec::new(),
         })
     }
@@ -92,7 +98,7 @@ impl IgmpClient {
     /// As [`Mgm::release_interface`].
     pub fn remove_interface(&mut self, ifindex: u32) -> mgm::Result<()> {
         let _ = self.router.remove_interface(ifindex);
-        self.disabled.remove(&ifindex);
+        self.memberships.forget_interface(IfKey::new(ifindex));
         self.mgm.release_interface(self.handle, IfKey::new(ifindex))
     }
 
@@ -123,14 +129,13 @@ impl IgmpClient {
     fn apply(&mut self, acts: Vec<IgmpAction>) -> Vec<IgmpAction> {
         for a in &acts {
             let r = match *a {
-                IgmpAction::Join { ifindex, selector } if !self.disabled.contains(&ifindex) => self
-                    .mgm
-                    .add_membership(self.handle, selector, IfKey::new(ifindex), JOIN),
-                IgmpAction::Leave { ifindex, selector } if !self.disabled.contains(&ifindex) => {
-                    self.mgm
-                        .delete_membership(self.handle, selector, IfKey::new(ifindex), JOIN)
-                }
-                _ => Ok(()),
+                IgmpAction::Join { ifindex, selector } => self
+                    .memberships
+                    .add_membership(IfKey::new(ifindex), selector),
+                IgmpAction::Leave { ifindex, selector } => self
+                    .memberships
+                    .delete_membership(IfKey::new(ifindex), selector),
+                IgmpAction::Send { .. } => continue,
             };
             if let Err(e) = r {
                 self.errors.push(e);
@@ -140,47 +145,25 @@ impl IgmpClient {
     }
 
     /// Drains the engine's events for IGMP: between `DisableIgmp` and `EnableIgmp` on an
-    /// interface nothing is added or deleted there; at `EnableIgmp` the memberships are
-    /// replayed (what the engine lacks is added, what IGMP no longer has is deleted). Returns
+    /// interface nothing is added or deleted there; at `EnableIgmp` the interface is replayed
+    /// (see [`IgmpMemberships`]), its refusals kept for [`IgmpClient::take_errors`]. Returns
     /// the events, for logging.
     pub fn handle_events(&mut self) -> Vec<Event<Ipv4Addr>> {
         let events = self.events.drain();
         for e in &events {
-            match *e {
-                Event::DisableIgmp { interface } => {
-                    self.disabled.insert(interface.index);
-                }
-                Event::EnableIgmp { interface } => {
-                    self.disabled.remove(&interface.index);
-                    self.replay(interface.index);
-                }
-                _ => {}
+            if let Some(BracketStep::Enabled(replay)) = self.memberships.on_event(e) {
+                self.errors.extend(replay.refused);
             }
         }
         events
     }
 
-    /// Makes the engine's IGMP memberships on `ifindex` equal the state machine's.
+    /// Replays the state machine's memberships on `ifindex` to the engine, as `EnableIgmp`
+    /// does: those that left while it was disabled are deleted, every one the state machine
+    /// has is re-added. Does nothing while the interface is disabled.
     pub fn replay(&mut self, ifindex: u32) {
-        let key = IfKey::new(ifindex);
-        let want: BTreeSet<Selector<Ipv4Addr>> =
-            self.router.memberships(ifindex).into_iter().collect();
-        let have: BTreeSet<Selector<Ipv4Addr>> = self
-            .mgm
-            .memberships()
-            .into_iter()
-            .filter(|m| m.interface == key && m.protocol == (MS_IP_IGMP, 1))
-            .map(|m| m.selector)
-            .collect();
-        for s in have.difference(&want) {
-            if let Err(e) = self.mgm.delete_membership(self.handle, *s, key, JOIN) {
-                self.errors.push(e);
-            }
-        }
-        for s in want.difference(&have) {
-            if let Err(e) = self.mgm.add_membership(self.handle, *s, key, JOIN) {
-                self.errors.push(e);
-            }
+        if let Some(replay) = self.memberships.replay(IfKey::new(ifindex)) {
+            self.errors.extend(replay.refused);
         }
     }
 

@@ -1,14 +1,14 @@
 //! The IGMP client (MLD on IPv6): present on the host LANs, it turns host reports into
-//! memberships and replays them when an ownership change is over (spec 6.6-6.8).
+//! memberships and replays them when an ownership change is over (spec 6.6-6.8). The bracket
+//! and the replay are `mgm_igmp_client`'s [`IgmpMemberships`]; this client adds the thread
+//! that drains the events and the log the checks read.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use mgm::{
-    DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, Selector, JOIN, MS_IP_IGMP,
-};
+use mgm::{DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, Selector, MS_IP_IGMP};
+use mgm_igmp_client::{BracketStep, IgmpMemberships};
 
 use crate::events::Tally;
 use crate::scenario::SimFamily;
@@ -23,15 +23,11 @@ pub enum Bracket<A> {
     Enabled(IfKey<A>),
 }
 
-#[derive(Default)]
-struct State<A> {
-    /// What the hosts on each LAN currently report.
-    reports: BTreeMap<IfKey<A>, BTreeSet<Selector<A>>>,
-    /// Interfaces between `DisableIgmp` and `EnableIgmp`: reports are only recorded.
-    frozen: BTreeSet<IfKey<A>>,
+struct State<A: SimFamily> {
+    /// What the hosts on each LAN report, held to the bracket: between `DisableIgmp` and
+    /// `EnableIgmp` reports are only recorded, and the enable replays them.
+    memberships: IgmpMemberships<A>,
     brackets: Vec<Bracket<A>>,
-    replayed: u64,
-    refused: u64,
     tally: Tally,
 }
 
@@ -52,11 +48,8 @@ impl<A: SimFamily> Igmp<A> {
             mgm: mgm.clone(),
             handle,
             state: Mutex::new(State {
-                reports: BTreeMap::new(),
-                frozen: BTreeSet::new(),
+                memberships: IgmpMemberships::new(mgm.clone(), handle),
                 brackets: Vec::new(),
-                replayed: 0,
-                refused: 0,
                 tally: Tally::default(),
             }),
         });
@@ -84,41 +77,23 @@ impl<A: SimFamily> Igmp<A> {
     fn on_event(&self, e: Event<A>) {
         let mut st = self.state();
         st.tally.count(&e);
-        match e {
-            Event::DisableIgmp { interface } => {
-                st.frozen.insert(interface);
-                st.brackets.push(Bracket::Disabled(interface));
-            }
-            Event::EnableIgmp { interface } => {
-                st.frozen.remove(&interface);
-                let replay: Vec<Selector<A>> = st
-                    .reports
-                    .get(&interface)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
-                for sel in replay {
-                    match self.mgm.add_membership(self.handle, sel, interface, JOIN) {
-                        Ok(()) => st.replayed += 1,
-                        Err(_) => st.refused += 1,
-                    }
-                }
-                st.brackets.push(Bracket::Enabled(interface));
-            }
-            _ => {}
-        }
+        let logged = match st.memberships.on_event(&e) {
+            Some(BracketStep::Disabled(k)) => Bracket::Disabled(k),
+            Some(BracketStep::Enabled(replay)) => Bracket::Enabled(replay.interface),
+            None => return,
+        };
+        st.brackets.push(logged);
     }
 
     /// Makes IGMP present on a host LAN.
     pub fn take(&self, k: IfKey<A>) -> mgm::Result<()> {
-        self.mgm.take_interface(self.handle, k)?;
-        self.state().reports.entry(k).or_default();
-        Ok(())
+        self.mgm.take_interface(self.handle, k)
     }
 
     /// Stops IGMP on a LAN: its memberships there go.
     pub fn release(&self, k: IfKey<A>) -> mgm::Result<()> {
         self.mgm.release_interface(self.handle, k)?;
-        self.state().reports.remove(&k);
+        self.state().memberships.forget_interface(k);
         Ok(())
     }
 
@@ -126,33 +101,22 @@ impl<A: SimFamily> Igmp<A> {
     /// interface is frozen, in which case the enable's replay brings it in.
     pub fn host_report(&self, k: IfKey<A>, sel: Selector<A>, join: bool) -> mgm::Result<()> {
         let mut st = self.state();
-        let set = st.reports.entry(k).or_default();
-        let changed = if join {
-            set.insert(sel)
+        let change = if join {
+            st.memberships.add_membership(k, sel)
         } else {
-            set.remove(&sel)
+            st.memberships.delete_membership(k, sel)
         };
-        if !changed || st.frozen.contains(&k) {
-            return Ok(());
-        }
-        if join {
-            self.mgm.add_membership(self.handle, sel, k, JOIN)
-        } else {
-            self.mgm.delete_membership(self.handle, sel, k, JOIN)
-        }
+        change.map(|_| ())
     }
 
     /// True when hosts on `k` report `sel`.
     pub fn reported(&self, k: IfKey<A>, sel: Selector<A>) -> bool {
-        self.state()
-            .reports
-            .get(&k)
-            .is_some_and(|s| s.contains(&sel))
+        self.state().memberships.is_reported(k, sel)
     }
 
     /// How many reports the hosts make in all.
     pub fn report_count(&self) -> usize {
-        self.state().reports.values().map(BTreeSet::len).sum()
+        self.state().memberships.reported_count()
     }
 
     /// How many bracket halves have been logged so far.
@@ -181,6 +145,6 @@ impl<A: SimFamily> Igmp<A> {
     /// (memberships replayed after an enable, replays refused).
     pub fn replays(&self) -> (u64, u64) {
         let st = self.state();
-        (st.replayed, st.refused)
+        (st.memberships.replayed(), st.memberships.refused())
     }
 }
