@@ -1,8 +1,6 @@
 //! The forwarder's side: reader verdicts, counters through `mfe_stats`, wrong-interface reports
 //! and their rate limit, and the southbound change stream.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 struct Fwd<A: Addrs> {
     mgm: Mgm<A>,

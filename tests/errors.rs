@@ -1,9 +1,7 @@
 //! Every public function given invalid input returns the documented variant and Win32 code,
 //! and leaves the state (interfaces, memberships, entries, routes) and everyone's events
 //! unchanged.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 use mgm::{EnumerationHandle, Result};
 use std::fmt::Debug;

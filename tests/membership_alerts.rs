@@ -1,8 +1,6 @@
 //! Spec 6.9 (add), 6.10 (delete), the matrix 6.17 row by row; G-11, G-12, G-13, G-21, G-22,
 //! G-23, G-30, G-31, G-32.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 const P4: u32 = 0x4137_0017;
 

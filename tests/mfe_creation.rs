@@ -1,8 +1,6 @@
 //! Spec 6.11 (a miss creates an entry), 6.12 (entries follow memberships); G-19, G-21, G-22,
 //! G-24, G-36; the RPF hook moving the iif; creation-alert vetoes.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 struct Net<A: Addrs> {
     mgm: Mgm<A>,

@@ -1,8 +1,6 @@
 //! Spec 6.14 (lifetime), 6.15 (upstream neighbour), 6.16 (route changes); G-17 on a
 //! `ManualClock`, the refresh-on-traffic option, and `Hooks::mfe_timeout` answers.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 struct Box_<A: Addrs> {
     mgm: Mgm<A>,

@@ -1,14 +1,12 @@
-//! The engine against the reference model (tests/model): long random sequences of every
+//! The engine against the reference model (crates/mgm-model): long random sequences of every
 //! operation, both address families, comparing every return value, every event and hook call,
 //! and the whole table after each step.
 //!
 //! `MGM_MODEL_CASES` sets the number of cases per family (default 512: a few seconds in debug);
 //! `MGM_MODEL_OPS` the longest sequence (default 400 operations). For a long run:
 //! `MGM_MODEL_CASES=5000 cargo test --release --test model_check`.
-mod model;
-
-use model::harness::{CaseSeed, Harness};
-use model::ops::{Op, OP_BYTES};
+use mgm_model::harness::{CaseSeed, Harness};
+use mgm_model::ops::{Op, OP_BYTES};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -35,7 +33,7 @@ fn case() -> impl Strategy<Value = (CaseSeed, Vec<Op>)> {
         })
 }
 
-fn check<A: model::common::Addrs>() {
+fn check<A: mgm_model::common::Addrs>() {
     let mut runner = TestRunner::new(Config {
         cases: env("MGM_MODEL_CASES", 512) as u32,
         failure_persistence: None,

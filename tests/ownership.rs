@@ -1,8 +1,6 @@
 //! Spec 6.6 (take), 6.7 (release), 6.8 (IGMP beside a routing protocol); G-3, G-7, G-8, G-9,
 //! G-29.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 fn iface<A: Family>(n: u32, owner: Option<u32>, igmp: Option<u32>) -> InterfaceInfo<A> {
     InterfaceInfo {

@@ -1,9 +1,7 @@
 //! No engine lock is held while protocol code runs (engine.md section 5): hooks that call back
 //! into the engine from `rpf`, `creation_alert` and `mfe_timeout` complete, and an IGMP client
 //! that replays its memberships on `EnableIgmp` works.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;

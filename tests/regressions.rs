@@ -1,8 +1,6 @@
-//! One test per bug the reference model (tests/model) or the stress tests found, named after
-//! what it was.
-#[macro_use]
-mod common;
-use common::*;
+//! One test per bug the reference model (crates/mgm-model) or the stress tests found, named
+//! after what it was.
+use mgm_model::common::*;
 
 /// `new_packet` returned the entry as installed, before the owner of its incoming interface
 /// had answered the lifetime question of the FALSE prune alert: the returned `Created` record

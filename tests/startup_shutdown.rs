@@ -1,7 +1,5 @@
 //! Spec 6.1 (starting a routing protocol) and 6.4 (shutting it down), row by row.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 /// 6.1 rows 1-4: register, ask who is on the interfaces, take them (IGMP bracket where IGMP
 /// holds one), then learn the memberships already there by a group enumeration.

@@ -11,9 +11,7 @@
 //! * every protocol's events come in a consistent order: a TRUE join and its prune alternate
 //!   per selector, FALSE joins and prunes alternate per entry, IGMP's disable and enable
 //!   alternate per interface.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};

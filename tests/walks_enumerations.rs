@@ -1,8 +1,6 @@
 //! Spec 6.3 (group enumerations), 6.5 (MFE walks by administrative applications); G-14, G-15,
 //! G-26, G-34.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 fn keys<A: Family>(items: &[Mfe<A>]) -> Vec<Sg<A>> {
     items.iter().map(|m| m.sg()).collect()

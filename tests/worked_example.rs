@@ -1,9 +1,7 @@
 //! Spec 6.18, step by step: DVMRP owns I1 (IGMP also there), PIM owns I2, MOSPF owns I3; the
 //! source S is reached via I2. Every event of every protocol, every hook call and every
 //! southbound change is checked exactly.
-#[macro_use]
-mod common;
-use common::*;
+use mgm_model::common::*;
 
 fn worked_example<A: Addrs>() {
     let (mgm, clock) = engine::<A>();

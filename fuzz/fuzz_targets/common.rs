@@ -1,13 +1,10 @@
 //! What the three targets share: the input shape and the run against the reference model.
-//! The model and its harness are the test suite's own (tests/model), included by path: one copy.
+//! The model and its harness are the test suite's own (the `mgm-model` crate): one copy.
 
 use arbitrary::Arbitrary;
 
-#[path = "../../tests/model/mod.rs"]
-pub mod model;
-
-use model::harness::{CaseSeed, Harness};
-use model::ops::Op;
+use mgm_model::harness::{CaseSeed, Harness};
+use mgm_model::ops::Op;
 
 /// Longest operation sequence one input runs (keeps executions fast).
 const MAX_OPS: usize = 400;

@@ -5,8 +5,8 @@
 #![no_main]
 mod common;
 
-use common::model::ops::Op;
 use libfuzzer_sys::fuzz_target;
+use mgm_model::ops::Op;
 
 fuzz_target!(|input: common::Input| {
     common::run(input, |op| {

@@ -5,8 +5,9 @@
 //!
 //! [`harness`] drives the engine and this model with the same operations ([`ops::Op`]) and
 //! compares every return value, every event and hook call each protocol receives, and the
-//! whole table after each step. It is shared by `tests/model_check.rs` (proptest) and the
-//! cargo-fuzz targets in `fuzz/` (which include this file with `#[path]`): keep one copy.
+//! whole table after each step. This crate is the one copy, shared by `tests/model_check.rs`
+//! (proptest) and the cargo-fuzz targets in `fuzz/`; [`common`] holds the helpers the
+//! integration tests share (addresses, recording hooks, the per-family test macro).
 //!
 //! What the model decides where the documents leave a choice to the engine (each one a
 //! documented decision of the crate, restated here in the model's words):
@@ -27,9 +28,8 @@
 //!   from (an entry built without a route differs from any route).
 //! * Counters: packets, octets, negative and wrong-interface drops per entry from its
 //!   creation; a per-OIF packet counter only while the interface stays on the list.
-#![allow(dead_code, clippy::type_complexity)]
+#![allow(clippy::type_complexity)]
 
-#[path = "../common/mod.rs"]
 pub mod common;
 pub mod harness;
 pub mod ops;

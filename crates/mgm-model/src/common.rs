@@ -1,7 +1,6 @@
 //! Shared helpers of the integration tests: per-family addresses (documentation ranges only),
 //! engines on a `ManualClock`, recording hooks, and the macro that runs every generic test body
 //! for both `Ipv4Addr` and `Ipv6Addr`.
-#![allow(dead_code, unused_macros, unused_imports)]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
@@ -15,6 +14,7 @@ pub use mgm::{
 };
 
 /// Runs each named generic test body `fn name<A: Addrs>()` once per family.
+#[macro_export]
 macro_rules! both_families {
     ($($name:ident),* $(,)?) => {
         mod v4 {
@@ -25,6 +25,9 @@ macro_rules! both_families {
         }
     };
 }
+// `#[macro_export]` puts the macro at the crate root; named here too, so that a test's
+// `use mgm_model::common::*;` brings it with the other helpers.
+pub use crate::both_families;
 
 /// Addresses per family, from the documentation ranges: sources in 198.51.100.0/24 and
 /// 203.0.113.0/24 (2001:db8:100::/48 and 2001:db8:113::/48), groups in 239.1.2.0/24
