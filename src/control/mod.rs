@@ -1,9 +1,12 @@
 //! The control plane's state: protocols, interfaces, memberships, forwarding entries, routes.
 //!
-//! Everything here runs under the engine's control lock and never calls user code: decisions
-//! that need a protocol's answer are collected in the [`Outbox`] and asked after the lock is
-//! released. Every change that readers must see is published to the [`ForwardStore`] before
-//! the lock is released, and every notification is sent in commit order before it too.
+//! Everything here runs under the engine's control lock and never calls user code there:
+//! decisions that need a protocol's answer are collected (in the [`Outbox`], or as the
+//! candidates of a creation alert) and asked by their own `ask` methods, which the engine calls
+//! after the lock is released. Every change that readers must see is published to the
+//! [`ForwardStore`] before the lock is released, and every notification is sent in commit order
+//! before it too. The fields are private to this module: the engine goes through the methods
+//! of `registry.rs`, `ownership.rs`, `membership.rs`, `entries.rs`, `miss.rs` and `reads.rs`.
 
 mod entries;
 mod membership;
