@@ -30,9 +30,13 @@ pub trait Family:
     const BITS: u32;
     /// True for a multicast address (224.0.0.0/4, ff00::/8): a valid group.
     fn is_group(&self) -> bool;
-    /// True for an address that may send multicast: not multicast, not unspecified, not the
-    /// IPv4 limited broadcast.
+    /// True for an address that may send multicast: a unicast address that can arrive on an
+    /// interface. Not multicast, not unspecified, not loopback (127.0.0.0/8, `::1`), not the
+    /// IPv4 reserved class E (240.0.0.0/4, with the limited broadcast).
     fn is_source(&self) -> bool;
+    /// True when the whole prefix of length `len` at `self` lies in multicast space
+    /// (224.0.0.0/4, ff00::/8): no route may lead there, since routes lead toward sources.
+    fn is_multicast_prefix(&self, len: u8) -> bool;
     /// The address as an unsigned integer, most significant bit first.
     fn to_bits(self) -> u128;
     /// The address from an unsigned integer (the low [`Family::BITS`] bits are used).
@@ -46,7 +50,11 @@ impl Family for Ipv4Addr {
         self.is_multicast()
     }
     fn is_source(&self) -> bool {
-        !self.is_multicast() && !self.is_unspecified() && !self.is_broadcast()
+        let class_e = self.octets()[0] >= 240;
+        !self.is_multicast() && !self.is_unspecified() && !self.is_loopback() && !class_e
+    }
+    fn is_multicast_prefix(&self, len: u8) -> bool {
+        len >= 4 && self.is_multicast()
     }
     fn to_bits(self) -> u128 {
         u128::from(u32::from(self))
@@ -63,7 +71,10 @@ impl Family for Ipv6Addr {
         self.is_multicast()
     }
     fn is_source(&self) -> bool {
-        !self.is_multicast() && !self.is_unspecified()
+        !self.is_multicast() && !self.is_unspecified() && !self.is_loopback()
+    }
+    fn is_multicast_prefix(&self, len: u8) -> bool {
+        len >= 8 && self.is_multicast()
     }
     fn to_bits(self) -> u128 {
         u128::from(self)
@@ -314,6 +325,23 @@ mod tests {
         assert!(Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, 1).is_group());
         assert!(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).is_source());
         assert!(!Ipv4Addr::BROADCAST.is_source());
+        for not_a_source in [[127, 0, 0, 1], [127, 9, 9, 9], [240, 0, 0, 1], [0, 0, 0, 0]] {
+            assert!(
+                !Ipv4Addr::from(not_a_source).is_source(),
+                "{not_a_source:?}"
+            );
+        }
+        assert!(Ipv4Addr::new(239, 255, 255, 255).is_group());
+        assert!(Ipv4Addr::new(203, 0, 113, 9).is_source());
+        assert!(Ipv4Addr::new(223, 255, 255, 255).is_source());
+        assert!(!Ipv6Addr::LOCALHOST.is_source());
+        // A prefix wholly in multicast space, and one that only covers part of it.
+        assert!(Ipv4Addr::new(239, 0, 0, 0).is_multicast_prefix(8));
+        assert!(Ipv4Addr::new(224, 0, 0, 0).is_multicast_prefix(4));
+        assert!(!Ipv4Addr::new(192, 0, 0, 0).is_multicast_prefix(2));
+        assert!(!Ipv4Addr::UNSPECIFIED.is_multicast_prefix(0));
+        assert!(Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, 0).is_multicast_prefix(16));
+        assert!(!Ipv6Addr::new(0xfe00, 0, 0, 0, 0, 0, 0, 0).is_multicast_prefix(7));
         assert_eq!(
             Ipv4Addr::from_bits(Ipv4Addr::new(1, 2, 3, 4).to_bits()),
             Ipv4Addr::new(1, 2, 3, 4)

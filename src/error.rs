@@ -61,7 +61,7 @@ pub enum Error {
         /// The address given.
         group: IpAddr,
     },
-    /// A source that cannot send multicast (multicast, unspecified or broadcast).
+    /// A source that cannot send multicast (multicast, unspecified, loopback or class E).
     InvalidSource {
         /// The address given.
         source: IpAddr,
@@ -128,6 +128,14 @@ pub enum Error {
         /// The prefix length.
         len: u8,
     },
+    /// A route to a prefix wholly in multicast space: routes lead toward sources, which are
+    /// unicast.
+    MulticastRoute {
+        /// The prefix.
+        prefix: IpAddr,
+        /// The prefix length.
+        len: u8,
+    },
     /// The protocol still owns interfaces; release them before deregistering.
     StillOwnsInterfaces {
         /// How many it still owns.
@@ -179,6 +187,7 @@ impl Error {
             | NotOwner { .. }
             | NotIifOwner { .. }
             | InvalidPrefix { .. }
+            | MulticastRoute { .. }
             | BurstTooLarge { .. }
             | OutOfRange { .. } => win32::INVALID_PARAMETER,
             AlreadyRegistered { .. } | InterfaceTaken { .. } => win32::ALREADY_EXISTS,
@@ -238,6 +247,10 @@ impl fmt::Display for Error {
             InvalidPrefix { prefix, len } => write!(
                 f,
                 "{prefix}/{len} is not a prefix (length too long or host bits set)"
+            ),
+            MulticastRoute { prefix, len } => write!(
+                f,
+                "{prefix}/{len} is a multicast prefix; a route leads toward sources, which are unicast"
             ),
             StillOwnsInterfaces { count } => write!(
                 f,

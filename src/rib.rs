@@ -86,6 +86,12 @@ impl<A: Family> Rib<A> {
     /// Adds or replaces the route for its prefix; returns the replaced route.
     pub(crate) fn add(&mut self, route: Route<A>) -> Result<Option<Route<A>>, Error> {
         Self::validate(route.prefix, route.len)?;
+        if route.prefix.is_multicast_prefix(route.len) {
+            return Err(Error::MulticastRoute {
+                prefix: route.prefix.into(),
+                len: route.len,
+            });
+        }
         self.version += 1;
         Ok(self
             .by_len

@@ -352,6 +352,21 @@ fn entry_errors<A: Addrs>() {
         87,
     );
     f.refused(f.mgm.new_packet(k(3), s, unicast), bad_grp.clone(), 87);
+    // Loopback (127.0.0.1, ::1) never arrives on an interface; IPv4's class E is reserved.
+    let mut not_sources = vec![if A::BITS == 32 {
+        A::from_bits(0x7f00_0001)
+    } else {
+        A::from_bits(1)
+    }];
+    if A::BITS == 32 {
+        not_sources.extend([A::from_bits(0x7f09_0909), A::from_bits(0xf000_0001)]);
+    }
+    for bad in not_sources {
+        let e = Error::InvalidSource { source: bad.into() };
+        f.refused(f.mgm.new_packet(k(3), bad, g), e.clone(), 87);
+        f.refused(f.mgm.mfe(bad, g), e.clone(), 87);
+        f.refused(f.mgm.report_wrong_interface(k(2), bad, g), e, 87);
+    }
     f.refused(f.mgm.report_wrong_interface(k(2), mcast, g), bad_src, 87);
     f.refused(f.mgm.report_wrong_interface(k(2), s, unicast), bad_grp, 87);
     let zero = |e: &Error| matches!(e, Error::OutOfRange { .. });
@@ -405,6 +420,32 @@ fn route_errors<A: Addrs>() {
         },
         87,
     );
+    // Routes lead toward sources: a prefix wholly in multicast space is refused, a host route
+    // to a group as well; a prefix that only covers part of it is a route like any other.
+    let all_bits = A::BITS as u8;
+    let (mcast_net, mcast_len) = if A::BITS == 32 {
+        (A::from_bits(0xe000_0000), 4)
+    } else {
+        (A::from_bits(0xff00 << 112), 8)
+    };
+    for (prefix, len) in [(mcast_net, mcast_len), (A::grp(1), all_bits)] {
+        f.refused(
+            f.mgm.add_route(Route::new(prefix, len, k(2))),
+            Error::MulticastRoute {
+                prefix: prefix.into(),
+                len,
+            },
+            87,
+        );
+    }
+    assert!(f
+        .mgm
+        .routes()
+        .iter()
+        .all(|r| r.len != mcast_len || r.prefix != mcast_net));
+    f.mgm
+        .add_route(Route::new(A::UNSPECIFIED, 0, k(2)))
+        .expect("a default route covers multicast space only in part");
 }
 
 fn limits<A: Addrs>() {

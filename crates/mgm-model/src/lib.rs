@@ -59,6 +59,7 @@ pub enum ME {
     NoSuchMfe,
     NoSuchRoute,
     InvalidPrefix,
+    MulticastRoute,
     StillOwnsInterfaces { count: usize },
     TableFull,
     OutOfRange,
@@ -83,6 +84,7 @@ impl ME {
             E::NoSuchMfe { .. } => ME::NoSuchMfe,
             E::NoSuchRoute { .. } => ME::NoSuchRoute,
             E::InvalidPrefix { .. } => ME::InvalidPrefix,
+            E::MulticastRoute { .. } => ME::MulticastRoute,
             E::StillOwnsInterfaces { count } => ME::StillOwnsInterfaces { count: *count },
             E::TableFull { .. } => ME::TableFull,
             E::OutOfRange { .. } => ME::OutOfRange,
@@ -259,11 +261,24 @@ fn group_ok<A: Family>(g: A) -> MResult<()> {
     }
 }
 
+/// True when every address of the prefix is multicast: at least the multicast bits (4 for
+/// IPv4, 8 for IPv6) are fixed, and they say multicast.
+fn within_multicast<A: Family>(prefix: A, len: u8) -> bool {
+    let ip: std::net::IpAddr = prefix.into();
+    let fixed = match ip {
+        std::net::IpAddr::V4(_) => 4,
+        std::net::IpAddr::V6(_) => 8,
+    };
+    len >= fixed && ip.is_multicast()
+}
+
 fn source_ok<A: Family>(s: A) -> MResult<()> {
     let ip: std::net::IpAddr = s.into();
+    // Multicast, unspecified, loopback, and IPv4's reserved 240.0.0.0/4 (broadcast included).
     let bad = ip.is_multicast()
         || ip.is_unspecified()
-        || matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+        || ip.is_loopback()
+        || matches!(ip, std::net::IpAddr::V4(v4) if v4.octets()[0] >= 240);
     if bad {
         Err(ME::InvalidSource)
     } else {
@@ -1074,6 +1089,9 @@ impl<A: Addrs> Model<A> {
         self.running()?;
         if !prefix_ok(r.prefix, r.len) {
             return Err(ME::InvalidPrefix);
+        }
+        if within_multicast(r.prefix, r.len) {
+            return Err(ME::MulticastRoute);
         }
         self.routes
             .retain(|x| !(x.prefix == r.prefix && x.len == r.len));
