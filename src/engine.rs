@@ -995,7 +995,10 @@ impl<A: Family> Mgm<A> {
 
     /// A reader for one forwarding worker. Create it on the worker's own thread.
     ///
-    /// **Progress:** takes no lock.
+    /// **Progress:** takes the worker-slot mutex (not the control lock). A reader beyond the
+    /// counter lines the tables have (one per core to begin with) makes the forwarding store
+    /// rebuild each shard once, with more lines and the counts carried over: creating readers
+    /// belongs to start-up, not to the packet path.
     ///
     /// # Errors
     /// [`Error::TooManyReaders`] when [`Config::max_workers`] readers exist.

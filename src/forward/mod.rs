@@ -244,7 +244,8 @@ impl<A: Family> ForwardStore<A> {
     /// # Errors
     /// [`crate::Error::TooManyReaders`] when all `max_workers` slots are taken.
     ///
-    /// **Progress:** may block (slot mutex); allocates.
+    /// **Progress:** may block (slot mutex); allocates. When the slot is beyond the counter
+    /// lines the tables have, takes the writer lock and rebuilds every shard once.
     pub(crate) fn reader(&self) -> Result<Reader<A>> {
         let slot = self.workers.acquire()?;
         if slot.index() >= self.lines.load(Ordering::Acquire) {
