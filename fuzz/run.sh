@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH="${1:-30}"
 TARGETS=(handles interfaces packet_path)
-cargo +nightly fuzz build -O
+# Optimised, with debug assertions and overflow checks on (-a): an arithmetic overflow the
+# engine lets through is a finding, not a silent wrap.
+cargo +nightly fuzz build -O -a
 for t in "${TARGETS[@]}"; do
     scratch="$(mktemp -d)"
     echo "==> fuzz ${t} for ${SECONDS_EACH}s"
-    cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
+    cargo +nightly fuzz run -O -a "$t" "$scratch" "corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
     rm -rf "$scratch"
 done
