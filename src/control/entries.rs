@@ -335,20 +335,9 @@ impl<A: Family> Control<A> {
     /// The one path of a committed change to entry `sg`: to the in-process forwarding table
     /// (which readers see at once) and to the southbound stream (sent at commit).
     fn publish(&mut self, sg: Sg<A>, change: Change<A>, out: &mut Outbox<A>) {
-        match change {
-            Change::Installed | Change::OifsChanged => {
-                let Some(rec) = self.mfes.get(&sg) else {
-                    return;
-                };
-                self.store.install(sg, rec.iif, &rec.oifs);
-                if !self.subscribers.is_empty() {
-                    let snap = self.snapshot(sg, None);
-                    out.south.push(match change {
-                        Change::Installed => MfeChange::Installed(snap),
-                        _ => MfeChange::OifsChanged(snap),
-                    });
-                }
-            }
+        let south: fn(Mfe<A>) -> MfeChange<A> = match change {
+            Change::Installed => MfeChange::Installed,
+            Change::OifsChanged => MfeChange::OifsChanged,
             Change::Deleted {
                 iif,
                 reason,
@@ -360,7 +349,15 @@ impl<A: Family> Control<A> {
                 if !self.subscribers.is_empty() {
                     out.south.push(MfeChange::Deleted { sg, iif, reason });
                 }
+                return;
             }
+        };
+        let Some(rec) = self.mfes.get(&sg) else {
+            return;
+        };
+        self.store.install(sg, rec.iif, &rec.oifs);
+        if !self.subscribers.is_empty() {
+            out.south.push(south(self.snapshot(sg, None)));
         }
     }
 
