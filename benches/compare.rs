@@ -31,7 +31,9 @@
 //! * (b) two reader threads, no writer: engine (each thread its own `Mgm::reader`), *rwlock*,
 //!   *dashmap* at each size; the two readers start at opposite offsets of the shuffled keys.
 //!   `pair_rounds` interleaved rounds of `pair_dur`, medians. Target: engine >= 3 x *rwlock*
-//!   and >= 3 x *dashmap* per reader, per size.
+//!   and >= 3 x *dashmap* per reader, per size. Beside them, as context (not a target), two
+//!   readers of *limit*'s map: the ceiling of a lookup that counts nothing, and the bar over
+//!   that ceiling (above 1: out of reach for any lookup that counts, on this machine).
 //! * (c) two readers, idle and then with one writer thread churning, for the engine, *rwlock*
 //!   and *dashmap* at each size. The readers time every 16th lookup into an HDR histogram (so
 //!   p50/p99 include the ~20-30 ns of two `Instant::now` calls) in both runs, so idle and churn
@@ -84,7 +86,8 @@
 //! ```text
 //! {"machine": {"cpu", "cores", "caches": [{"level", "type", "size"}, ..], "thp_enabled",
 //!              "anon_kb", "anon_huge_pages_kb", "mode", "sizes", "big"},
-//!  "targets": [{"metric", "engine", "baseline", "ratio", "target", "met"}, ..]}
+//!  "targets": [{"metric", "engine", "baseline", "ratio", "target", "met"}, ..],
+//!  "context": [{"metric", "value"}, ..]}
 //! ```
 //!
 //! one `targets` row per target (`baseline` and `ratio` are null where a target is absolute;
@@ -589,6 +592,9 @@ enum Sys {
     Engine,
     Rwlock,
     Dash,
+    /// Two readers of *limit*'s immutable map: what a hash lookup with no counters reaches
+    /// per reader, the ceiling (b) is read against. Never churned.
+    Limit,
 }
 
 const SYSTEMS: [Sys; 3] = [Sys::Engine, Sys::Rwlock, Sys::Dash];
@@ -599,6 +605,7 @@ impl Sys {
             Sys::Engine => "engine",
             Sys::Rwlock => "rwlock",
             Sys::Dash => "dashmap",
+            Sys::Limit => "limit",
         }
     }
 }
@@ -821,6 +828,7 @@ fn read_for(
         }
         Sys::Rwlock => spin(ks, offset, sampled, stop, go, |k| t.rw.lookup(k)),
         Sys::Dash => spin(ks, offset, sampled, stop, go, |k| t.dash.lookup(k)),
+        Sys::Limit => spin(ks, offset, sampled, stop, go, |k| t.limit.lookup(k)),
     }
 }
 
@@ -844,6 +852,7 @@ fn churn_for(t: &Tables, sys: Sys, stop: &Flag, go: &Barrier) -> f64 {
         }
         Sys::Rwlock => t.rw.churn(k, oif, add),
         Sys::Dash => t.dash.churn(k, oif, add),
+        Sys::Limit => unreachable!("(c) churns only SYSTEMS; limit's map is immutable"),
     };
     go.wait();
     let t0 = Instant::now();
@@ -1030,9 +1039,17 @@ fn machine_facts(p: &Params) -> serde_json::Value {
 
 struct Report {
     rows: Vec<serde_json::Value>,
+    /// Figures that are no target but say what one means (the ceiling of (b)).
+    context: Vec<serde_json::Value>,
 }
 
 impl Report {
+    fn context(&mut self, metric: &str, value: f64) {
+        println!("  {metric:<68} {value:>10.2}");
+        self.context
+            .push(json!({"metric": metric, "value": round(value)}));
+    }
+
     fn add(
         &mut self,
         metric: &str,
@@ -1157,7 +1174,10 @@ fn main() {
         }
     );
     let mut machine = machine_facts(&p);
-    let mut report = Report { rows: Vec::new() };
+    let mut report = Report {
+        rows: Vec::new(),
+        context: Vec::new(),
+    };
     let big = label(p.big());
     let small = label(p.small());
 
@@ -1298,15 +1318,15 @@ fn main() {
         );
         for t in &tables {
             let steal0 = cpu_jiffies();
-            let mut runs: [Vec<Rate>; 3] = Default::default();
+            let mut runs: [Vec<Rate>; 4] = Default::default();
             for _ in 0..p.pair_rounds {
-                for (i, sys) in SYSTEMS.into_iter().enumerate() {
+                for (i, sys) in SYSTEMS.into_iter().chain([Sys::Limit]).enumerate() {
                     runs[i].push(run_pair(t, sys, p.pair_dur, false, false).rate);
                 }
             }
-            let [e, rw, d] = runs.map(|v| Rate::median(&v));
+            let [e, rw, d, lim] = runs.map(|v| Rate::median(&v));
             println!(
-                "  {:>5}: engine {:>6.2} ({:>6.2})  rwlock {:>6.2} ({:>6.2})  dashmap {:>6.2} ({:>6.2})  steal {}",
+                "  {:>5}: engine {:>6.2} ({:>6.2})  rwlock {:>6.2} ({:>6.2})  dashmap {:>6.2} ({:>6.2})  limit {:>6.2} ({:>6.2})  steal {}",
                 label(t.n),
                 e.cpu,
                 e.wall,
@@ -1314,6 +1334,8 @@ fn main() {
                 rw.wall,
                 d.cpu,
                 d.wall,
+                lim.cpu,
+                lim.wall,
                 steal_since(steal0)
             );
             for (name, b) in [("rwlock", rw), ("dashmap", d)] {
@@ -1331,6 +1353,22 @@ fn main() {
                 );
                 wall_note(e.wall, b.wall);
             }
+            // The bar against the ceiling: 3 x the better baseline over what two readers of
+            // a plain map with no counters reach. Above 1, no lookup that counts can meet it.
+            report.context(
+                &format!(
+                    "two readers at {}: limit per reader, M lookups/CPU-s",
+                    label(t.n)
+                ),
+                lim.cpu,
+            );
+            report.context(
+                &format!(
+                    "two readers at {}: 3 x max(rwlock, dashmap) / limit",
+                    label(t.n)
+                ),
+                3.0 * rw.cpu.max(d.cpu) / lim.cpu,
+            );
         }
     }
 
@@ -1644,6 +1682,7 @@ fn main() {
     let json = serde_json::to_string_pretty(&json!({
         "machine": machine,
         "targets": report.rows,
+        "context": report.context,
     }))
     .unwrap();
     if let Some(dir) = path.parent() {

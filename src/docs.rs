@@ -47,10 +47,11 @@ pub mod internals {
     //! in a heap array), written in place under a per-slot sequence lock, so a change never
     //! allocates for a short list and never copies the shard. Slots come in groups of four
     //! with one 64-bit tag word per group (a 16-bit tag per slot), so a lookup finds its slot,
-    //! or learns the key is absent, from one word. Each group is followed by one counter line
-    //! per worker (packets and bytes of the group's four entries), which only that worker
-    //! writes: a reader knows where its counters are from the slot's position and loads them
-    //! with the slot, in the same page. The whole table is one allocation, on transparent huge
+    //! or learns the key is absent, from one word. Each worker has its own run of counter
+    //! lines, one per group (packets and bytes of the group's four entries), which only that
+    //! worker writes; the runs are kept a line apart, so no two workers' lines share the pair
+    //! of lines the adjacent-line prefetcher moves together. A reader knows where its counters
+    //! are from the slot's position and loads them with the slot. The whole table is one allocation, on transparent huge
     //! pages where the kernel offers them. A table rebuilt when it grows or shrinks carries
     //! its entries' counts into the writer's books; replaced tables and long lists are
     //! reclaimed through `crossbeam::epoch`. Releasing an interface stores a directory without
