@@ -274,7 +274,11 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// Each lookup checks the blocks it keeps with one load of the store's layout version (it
 /// takes them again after a table rebuild or a directory change); every 64th lookup,
 /// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
-/// collector's shared epoch line is read once per 64 packets, not per packet. A short OIF
+/// collector's shared epoch line is read once per 64 packets, not per packet. The common hit
+/// (interface index below 1024 with no next hop, the key in the first slot of its home group
+/// whose tag matches, the slot not mid-rewrite, a short list) takes a short path of its own
+/// with no loop and no geometry arithmetic, so the processor can overlap the cache misses of
+/// several lookups in a row; everything else takes the full path. A short OIF
 /// list is copied into the reader's own buffer (the MFE's slot may change right after); a
 /// long one is borrowed from the table. A verdict borrows the reader, so the next lookup
 /// cannot run while an OIF list from the previous one is still in use. An idle worker should
@@ -347,7 +351,7 @@ impl<A: Family> Reader<A> {
     ) -> Self {
         Reader {
             pin: ReaderPin::new(),
-            kept: Kept::new(version, shared.load_full()),
+            kept: Kept::new(version, shared.load_full(), slot.index()),
             shared,
             slot,
             misses: 0,
@@ -385,6 +389,35 @@ impl<A: Family> Reader<A> {
     #[inline]
     #[must_use = "the verdict is what to do with the packet (it is counted already)"]
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
+        if is_direct(&arrival) {
+            if let Some(pin) = self.pin.enter_fast() {
+                let words = key_of(&Sg::new(source, group));
+                let hash = hash_key(&words);
+                let i = arrival.index as usize;
+                if let Some(n) = self
+                    .kept
+                    .hit_fast(pin, i, &words, hash, bytes, &mut self.buf)
+                {
+                    return if n == 0 {
+                        Verdict::Negative
+                    } else {
+                        Verdict::Forward(Oifs(&self.buf[..n]))
+                    };
+                }
+            }
+        }
+        self.lookup_full(arrival, source, group, bytes)
+    }
+
+    /// [`Reader::lookup`] for every case: the path its fast one falls back to.
+    #[inline(never)]
+    fn lookup_full(
+        &mut self,
+        arrival: IfKey<A>,
+        source: A,
+        group: A,
+        bytes: u32,
+    ) -> Verdict<'_, A> {
         let pin = self.pin.enter(false);
         let kept = self.kept.view(pin, || self.shared.load_full());
         let key = PacketKey {

@@ -117,6 +117,14 @@ impl<W: Word> SeqLock<W> {
         self.read_begin_with(STRICT)
     }
 
+    /// Reader: as [`SeqLock::read_begin`], but `None` instead of waiting while a rewrite is
+    /// open, for a fast path that falls back to the full one.
+    #[inline(always)]
+    pub(super) fn try_read_begin(&self) -> Option<u64> {
+        let h = self.word.load(STRICT.read_begin);
+        (seq_of(h) & 1 == 0).then_some(h)
+    }
+
     #[inline(always)]
     fn read_begin_with(&self, o: Orderings) -> u64 {
         loop {

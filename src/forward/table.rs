@@ -302,6 +302,19 @@ impl ReaderPin {
         Pin { guard }
     }
 
+    /// The pin of a lookup that needs no re-pin: `None` when this one is due to re-pin (or
+    /// the reader is not pinned), and nothing is counted then; the caller falls back to
+    /// [`ReaderPin::enter`], which does it.
+    #[inline(always)]
+    pub(super) fn enter_fast(&mut self) -> Option<Pin<'_>> {
+        if self.since + 1 >= REPIN {
+            return None;
+        }
+        let guard = self.guard.as_ref()?;
+        self.since += 1;
+        Some(Pin { guard })
+    }
+
     /// Unpins, so an idle worker does not hold back reclamation.
     pub(super) fn quiesce(&mut self) {
         self.guard = None;
@@ -360,8 +373,6 @@ struct Geo {
     tags_base: usize,
     /// First line of the groups.
     groups_base: usize,
-    /// Lines per group: the group's slots.
-    stride: usize,
     /// First line of the counter lines: each worker's own run of one line per group, the
     /// runs a line apart, so no two workers' counter lines share a 128-byte pair of lines
     /// (which Intel's adjacent-line prefetcher moves together).
@@ -394,11 +405,10 @@ impl<'a> Block<'a> {
     fn new<A: Family>(cap: usize, workers: usize) -> Block<'a> {
         let lay = layout::<A>();
         let cap = cap.max(MIN_SLOTS).div_ceil(GROUP) * GROUP;
-        let stride = GROUP * lay.lines;
         let groups = cap / GROUP;
         let tags_base = HEAD_LINES;
         let groups_base = tags_base + groups.div_ceil(LINE_WORDS);
-        let counters_base = groups_base + groups * stride;
+        let counters_base = groups_base + cap * lay.lines;
         let wrong_lines = cap.div_ceil(LINE_WORDS);
         let wrong_base = counters_base + workers * counter_run(groups);
         let lines = wrong_base + workers * wrong_lines;
@@ -430,7 +440,6 @@ impl<'a> Block<'a> {
                     groups,
                     tags_base,
                     groups_base,
-                    stride,
                     counters_base,
                     slot_lines: lay.lines,
                     workers,
@@ -471,8 +480,7 @@ impl<'a> Block<'a> {
     /// The first line of slot `i`.
     #[inline(always)]
     fn slot_line(&self, i: usize) -> usize {
-        let g = &self.geo;
-        g.groups_base + i / GROUP * g.stride + i % GROUP * g.slot_lines
+        self.geo.groups_base + i * self.geo.slot_lines
     }
 
     /// The tag word of group `g`: four 16-bit lanes, one per slot of the group, each
@@ -597,6 +605,41 @@ pub(super) struct Kept<H> {
     seen: u64,
     holder: H,
     blocks: Vec<Option<BlockRef>>,
+    /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]).
+    fast: Vec<Option<Fast>>,
+    /// The reader's worker slot, whose counter run `fast` points at.
+    worker: usize,
+}
+
+/// A kept block as the fast path of a hit reads it: absolute places, so a hit does no
+/// geometry arithmetic, and the reader's own counter run.
+#[derive(Clone, Copy)]
+struct Fast {
+    tags: NonNull<AtomicU64>,
+    slots: NonNull<AtomicU64>,
+    /// The reader's counter run; `None` when the block has no counter line for its worker.
+    counters: Option<NonNull<AtomicU64>>,
+    groups: usize,
+}
+
+impl Fast {
+    /// The fast path's places in the block of `b`, for `worker`.
+    fn of(b: &BlockRef, worker: usize) -> Fast {
+        let base = b.head.cast::<AtomicU64>();
+        let g = &b.geo;
+        // SAFETY: each offset is the first word of a region of the block (tag words, slots,
+        // the worker's counter run), inside its allocation (see `Block::new`).
+        unsafe {
+            Fast {
+                tags: base.add(g.tags_base * LINE_WORDS),
+                slots: base.add(g.groups_base * LINE_WORDS),
+                counters: (worker < g.workers).then(|| {
+                    base.add((g.counters_base + worker * counter_run(g.groups)) * LINE_WORDS)
+                }),
+                groups: g.groups,
+            }
+        }
+    }
 }
 
 /// [`Kept`] checked against the layout version under a pin: its blocks are usable for as
@@ -617,12 +660,14 @@ impl<H> Copy for KeptView<'_, H> {}
 
 impl<H> Kept<H> {
     /// No copies yet, `holder` as the snapshot; `version` is the store's layout version.
-    pub(super) fn new(version: Arc<AtomicU64>, holder: H) -> Self {
+    pub(super) fn new(version: Arc<AtomicU64>, holder: H, worker: usize) -> Self {
         Kept {
             version,
             seen: u64::MAX,
             holder,
             blocks: Vec::new(),
+            fast: Vec::new(),
+            worker,
         }
     }
 
@@ -657,6 +702,13 @@ impl<H> Kept<H> {
         self.blocks.clear();
         self.blocks
             .extend(holder.direct().map(|t| t.map(|t| t.current(pin))));
+        let worker = self.worker;
+        self.fast.clear();
+        self.fast.extend(
+            self.blocks
+                .iter()
+                .map(|b| b.as_ref().map(|b| Fast::of(b, worker))),
+        );
         // The old snapshot goes only now, when no copy taken from it is left.
         self.holder = holder;
         self.seen = version;
@@ -666,8 +718,88 @@ impl<H> Kept<H> {
     /// again.
     pub(super) fn forget(&mut self, holder: H) {
         self.blocks.clear();
+        self.fast.clear();
         self.holder = holder;
         self.seen = u64::MAX;
+    }
+}
+
+impl<H> Kept<H> {
+    /// The fast path of a hit on the block kept for direct index `i`: the common case only,
+    /// `None` for everything else, with nothing counted then, so the caller takes the full
+    /// path ([`Kept::view`], [`Block::get`]) that decides every case. Taken here: the layout
+    /// version unchanged, the key in the first slot of its home group whose tag matches,
+    /// that slot stable (not mid-rewrite) and its list inline. Then the list is copied into
+    /// `buf`, the hit counted on the reader's counter run, and the list's length returned.
+    ///
+    /// The same reads and the same checks as the full path, in fewer instructions: no
+    /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
+    /// cache misses of several lookups in a row.
+    #[inline(always)]
+    pub(super) fn hit_fast<A: Family>(
+        &self,
+        _pin: Pin<'_>,
+        i: usize,
+        key: &KeyWords,
+        hash: u64,
+        bytes: u32,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+    ) -> Option<usize> {
+        if self.version.load(Ordering::Acquire) != self.seen {
+            return None;
+        }
+        let f = (*self.fast.get(i)?)?;
+        let lay = layout::<A>();
+        let slot_words = lay.lines * LINE_WORDS;
+        let at = |p: NonNull<AtomicU64>, w: usize| -> &AtomicU64 {
+            // SAFETY: the copies were taken under a pin of this reader at the layout version
+            // just read (under `_pin`), so the block is still allocated (see `BlockRef`);
+            // every `w` below is inside its region: a tag word of a group below `groups`, a
+            // word of a slot below `groups * GROUP`, a word of the worker's counter line of
+            // such a group.
+            unsafe { &*p.as_ptr().add(w) }
+        };
+        let g = start(hash, f.groups);
+        prefetch_line(at(f.slots, (g * GROUP + lane_of(hash)) * slot_words));
+        if let Some(c) = f.counters {
+            prefetch_line(at(c, g * LINE_WORDS));
+        }
+        let m = lanes_matching(at(f.tags, g).load(Ordering::Acquire), tag_of(hash));
+        if m == 0 {
+            return None;
+        }
+        let lane = m.trailing_zeros() as usize / 16;
+        let s = (g * GROUP + lane) * slot_words;
+        let lock = SeqLock::at(at(f.slots, s));
+        let h1 = lock.try_read_begin()?;
+        // Live with an inline list, in one compare: state and length side by side are
+        // `LIVE << 16 | len` exactly when the difference below is under `SPILLED`.
+        let state_len = (h1 >> 32) & 0xff_ffff;
+        if state_len.wrapping_sub(LIVE << 16) >= SPILLED {
+            return None;
+        }
+        let len = state_len & 0xffff;
+        for (j, k) in key.iter().enumerate().take(lay.key_words) {
+            if at(f.slots, s + KEY_WORD + j).load(Ordering::Relaxed) != *k {
+                return None;
+            }
+        }
+        for (k, out) in buf.iter_mut().enumerate().take(lay.inline) {
+            let mut w = [0u64; 3];
+            for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+                *x = at(f.slots, s + oif_word::<A>(k) + j).load(Ordering::Relaxed);
+            }
+            *out = decode_oif(w);
+        }
+        if !lock.read_valid(h1) {
+            return None;
+        }
+        if let Some(c) = f.counters {
+            let w = g * LINE_WORDS + lane * 2;
+            bump(at(c, w), 1);
+            bump(at(c, w + 1), u64::from(bytes));
+        }
+        Some((len as usize).min(lay.inline))
     }
 }
 
