@@ -379,8 +379,16 @@ struct Geo {
     counters_base: usize,
     /// Lines per slot.
     slot_lines: usize,
-    /// Worker counter lines per group.
+    /// Workers with a counter run (a counter line per group each).
     workers: usize,
+}
+
+impl Geo {
+    /// The first line of `worker`'s counter run.
+    #[inline(always)]
+    fn counter_run_line(&self, worker: usize) -> usize {
+        self.counters_base + worker * counter_run(self.groups)
+    }
 }
 
 impl<'a> Block<'a> {
@@ -400,8 +408,8 @@ impl<'a> Block<'a> {
         }
     }
 
-    /// A zeroed block of `cap` slots (rounded up to a group) for family `A` and `workers`
-    /// worker counter lines per group.
+    /// A zeroed block of `cap` slots (rounded up to a group) for family `A`, with a counter
+    /// run for each of `workers` workers.
     fn new<A: Family>(cap: usize, workers: usize) -> Block<'a> {
         let lay = layout::<A>();
         let cap = cap.max(MIN_SLOTS).div_ceil(GROUP) * GROUP;
@@ -516,7 +524,7 @@ impl<'a> Block<'a> {
     #[inline(always)]
     fn rec(&self, i: usize, worker: usize) -> (&'a AtomicU64, &'a AtomicU64) {
         let g = &self.geo;
-        let line = g.counters_base + worker * counter_run(g.groups) + i / GROUP;
+        let line = g.counter_run_line(worker) + i / GROUP;
         let w = (i % GROUP) * 2;
         (self.word(line, w), self.word(line, w + 1))
     }
@@ -633,9 +641,8 @@ impl Fast {
             Fast {
                 tags: base.add(g.tags_base * LINE_WORDS),
                 slots: base.add(g.groups_base * LINE_WORDS),
-                counters: (worker < g.workers).then(|| {
-                    base.add((g.counters_base + worker * counter_run(g.groups)) * LINE_WORDS)
-                }),
+                counters: (worker < g.workers)
+                    .then(|| base.add(g.counter_run_line(worker) * LINE_WORDS)),
                 groups: g.groups,
             }
         }
@@ -722,9 +729,7 @@ impl<H> Kept<H> {
         self.holder = holder;
         self.seen = u64::MAX;
     }
-}
 
-impl<H> Kept<H> {
     /// The fast path of a hit on the block kept for direct index `i`: the common case only,
     /// `None` for everything else, with nothing counted then, so the caller takes the full
     /// path ([`Kept::view`], [`Block::get`]) that decides every case. Taken here: the layout
@@ -779,18 +784,11 @@ impl<H> Kept<H> {
             return None;
         }
         let len = state_len & 0xffff;
-        for (j, k) in key.iter().enumerate().take(lay.key_words) {
-            if at(f.slots, s + KEY_WORD + j).load(Ordering::Relaxed) != *k {
-                return None;
-            }
+        let word = |j: usize| at(f.slots, s + j);
+        if !holds_key::<A>(word, key) {
+            return None;
         }
-        for (k, out) in buf.iter_mut().enumerate().take(lay.inline) {
-            let mut w = [0u64; 3];
-            for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
-                *x = at(f.slots, s + oif_word::<A>(k) + j).load(Ordering::Relaxed);
-            }
-            *out = decode_oif(w);
-        }
+        copy_inline(word, buf);
         if !lock.read_valid(h1) {
             return None;
         }
@@ -1037,8 +1035,8 @@ pub(super) struct Table<A> {
     /// The current block's head; never null. Replaced blocks are freed through the epoch
     /// collector, the current one by `Drop`.
     block: AtomicPtr<Head>,
-    /// Worker counter lines per group of the blocks made from now on (the writer's; readers
-    /// read a block's own count from its head).
+    /// Workers with a counter run in the blocks made from now on (the writer's; readers read
+    /// a block's own count from its head).
     workers: AtomicUsize,
     /// The store's layout version, bumped after every block swap (see [`BlockRef`]).
     version: Arc<AtomicU64>,
@@ -1343,6 +1341,36 @@ fn find<'a, A: Family>(
     None
 }
 
+/// True when the slot whose word `j` is `word(j)` holds `key` (read relaxed, under the
+/// caller's sequence-lock read).
+#[inline(always)]
+fn holds_key<'a, A: Family>(word: impl Fn(usize) -> &'a AtomicU64, key: &KeyWords) -> bool {
+    for (j, k) in key.iter().enumerate().take(layout::<A>().key_words) {
+        if word(KEY_WORD + j).load(Ordering::Relaxed) != *k {
+            return false;
+        }
+    }
+    true
+}
+
+/// Copies every inline OIF place of the slot whose word `j` is `word(j)` into `buf`,
+/// whatever the list's length: the places past it hold zeros or an older list, and a copy
+/// without a branch per OIF is shorter.
+#[inline(always)]
+fn copy_inline<'a, A: Family>(
+    word: impl Fn(usize) -> &'a AtomicU64,
+    buf: &mut [IfKey<A>; MAX_INLINE],
+) {
+    let lay = layout::<A>();
+    for (k, out) in buf.iter_mut().enumerate().take(lay.inline) {
+        let mut w = [0u64; 3];
+        for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
+            *x = word(oif_word::<A>(k) + j).load(Ordering::Relaxed);
+        }
+        *out = decode_oif(w);
+    }
+}
+
 /// Reads slot `i` under its sequence lock: its OIF list (short ones into `buf`) if it holds
 /// `key` live, else `None`. Retries while the slot is being rewritten.
 #[inline(always)]
@@ -1361,9 +1389,7 @@ fn read_slot<'a, A: Family>(
         }
         // A live slot's key never changes in place, so a mismatch needs no check: at worst
         // the slot was being removed, and the key was absent then.
-        if (0..lay.key_words)
-            .any(|j| block.slot_word(i, KEY_WORD + j).load(Ordering::Relaxed) != key[j])
-        {
+        if !holds_key::<A>(|j| block.slot_word(i, j), key) {
             return None;
         }
         let len = len_of(h1);
@@ -1372,17 +1398,7 @@ fn read_slot<'a, A: Family>(
                 .slot_word(i, spill_word::<A>())
                 .load(Ordering::Relaxed) as *const Spill<A>
         } else {
-            // Every inline place is copied, whatever the length: the places past it hold
-            // zeros or an older list, and a copy without a branch per OIF is shorter.
-            for (k, out) in buf.iter_mut().enumerate().take(lay.inline) {
-                let mut w = [0u64; 3];
-                for (j, x) in w.iter_mut().enumerate().take(lay.oif_words) {
-                    *x = block
-                        .slot_word(i, oif_word::<A>(k) + j)
-                        .load(Ordering::Relaxed);
-                }
-                *out = decode_oif(w);
-            }
+            copy_inline(|j| block.slot_word(i, j), buf);
             std::ptr::null()
         };
         if !lock.read_valid(h1) {
