@@ -8,8 +8,8 @@ use arc_swap::ArcSwap;
 
 use super::counters::WorkerSlot;
 use super::table::{
-    hash_key, key_of, Block, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Table, Tables,
-    MAX_INLINE,
+    hash_key, key_of, Block, FastBlock, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Table,
+    Tables, MAX_INLINE,
 };
 use super::{is_direct, Directory};
 use crate::addr::{Family, IfKey, Sg};
@@ -31,6 +31,9 @@ use crate::error::{Error, Result};
 /// assert_eq!(err, Error::BurstTooLarge { len: MAX_BURST + 1, max: MAX_BURST });
 /// ```
 pub const MAX_BURST: usize = 256;
+
+/// How many keys ahead of the one it probes [`Reader::lookup_burst`] starts loading lines.
+const AHEAD: usize = 8;
 
 /// The key of one packet, for [`Reader::lookup_burst`].
 ///
@@ -272,11 +275,12 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// records) until it is dropped.
 ///
 /// Each lookup checks the blocks it keeps with one load of the store's layout version (it
-/// takes them again after a table rebuild or a directory change); every 64th lookup,
+/// takes them again after a table rebuild or a directory change); every 256th lookup,
 /// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
-/// collector's shared epoch line is read once per 64 packets, not per packet. The common hit
-/// (interface index below 1024 with no next hop, the key in the first slot of its home group
-/// whose tag matches, the slot not mid-rewrite, a short list) takes a short path of its own
+/// collector's shared epoch line is read once per 256 packets, not per packet. The common hit
+/// (interface index below 1024 with no next hop, the key in the first slot whose tag matches
+/// in its home group or, when that group is full, in the next one, the slot not
+/// mid-rewrite, a short list) takes a short path of its own
 /// with no loop and no geometry arithmetic, so the processor can overlap the cache misses of
 /// several lookups in a row; everything else takes the full path. A short OIF
 /// list is copied into the reader's own buffer (the MFE's slot may change right after); a
@@ -438,8 +442,8 @@ impl<A: Family> Reader<A> {
 
     /// Looks up a burst of up to [`MAX_BURST`] packets: `verdicts[i]` is the verdict for
     /// `packets[i]`, exactly as [`Reader::lookup`] would give it. Returns `packets.len()`.
-    /// The keys are hashed and their first slots touched before any is probed, so the cache
-    /// misses of the burst overlap.
+    /// The keys are hashed first, and each key's lines start loading a few keys before it
+    /// is probed, so the cache misses of the burst overlap.
     ///
     /// # Errors
     /// [`Error::BurstTooLarge`] when `packets` has more than [`MAX_BURST`] keys or `verdicts`
@@ -484,43 +488,39 @@ impl<A: Family> Reader<A> {
         let worker = self.slot.index();
         let bufs: &'r mut [[IfKey<A>; MAX_INLINE]] = &mut self.burst;
         let misses = &mut self.misses;
-        // Three passes, so the cache misses of the whole burst overlap: hash each key and
-        // start loading its tag word, preferred slot and counter line; then probe each key
-        // (mostly in cache by now); then count and give the verdicts.
-        let mut words = [[0u64; 4]; MAX_BURST];
-        let mut hashes = [0u64; MAX_BURST];
-        let mut found: [Option<Block<'r>>; MAX_BURST] = [None; MAX_BURST];
-        for (((w, h), b), p) in words
+        // While key `i` is probed, the lines of key `i + AHEAD` start loading, so the cache
+        // misses of a few keys overlap and what a probe reads is mostly in cache by the time
+        // it gets there. A probe takes the fast path of a single lookup where it can and the
+        // full one where not. The hashes of the keys in between wait in a small ring.
+        let mut ring = [0u64; AHEAD];
+        for (p, h) in packets.iter().zip(&mut ring) {
+            *h = hash_key(&key_of(&sg_of(p)));
+            start_loading(kept, worker, p, *h);
+        }
+        for (i, ((v, p), buf)) in verdicts
             .iter_mut()
-            .zip(&mut hashes)
-            .zip(&mut found)
             .zip(packets)
-        {
-            *w = key_of(&sg_of(p));
-            *h = hash_key(w);
-            *b = block_of(kept, &p.arrival);
-            if let Some(block) = b {
-                block.prefetch(*h, worker);
-            }
-        }
-        let mut hits: [Option<Hit<'r, A>>; MAX_BURST] = [const { None }; MAX_BURST];
-        for ((((hit, w), h), b), buf) in hits
-            .iter_mut()
-            .zip(&words)
-            .zip(&hashes)
-            .zip(&found)
             .zip(bufs.iter_mut())
-            .take(packets.len())
+            .enumerate()
         {
-            if let Some(block) = b {
-                *hit = block.get_cold(w, *h, buf);
+            let w = key_of(&sg_of(p));
+            let h = ring[i % AHEAD];
+            if let Some(q) = packets.get(i + AHEAD) {
+                let hq = hash_key(&key_of(&sg_of(q)));
+                ring[i % AHEAD] = hq;
+                start_loading(kept, worker, q, hq);
             }
-        }
-        let bufs: &'r [[IfKey<A>; MAX_INLINE]] = bufs;
-        for (i, (v, p)) in verdicts.iter_mut().zip(packets).enumerate() {
-            *v = match hits[i].take() {
-                Some(hit) => verdict(hit, &bufs[i], worker, p.bytes),
-                None => resolve_elsewhere(kept, worker, misses, p, &words[i], hashes[i]),
+            let fast = fast_of(kept, p).and_then(|f| f.hit(&w, h, p.bytes, buf));
+            let hit = match fast {
+                Some(_) => None,
+                None => block_of(kept, &p.arrival).and_then(|b| b.get_cold(&w, h, buf)),
+            };
+            let buf: &'r [IfKey<A>; MAX_INLINE] = buf;
+            *v = match (fast, hit) {
+                (Some(0), _) => Verdict::Negative,
+                (Some(n), _) => Verdict::Forward(Oifs(&buf[..n])),
+                (None, Some(hit)) => verdict(hit, buf, worker, p.bytes),
+                (None, None) => resolve_elsewhere(kept, worker, misses, p, &w, h),
             };
         }
         Ok(packets.len())
@@ -606,6 +606,37 @@ fn block_of<'a, A: Family>(
     } else {
         let shard = kept.holder().shard(arrival)?;
         Some(shard.table.pinned(kept.pin()))
+    }
+}
+
+/// The fast-path places of the block kept for `p`'s arrival interface, if it is a direct one.
+#[inline(always)]
+fn fast_of<'a, A: Family>(
+    kept: KeptView<'a, Arc<Directory<A>>>,
+    p: &PacketKey<A>,
+) -> Option<FastBlock<'a>> {
+    if is_direct(&p.arrival) {
+        kept.fast(p.arrival.index as usize)
+    } else {
+        None
+    }
+}
+
+/// Starts loading the lines a lookup of `p` (whose key hashes to `hash`) reads first.
+#[inline(always)]
+fn start_loading<A: Family>(
+    kept: KeptView<'_, Arc<Directory<A>>>,
+    worker: usize,
+    p: &PacketKey<A>,
+    hash: u64,
+) {
+    match fast_of(kept, p) {
+        Some(f) => f.prefetch_all::<A>(hash),
+        None => {
+            if let Some(block) = block_of(kept, &p.arrival) {
+                block.prefetch(hash, worker);
+            }
+        }
     }
 }
 

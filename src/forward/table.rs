@@ -82,7 +82,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// page stays in small pages).
 const HUGE_FROM: usize = HUGE_PAGE;
 /// A reader moves its epoch forward every this many lookups (and at every burst).
-pub(super) const REPIN: u32 = 64;
+pub(super) const REPIN: u32 = 256;
 
 /// The header's length field when the list is in a heap array (the array has the length).
 const SPILLED: u64 = 0xffff;
@@ -654,6 +654,7 @@ impl Fast {
 pub(super) struct KeptView<'a, H> {
     holder: &'a H,
     blocks: &'a [Option<BlockRef>],
+    fast: &'a [Option<Fast>],
     pin: Pin<'a>,
 }
 
@@ -696,6 +697,7 @@ impl<H> Kept<H> {
         KeptView {
             holder: &self.holder,
             blocks: &self.blocks,
+            fast: &self.fast,
             pin,
         }
     }
@@ -733,17 +735,11 @@ impl<H> Kept<H> {
     /// The fast path of a hit on the block kept for direct index `i`: the common case only,
     /// `None` for everything else, with nothing counted then, so the caller takes the full
     /// path ([`Kept::view`], [`Block::get`]) that decides every case. Taken here: the layout
-    /// version unchanged, the key in the first slot of its home group whose tag matches,
-    /// that slot stable (not mid-rewrite) and its list inline. Then the list is copied into
-    /// `buf`, the hit counted on the reader's counter run, and the list's length returned.
-    ///
-    /// The same reads and the same checks as the full path, in fewer instructions: no
-    /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
-    /// cache misses of several lookups in a row.
+    /// version unchanged, then as [`FastBlock::hit`].
     #[inline(always)]
     pub(super) fn hit_fast<A: Family>(
         &self,
-        _pin: Pin<'_>,
+        pin: Pin<'_>,
         i: usize,
         key: &KeyWords,
         hash: u64,
@@ -753,29 +749,99 @@ impl<H> Kept<H> {
         if self.version.load(Ordering::Acquire) != self.seen {
             return None;
         }
-        let f = (*self.fast.get(i)?)?;
+        let f = FastBlock::checked(*self.fast.get(i)?, pin)?;
+        f.prefetch::<A>(hash);
+        f.hit(key, hash, bytes, buf)
+    }
+}
+
+/// A kept block's fast-path places checked against the layout version under a pin: usable
+/// for as long as the pin lasts.
+#[derive(Clone, Copy)]
+pub(super) struct FastBlock<'a> {
+    f: Fast,
+    _pin: Pin<'a>,
+}
+
+impl<'a> FastBlock<'a> {
+    /// `f`, taken at the layout version just read under `pin` (the callers' duty: the two
+    /// constructors, [`Kept::hit_fast`] and [`KeptView::fast`], check it first).
+    #[inline(always)]
+    fn checked(f: Option<Fast>, pin: Pin<'a>) -> Option<Self> {
+        Some(FastBlock { f: f?, _pin: pin })
+    }
+
+    /// Word `w` of the region starting at `p`.
+    #[inline(always)]
+    fn at(self, p: NonNull<AtomicU64>, w: usize) -> &'a AtomicU64 {
+        // SAFETY: the copy was taken under a pin of this reader at the layout version read
+        // under `_pin` (see `checked`), so the block is still allocated (see `BlockRef`); the
+        // callers' `w` are inside the region: a tag word of a group below `groups`, a word of
+        // a slot below `groups * GROUP`, a word of the worker's counter line of such a group.
+        unsafe { &*p.as_ptr().add(w) }
+    }
+
+    /// Starts loading what a hit of `hash` in its home group touches besides the tag word:
+    /// the key's preferred slot and the reader's counter line of the group.
+    #[inline(always)]
+    pub(super) fn prefetch<A: Family>(self, hash: u64) {
+        let f = self.f;
+        let g = start(hash, f.groups);
+        let slot_words = layout::<A>().lines * LINE_WORDS;
+        prefetch_line(self.at(f.slots, (g * GROUP + lane_of(hash)) * slot_words));
+        if let Some(c) = f.counters {
+            prefetch_line(self.at(c, g * LINE_WORDS));
+        }
+    }
+
+    /// As [`FastBlock::prefetch`], and the home group's tag word too: for a key looked up a
+    /// few keys later.
+    #[inline(always)]
+    pub(super) fn prefetch_all<A: Family>(self, hash: u64) {
+        prefetch_line(self.at(self.f.tags, start(hash, self.f.groups)));
+        self.prefetch::<A>(hash);
+    }
+
+    /// The common hit: the key in the first slot whose tag matches in its home group, or,
+    /// when the home group is full and holds no match, in the next one; that slot stable
+    /// (not mid-rewrite) and its list inline. Then the list is copied into `buf`, the hit
+    /// counted on the reader's counter run, and the list's length returned. `None` for
+    /// everything else, with nothing counted.
+    ///
+    /// The same reads and the same checks as the full path, in fewer instructions: no
+    /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
+    /// cache misses of several lookups in a row.
+    #[inline(always)]
+    pub(super) fn hit<A: Family>(
+        self,
+        key: &KeyWords,
+        hash: u64,
+        bytes: u32,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+    ) -> Option<usize> {
+        let f = self.f;
         let lay = layout::<A>();
         let slot_words = lay.lines * LINE_WORDS;
-        let at = |p: NonNull<AtomicU64>, w: usize| -> &AtomicU64 {
-            // SAFETY: the copies were taken under a pin of this reader at the layout version
-            // just read (under `_pin`), so the block is still allocated (see `BlockRef`);
-            // every `w` below is inside its region: a tag word of a group below `groups`, a
-            // word of a slot below `groups * GROUP`, a word of the worker's counter line of
-            // such a group.
-            unsafe { &*p.as_ptr().add(w) }
-        };
-        let g = start(hash, f.groups);
-        prefetch_line(at(f.slots, (g * GROUP + lane_of(hash)) * slot_words));
-        if let Some(c) = f.counters {
-            prefetch_line(at(c, g * LINE_WORDS));
-        }
-        let m = lanes_matching(at(f.tags, g).load(Ordering::Acquire), tag_of(hash));
+        let mut g = start(hash, f.groups);
+        let tag = tag_of(hash);
+        let t = self.at(f.tags, g).load(Ordering::Acquire);
+        let mut m = lanes_matching(t, tag);
         if m == 0 {
-            return None;
+            // A full home group: the key may have been placed in the next one, as about one
+            // in ten is at the table's usual load. Further than that, or past the end, and it
+            // is the full path's to find.
+            g += 1;
+            if has_empty(t) || g == f.groups {
+                return None;
+            }
+            m = lanes_matching(self.at(f.tags, g).load(Ordering::Acquire), tag);
+            if m == 0 {
+                return None;
+            }
         }
         let lane = m.trailing_zeros() as usize / 16;
         let s = (g * GROUP + lane) * slot_words;
-        let lock = SeqLock::at(at(f.slots, s));
+        let lock = SeqLock::at(self.at(f.slots, s));
         let h1 = lock.try_read_begin()?;
         // Live with an inline list, in one compare: state and length side by side are
         // `LIVE << 16 | len` exactly when the difference below is under `SPILLED`.
@@ -784,7 +850,7 @@ impl<H> Kept<H> {
             return None;
         }
         let len = state_len & 0xffff;
-        let word = |j: usize| at(f.slots, s + j);
+        let word = |j: usize| self.at(f.slots, s + j);
         if !holds_key::<A>(word, key) {
             return None;
         }
@@ -794,14 +860,21 @@ impl<H> Kept<H> {
         }
         if let Some(c) = f.counters {
             let w = g * LINE_WORDS + lane * 2;
-            bump(at(c, w), 1);
-            bump(at(c, w + 1), u64::from(bytes));
+            bump(self.at(c, w), 1);
+            bump(self.at(c, w + 1), u64::from(bytes));
         }
         Some((len as usize).min(lay.inline))
     }
 }
 
 impl<'a, H> KeptView<'a, H> {
+    /// The fast-path places of the block at direct index `i`, if there is one.
+    #[inline(always)]
+    pub(super) fn fast(&self, i: usize) -> Option<FastBlock<'a>> {
+        // The view was made at the layout version read under `pin` (`Kept::view`).
+        FastBlock::checked(*self.fast.get(i)?, self.pin)
+    }
+
     /// The snapshot.
     #[inline(always)]
     pub(super) fn holder(&self) -> &'a H {

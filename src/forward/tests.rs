@@ -531,8 +531,8 @@ fn counter_lines_grow_with_the_readers_and_keep_the_counts() {
 
 /// A hit takes the short path or the full one (a key past its home group's first matching
 /// lane, a spilled list, a negative entry, an interface reached through the directory, the
-/// lookup that re-pins): whichever it takes, each lookup gives the same verdict and is counted
-/// exactly once.
+/// lookup that re-pins): whichever it takes, each lookup, one by one or in a burst, gives the
+/// same verdict and is counted exactly once.
 fn every_hit_counted_once<A: Family>() {
     let store = ForwardStore::<A>::new(2, 2);
     let mut r = store.reader().unwrap();
@@ -556,16 +556,37 @@ fn every_hit_counted_once<A: Family>() {
     for i in 0..n {
         store.install(sg::<A>(i, 1), iif_of(i), &list(i));
     }
+    let want = |i: u32| match list(i) {
+        l if l.is_empty() => Owned::Negative,
+        l => Owned::Forward(l),
+    };
+    // Two rounds one by one, then one in bursts, which take the same two paths.
     let rounds = 3u64;
-    for _ in 0..rounds {
+    for _ in 0..rounds - 1 {
         for i in 0..n {
             let key = sg::<A>(i, 1);
-            let want = match list(i) {
-                l if l.is_empty() => Owned::Negative,
-                l => Owned::Forward(l),
-            };
             let got = own(&r.lookup(iif_of(i), key.source, key.group, 3));
-            assert_eq!(got, want, "MFE {i}");
+            assert_eq!(got, want(i), "MFE {i}");
+        }
+    }
+    let all: Vec<u32> = (0..n).collect();
+    for chunk in all.chunks(MAX_BURST) {
+        let packets: Vec<PacketKey<A>> = chunk
+            .iter()
+            .map(|&i| {
+                let key = sg::<A>(i, 1);
+                PacketKey {
+                    arrival: iif_of(i),
+                    source: key.source,
+                    group: key.group,
+                    bytes: 3,
+                }
+            })
+            .collect();
+        let mut verdicts = [Verdict::Miss; MAX_BURST];
+        assert_eq!(r.lookup_burst(&packets, &mut verdicts), Ok(chunk.len()));
+        for (&i, v) in chunk.iter().zip(&verdicts) {
+            assert_eq!(own(v), want(i), "MFE {i} in a burst");
         }
     }
     for i in 0..n {
