@@ -120,6 +120,16 @@
 //!   interface) (G-35).
 //! * A RIB change deletes the entries it re-routes; they are rebuilt on their next packet
 //!   (spec 6.16).
+//! * Sources are unicast addresses that can arrive on an interface: not multicast,
+//!   unspecified, loopback, nor (IPv4) class E with the limited broadcast; every call that
+//!   takes a source refuses the others with [`Error::InvalidSource`]. Next hops (routes'
+//!   upstream neighbours and links, [`Mgm::set_mfe`]) are unspecified or such an address
+//!   ([`Error::InvalidNextHop`]). A route to multicast space is refused
+//!   ([`Error::MulticastRoute`], [`Family::is_multicast_prefix`]); a route through an
+//!   interface nobody owns is accepted (the RIB does not follow ownership; G-24 covers the
+//!   miss).
+//! * Counters that add up outside input (an external forwarder's figures) saturate at
+//!   `u64::MAX`.
 //! * Administrative scope boundaries (G-25) are not implemented.
 //!
 //! ## Example
