@@ -96,6 +96,11 @@ pub struct Config {
     pub max_protocols: usize,
     /// At most this many open group enumerations.
     pub max_enumerations: usize,
+    /// Capacity of each protocol's event queue and each subscriber's change queue, in batches
+    /// (one per engine operation; at least 1). A receiver that falls this far behind loses
+    /// batches, counted and announced by a marker ([`Batches`] has the policy); the engine
+    /// never waits for it.
+    pub queue_capacity: usize,
 }
 
 impl Default for Config {
@@ -108,6 +113,7 @@ impl Default for Config {
             wrong_if_interval: Some(Duration::from_secs(3)),
             max_protocols: 1024,
             max_enumerations: 4096,
+            queue_capacity: 1 << 16,
         }
     }
 }
@@ -1031,7 +1037,9 @@ impl<A: Family> Mgm<A> {
 
     /// Subscribes to the ordered stream of forwarding-table changes, for a forwarder outside
     /// the process. Changes made before the call are not replayed: walk [`Mgm::mfes`] after
-    /// subscribing to start from a full table.
+    /// subscribing to start from a full table. The queue holds [`Config::queue_capacity`]
+    /// batches; a subscriber that falls behind gets [`MfeChange::Resync`] and walks again
+    /// (see [`Batches`]).
     ///
     /// **Progress:** takes the control lock.
     ///
@@ -1083,6 +1091,7 @@ impl<A: Family> Mgm<A> {
             deleted: t.deleted,
             wrong_if_notified,
             wrong_if_suppressed,
+            dropped: t.dropped,
         }
     }
 

@@ -88,8 +88,13 @@
 //! | every other [`Mgm`] method | blocks on the control lock, which is never held while protocol code runs |
 //! | [`Hooks`] | run on the caller's thread, no engine lock held: they may call the engine |
 //!
-//! Event channels are unbounded: a protocol that stops draining costs its own queue's memory
-//! and never blocks the engine or another protocol.
+//! Event and southbound queues are bounded ([`Config::queue_capacity`] batches each) and the
+//! engine never waits on them: a receiver that stops draining loses batches, never blocks the
+//! engine, and costs another receiver nothing. A loss is never silent: it is counted
+//! ([`Batches::lost`], [`EngineCounters::dropped`]) and the receiver's stream carries a marker
+//! ([`Event::Overflow`], [`MfeChange::Resync`]) right after everything older than the loss;
+//! on it the receiver re-reads the state it mirrors through the walks and enumerations
+//! ([`Batches`] has the details).
 //!
 //! ## Decisions
 //!
