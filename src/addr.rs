@@ -34,8 +34,13 @@ pub trait Family:
     /// interface. Not multicast, not unspecified, not loopback (127.0.0.0/8, `::1`), not the
     /// IPv4 reserved class E (240.0.0.0/4, with the limited broadcast).
     fn is_source(&self) -> bool;
-    /// True when the whole prefix of length `len` at `self` lies in multicast space
-    /// (224.0.0.0/4, ff00::/8): no route may lead there, since routes lead toward sources.
+    /// True when the prefix of length `len` at `self` overlaps multicast space (224.0.0.0/4,
+    /// ff00::/8) and holds no address that could be a source: no route may lead there, since
+    /// routes lead toward sources. That is every prefix inside multicast space, and for IPv4
+    /// also 224.0.0.0/3 (multicast and the reserved class E). A shorter prefix that covers
+    /// multicast space together with unicast space (the default route, 128.0.0.0/1,
+    /// 192.0.0.0/2; `::/0` … `fe00::/7`) stays a route: lookups only ever ask it for sources,
+    /// which are unicast, so its multicast part is never used.
     fn is_multicast_prefix(&self, len: u8) -> bool;
     /// The address as an unsigned integer, most significant bit first.
     fn to_bits(self) -> u128;
@@ -54,7 +59,8 @@ impl Family for Ipv4Addr {
         !self.is_multicast() && !self.is_unspecified() && !self.is_loopback() && !class_e
     }
     fn is_multicast_prefix(&self, len: u8) -> bool {
-        len >= 4 && self.is_multicast()
+        // 224.0.0.0/3 is 224.0.0.0/4 (multicast) and 240.0.0.0/4 (class E): no source in it.
+        (len >= 4 && self.is_multicast()) || (len == 3 && self.octets()[0] == 224)
     }
     fn to_bits(self) -> u128 {
         u128::from(u32::from(self))
@@ -305,6 +311,19 @@ pub(crate) fn check_group<A: Family>(group: A) -> Result<(), Error> {
     }
 }
 
+/// Checks that a next hop (a route's upstream neighbour or the link of its incoming
+/// interface, an entry's upstream neighbour) is unspecified (none) or a unicast address that
+/// can be on a link: the same addresses a source may have.
+pub(crate) fn check_next_hop<A: Family>(next_hop: A) -> Result<(), Error> {
+    if next_hop == A::UNSPECIFIED || next_hop.is_source() {
+        Ok(())
+    } else {
+        Err(Error::InvalidNextHop {
+            next_hop: next_hop.into(),
+        })
+    }
+}
+
 /// Checks that `source` may be a multicast source.
 pub(crate) fn check_source<A: Family>(source: A) -> Result<(), Error> {
     if source.is_source() {
@@ -339,6 +358,14 @@ mod tests {
         assert!(Ipv4Addr::new(239, 0, 0, 0).is_multicast_prefix(8));
         assert!(Ipv4Addr::new(224, 0, 0, 0).is_multicast_prefix(4));
         assert!(!Ipv4Addr::new(192, 0, 0, 0).is_multicast_prefix(2));
+        assert!(
+            Ipv4Addr::new(224, 0, 0, 0).is_multicast_prefix(3),
+            "multicast and class E"
+        );
+        assert!(
+            !Ipv4Addr::new(240, 0, 0, 0).is_multicast_prefix(4),
+            "class E only"
+        );
         assert!(!Ipv4Addr::UNSPECIFIED.is_multicast_prefix(0));
         assert!(Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 0, 0).is_multicast_prefix(16));
         assert!(!Ipv6Addr::new(0xfe00, 0, 0, 0, 0, 0, 0, 0).is_multicast_prefix(7));

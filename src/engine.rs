@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::addr::{check_group, check_source, Family, IfKey, Selector, Sg};
+use crate::addr::{check_group, check_next_hop, check_source, Family, IfKey, Selector, Sg};
 use crate::clock::{Clock, SystemClock};
 use crate::control::{Control, MissStart, Outbox, TimeoutAsk, WrongIfLimiter};
 use crate::error::{Error, HandleKind, Result};
@@ -96,6 +96,11 @@ pub struct Config {
     pub max_protocols: usize,
     /// At most this many open group enumerations.
     pub max_enumerations: usize,
+    /// Capacity of each protocol's event queue and each subscriber's change queue, in batches
+    /// (one per engine operation; at least 1). A receiver that falls this far behind loses
+    /// batches, counted and announced by a marker ([`Batches`] has the policy); the engine
+    /// never waits for it.
+    pub queue_capacity: usize,
 }
 
 impl Default for Config {
@@ -108,6 +113,7 @@ impl Default for Config {
             wrong_if_interval: Some(Duration::from_secs(3)),
             max_protocols: 1024,
             max_enumerations: 4096,
+            queue_capacity: 1 << 16,
         }
     }
 }
@@ -831,7 +837,9 @@ impl<A: Family> Mgm<A> {
     /// **Progress:** takes the control lock.
     ///
     /// # Errors
-    /// [`Error::InvalidHandle`]; [`Error::NoSuchMfe`]; [`Error::NotIifOwner`].
+    /// [`Error::InvalidHandle`]; [`Error::InvalidSource`], [`Error::InvalidGroup`];
+    /// [`Error::InvalidNextHop`] for an upstream neighbour that is neither unspecified nor a
+    /// unicast address; [`Error::NoSuchMfe`]; [`Error::NotIifOwner`].
     ///
     /// ```
     /// use mgm::{DefaultHooks, IfKey, Mgm, Route};
@@ -849,6 +857,7 @@ impl<A: Family> Mgm<A> {
         self.check(h)?;
         check_source(source)?;
         check_group(group)?;
+        check_next_hop(upstream)?;
         let protos = &self.inner.protos;
         let sg = Sg::new(source, group);
         self.commit(|c, _| {
@@ -950,16 +959,27 @@ impl<A: Family> Mgm<A> {
     /// Adds or replaces a route in the engine's multicast RIB; entries whose RPF it changes are
     /// deleted and rebuilt on their next packet (spec 6.16).
     ///
+    /// A route through an interface nobody owns is accepted: the RIB is the RTM multicast
+    /// view, which does not follow ownership, and a protocol may take the interface later.
+    /// Until one does, a miss from a source behind it skips the RPF hook and keeps the RIB's
+    /// answer (G-24), and the entry's incoming interface is that interface.
+    ///
     /// **Progress:** takes the control lock.
     ///
     /// # Errors
-    /// [`Error::InvalidPrefix`].
+    /// [`Error::InvalidPrefix`]; [`Error::MulticastRoute`] for a prefix in multicast space
+    /// (see [`Family::is_multicast_prefix`]); [`Error::InvalidNextHop`] for an upstream
+    /// neighbour, or a link of the incoming interface, that is neither unspecified nor a
+    /// unicast address.
     ///
     /// ```
     /// use mgm::{IfKey, Mgm, Route};
     /// use std::net::Ipv4Addr;
     /// let mgm = Mgm::<Ipv4Addr>::default();
     /// assert!(mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 1), 24, IfKey::new(1))).is_err());
+    /// assert!(mgm.add_route(Route::new(Ipv4Addr::new(239, 0, 0, 0), 8, IfKey::new(1))).is_err());
+    /// // Nobody owns interface 7 yet: the route is taken all the same.
+    /// mgm.add_route(Route::new(Ipv4Addr::new(203, 0, 113, 0), 24, IfKey::new(7))).unwrap();
     /// ```
     pub fn add_route(&self, route: Route<A>) -> Result<()> {
         self.commit(|c, out| c.add_route(route, out))
@@ -1017,7 +1037,9 @@ impl<A: Family> Mgm<A> {
 
     /// Subscribes to the ordered stream of forwarding-table changes, for a forwarder outside
     /// the process. Changes made before the call are not replayed: walk [`Mgm::mfes`] after
-    /// subscribing to start from a full table.
+    /// subscribing to start from a full table. The queue holds [`Config::queue_capacity`]
+    /// batches; a subscriber that falls behind gets [`MfeChange::Resync`] and walks again
+    /// (see [`Batches`]).
     ///
     /// **Progress:** takes the control lock.
     ///
@@ -1069,6 +1091,7 @@ impl<A: Family> Mgm<A> {
             deleted: t.deleted,
             wrong_if_notified,
             wrong_if_suppressed,
+            dropped: t.dropped,
         }
     }
 

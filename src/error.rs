@@ -66,6 +66,12 @@ pub enum Error {
         /// The address given.
         source: IpAddr,
     },
+    /// A next hop (an upstream neighbour, the link of a route's incoming interface) that is
+    /// neither unspecified nor a unicast address that can be on a link.
+    InvalidNextHop {
+        /// The address given.
+        next_hop: IpAddr,
+    },
     /// Membership flags that are empty, carry unknown bits, or ask for forward state on a
     /// wildcard selector.
     InvalidFlags {
@@ -128,8 +134,8 @@ pub enum Error {
         /// The prefix length.
         len: u8,
     },
-    /// A route to a prefix wholly in multicast space: routes lead toward sources, which are
-    /// unicast.
+    /// A route to a prefix in multicast space (one that overlaps 224.0.0.0/4 or ff00::/8 and
+    /// holds no unicast address): routes lead toward sources, which are unicast.
     MulticastRoute {
         /// The prefix.
         prefix: IpAddr,
@@ -183,6 +189,7 @@ impl Error {
             InvalidHandle { .. }
             | InvalidGroup { .. }
             | InvalidSource { .. }
+            | InvalidNextHop { .. }
             | InvalidFlags { .. }
             | NotOwner { .. }
             | NotIifOwner { .. }
@@ -216,6 +223,10 @@ impl fmt::Display for Error {
             InvalidSource { source } => write!(
                 f,
                 "source {source} cannot send multicast (it must be a unicast address)"
+            ),
+            InvalidNextHop { next_hop } => write!(
+                f,
+                "next hop {next_hop} is not a neighbour's address (multicast, loopback, broadcast or reserved)"
             ),
             InvalidFlags { bits, reason } => write!(f, "membership flags {bits:#x}: {reason}"),
             NotOwner { interface, reason } => write!(f, "interface {interface}: {reason}"),

@@ -88,8 +88,13 @@
 //! | every other [`Mgm`] method | blocks on the control lock, which is never held while protocol code runs |
 //! | [`Hooks`] | run on the caller's thread, no engine lock held: they may call the engine |
 //!
-//! Event channels are unbounded: a protocol that stops draining costs its own queue's memory
-//! and never blocks the engine or another protocol.
+//! Event and southbound queues are bounded ([`Config::queue_capacity`] batches each) and the
+//! engine never waits on them: a receiver that stops draining loses batches, never blocks the
+//! engine, and costs another receiver nothing. A loss is never silent: it is counted
+//! ([`Batches::lost`], [`EngineCounters::dropped`]) and the receiver's stream carries a marker
+//! ([`Event::Overflow`], [`MfeChange::Resync`]) right after everything older than the loss;
+//! on it the receiver re-reads the state it mirrors through the walks and enumerations
+//! ([`Batches`] has the details).
 //!
 //! ## Decisions
 //!
@@ -120,6 +125,16 @@
 //!   interface) (G-35).
 //! * A RIB change deletes the entries it re-routes; they are rebuilt on their next packet
 //!   (spec 6.16).
+//! * Sources are unicast addresses that can arrive on an interface: not multicast,
+//!   unspecified, loopback, nor (IPv4) class E with the limited broadcast; every call that
+//!   takes a source refuses the others with [`Error::InvalidSource`]. Next hops (routes'
+//!   upstream neighbours and links, [`Mgm::set_mfe`]) are unspecified or such an address
+//!   ([`Error::InvalidNextHop`]). A route to multicast space is refused
+//!   ([`Error::MulticastRoute`], [`Family::is_multicast_prefix`]); a route through an
+//!   interface nobody owns is accepted (the RIB does not follow ownership; G-24 covers the
+//!   miss).
+//! * Counters that add up outside input (an external forwarder's figures) saturate at
+//!   `u64::MAX`.
 //! * Administrative scope boundaries (G-25) are not implemented.
 //!
 //! ## Example

@@ -171,6 +171,17 @@ pub enum MfeChange<A> {
         /// Why.
         reason: DeleteReason,
     },
+    /// The subscriber's queue was full ([`crate::Config::queue_capacity`] batches) and the
+    /// engine dropped `lost` changes, in whole batches. Everything received before this marker
+    /// is older than what was lost, and nothing was lost after it until the next marker. The
+    /// forwarder must make its table match the engine's again: walk [`crate::Mgm::mfes`],
+    /// install or update every entry, delete what the walk does not have. The changes after
+    /// the marker may repeat what the walk already showed; each carries the full new state, so
+    /// applying them in order leaves the table right.
+    Resync {
+        /// How many changes were dropped.
+        lost: u64,
+    },
 }
 
 /// What a reported cache miss led to.
@@ -228,4 +239,7 @@ pub struct EngineCounters {
     pub wrong_if_notified: u64,
     /// Wrong-interface reports suppressed by the rate limit.
     pub wrong_if_suppressed: u64,
+    /// Events and southbound changes dropped since start because their receiver's queue was
+    /// full (each loss announced to that receiver by a marker, [`crate::Batches`]).
+    pub dropped: u64,
 }

@@ -1,8 +1,12 @@
 //! Protocols as the engine sees them: identifiers, decision hooks, events and their channels.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
+use crossbeam::channel::{
+    bounded, Receiver, RecvError, RecvTimeoutError, Sender, TryRecvError, TrySendError,
+};
 
 use crate::addr::{Family, IfKey, Selector, Sg};
 use crate::rib::Route;
@@ -209,13 +213,104 @@ pub enum Event<A> {
         /// Why.
         reason: DeleteReason,
     },
+    /// The protocol's queue was full ([`crate::Config::queue_capacity`] batches) and the
+    /// engine dropped `lost` events meant for it, in whole batches. Everything received
+    /// before this marker is older than what was lost, and nothing was lost after it until
+    /// the next marker. Re-read what the protocol mirrors of the engine
+    /// ([`crate::Mgm::interfaces`], [`crate::Mgm::memberships`], [`crate::Mgm::mfes`], the group
+    /// enumerations). No bracket of [`Event::DisableIgmp`] / [`Event::EnableIgmp`] is open
+    /// across it: a bracket is one operation's batch, dropped or delivered whole.
+    Overflow {
+        /// How many events were dropped.
+        lost: u64,
+    },
+}
+
+/// What the two ends of one queue share: the events dropped and not yet announced by a
+/// marker, and the events dropped in all.
+#[derive(Debug, Default)]
+struct Lost {
+    unannounced: AtomicU64,
+    total: AtomicU64,
+}
+
+/// The engine's end of one bounded queue (a protocol's events, a subscriber's changes).
+///
+/// Only the control plane sends, under its lock, so there is one sender at a time; it never
+/// waits: a batch that does not fit is dropped and counted, and the next batch that fits is
+/// preceded by the overflow marker. The receiving end announces the loss itself when it finds
+/// the queue drained first (see [`Batches`]).
+pub(crate) struct Outlet<T> {
+    tx: Sender<Vec<T>>,
+    lost: Arc<Lost>,
+    marker: fn(u64) -> T,
+}
+
+/// The receiving end of an [`Outlet`] is gone.
+pub(crate) struct Gone;
+
+impl<T> Outlet<T> {
+    /// A queue of at most `capacity` batches (at least 1), and its receiving end; `marker`
+    /// makes the overflow marker from the number of events lost.
+    pub(crate) fn pair(capacity: usize, marker: fn(u64) -> T) -> (Outlet<T>, Batches<T>) {
+        let (tx, rx) = bounded(capacity.max(1));
+        let lost = Arc::new(Lost::default());
+        let batches = Batches {
+            rx,
+            lost: lost.clone(),
+            marker,
+        };
+        (Outlet { tx, lost, marker }, batches)
+    }
+
+    /// Queues `batch` without waiting; returns how many events were dropped (0 or the
+    /// batch's length).
+    ///
+    /// # Errors
+    /// [`Gone`] when the receiving end was dropped.
+    pub(crate) fn send(&self, batch: Vec<T>) -> Result<u64, Gone> {
+        let unannounced = self.lost.unannounced.swap(0, Ordering::AcqRel);
+        if unannounced > 0 {
+            match self.tx.try_send(vec![(self.marker)(unannounced)]) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    return Ok(self.lose(batch.len() as u64, unannounced));
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(Gone),
+            }
+        }
+        match self.tx.try_send(batch) {
+            Ok(()) => Ok(0),
+            Err(TrySendError::Full(b)) => Ok(self.lose(b.len() as u64, 0)),
+            Err(TrySendError::Disconnected(_)) => Err(Gone),
+        }
+    }
+
+    /// Counts `n` dropped events, to be announced with `carried` still unannounced.
+    fn lose(&self, n: u64, carried: u64) -> u64 {
+        self.lost
+            .unannounced
+            .fetch_add(n.saturating_add(carried), Ordering::AcqRel);
+        self.lost.total.fetch_add(n, Ordering::Relaxed);
+        n
+    }
 }
 
 /// The receiving end of a batched channel: one batch per engine operation, in commit order.
 ///
-/// The channel is unbounded on purpose: the engine never blocks on a protocol that stops
-/// draining, and never drops another protocol's events; the cost of a stalled receiver is its
-/// own queue's memory.
+/// **Overflow policy.** The queue is bounded: it holds at most
+/// [`Config::queue_capacity`](crate::Config::queue_capacity) batches. The engine never waits
+/// for a receiver: when the queue is full it drops the batch (whole), counts its items in
+/// [`Batches::lost`] and in [`crate::EngineCounters::dropped`], and the receiver's next item
+/// after everything queued before the loss is an explicit marker ([`Event::Overflow`],
+/// [`crate::MfeChange::Resync`]) carrying how many items were dropped since the previous
+/// marker. The marker is sent with the next batch that fits, or made by this end when it finds
+/// the queue drained, whichever comes first, so a receiver that catches up sees it without
+/// waiting for the engine's next operation. On the marker the receiver must re-read the
+/// state it mirrors (walks and enumerations give it all); what it receives after the marker
+/// is complete until the next marker. One protocol's full queue costs nothing to another's.
+///
+/// Read it from one thread: the marker's place in the stream relies on one receiver.
 ///
 /// ```
 /// use mgm::{DefaultHooks, IfKey, Mgm, Selector, JOIN};
@@ -227,17 +322,54 @@ pub enum Event<A> {
 /// mgm.add_membership(a, Selector::Group(Ipv4Addr::new(239, 1, 1, 1)), IfKey::new(1), JOIN).unwrap();
 /// assert_eq!(b_events.drain().len(), 1, "b hears the first (*,G) join");
 /// ```
+///
+/// A receiver that does not keep up:
+///
+/// ```
+/// use mgm::{Config, Event, IfKey, Mgm, MfeChange};
+/// use std::net::Ipv4Addr;
+/// let mgm = Mgm::<Ipv4Addr>::new(Config { queue_capacity: 2, ..Config::default() });
+/// let changes = mgm.subscribe();
+/// for g in 1..=5 {
+///     mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 0, 0, g)).unwrap();
+/// }
+/// let got = changes.drain();
+/// assert_eq!(got.len(), 3, "two installs, then the marker");
+/// assert_eq!(got[2], MfeChange::Resync { lost: 3 });
+/// assert_eq!(changes.lost(), 3);
+/// // Resync: the walk has all five entries.
+/// assert_eq!(mgm.mfes(None, 10).unwrap().items.len(), 5);
+/// ```
 #[derive(Debug)]
 pub struct Batches<T> {
     rx: Receiver<Vec<T>>,
+    lost: Arc<Lost>,
+    marker: fn(u64) -> T,
 }
 
 /// A protocol's notifications.
 pub type EventReceiver<A> = Batches<Event<A>>;
 
 impl<T> Batches<T> {
-    pub(crate) fn new(rx: Receiver<Vec<T>>) -> Self {
-        Batches { rx }
+    /// The marker of the items lost since the last one, when there are some and the queue
+    /// is drained. When the queue is not drained (the engine queued more meanwhile, every
+    /// batch of it older than the loss, or newer ones after its own marker), the count is
+    /// left for the engine or a later call: a marker never overtakes an item older than the
+    /// loss it announces.
+    fn marker_if_drained(&self) -> Option<Vec<T>> {
+        if !self.rx.is_empty() || self.lost.unannounced.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let n = self.lost.unannounced.swap(0, Ordering::AcqRel);
+        if n == 0 {
+            return None;
+        }
+        if self.rx.is_empty() {
+            Some(vec![(self.marker)(n)])
+        } else {
+            self.lost.unannounced.fetch_add(n, Ordering::AcqRel);
+            None
+        }
     }
 
     /// Waits for the next batch.
@@ -246,7 +378,11 @@ impl<T> Batches<T> {
     /// [`RecvError`] once the sender is gone (the protocol deregistered, or the engine was dropped)
     /// and the queue is empty.
     pub fn recv_batch(&self) -> Result<Vec<T>, RecvError> {
-        self.rx.recv()
+        match self.try_recv_batch() {
+            Ok(b) => Ok(b),
+            Err(TryRecvError::Empty) => self.rx.recv(),
+            Err(TryRecvError::Disconnected) => Err(RecvError),
+        }
     }
 
     /// Waits at most `timeout` for the next batch.
@@ -254,23 +390,45 @@ impl<T> Batches<T> {
     /// # Errors
     /// [`RecvTimeoutError`] on time-out or disconnection.
     pub fn recv_batch_timeout(&self, timeout: Duration) -> Result<Vec<T>, RecvTimeoutError> {
-        self.rx.recv_timeout(timeout)
+        let deadline = Instant::now() + timeout;
+        match self.try_recv_batch() {
+            Ok(b) => Ok(b),
+            Err(TryRecvError::Empty) => self.rx.recv_deadline(deadline),
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+        }
     }
 
-    /// The next batch if one is queued.
+    /// The next batch if one is queued (or the overflow marker, when the queue is drained
+    /// after a loss).
     ///
     /// # Errors
     /// [`TryRecvError`] when none is queued or the sender is gone.
     pub fn try_recv_batch(&self) -> Result<Vec<T>, TryRecvError> {
-        self.rx.try_recv()
+        match self.rx.try_recv() {
+            Ok(b) => Ok(b),
+            Err(e) => self.marker_if_drained().ok_or(e),
+        }
     }
 
-    /// Every queued item, batches flattened in order, without waiting.
+    /// Every queued item, batches flattened in order, without waiting; the overflow marker
+    /// included where it falls.
     pub fn drain(&self) -> Vec<T> {
-        self.rx.try_iter().flatten().collect()
+        let mut items = Vec::new();
+        while let Ok(b) = self.try_recv_batch() {
+            items.extend(b);
+        }
+        items
     }
 
-    /// The underlying crossbeam receiver, for `select!`.
+    /// Items the engine dropped from this queue because it was full, in all (each loss is
+    /// announced by a marker in the stream).
+    pub fn lost(&self) -> u64 {
+        self.lost.total.load(Ordering::Relaxed)
+    }
+
+    /// The underlying crossbeam receiver, for `select!`. When it is ready, read with
+    /// [`Batches::try_recv_batch`]: reading the raw receiver skips the marker this end makes
+    /// for a loss it finds drained (the engine still sends it with its next batch).
     pub fn receiver(&self) -> &Receiver<Vec<T>> {
         &self.rx
     }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::addr::{Family, IfKey};
+use crate::addr::{check_next_hop, Family, IfKey};
 use crate::error::Error;
 
 /// A route toward sources: the prefix, the interface traffic from it must arrive on, the
@@ -92,6 +92,8 @@ impl<A: Family> Rib<A> {
                 len: route.len,
             });
         }
+        check_next_hop(route.upstream)?;
+        check_next_hop(route.iif.next_hop)?;
         self.version += 1;
         Ok(self
             .by_len

@@ -1,7 +1,7 @@
 //! Registration churn with stale, forged and wrong-kind handles of protocols and group
 //! enumerations: a dead handle is never accepted and never taken for a live one (every call
 //! is compared with the model, which knows which registrations and enumerations are live, and
-//! no handle value is ever issued twice).
+//! no handle value is ever issued twice). The probes of `common.rs` follow.
 #![no_main]
 mod common;
 

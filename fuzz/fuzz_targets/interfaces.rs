@@ -1,6 +1,7 @@
 //! Ownership and membership churn with IGMP coexistence (two IGMP instances of different
 //! vendors, three routing protocols, point-to-multipoint links), with entries and routes so
-//! that releases and prunes have something to change; checked against the model.
+//! that releases and prunes have something to change; checked against the model. The probes
+//! of `common.rs` follow (32 interfaces and point-to-multipoint links, stalled receivers).
 #![no_main]
 mod common;
 

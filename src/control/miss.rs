@@ -47,11 +47,11 @@ impl<A: Family> Control<A> {
             return Ok(MissStart::Exists(self.snapshot(sg, Some(now))));
         }
         if let Some(n) = self.pending.get_mut(&sg) {
-            *n += 1;
+            *n = n.saturating_add(1);
             return Ok(MissStart::Pending);
         }
         if self.mfes.len() + self.pending.len() >= self.limits.max_mfes {
-            self.refused += 1;
+            self.refused = self.refused.saturating_add(1);
             return Err(Error::TableFull {
                 limit: self.limits.max_mfes,
             });

@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam::channel::Sender;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::addr::{Family, IfKey, Selector, Sg};
@@ -29,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::forward::ForwardStore;
 use crate::handle::SlotAlloc;
 use crate::mfe::{EnumKind, MfeChange};
-use crate::protocol::{Event, Hooks};
+use crate::protocol::{Event, Hooks, Outlet};
 use crate::rib::{Rib, Route};
 
 pub(crate) use entries::MfeRec;
@@ -66,7 +65,7 @@ pub(crate) struct ProtocolRec<A: Family> {
     igmp: bool,
     seq: u64,
     hooks: Arc<dyn Hooks<A>>,
-    tx: Sender<Vec<Event<A>>>,
+    tx: Outlet<Event<A>>,
     /// Interfaces it owns (as routing owner or as IGMP).
     owned: usize,
     /// Its open group enumerations (slots).
@@ -140,6 +139,7 @@ struct Limits {
     max_mfes: usize,
     default_timeout: Option<Duration>,
     refresh_on_traffic: bool,
+    queue_capacity: usize,
 }
 
 /// All control-plane state.
@@ -168,11 +168,13 @@ pub(crate) struct Control<A: Family> {
     rib: Rib<A>,
     enums: Vec<Option<EnumRec<A>>>,
     enum_alloc: SlotAlloc,
-    subscribers: Vec<Sender<Vec<MfeChange<A>>>>,
+    subscribers: Vec<Outlet<MfeChange<A>>>,
     next_stamp: u64,
     refused: u64,
     created: u64,
     deleted: u64,
+    /// Events and changes dropped from full queues.
+    dropped: u64,
 }
 
 impl<A: Family> Control<A> {
@@ -190,6 +192,7 @@ impl<A: Family> Control<A> {
                 max_mfes: config.max_mfes,
                 default_timeout: config.default_timeout,
                 refresh_on_traffic: config.refresh_on_traffic,
+                queue_capacity: config.queue_capacity,
             },
             store,
             protocols: (0..protocol_slots).map(|_| None).collect(),
@@ -212,6 +215,7 @@ impl<A: Family> Control<A> {
             refused: 0,
             created: 0,
             deleted: 0,
+            dropped: 0,
         }
     }
 
@@ -258,16 +262,24 @@ impl<A: Family> Control<A> {
                 None => batches.push((to, vec![ev])),
             }
         }
+        let mut dropped = 0u64;
         for (to, batch) in batches {
             if let Some(p) = self.protocols[to as usize].as_ref() {
                 // A receiver that was dropped just loses its own events.
-                let _ = p.tx.send(batch);
+                dropped = dropped.saturating_add(p.tx.send(batch).unwrap_or(0));
             }
         }
         if !out.south.is_empty() {
             self.subscribers
-                .retain(|tx| tx.send(out.south.clone()).is_ok());
+                .retain(|tx| match tx.send(out.south.clone()) {
+                    Ok(n) => {
+                        dropped = dropped.saturating_add(n);
+                        true
+                    }
+                    Err(_) => false,
+                });
         }
+        self.dropped = self.dropped.saturating_add(dropped);
         out.asks
     }
 

@@ -3,14 +3,12 @@
 
 use std::sync::Arc;
 
-use crossbeam::channel::unbounded;
-
 use super::{Control, EnumRec, ProtocolRec};
 use crate::addr::{Family, IfKey, Selector};
 use crate::error::{Error, Result};
 use crate::handle::Slots;
 use crate::mfe::{EnumKind, InterfaceInfo, MembershipInfo, MfeChange, Page};
-use crate::protocol::{is_igmp, Batches, EventReceiver, Hooks};
+use crate::protocol::{is_igmp, Batches, Event, EventReceiver, Hooks, Outlet};
 
 /// What the control plane counts about itself, for `Mgm::counters`.
 pub(crate) struct Tally {
@@ -19,6 +17,7 @@ pub(crate) struct Tally {
     pub(crate) refused: u64,
     pub(crate) created: u64,
     pub(crate) deleted: u64,
+    pub(crate) dropped: u64,
 }
 
 impl<A: Family> Control<A> {
@@ -43,7 +42,7 @@ impl<A: Family> Control<A> {
                 what: "the number of registered protocols",
                 expected: "within Config::max_protocols",
             })?;
-        let (tx, rx) = unbounded();
+        let (tx, rx) = Outlet::pair(self.limits.queue_capacity, |lost| Event::Overflow { lost });
         let seq = self.next_seq;
         self.next_seq += 1;
         self.protocols[slot as usize] = Some(ProtocolRec {
@@ -58,7 +57,7 @@ impl<A: Family> Control<A> {
         });
         self.by_id.insert((protocol, component), slot);
         self.reg_order.insert(seq, slot);
-        Ok((raw, Batches::new(rx)))
+        Ok((raw, rx))
     }
 
     /// `MgmDeRegisterMProtocol`: closes the protocol's slot and handle (in `protos`) and its
@@ -139,9 +138,11 @@ impl<A: Family> Control<A> {
 
     /// A new follower of the table: every committed change from now on, in commit order.
     pub(crate) fn subscribe(&mut self) -> Batches<MfeChange<A>> {
-        let (tx, rx) = unbounded();
+        let (tx, rx) = Outlet::pair(self.limits.queue_capacity, |lost| MfeChange::Resync {
+            lost,
+        });
         self.subscribers.push(tx);
-        Batches::new(rx)
+        rx
     }
 
     /// Every interface someone is on, with who.
@@ -181,6 +182,7 @@ impl<A: Family> Control<A> {
             refused: self.refused,
             created: self.created,
             deleted: self.deleted,
+            dropped: self.dropped,
         }
     }
 }

@@ -231,8 +231,29 @@ impl<A: Family> IgmpMemberships<A> {
             Event::EnableIgmp { interface } => {
                 Some(BracketStep::Enabled(self.enable_igmp(interface)))
             }
+            Event::Overflow { .. } => {
+                self.resync();
+                None
+            }
             _ => None,
         }
+    }
+
+    /// After the engine dropped events of IGMP's full queue ([`Event::Overflow`]): no bracket
+    /// is open in the engine any more (a bracket is one operation's batch, lost or delivered
+    /// whole), so every interface is enabled and replayed, which makes the engine's
+    /// memberships the hosts' reports again, whatever enable was lost. The refusals are
+    /// counted in [`IgmpMemberships::refused`].
+    pub fn resync(&mut self) -> Vec<Replay<A>> {
+        let lans: Vec<IfKey<A>> = self.lans.keys().copied().collect();
+        lans.into_iter()
+            .map(|k| {
+                if let Some(lan) = self.lans.get_mut(&k) {
+                    lan.disabled = false;
+                }
+                self.replay_enabled(k)
+            })
+            .collect()
     }
 
     /// `DisableIgmp` on `interface`: from now on changes there are only recorded.
@@ -583,5 +604,29 @@ mod tests {
         let replay = lab.members.replay(lan).expect("not disabled any more");
         assert_eq!((replay.replayed, replay.deleted), (0, 0));
         assert_eq!(lab.engine_has(), [g], "forgetting tells the engine nothing");
+    }
+
+    #[test]
+    fn overflow_enables_and_replays_every_interface() {
+        let mut lab = Lab::<Ipv4Addr>::new();
+        let lan = lab.lan;
+        let [g1, g2, g3] = v4().groups.map(Selector::Group);
+        for g in [g1, g2] {
+            assert_eq!(lab.members.add_membership(lan, g), Ok(Change::Applied));
+        }
+        let (disable, _enable) = lab.pim_takes_lan();
+        // The disable was read; the enable after it is taken as lost with the overflow.
+        lab.members.on_event(&disable);
+        assert_eq!(lab.members.add_membership(lan, g3), Ok(Change::Deferred));
+        assert_eq!(lab.members.delete_membership(lan, g1), Ok(Change::Deferred));
+        let before = lab.members.replayed();
+        assert_eq!(lab.members.on_event(&Event::Overflow { lost: 1 }), None);
+        assert!(!lab.members.is_disabled(lan));
+        assert_eq!(lab.members.replayed() - before, 2, "g2 and g3 re-added");
+        assert_eq!(
+            lab.engine_has(),
+            [g2, g3],
+            "the engine has the hosts' reports again"
+        );
     }
 }

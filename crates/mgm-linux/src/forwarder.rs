@@ -317,10 +317,44 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
         match change {
             MfeChange::Installed(m) | MfeChange::OifsChanged(m) => self.install(m),
             MfeChange::Deleted { sg, .. } => self.uninstall(*sg),
+            MfeChange::Resync { .. } => self.resync(),
             // A kind of change this forwarder does not program (none today): the kernel
             // table stays as the known changes left it.
             _ => Ok(()),
         }
+    }
+
+    /// Makes the kernel table match the engine's again, after the southbound stream lost
+    /// changes ([`MfeChange::Resync`]): walks the engine's entries, deletes the installed
+    /// entries the walk does not have, and installs every entry it has (`MRT_ADD_MFC`
+    /// replaces an entry in place).
+    ///
+    /// # Errors
+    /// [`LinuxError::Engine`] when the walk fails; the first error of installing or deleting
+    /// (the others are still tried).
+    pub fn resync(&mut self) -> Result<(), LinuxError> {
+        let mut engine = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.mgm.mfes(after, 256)?;
+            after = page.items.last().map(Mfe::sg);
+            engine.extend(page.items);
+            if !page.more {
+                break;
+            }
+        }
+        let mut first_err = None;
+        for sg in stale_entries(&self.installed, &engine) {
+            if let Err(e) = self.uninstall(sg) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for m in &engine {
+            if let Err(e) = self.install(m) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     fn install(&mut self, m: &Mfe<A>) -> Result<(), LinuxError> {
@@ -480,6 +514,19 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
     }
 }
 
+/// The installed entries that `engine` (the engine's entries, in walk order) no longer has.
+fn stale_entries<A: Family>(
+    installed: &BTreeMap<Sg<A>, KernelEntry>,
+    engine: &[Mfe<A>],
+) -> Vec<Sg<A>> {
+    let live: std::collections::BTreeSet<Sg<A>> = engine.iter().map(Mfe::sg).collect();
+    installed
+        .keys()
+        .filter(|sg| !live.contains(sg))
+        .copied()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,6 +632,70 @@ mod tests {
         );
         assert!(f.shutdown().is_empty());
         assert!(f.kernel().mfcs.is_empty() && f.kernel().vifs.is_empty());
+    }
+
+    #[test]
+    fn stale_entries_are_the_installed_ones_the_engine_lacks() {
+        let g = |i| Ipv4Addr::new(239, 0, 0, i);
+        let s = Ipv4Addr::new(198, 51, 100, 2);
+        let entry = KernelEntry {
+            parent: 0,
+            oifs: vec![],
+        };
+        let installed: BTreeMap<_, _> =
+            (1..=3).map(|i| (Sg::new(s, g(i)), entry.clone())).collect();
+        let mgm = Mgm::<Ipv4Addr>::default();
+        for i in [2, 4] {
+            mgm.new_packet(IfKey::new(1), s, g(i)).unwrap();
+        }
+        let engine = mgm.mfes(None, 10).unwrap().items;
+        assert_eq!(
+            stale_entries(&installed, &engine),
+            vec![Sg::new(s, g(1)), Sg::new(s, g(3))]
+        );
+        assert!(stale_entries(&BTreeMap::new(), &engine).is_empty());
+    }
+
+    #[test]
+    fn a_lost_southbound_stream_is_resynced_to_the_engine() {
+        let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
+            queue_capacity: 2,
+            ..mgm::Config::default()
+        });
+        let (igmp, _ev) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+        mgm.take_interface(igmp, IfKey::new(20)).unwrap();
+        let net = Ipv4Addr::new(198, 51, 100, 0);
+        mgm.add_route(Route::new(net, 24, IfKey::new(10))).unwrap();
+        let mut f = Forwarder::new(mgm.clone(), FakeKernel::default()).unwrap();
+        let s = Ipv4Addr::new(198, 51, 100, 2);
+        let g = |i| Ipv4Addr::new(239, 0, 0, i);
+        for i in [1, 2] {
+            mgm.new_packet(IfKey::new(10), s, g(i)).unwrap();
+        }
+        assert!(f.pump().is_empty());
+        assert_eq!(f.kernel().mfcs.len(), 2);
+        // The forwarder stops pumping: two batches fit, the rest is lost.
+        mgm.new_packet(IfKey::new(10), s, g(3)).unwrap();
+        mgm.add_membership(igmp, Selector::Group(g(1)), IfKey::new(20), JOIN)
+            .unwrap();
+        mgm.remove_route(net, 24).unwrap(); // deletes g1, g2, g3
+        let unroutable = Ipv4Addr::new(203, 0, 113, 9);
+        mgm.new_packet(IfKey::new(30), unroutable, g(4)).unwrap();
+        assert_eq!(mgm.counters().dropped, 4, "three deletions and one install");
+        assert!(f.pump().is_empty());
+        let engine: Vec<Sg<Ipv4Addr>> = mgm
+            .mfes(None, 10)
+            .unwrap()
+            .items
+            .iter()
+            .map(Mfe::sg)
+            .collect();
+        assert_eq!(engine, vec![Sg::new(unroutable, g(4))]);
+        let kernel: Vec<Sg<Ipv4Addr>> = f.kernel().mfcs.keys().copied().collect();
+        assert_eq!(kernel, engine, "the kernel's MFCs are the engine's again");
+        assert_eq!(f.installed().keys().copied().collect::<Vec<_>>(), engine);
+        let parent = f.vifs().vif_of(30).unwrap();
+        assert_eq!(f.kernel().mfcs[&engine[0]], (parent, vec![]));
     }
 
     #[test]

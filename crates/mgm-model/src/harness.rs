@@ -174,6 +174,7 @@ impl<A: Addrs> Harness<A> {
                 wrong_if_interval: cfg.wrong_if_interval,
                 max_protocols: cfg.max_protocols,
                 max_enumerations: cfg.max_enumerations,
+                ..Config::default()
             },
             Arc::new(clock.clone()),
         );
@@ -631,7 +632,9 @@ impl<A: Addrs> Harness<A> {
             ),
         )?;
         // The southbound stream, replayed, is the table.
-        for batch in self.south.receiver().try_iter() {
+        // After a resync, the changes that follow may repeat what the walk showed.
+        let mut resynced = false;
+        for batch in std::iter::from_fn(|| self.south.try_recv_batch().ok()) {
             for ch in batch {
                 match ch {
                     MfeChange::Installed(x) => {
@@ -639,9 +642,16 @@ impl<A: Addrs> Harness<A> {
                             .south_table
                             .insert(x.sg(), (x.iif, x.oifs.clone()))
                             .is_some()
+                            && !resynced
                         {
                             return Err(format!("southbound: {:?} installed twice", x.sg()));
                         }
+                    }
+                    MfeChange::OifsChanged(x) if resynced => {
+                        self.south_table.insert(x.sg(), (x.iif, x.oifs.clone()));
+                    }
+                    MfeChange::Deleted { sg, .. } if resynced => {
+                        self.south_table.remove(&sg);
                     }
                     MfeChange::OifsChanged(x) => {
                         let Some(e) = self.south_table.get_mut(&x.sg()) else {
@@ -653,6 +663,18 @@ impl<A: Addrs> Harness<A> {
                         if self.south_table.remove(&sg).map(|e| e.0) != Some(iif) {
                             return Err(format!("southbound: deletion of unknown {sg:?}"));
                         }
+                    }
+                    // The stream lost changes: the mirror is rebuilt from a walk.
+                    MfeChange::Resync { .. } => {
+                        resynced = true;
+                        self.south_table = self
+                            .mgm
+                            .mfes(None, usize::MAX)
+                            .map_err(|e| format!("southbound resync: {e}"))?
+                            .items
+                            .into_iter()
+                            .map(|x| (x.sg(), (x.iif, x.oifs)))
+                            .collect();
                     }
                     other => {
                         return Err(format!("southbound: a change the model lacks: {other:?}"))

@@ -261,15 +261,16 @@ fn group_ok<A: Family>(g: A) -> MResult<()> {
     }
 }
 
-/// True when every address of the prefix is multicast: at least the multicast bits (4 for
-/// IPv4, 8 for IPv6) are fixed, and they say multicast.
+/// True when every address of the prefix is multicast (at least the multicast bits, 4 for
+/// IPv4 and 8 for IPv6, are fixed, and they say multicast), or, for IPv4, the prefix is
+/// 224.0.0.0/3: multicast and the reserved class E, no source in it.
 fn within_multicast<A: Family>(prefix: A, len: u8) -> bool {
     let ip: std::net::IpAddr = prefix.into();
-    let fixed = match ip {
-        std::net::IpAddr::V4(_) => 4,
-        std::net::IpAddr::V6(_) => 8,
+    let (fixed, no_source_3) = match ip {
+        std::net::IpAddr::V4(v4) => (4, len == 3 && v4.octets()[0] == 224),
+        std::net::IpAddr::V6(_) => (8, false),
     };
-    len >= fixed && ip.is_multicast()
+    (len >= fixed && ip.is_multicast()) || no_source_3
 }
 
 fn source_ok<A: Family>(s: A) -> MResult<()> {

@@ -31,12 +31,19 @@ pub struct Tally {
     pub deleted_route: u64,
     /// A kind of event (or deletion reason) newer than this tally.
     pub other: u64,
+    /// Events the engine dropped from the protocol's full queue, as its `Overflow` markers
+    /// said (not in [`Tally::total`]: they were never received).
+    pub lost: u64,
 }
 
 impl Tally {
     /// Counts one event.
     pub fn count<A>(&mut self, e: &Event<A>) {
         let n = match e {
+            Event::Overflow { lost } => {
+                self.lost = self.lost.saturating_add(*lost);
+                return;
+            }
             Event::JoinAlert {
                 member_update: true,
                 ..

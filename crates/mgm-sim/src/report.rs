@@ -161,4 +161,11 @@ pub fn events(out: &Out, igmp: &Tally, pim: &Tally) {
         igmp.total(),
         pim.total()
     ));
+    out.check(
+        igmp.lost == 0 && pim.lost == 0,
+        format!(
+            "no event lost to a full queue (IGMP {}, PIM {})",
+            igmp.lost, pim.lost
+        ),
+    );
 }

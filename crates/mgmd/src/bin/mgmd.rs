@@ -582,6 +582,8 @@ impl Daemon {
                     selector,
                     interface,
                 } => format!("local leave {selector} on {}", self.name(interface.index)),
+                // The routing side only logs its events: it has nothing to re-read.
+                Event::Overflow { lost } => format!("{lost} events lost to a full queue"),
                 other => format!("{other:?}"),
             };
             info!("routing event: {detail}");
