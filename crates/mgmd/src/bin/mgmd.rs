@@ -13,17 +13,17 @@
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
 
-#[path = "mgmd/config.rs"]
-mod config;
+#[path = "mgmd/server.rs"]
+mod server;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use mgm::{
@@ -34,12 +34,15 @@ use mgm_igmp::{self as igmp, IgmpAction};
 use mgm_igmp_client::IgmpClient;
 use mgm_linux::mroute::Received4;
 use mgm_linux::{
-    net, Forwarder, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind, UpcallOutcome,
+    net, Forwarder, GroupMemberships, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind,
+    UpcallOutcome,
 };
+use mgmd::control::{self, Command, MembershipKey, Request};
+use mgmd::ratelimit::LogLimiter;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
-use config::Config;
+use mgmd::config::Config;
 
 /// The static routing client's protocol id: type multicast, vendor 0x2d6 ("mgm"), protocol 1.
 fn static_protocol() -> u32 {
@@ -85,6 +88,21 @@ struct Daemon {
     events: VecDeque<Value>,
     start: Instant,
     mroutes: Vec<Value>,
+    /// The router groups' memberships, one socket per interface.
+    groups: GroupMemberships,
+    max_mfes: usize,
+    sync_per_second: usize,
+    upcall_log: LogLimiter,
+    wrong_if_log: LogLimiter,
+    error_log: LogLimiter,
+    /// When the main loop saw the mroute socket readable, for the upcall delay.
+    ready_at: Instant,
+    upcall_delay_max: Duration,
+    upcall_delay_last: Duration,
+    upcalls_timed: u64,
+    /// The longest time the main loop spent computing one control reply.
+    reply_max: Duration,
+    control: Option<Arc<server::Stats>>,
 }
 
 const EVENT_RING: usize = 1000;
@@ -228,29 +246,63 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(|e| format!("signal: {e}"))?;
     }
+    // Before touching the kernel: a path that is not ours is a configuration error.
+    mgmd::socket_path::prepare(&socket)?;
     let mut d = Daemon::start(&config)?;
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
-    listener
+    let listener = match UnixListener::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = d.shutdown();
+            return Err(format!("control socket {}: {e}", socket.display()));
+        }
+    };
+    let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("wake-up socket: {e}"))?;
+    wake_rx
         .set_nonblocking(true)
-        .map_err(|e| format!("control socket: {e}"))?;
-    info!(socket = %socket.display(), "mgmd ready");
+        .map_err(|e| format!("wake-up socket: {e}"))?;
+    let (jobs_tx, jobs) = mpsc::channel();
+    let server = server::Server::start(listener, config.limits.control_clients, jobs_tx, wake_tx)
+        .map_err(|e| format!("control thread: {e}"))?;
+    d.control = Some(server.stats.clone());
+    info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
     let mut last_timers = Instant::now();
+    // At most this many control replies per loop turn, so upcalls wait for few of them.
+    const JOBS_PER_TURN: usize = 4;
+    let mut jobs_left = false;
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = d
-            .igmp
-            .next_deadline()
-            .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32);
-        let fds = [d.fwd.kernel().as_raw_fd(), listener.as_raw_fd()];
+        let wait = if jobs_left {
+            0
+        } else {
+            d.igmp
+                .next_deadline()
+                .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
+        };
+        let fds = [d.fwd.kernel().as_raw_fd(), wake_rx.as_raw_fd()];
         let ready = net::poll_readable(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
+            d.ready_at = Instant::now();
             d.read_socket();
         }
         if ready[1] {
-            while let Ok((stream, _)) = listener.accept() {
-                d.serve(stream);
+            let mut buf = [0u8; 256];
+            while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        }
+        if ready[1] || jobs_left {
+            jobs_left = false;
+            for i in 0..=JOBS_PER_TURN {
+                let Ok(job) = jobs.try_recv() else { break };
+                if i == JOBS_PER_TURN {
+                    // Put back is not possible with mpsc: answer it, and come back at once.
+                    jobs_left = true;
+                }
+                let t0 = Instant::now();
+                let reply = d.answer(&job.request);
+                d.reply_max = d.reply_max.max(t0.elapsed());
+                let _ = job.reply.send(reply);
+                if jobs_left {
+                    break;
+                }
             }
         }
         let acts = d.igmp.tick(d.now());
@@ -260,11 +312,13 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
             if let Err(e) = d.mgm.run_timers() {
                 warn!("run_timers: {e}");
             }
-            d.fwd.sync_counters();
+            d.fwd.sync_counters_some(d.sync_per_second);
+            d.flush_logs();
         }
         d.housekeeping();
     }
     info!("signal received: shutting down");
+    server.stop();
     let r = d.shutdown();
     let _ = std::fs::remove_file(&socket);
     r
@@ -272,7 +326,10 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
 
 impl Daemon {
     fn start(config: &Config) -> Result<Self, String> {
-        let mgm = Mgm::<Ipv4Addr>::default();
+        let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
+            max_mfes: config.limits.max_mfes,
+            ..mgm::Config::default()
+        });
         let sock = MrouteSocket::open().map_err(|e| format!("mroute socket: {e}"))?;
         info!(
             version = format!("{:#x}", sock.version().unwrap_or(0)),
@@ -325,6 +382,18 @@ impl Daemon {
             events: VecDeque::new(),
             start: Instant::now(),
             mroutes: Vec::new(),
+            groups: GroupMemberships::default(),
+            max_mfes: config.limits.max_mfes,
+            sync_per_second: config.limits.counter_sync_per_second,
+            upcall_log: LogLimiter::new(config.limits.log_lines_per_second),
+            wrong_if_log: LogLimiter::new(config.limits.log_lines_per_second),
+            error_log: LogLimiter::new(config.limits.log_lines_per_second),
+            ready_at: Instant::now(),
+            upcall_delay_max: Duration::ZERO,
+            upcall_delay_last: Duration::ZERO,
+            upcalls_timed: 0,
+            reply_max: Duration::ZERO,
+            control: None,
         };
         for i in 0..d.ifaces.len() {
             let (name, ifindex) = (d.ifaces[i].name.clone(), d.ifaces[i].ifindex);
@@ -340,12 +409,13 @@ impl Daemon {
                 warn!(interface = %name, "no IPv4 address: IGMP not started there");
                 continue;
             };
-            for g in [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS] {
-                d.fwd
-                    .kernel()
-                    .membership(g, ifindex, true)
-                    .map_err(|e| format!("join {g} on {name}: {e}"))?;
-            }
+            let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
+            d.groups.join(ifindex, &router_groups).map_err(|e| {
+                format!(
+                    "join {} and {} on {name}: {e}",
+                    router_groups[0], router_groups[1]
+                )
+            })?;
             let now = d.now();
             let acts = d
                 .igmp
@@ -353,6 +423,17 @@ impl Daemon {
                 .map_err(|e| format!("IGMP on {name}: {e}"))?;
             info!(interface = %name, address = %addr, "IGMP querier started");
             d.igmp_actions(acts);
+        }
+        if d.groups.interfaces() > 0 {
+            let limit = mgm_linux::membership::max_memberships_per_socket();
+            info!(
+                interfaces = d.groups.interfaces(),
+                "IGMP router groups {} and {} joined with one socket per interface (the kernel allows igmp_max_memberships = {} per socket: one socket for all would stop at {} interfaces)",
+                igmp::IGMPV3_ROUTERS,
+                igmp::ALL_ROUTERS,
+                limit.map_or("?".to_string(), |n| n.to_string()),
+                limit.map_or("?".to_string(), |n| (n / 2).to_string())
+            );
         }
         for r in &config.routes {
             let (prefix, len) = r.parse()?;
@@ -445,7 +526,12 @@ impl Daemon {
                         "{kind} vif {} ({iname}) source {} group {}",
                         up.vif, up.source, up.group
                     );
-                    match self.fwd.handle_upcall(&up) {
+                    let handled = self.fwd.handle_upcall(&up);
+                    let delay = self.ready_at.elapsed();
+                    self.upcall_delay_last = delay;
+                    self.upcall_delay_max = self.upcall_delay_max.max(delay);
+                    self.upcalls_timed += 1;
+                    match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
                             let what = match &o {
                                 MissOutcome::Created(m) => format!(
@@ -457,11 +543,17 @@ impl Daemon {
                                 MissOutcome::Pending => "pending".into(),
                                 _ => "another outcome".into(),
                             };
-                            info!("upcall {detail}: {what}");
+                            if self.upcall_logged() {
+                                info!("upcall {detail}: {what}");
+                            }
                             self.record("upcall", format!("{detail}: {what}"));
                         }
                         Ok(UpcallOutcome::WrongInterface(passed)) => {
-                            info!("upcall {detail}: reported to the engine (passed on: {passed})");
+                            if self.upcall_logged() {
+                                info!(
+                                    "upcall {detail}: reported to the engine (passed on: {passed})"
+                                );
+                            }
                             self.record("upcall", format!("{detail}: passed on: {passed}"));
                         }
                         Ok(UpcallOutcome::Ignored) => debug!("upcall {detail}: ignored"),
@@ -502,8 +594,44 @@ impl Daemon {
     }
 
     fn error(&mut self, e: &LinuxError) {
-        error!("{e}");
+        let d = self.error_log.check(Instant::now());
+        if d.suppressed_before > 0 {
+            warn!(
+                "{} error lines left out (limits.log_lines_per_second)",
+                d.suppressed_before
+            );
+        }
+        if d.log {
+            error!("{e}");
+        }
         self.record("error", e.to_string());
+    }
+
+    /// Whether an upcall line may be logged now (the rate limit), saying first how many were
+    /// left out.
+    fn upcall_logged(&mut self) -> bool {
+        let d = self.upcall_log.check(Instant::now());
+        if d.suppressed_before > 0 {
+            info!(
+                "{} upcall lines left out (limits.log_lines_per_second)",
+                d.suppressed_before
+            );
+        }
+        d.log
+    }
+
+    /// Once a second: one line for each kind of line the rate limit left out.
+    fn flush_logs(&mut self) {
+        let now = Instant::now();
+        if let Some(n) = self.upcall_log.flush(now) {
+            info!("{n} upcall lines left out in the last second (limits.log_lines_per_second)");
+        }
+        if let Some(n) = self.wrong_if_log.flush(now) {
+            info!("{n} wrong-interface lines left out in the last second (limits.log_lines_per_second)");
+        }
+        if let Some(n) = self.error_log.flush(now) {
+            warn!("{n} error lines left out in the last second (limits.log_lines_per_second)");
+        }
     }
 
     fn igmp_actions(&mut self, acts: Vec<IgmpAction>) {
@@ -565,6 +693,7 @@ impl Daemon {
             self.record("error", format!("IGMP membership: {e}"));
         }
         for e in self.routing_events.drain() {
+            let wrong = matches!(e, Event::WrongInterface { .. });
             let detail = match e {
                 Event::WrongInterface {
                     source,
@@ -584,7 +713,21 @@ impl Daemon {
                 } => format!("local leave {selector} on {}", self.name(interface.index)),
                 other => format!("{other:?}"),
             };
-            info!("routing event: {detail}");
+            let log = if wrong {
+                let d = self.wrong_if_log.check(Instant::now());
+                if d.suppressed_before > 0 {
+                    info!(
+                        "{} wrong-interface lines left out (limits.log_lines_per_second)",
+                        d.suppressed_before
+                    );
+                }
+                d.log
+            } else {
+                true
+            };
+            if log {
+                info!("routing event: {detail}");
+            }
             self.record("routing-event", detail);
         }
         for e in self.fwd.pump() {
@@ -612,9 +755,7 @@ impl Daemon {
         }
         for (name, ifindex) in &ids {
             if self.igmp.router().interfaces().contains_key(ifindex) {
-                for g in [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS] {
-                    let _ = self.fwd.kernel().membership(g, *ifindex, false);
-                }
+                self.groups.leave(*ifindex);
                 if let Err(e) = self.igmp.remove_interface(*ifindex) {
                     warn!("IGMP release {name}: {e}");
                 }
@@ -650,33 +791,14 @@ impl Daemon {
         Ok(())
     }
 
-    fn serve(&mut self, stream: UnixStream) {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut line = String::new();
-        let mut reader = BufReader::new(&stream);
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        let mut words = line.split_whitespace();
-        let cmd = words.next().unwrap_or("status").to_string();
-        let as_json = words.any(|w| w == "json");
-        let (value, text) = self.answer(&cmd);
-        let out = if as_json {
-            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
-        } else {
-            text
-        };
-        let mut w = &stream;
-        let _ = w.write_all(out.as_bytes());
-    }
-
-    fn answer(&self, cmd: &str) -> (Value, String) {
-        match cmd {
-            "interfaces" => self.interfaces(),
-            "memberships" => self.memberships(),
-            "mfes" => self.mfes(),
-            "events" => {
+    /// The reply to one request: text or pretty JSON, or for `mfes` and `memberships` one
+    /// page as a one-line JSON object (`rows` or `text`, `more`, `next`).
+    fn answer(&self, req: &Request) -> String {
+        let (value, text) = match req.command {
+            Command::Mfes { after, max } => return self.mfes(after, max, req.json),
+            Command::Memberships { after, max } => return self.memberships(after, max, req.json),
+            Command::Interfaces => self.interfaces(),
+            Command::Events => {
                 let v: Vec<Value> = self.events.iter().cloned().collect();
                 let mut t = String::new();
                 for e in &v {
@@ -689,31 +811,70 @@ impl Daemon {
                 }
                 (Value::Array(v), t)
             }
-            "igmp" => self.igmp_state(),
-            "status" => {
-                let c = self.mgm.counters();
-                let f = self.fwd.counters();
-                let v = json!({
-                    "uptime": self.now().as_secs_f64(),
-                    "mfes": c.mfes, "created": c.created, "deleted": c.deleted,
-                    "wrong_if_notified": c.wrong_if_notified,
-                    "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
-                    "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
-                    "static_mroutes": self.mroutes,
-                });
-                let t = format!(
-                    "uptime {:.1} s; {} MFEs ({} created, {} deleted); upcalls: {} NOCACHE, {} WRONGVIF; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors\n",
-                    self.now().as_secs_f64(), c.mfes, c.created, c.deleted, f.nocache, f.wrongvif, f.mfc_adds, f.mfc_dels, f.errors
-                );
-                (v, t)
-            }
-            other => {
-                let m = format!(
-                    "unknown command {other:?}: interfaces, memberships, mfes, events, igmp, status"
-                );
-                (json!({ "error": m }), m + "\n")
-            }
+            Command::Igmp => self.igmp_state(),
+            Command::Status => self.status(),
+        };
+        if req.json {
+            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+        } else {
+            text
         }
+    }
+
+    fn status(&self) -> (Value, String) {
+        let c = self.mgm.counters();
+        let f = self.fwd.counters();
+        let us = |d: Duration| d.as_micros() as u64;
+        let ctl = self.control.as_deref();
+        let load =
+            |a: Option<&std::sync::atomic::AtomicU64>| a.map_or(0, |a| a.load(Ordering::Relaxed));
+        let suppressed = self.upcall_log.total_suppressed()
+            + self.wrong_if_log.total_suppressed()
+            + self.error_log.total_suppressed();
+        let v = json!({
+            "uptime": self.now().as_secs_f64(),
+            "mfes": c.mfes, "pending": c.pending, "max_mfes": self.max_mfes,
+            "refused_misses": c.refused_misses,
+            "created": c.created, "deleted": c.deleted,
+            "wrong_if_notified": c.wrong_if_notified,
+            "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
+            "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
+            "upcall_delay_max_us": us(self.upcall_delay_max),
+            "upcall_delay_last_us": us(self.upcall_delay_last),
+            "upcalls_timed": self.upcalls_timed,
+            "control_reply_max_us": us(self.reply_max),
+            "control_served": load(ctl.map(|s| &s.served)),
+            "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
+            "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
+            "control_timed_out": load(ctl.map(|s| &s.timed_out)),
+            "log_lines_left_out": suppressed,
+            "static_mroutes": self.mroutes,
+        });
+        let t = format!(
+            "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
+            self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
+            f.nocache, f.wrongvif, us(self.upcall_delay_max), f.mfc_adds, f.mfc_dels, f.errors,
+            v["control_served"], v["control_refused_busy"], v["control_bad_requests"], v["control_timed_out"], suppressed
+        );
+        (v, t)
+    }
+
+    /// A page reply: `{"rows": [...]}` (JSON) or `{"text": "..."}`, with `more` and `next`.
+    fn page(
+        rows: Vec<Value>,
+        text: String,
+        json: bool,
+        more: bool,
+        next: Option<String>,
+    ) -> String {
+        let mut v = if json {
+            json!({ "rows": rows })
+        } else {
+            json!({ "text": text })
+        };
+        v["more"] = json!(more);
+        v["next"] = json!(next);
+        v.to_string() + "\n"
     }
 
     fn proto_name(p: Option<(u32, u32)>) -> String {
@@ -766,33 +927,96 @@ impl Daemon {
         (Value::Array(rows), t)
     }
 
-    fn memberships(&self) -> (Value, String) {
+    fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> String {
+        let mut t = if after.is_none() {
+            format!("{:<10} {:<36} {:<8}\n", "INTERFACE", "SELECTOR", "PROTOCOL")
+        } else {
+            String::new()
+        };
+        // The engine lists memberships whole; the page is cut from them by key, so a reply
+        // stays bounded whatever the table's size.
+        let key = |m: &mgm::MembershipInfo<Ipv4Addr>| {
+            let (source, group) = match m.selector {
+                Selector::Source { source, group } => (source, group),
+                Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
+                _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
+            };
+            MembershipKey {
+                ifindex: m.interface.index,
+                group,
+                source,
+                protocol: m.protocol.0,
+                component: m.protocol.1,
+            }
+        };
+        let mut all: Vec<(MembershipKey, mgm::MembershipInfo<Ipv4Addr>)> = self
+            .mgm
+            .memberships()
+            .into_iter()
+            .map(|m| (key(&m), m))
+            .filter(|(k, _)| after.is_none_or(|a| *k > a))
+            .collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        let more = all.len() > max;
+        all.truncate(max);
         let mut rows = Vec::new();
-        let mut t = format!("{:<10} {:<36} {:<8}\n", "INTERFACE", "SELECTOR", "PROTOCOL");
-        for m in self.mgm.memberships() {
+        for (_, m) in &all {
             let name = self.name(m.interface.index);
             let p = Self::proto_name(Some(m.protocol));
-            rows.push(json!({"interface": name, "ifindex": m.interface.index,
-                "selector": m.selector.to_string(), "protocol": p}));
-            t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
+            if json {
+                rows.push(json!({"interface": name, "ifindex": m.interface.index,
+                    "selector": m.selector.to_string(), "protocol": p}));
+            } else {
+                t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
+            }
         }
-        (Value::Array(rows), t)
+        let next = all.last().map(|(k, _)| k.to_string());
+        Self::page(rows, t, json, more, next)
     }
 
-    fn mfes(&self) -> (Value, String) {
+    fn mfes(&self, after: Option<(Ipv4Addr, Ipv4Addr)>, max: usize, json: bool) -> String {
         let mut rows = Vec::new();
-        let mut t = format!(
-            "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
-            "SOURCE", "GROUP", "IIF", "OIFS", "K_PKTS", "K_BYTES", "K_WRONG", "EXPIRY"
-        );
-        let stats = match self.fwd.stats() {
-            Ok(s) => s,
-            Err(e) => return (json!({"error": e.to_string()}), format!("{e}\n")),
+        let mut t = String::new();
+        if after.is_none() && !json {
+            t = format!(
+                "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
+                "SOURCE", "GROUP", "IIF", "OIFS", "K_PKTS", "K_BYTES", "K_WRONG", "EXPIRY"
+            );
+        }
+        let page = match self
+            .fwd
+            .stats_page(after.map(|(s, g)| mgm::Sg::new(s, g)), max)
+        {
+            Ok(p) => p,
+            Err(e) => return control::error_reply(&e.to_string()),
         };
-        for s in stats {
+        let next = page
+            .items
+            .last()
+            .map(|s| format!("{},{}", s.engine.mfe.source, s.engine.mfe.group));
+        for s in &page.items {
             let m = &s.engine.mfe;
-            let k = s.kernel.unwrap_or_default();
             let oifs: Vec<String> = m.oifs.iter().map(|o| self.name(o.index)).collect();
+            if !json {
+                let k = s.kernel.unwrap_or_default();
+                t += &format!(
+                    "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
+                    m.source.to_string(),
+                    m.group.to_string(),
+                    self.name(m.iif.index),
+                    if oifs.is_empty() {
+                        "(negative)".to_string()
+                    } else {
+                        oifs.join(",")
+                    },
+                    k.packets,
+                    k.bytes,
+                    k.wrong_if,
+                    m.expiry
+                        .map_or("never".into(), |e| format!("{}s", e.as_secs()))
+                );
+                continue;
+            }
             rows.push(json!({
                 "source": m.source, "group": m.group, "iif": self.name(m.iif.index),
                 "oifs": oifs, "upstream": m.upstream,
@@ -802,24 +1026,8 @@ impl Daemon {
                     "different_if": s.engine.different_if, "negative": s.engine.negative},
                 "kernel": s.kernel.map(|k| json!({"packets": k.packets, "bytes": k.bytes, "wrong_if": k.wrong_if})),
             }));
-            t += &format!(
-                "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
-                m.source.to_string(),
-                m.group.to_string(),
-                self.name(m.iif.index),
-                if oifs.is_empty() {
-                    "(negative)".to_string()
-                } else {
-                    oifs.join(",")
-                },
-                k.packets,
-                k.bytes,
-                k.wrong_if,
-                m.expiry
-                    .map_or("never".into(), |e| format!("{}s", e.as_secs()))
-            );
         }
-        (Value::Array(rows), t)
+        Self::page(rows, t, json, page.more, next)
     }
 
     fn igmp_state(&self) -> (Value, String) {
