@@ -4,7 +4,7 @@
 //! A request is a line of at most [`MAX_REQUEST`] bytes, in one of two forms:
 //!
 //! ```text
-//! mfes json after 198.51.100.2,239.1.2.3 max 500
+//! mfes json after 198.51.100.2,239.1.2.3 max 200
 //! {"command": "mfes", "json": true, "after": "198.51.100.2,239.1.2.3", "max": 500}
 //! ```
 //!
@@ -26,9 +26,9 @@ use serde::Deserialize;
 /// The longest request line accepted, newline included.
 pub const MAX_REQUEST: usize = 4096;
 /// The largest page of `mfes` or `memberships` rows one request gets.
-pub const MAX_PAGE: usize = 2000;
+pub const MAX_PAGE: usize = 500;
 /// The page size when a request names none.
-pub const DEFAULT_PAGE: usize = 500;
+pub const DEFAULT_PAGE: usize = 200;
 
 /// Where a page of memberships resumes: the order in which `memberships` lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -195,7 +195,7 @@ const ARG_AFTER_MFES: &str = "mfes: after takes SOURCE,GROUP (two IPv4 addresses
 const ARG_AFTER_MEMBERSHIPS: &str =
     "memberships: after takes IFINDEX,GROUP,SOURCE,PROTOCOL,COMPONENT";
 const ARG_AFTER_OTHER: &str = "only mfes and memberships take after and max";
-const ARG_MAX: &str = "max takes a number from 1 to 2000";
+const ARG_MAX: &str = "max takes a number from 1 to 500";
 const ARG_MISSING: &str = "after and max each need a value";
 const ARG_UNKNOWN: &str = "unknown word: expected json, after KEY or max N";
 const ARG_TWICE: &str = "a word given twice";
@@ -512,7 +512,7 @@ mod tests {
         assert_eq!(refused(b"status please-echo-me"), bad(ARG_UNKNOWN));
         assert_eq!(refused(b"mfes after 198.51.100.2"), bad(ARG_AFTER_MFES));
         assert_eq!(refused(b"mfes max 0"), bad(ARG_MAX));
-        assert_eq!(refused(b"mfes max 2001"), bad(ARG_MAX));
+        assert_eq!(refused(b"mfes max 501"), bad(ARG_MAX));
         assert_eq!(refused(b"mfes max"), bad(ARG_MISSING));
         assert_eq!(refused(b"mfes json json"), bad(ARG_TWICE));
         assert_eq!(

@@ -100,12 +100,45 @@ struct Daemon {
     upcall_delay_max: Duration,
     upcall_delay_last: Duration,
     upcalls_timed: u64,
-    /// The longest time the main loop spent computing one control reply.
+    /// The longest time the main loop spent on one control step.
     reply_max: Duration,
+    /// Upcall delays by [`DELAY_EDGES_US`] bucket.
+    upcall_hist: [u64; 5],
+    /// Control step times by [`DELAY_EDGES_US`] bucket.
+    reply_hist: [u64; 5],
     control: Option<Arc<server::Stats>>,
 }
 
 const EVENT_RING: usize = 1000;
+
+/// The upper edges, in microseconds, of the delay buckets `status` shows (the last bucket is
+/// everything above).
+const DELAY_EDGES_US: [u64; 4] = [100, 1_000, 10_000, 100_000];
+
+fn bucket(d: Duration) -> usize {
+    let us = d.as_micros() as u64;
+    DELAY_EDGES_US
+        .iter()
+        .position(|e| us <= *e)
+        .unwrap_or(DELAY_EDGES_US.len())
+}
+
+/// Entries the main loop reads per step of an `mfes` page (engine record and kernel counters).
+const MFE_SLICE: usize = 16;
+
+/// A control request being answered on the main loop.
+enum Work {
+    /// Not started.
+    New(server::Job),
+    /// An `mfes` page, gathered a slice per step.
+    Mfes {
+        job: server::Job,
+        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        left: usize,
+        rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        first: bool,
+    },
+}
 
 fn usage() -> ! {
     eprintln!(
@@ -266,12 +299,13 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
     d.control = Some(server.stats.clone());
     info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
     let mut last_timers = Instant::now();
-    // At most this many control replies per loop turn, so upcalls wait for few of them.
-    const JOBS_PER_TURN: usize = 4;
-    let mut jobs_left = false;
+    // At most this many control steps per loop turn (a reply, or a slice of an mfes page),
+    // each after a look at the mroute socket.
+    const STEPS_PER_TURN: usize = 8;
+    let mut work: VecDeque<Work> = VecDeque::new();
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = if jobs_left {
+        let wait = if !work.is_empty() {
             0
         } else {
             d.igmp
@@ -288,21 +322,44 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
             let mut buf = [0u8; 256];
             while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
         }
-        if ready[1] || jobs_left {
-            jobs_left = false;
-            for i in 0..=JOBS_PER_TURN {
-                let Ok(job) = jobs.try_recv() else { break };
-                if i == JOBS_PER_TURN {
-                    // Put back is not possible with mpsc: answer it, and come back at once.
-                    jobs_left = true;
+        if ready[1] {
+            while let Ok(job) = jobs.try_recv() {
+                work.push_back(Work::New(job));
+            }
+        }
+        for _ in 0..STEPS_PER_TURN {
+            let Some(w) = work.pop_front() else { break };
+            // Upcalls first: one that came during the last step waits for no further one.
+            if net::poll_readable(&fds[..1], 0).is_ok_and(|r| r[0]) {
+                d.ready_at = Instant::now();
+                d.read_socket();
+            }
+            let w_kind = match &w {
+                Work::New(j) => match j.request.command {
+                    Command::Status => 0,
+                    Command::Mfes { .. } => 1,
+                    Command::Memberships { .. } => 2,
+                    _ => 3,
+                },
+                Work::Mfes { .. } => 4,
+            };
+            let t0 = Instant::now();
+            let step = d.step(w);
+            let took = t0.elapsed();
+            if took > Duration::from_millis(1) {
+                debug!(
+                    micros = took.as_micros() as u64,
+                    kind = w_kind,
+                    "slow control step"
+                );
+            }
+            d.reply_max = d.reply_max.max(took);
+            d.reply_hist[bucket(took)] += 1;
+            match step {
+                Ok((job, reply)) => {
+                    let _ = job.reply.send(reply);
                 }
-                let t0 = Instant::now();
-                let reply = d.answer(&job.request);
-                d.reply_max = d.reply_max.max(t0.elapsed());
-                let _ = job.reply.send(reply);
-                if jobs_left {
-                    break;
-                }
+                Err(more) => work.push_front(more),
             }
         }
         let acts = d.igmp.tick(d.now());
@@ -393,6 +450,8 @@ impl Daemon {
             upcall_delay_last: Duration::ZERO,
             upcalls_timed: 0,
             reply_max: Duration::ZERO,
+            upcall_hist: [0; 5],
+            reply_hist: [0; 5],
             control: None,
         };
         for i in 0..d.ifaces.len() {
@@ -531,6 +590,7 @@ impl Daemon {
                     self.upcall_delay_last = delay;
                     self.upcall_delay_max = self.upcall_delay_max.max(delay);
                     self.upcalls_timed += 1;
+                    self.upcall_hist[bucket(delay)] += 1;
                     match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
                             let what = match &o {
@@ -793,10 +853,17 @@ impl Daemon {
 
     /// The reply to one request: text or pretty JSON, or for `mfes` and `memberships` one
     /// page as a one-line JSON object (`rows` or `text`, `more`, `next`).
-    fn answer(&self, req: &Request) -> String {
+    fn answer(&self, req: &Request) -> server::Reply {
         let (value, text) = match req.command {
-            Command::Mfes { after, max } => return self.mfes(after, max, req.json),
-            Command::Memberships { after, max } => return self.memberships(after, max, req.json),
+            Command::Mfes { .. } => {
+                // Answered by `step`, a slice at a time.
+                let r = control::error_reply("internal: mfes is answered in steps");
+                return Box::new(move || r);
+            }
+            Command::Memberships { after, max } => {
+                let r = self.memberships(after, max, req.json);
+                return Box::new(move || r);
+            }
             Command::Interfaces => self.interfaces(),
             Command::Events => {
                 let v: Vec<Value> = self.events.iter().cloned().collect();
@@ -814,11 +881,14 @@ impl Daemon {
             Command::Igmp => self.igmp_state(),
             Command::Status => self.status(),
         };
-        if req.json {
-            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
-        } else {
-            text
-        }
+        let json = req.json;
+        Box::new(move || {
+            if json {
+                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+            } else {
+                text
+            }
+        })
     }
 
     fn status(&self) -> (Value, String) {
@@ -843,6 +913,9 @@ impl Daemon {
             "upcall_delay_last_us": us(self.upcall_delay_last),
             "upcalls_timed": self.upcalls_timed,
             "control_reply_max_us": us(self.reply_max),
+            "delay_bucket_edges_us": DELAY_EDGES_US,
+            "upcall_delay_buckets": self.upcall_hist,
+            "control_step_buckets": self.reply_hist,
             "control_served": load(ctl.map(|s| &s.served)),
             "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
             "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
@@ -974,36 +1047,109 @@ impl Daemon {
         Self::page(rows, t, json, more, next)
     }
 
-    fn mfes(&self, after: Option<(Ipv4Addr, Ipv4Addr)>, max: usize, json: bool) -> String {
+    /// One step of a request: its reply (with the job to send it to), or what is left to do.
+    fn step(&self, w: Work) -> Result<(server::Job, server::Reply), Work> {
+        let (job, cursor, left, mut rows, first) = match w {
+            Work::New(job) => match job.request.command {
+                Command::Mfes { after, max } => (
+                    job,
+                    after.map(|(s, g)| mgm::Sg::new(s, g)),
+                    max,
+                    Vec::new(),
+                    after.is_none(),
+                ),
+                _ => {
+                    let reply = self.answer(&job.request);
+                    return Ok((job, reply));
+                }
+            },
+            Work::Mfes {
+                job,
+                cursor,
+                left,
+                rows,
+                first,
+            } => (job, cursor, left, rows, first),
+        };
+        let page = match self.fwd.stats_page(cursor, left.min(MFE_SLICE)) {
+            Ok(p) => p,
+            Err(e) => {
+                let r = control::error_reply(&e.to_string());
+                return Ok((job, Box::new(move || r)));
+            }
+        };
+        let cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
+        let left = left - page.items.len();
+        rows.extend(page.items);
+        if left > 0 && page.more {
+            return Err(Work::Mfes {
+                job,
+                cursor,
+                left,
+                rows,
+                first,
+            });
+        }
+        let reply = self.mfes_reply(rows, page.more, first, job.request.json);
+        Ok((job, reply))
+    }
+
+    /// A page of entries, read by the main loop; the rows are formatted on the client's
+    /// thread.
+    fn mfes_reply(
+        &self,
+        items: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        more: bool,
+        first: bool,
+        json: bool,
+    ) -> server::Reply {
+        let mut names: Vec<(u32, String)> = Vec::new();
+        for s in &items {
+            let m = &s.engine.mfe;
+            for i in std::iter::once(m.iif.index).chain(m.oifs.iter().map(|o| o.index)) {
+                if !names.iter().any(|(x, _)| *x == i) {
+                    names.push((i, self.name(i)));
+                }
+            }
+        }
+        let page = mgm::Page { items, more };
+        Box::new(move || Self::render_mfes(page, &names, first, json))
+    }
+
+    fn render_mfes(
+        page: mgm::Page<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        names: &[(u32, String)],
+        first: bool,
+        json: bool,
+    ) -> String {
+        let name = |i: u32| {
+            names
+                .iter()
+                .find(|(x, _)| *x == i)
+                .map_or_else(|| format!("if{i}"), |(_, n)| n.clone())
+        };
         let mut rows = Vec::new();
         let mut t = String::new();
-        if after.is_none() && !json {
+        if first && !json {
             t = format!(
                 "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
                 "SOURCE", "GROUP", "IIF", "OIFS", "K_PKTS", "K_BYTES", "K_WRONG", "EXPIRY"
             );
         }
-        let page = match self
-            .fwd
-            .stats_page(after.map(|(s, g)| mgm::Sg::new(s, g)), max)
-        {
-            Ok(p) => p,
-            Err(e) => return control::error_reply(&e.to_string()),
-        };
         let next = page
             .items
             .last()
             .map(|s| format!("{},{}", s.engine.mfe.source, s.engine.mfe.group));
         for s in &page.items {
             let m = &s.engine.mfe;
-            let oifs: Vec<String> = m.oifs.iter().map(|o| self.name(o.index)).collect();
+            let oifs: Vec<String> = m.oifs.iter().map(|o| name(o.index)).collect();
             if !json {
                 let k = s.kernel.unwrap_or_default();
                 t += &format!(
                     "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
                     m.source.to_string(),
                     m.group.to_string(),
-                    self.name(m.iif.index),
+                    name(m.iif.index),
                     if oifs.is_empty() {
                         "(negative)".to_string()
                     } else {
@@ -1018,7 +1164,7 @@ impl Daemon {
                 continue;
             }
             rows.push(json!({
-                "source": m.source, "group": m.group, "iif": self.name(m.iif.index),
+                "source": m.source, "group": m.group, "iif": name(m.iif.index),
                 "oifs": oifs, "upstream": m.upstream,
                 "expiry": m.expiry.map(|e| e.as_secs_f64()),
                 "up_time": m.up_time.as_secs_f64(),

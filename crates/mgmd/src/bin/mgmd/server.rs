@@ -4,6 +4,7 @@
 //! socket the main loop polls, and writes the reply under a deadline. The main loop never
 //! touches a client's socket, so no client can make it wait.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -23,12 +24,16 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a client thread waits for the main loop's reply.
 const REPLY_WAIT: Duration = Duration::from_secs(10);
 
+/// A reply as the main loop gives it: what is left to do to turn the data it gathered into
+/// the bytes sent (formatting a page, mostly), done on the client's thread.
+pub type Reply = Box<dyn FnOnce() -> String + Send>;
+
 /// A parsed request for the main loop, and where its reply goes.
 pub struct Job {
     /// The request.
     pub request: Request,
     /// The reply's way back (never blocks: room for one).
-    pub reply: mpsc::SyncSender<String>,
+    pub reply: mpsc::SyncSender<Reply>,
 }
 
 /// Counters the status reply shows.
@@ -104,7 +109,20 @@ fn accept_loop(
     stats: Arc<Stats>,
 ) {
     let wake = Arc::new(wake);
+    // Refused clients, kept open a moment so that their request is read and dropped: closing
+    // a unix socket with unread data resets the peer, which could lose the error line.
+    let mut lingering: VecDeque<(Instant, UnixStream)> = VecDeque::new();
     while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        for (_, s) in &lingering {
+            drain(s);
+        }
+        while lingering
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > LINGER)
+        {
+            lingering.pop_front();
+        }
         match net::poll_readable(&[listener.as_raw_fd()], 100) {
             Ok(r) if r[0] => {}
             Ok(_) => continue,
@@ -133,6 +151,12 @@ fn accept_loop(
                     "mgmd is serving {max_clients} control clients (limits.control_clients): try again"
                 );
                 let _ = (&stream).write_all(control::error_reply(&msg).as_bytes());
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                drain(&stream);
+                if lingering.len() >= MAX_LINGERING {
+                    lingering.pop_front();
+                }
+                lingering.push_back((Instant::now(), stream));
                 continue;
             }
             stats.active.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +172,22 @@ fn accept_loop(
             if let Err(e) = spawned {
                 warn!("control client thread: {e}");
             }
+        }
+    }
+}
+
+/// How long a refused client's socket stays open.
+const LINGER: Duration = Duration::from_millis(300);
+/// At most this many refused sockets stay open at once.
+const MAX_LINGERING: usize = 64;
+
+/// Reads and drops what a non-blocking socket has queued, up to a bound.
+fn drain(s: &UnixStream) {
+    let mut buf = [0u8; 4096];
+    for _ in 0..4 {
+        match (&*s).read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            _ => break,
         }
     }
 }
@@ -229,7 +269,7 @@ fn client(stream: UnixStream, jobs: &mpsc::Sender<Job>, wake: &UnixStream, stats
                 // One byte says "a job is queued"; a full wake-up buffer already says so.
                 let _ = (&*wake).write(&[1]);
                 match rx.recv_timeout(REPLY_WAIT) {
-                    Ok(reply) => reply,
+                    Ok(reply) => reply(),
                     Err(_) => control::error_reply("mgmd did not answer in time"),
                 }
             }
