@@ -87,8 +87,9 @@ fn main() {
         print!("{}", ask(&socket, &Request { command, json }));
         return;
     }
+    // Stdout is line-buffered: a pretty-printed page would cost a write per line.
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut next: Option<String> = None;
     let mut first_row = true;
     if json {
@@ -145,4 +146,5 @@ fn main() {
     if json {
         let _ = writeln!(out, "{}]", if first_row { "" } else { "\n" });
     }
+    let _ = out.flush();
 }

@@ -9,6 +9,25 @@
 //! mgmd --probe IFNAME...    # checks the kernel's IPv4 and IPv6 (MRT6_*) multicast routing
 //! ```
 //!
+//! **Limits** (`[limits]` in the configuration): `max_mfes` (32768) bounds the engine's table,
+//! so a miss storm ends in refused misses, counted in `mgmctl status`, instead of memory;
+//! `control_clients` (128) bounds the control clients served at once (one more gets an error
+//! line); `log_lines_per_second` (20) bounds the upcall, wrong-interface and error lines of
+//! each kind, with one line saying how many were left out; `counter_sync_per_second` (4096)
+//! is how many entries' kernel counters are copied into the engine each second, round-robin.
+//!
+//! **Control socket.** It is served by threads of its own: a client has 2 s to send its
+//! request line (at most 4096 bytes) and 5 s to take the reply; whatever it sends, the main
+//! loop, which reads the mroute socket, never waits on it. `mfes` and `memberships` are
+//! answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
+//! or hold a stale socket: mgmd refuses to start over a file, a directory or a link, or when
+//! another process answers on the socket. `status` shows how long upcalls waited (from the
+//! mroute socket being seen readable to the upcall handled, by bucket; in a storm, upcalls
+//! queued together wait for each other) and how long the main loop spent on control steps.
+//!
+//! **IGMP** joins the router groups with one socket per interface, so it runs on every
+//! interface the kernel can forward on (the kernel allows 20 memberships per socket).
+//!
 //! On SIGTERM or SIGINT it releases every interface (the routing client first, so IGMP sees
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
@@ -94,6 +113,7 @@ struct Daemon {
     sync_per_second: usize,
     upcall_log: LogLimiter,
     wrong_if_log: LogLimiter,
+    routing_log: LogLimiter,
     error_log: LogLimiter,
     /// When the main loop saw the mroute socket readable, for the upcall delay.
     ready_at: Instant,
@@ -370,7 +390,7 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
                 warn!("run_timers: {e}");
             }
             d.fwd.sync_counters_some(d.sync_per_second);
-            d.flush_logs();
+            d.flush_logs(Instant::now());
         }
         d.housekeeping();
     }
@@ -444,6 +464,7 @@ impl Daemon {
             sync_per_second: config.limits.counter_sync_per_second,
             upcall_log: LogLimiter::new(config.limits.log_lines_per_second),
             wrong_if_log: LogLimiter::new(config.limits.log_lines_per_second),
+            routing_log: LogLimiter::new(config.limits.log_lines_per_second),
             error_log: LogLimiter::new(config.limits.log_lines_per_second),
             ready_at: Instant::now(),
             upcall_delay_max: Duration::ZERO,
@@ -680,14 +701,19 @@ impl Daemon {
         d.log
     }
 
-    /// Once a second: one line for each kind of line the rate limit left out.
-    fn flush_logs(&mut self) {
-        let now = Instant::now();
+    /// Once a second (`now`), and at shutdown (`now` a second ahead, so that every window is
+    /// over): one line for each kind of line the rate limit left out.
+    fn flush_logs(&mut self, now: Instant) {
         if let Some(n) = self.upcall_log.flush(now) {
             info!("{n} upcall lines left out in the last second (limits.log_lines_per_second)");
         }
         if let Some(n) = self.wrong_if_log.flush(now) {
             info!("{n} wrong-interface lines left out in the last second (limits.log_lines_per_second)");
+        }
+        if let Some(n) = self.routing_log.flush(now) {
+            info!(
+                "{n} routing event lines left out in the last second (limits.log_lines_per_second)"
+            );
         }
         if let Some(n) = self.error_log.flush(now) {
             warn!("{n} error lines left out in the last second (limits.log_lines_per_second)");
@@ -773,18 +799,21 @@ impl Daemon {
                 } => format!("local leave {selector} on {}", self.name(interface.index)),
                 other => format!("{other:?}"),
             };
-            let log = if wrong {
-                let d = self.wrong_if_log.check(Instant::now());
-                if d.suppressed_before > 0 {
-                    info!(
-                        "{} wrong-interface lines left out (limits.log_lines_per_second)",
-                        d.suppressed_before
-                    );
-                }
-                d.log
+            // A storm's entries come and go together (a release deletes them all): every
+            // kind of routing event is rate-limited, wrong-interface reports on their own.
+            let (limiter, what) = if wrong {
+                (&mut self.wrong_if_log, "wrong-interface")
             } else {
-                true
+                (&mut self.routing_log, "routing event")
             };
+            let d = limiter.check(Instant::now());
+            if d.suppressed_before > 0 {
+                info!(
+                    "{} {what} lines left out (limits.log_lines_per_second)",
+                    d.suppressed_before
+                );
+            }
+            let log = d.log;
             if log {
                 info!("routing event: {detail}");
             }
@@ -828,6 +857,10 @@ impl Daemon {
             mut fwd,
             igmp,
             routing,
+            mut upcall_log,
+            mut routing_log,
+            mut wrong_if_log,
+            mut error_log,
             ..
         } = self;
         igmp.shutdown()
@@ -844,6 +877,16 @@ impl Daemon {
         }
         drop(fwd);
         mgm.stop();
+        for (l, what) in [
+            (&mut upcall_log, "upcall"),
+            (&mut routing_log, "routing event"),
+            (&mut wrong_if_log, "wrong-interface"),
+            (&mut error_log, "error"),
+        ] {
+            if let Some(n) = l.flush(Instant::now() + Duration::from_secs(1)) {
+                info!("{n} {what} lines left out at the end (limits.log_lines_per_second)");
+            }
+        }
         info!(
             entries_left = left,
             "deregistered; every MFC and VIF removed; bye"
@@ -900,6 +943,7 @@ impl Daemon {
             |a: Option<&std::sync::atomic::AtomicU64>| a.map_or(0, |a| a.load(Ordering::Relaxed));
         let suppressed = self.upcall_log.total_suppressed()
             + self.wrong_if_log.total_suppressed()
+            + self.routing_log.total_suppressed()
             + self.error_log.total_suppressed();
         let v = json!({
             "uptime": self.now().as_secs_f64(),
