@@ -192,6 +192,7 @@ pub struct Forwarder<A: Family, K: Kernel<A>> {
     vifs: VifTable,
     installed: BTreeMap<Sg<A>, KernelEntry>,
     counters: ForwarderCounters,
+    sync_cursor: Option<Sg<A>>,
 }
 
 impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
@@ -208,6 +209,7 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
             vifs: VifTable::new(MAXVIFS),
             installed: BTreeMap::new(),
             counters: ForwarderCounters::default(),
+            sync_cursor: None,
         };
         let mut after = None;
         let mut first_err = None;
@@ -465,6 +467,101 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
             }
         }
         n
+    }
+
+    /// As [`Forwarder::sync_counters`] for at most `max` entries, resuming after the last
+    /// entry the previous call synced and wrapping round at the end: called every second
+    /// with `max` far below the table's size, it keeps the cost of a large idle table
+    /// bounded, and every entry is synced once per round. Returns how many were updated.
+    ///
+    /// ```
+    /// # use mgm_linux::{Forwarder, Kernel, KernelCounters};
+    /// # use mgm_linux::mroute::VifCounters;
+    /// # use mgm::{IfKey, Mgm, Sg};
+    /// # use std::{io, net::Ipv4Addr};
+    /// # #[derive(Default)] struct Table;
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn del_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn add_mfc(&mut self, _: Sg<Ipv4Addr>, _: u16, _: &[u16]) -> io::Result<()> { Ok(()) }
+    /// #     fn del_mfc(&mut self, _: Sg<Ipv4Addr>) -> io::Result<()> { Ok(()) }
+    /// #     fn sg_counters(&self, _: Sg<Ipv4Addr>) -> io::Result<KernelCounters> { Ok(KernelCounters::default()) }
+    /// #     fn vif_counters(&self, _: u16) -> io::Result<VifCounters> { Ok(VifCounters::default()) }
+    /// # }
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut f = Forwarder::new(mgm.clone(), Table).unwrap();
+    /// f.add_interface(1).unwrap();
+    /// for g in 1..=5 {
+    ///     mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 0, 0, g)).unwrap();
+    /// }
+    /// assert!(f.pump().is_empty());
+    /// assert_eq!(f.sync_counters_some(2), 2);
+    /// assert_eq!(f.sync_counters_some(2), 2);
+    /// assert_eq!(f.sync_counters_some(2), 1, "the end of the round");
+    /// assert_eq!(f.sync_counters_some(2), 2, "the next round");
+    /// ```
+    pub fn sync_counters_some(&mut self, max: usize) -> usize {
+        use std::ops::Bound;
+        let from = match self.sync_cursor {
+            Some(c) => Bound::Excluded(c),
+            None => Bound::Unbounded,
+        };
+        let batch: Vec<Sg<A>> = self
+            .installed
+            .range((from, Bound::Unbounded))
+            .take(max)
+            .map(|(sg, _)| *sg)
+            .collect();
+        self.sync_cursor = if batch.len() < max {
+            None
+        } else {
+            batch.last().copied()
+        };
+        let mut n = 0;
+        for sg in batch {
+            if self.sync_one(sg) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn sync_one(&self, sg: Sg<A>) -> bool {
+        let Some(k) = self.kernel_counters(sg) else {
+            return false;
+        };
+        let c = mgm::ExternalCounters {
+            packets: k.packets,
+            bytes: k.bytes,
+            wrong_if: k.wrong_if,
+        };
+        self.mgm
+            .set_external_counters(sg.source, sg.group, c)
+            .is_ok()
+    }
+
+    /// One page of [`Forwarder::stats`]: at most `max` entries after `after`, in the
+    /// engine's order; `more` says whether others follow.
+    ///
+    /// # Errors
+    /// [`LinuxError::Engine`] when the engine is stopped or `max` is 0.
+    pub fn stats_page(
+        &self,
+        after: Option<Sg<A>>,
+        max: usize,
+    ) -> Result<mgm::Page<ForwardedStats<A>>, LinuxError> {
+        let page = self.mgm.mfe_stats_page(after, max)?;
+        Ok(mgm::Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|s| {
+                    let kernel = self.kernel_counters(s.mfe.sg());
+                    ForwardedStats { engine: s, kernel }
+                })
+                .collect(),
+            more: page.more,
+        })
     }
 
     /// The kernel's counters of the VIF of `ifindex`.

@@ -42,6 +42,7 @@
 //! ```
 
 mod forwarder;
+pub mod membership;
 pub mod mroute;
 mod sys;
 
@@ -54,4 +55,5 @@ pub mod net {
 pub use forwarder::{
     ForwardedStats, Forwarder, ForwarderCounters, KernelEntry, LinuxError, UpcallOutcome, VifTable,
 };
+pub use membership::GroupMemberships;
 pub use mroute::{Kernel, KernelCounters, Mroute6Socket, MrouteSocket, Upcall, UpcallKind};

@@ -310,6 +310,8 @@ pub(crate) unsafe trait InetSocket: AsFd {}
 unsafe impl InetSocket for IgmpSocket {}
 // SAFETY: only `Icmpv6Socket::open` makes one, with socket(AF_INET6, ...).
 unsafe impl InetSocket for Icmpv6Socket {}
+// SAFETY: std opens every `UdpSocket` with socket(AF_INET or AF_INET6, SOCK_DGRAM, 0).
+unsafe impl InetSocket for std::net::UdpSocket {}
 
 /// A socket option of the closed set this crate uses, as (level, name) of an IPv4 or IPv6
 /// socket.

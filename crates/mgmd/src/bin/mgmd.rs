@@ -9,21 +9,40 @@
 //! mgmd --probe IFNAME...    # checks the kernel's IPv4 and IPv6 (MRT6_*) multicast routing
 //! ```
 //!
+//! **Limits** (`[limits]` in the configuration): `max_mfes` (32768) bounds the engine's table,
+//! so a miss storm ends in refused misses, counted in `mgmctl status`, instead of memory;
+//! `control_clients` (128) bounds the control clients served at once (one more gets an error
+//! line); `log_lines_per_second` (20) bounds the upcall, wrong-interface and error lines of
+//! each kind, with one line saying how many were left out; `counter_sync_per_second` (4096)
+//! is how many entries' kernel counters are copied into the engine each second, round-robin.
+//!
+//! **Control socket.** It is served by threads of its own: a client has 2 s to send its
+//! request line (at most 4096 bytes) and 5 s to take the reply; whatever it sends, the main
+//! loop, which reads the mroute socket, never waits on it. `mfes` and `memberships` are
+//! answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
+//! or hold a stale socket: mgmd refuses to start over a file, a directory or a link, or when
+//! another process answers on the socket. `status` shows how long upcalls waited (from the
+//! mroute socket being seen readable to the upcall handled, by bucket; in a storm, upcalls
+//! queued together wait for each other) and how long the main loop spent on control steps.
+//!
+//! **IGMP** joins the router groups with one socket per interface, so it runs on every
+//! interface the kernel can forward on (the kernel allows 20 memberships per socket).
+//!
 //! On SIGTERM or SIGINT it releases every interface (the routing client first, so IGMP sees
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
 
-#[path = "mgmd/config.rs"]
-mod config;
+#[path = "mgmd/server.rs"]
+mod server;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use mgm::{
@@ -34,12 +53,15 @@ use mgm_igmp::{self as igmp, IgmpAction};
 use mgm_igmp_client::IgmpClient;
 use mgm_linux::mroute::Received4;
 use mgm_linux::{
-    net, Forwarder, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind, UpcallOutcome,
+    net, Forwarder, GroupMemberships, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind,
+    UpcallOutcome,
 };
+use mgmd::control::{self, Command, MembershipKey, Request};
+use mgmd::ratelimit::LogLimiter;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
-use config::Config;
+use mgmd::config::Config;
 
 /// The static routing client's protocol id: type multicast, vendor 0x2d6 ("mgm"), protocol 1.
 fn static_protocol() -> u32 {
@@ -85,9 +107,58 @@ struct Daemon {
     events: VecDeque<Value>,
     start: Instant,
     mroutes: Vec<Value>,
+    /// The router groups' memberships, one socket per interface.
+    groups: GroupMemberships,
+    max_mfes: usize,
+    sync_per_second: usize,
+    upcall_log: LogLimiter,
+    wrong_if_log: LogLimiter,
+    routing_log: LogLimiter,
+    error_log: LogLimiter,
+    /// When the main loop saw the mroute socket readable, for the upcall delay.
+    ready_at: Instant,
+    upcall_delay_max: Duration,
+    upcall_delay_last: Duration,
+    upcalls_timed: u64,
+    /// The longest time the main loop spent on one control step.
+    reply_max: Duration,
+    /// Upcall delays by [`DELAY_EDGES_US`] bucket.
+    upcall_hist: [u64; 5],
+    /// Control step times by [`DELAY_EDGES_US`] bucket.
+    reply_hist: [u64; 5],
+    control: Option<Arc<server::Stats>>,
 }
 
 const EVENT_RING: usize = 1000;
+
+/// The upper edges, in microseconds, of the delay buckets `status` shows (the last bucket is
+/// everything above).
+const DELAY_EDGES_US: [u64; 4] = [100, 1_000, 10_000, 100_000];
+
+fn bucket(d: Duration) -> usize {
+    let us = d.as_micros() as u64;
+    DELAY_EDGES_US
+        .iter()
+        .position(|e| us <= *e)
+        .unwrap_or(DELAY_EDGES_US.len())
+}
+
+/// Entries the main loop reads per step of an `mfes` page (engine record and kernel counters).
+const MFE_SLICE: usize = 16;
+
+/// A control request being answered on the main loop.
+enum Work {
+    /// Not started.
+    New(server::Job),
+    /// An `mfes` page, gathered a slice per step.
+    Mfes {
+        job: server::Job,
+        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        left: usize,
+        rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        first: bool,
+    },
+}
 
 fn usage() -> ! {
     eprintln!(
@@ -228,29 +299,87 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(|e| format!("signal: {e}"))?;
     }
+    // Before touching the kernel: a path that is not ours is a configuration error.
+    mgmd::socket_path::prepare(&socket)?;
     let mut d = Daemon::start(&config)?;
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
-    listener
+    let listener = match UnixListener::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = d.shutdown();
+            return Err(format!("control socket {}: {e}", socket.display()));
+        }
+    };
+    let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("wake-up socket: {e}"))?;
+    wake_rx
         .set_nonblocking(true)
-        .map_err(|e| format!("control socket: {e}"))?;
-    info!(socket = %socket.display(), "mgmd ready");
+        .map_err(|e| format!("wake-up socket: {e}"))?;
+    let (jobs_tx, jobs) = mpsc::channel();
+    let server = server::Server::start(listener, config.limits.control_clients, jobs_tx, wake_tx)
+        .map_err(|e| format!("control thread: {e}"))?;
+    d.control = Some(server.stats.clone());
+    info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
     let mut last_timers = Instant::now();
+    // At most this many control steps per loop turn (a reply, or a slice of an mfes page),
+    // each after a look at the mroute socket.
+    const STEPS_PER_TURN: usize = 8;
+    let mut work: VecDeque<Work> = VecDeque::new();
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = d
-            .igmp
-            .next_deadline()
-            .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32);
-        let fds = [d.fwd.kernel().as_raw_fd(), listener.as_raw_fd()];
+        let wait = if !work.is_empty() {
+            0
+        } else {
+            d.igmp
+                .next_deadline()
+                .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
+        };
+        let fds = [d.fwd.kernel().as_raw_fd(), wake_rx.as_raw_fd()];
         let ready = net::poll_readable(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
+            d.ready_at = Instant::now();
             d.read_socket();
         }
         if ready[1] {
-            while let Ok((stream, _)) = listener.accept() {
-                d.serve(stream);
+            let mut buf = [0u8; 256];
+            while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        }
+        if ready[1] {
+            while let Ok(job) = jobs.try_recv() {
+                work.push_back(Work::New(job));
+            }
+        }
+        for _ in 0..STEPS_PER_TURN {
+            let Some(w) = work.pop_front() else { break };
+            // Upcalls first: one that came during the last step waits for no further one.
+            if net::poll_readable(&fds[..1], 0).is_ok_and(|r| r[0]) {
+                d.ready_at = Instant::now();
+                d.read_socket();
+            }
+            let w_kind = match &w {
+                Work::New(j) => match j.request.command {
+                    Command::Status => 0,
+                    Command::Mfes { .. } => 1,
+                    Command::Memberships { .. } => 2,
+                    _ => 3,
+                },
+                Work::Mfes { .. } => 4,
+            };
+            let t0 = Instant::now();
+            let step = d.step(w);
+            let took = t0.elapsed();
+            if took > Duration::from_millis(1) {
+                debug!(
+                    micros = took.as_micros() as u64,
+                    kind = w_kind,
+                    "slow control step"
+                );
+            }
+            d.reply_max = d.reply_max.max(took);
+            d.reply_hist[bucket(took)] += 1;
+            match step {
+                Ok((job, reply)) => {
+                    let _ = job.reply.send(reply);
+                }
+                Err(more) => work.push_front(more),
             }
         }
         let acts = d.igmp.tick(d.now());
@@ -260,11 +389,13 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
             if let Err(e) = d.mgm.run_timers() {
                 warn!("run_timers: {e}");
             }
-            d.fwd.sync_counters();
+            d.fwd.sync_counters_some(d.sync_per_second);
+            d.flush_logs(Instant::now());
         }
         d.housekeeping();
     }
     info!("signal received: shutting down");
+    server.stop();
     let r = d.shutdown();
     let _ = std::fs::remove_file(&socket);
     r
@@ -272,7 +403,10 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
 
 impl Daemon {
     fn start(config: &Config) -> Result<Self, String> {
-        let mgm = Mgm::<Ipv4Addr>::default();
+        let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
+            max_mfes: config.limits.max_mfes,
+            ..mgm::Config::default()
+        });
         let sock = MrouteSocket::open().map_err(|e| format!("mroute socket: {e}"))?;
         info!(
             version = format!("{:#x}", sock.version().unwrap_or(0)),
@@ -325,6 +459,21 @@ impl Daemon {
             events: VecDeque::new(),
             start: Instant::now(),
             mroutes: Vec::new(),
+            groups: GroupMemberships::default(),
+            max_mfes: config.limits.max_mfes,
+            sync_per_second: config.limits.counter_sync_per_second,
+            upcall_log: LogLimiter::new(config.limits.log_lines_per_second),
+            wrong_if_log: LogLimiter::new(config.limits.log_lines_per_second),
+            routing_log: LogLimiter::new(config.limits.log_lines_per_second),
+            error_log: LogLimiter::new(config.limits.log_lines_per_second),
+            ready_at: Instant::now(),
+            upcall_delay_max: Duration::ZERO,
+            upcall_delay_last: Duration::ZERO,
+            upcalls_timed: 0,
+            reply_max: Duration::ZERO,
+            upcall_hist: [0; 5],
+            reply_hist: [0; 5],
+            control: None,
         };
         for i in 0..d.ifaces.len() {
             let (name, ifindex) = (d.ifaces[i].name.clone(), d.ifaces[i].ifindex);
@@ -340,12 +489,13 @@ impl Daemon {
                 warn!(interface = %name, "no IPv4 address: IGMP not started there");
                 continue;
             };
-            for g in [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS] {
-                d.fwd
-                    .kernel()
-                    .membership(g, ifindex, true)
-                    .map_err(|e| format!("join {g} on {name}: {e}"))?;
-            }
+            let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
+            d.groups.join(ifindex, &router_groups).map_err(|e| {
+                format!(
+                    "join {} and {} on {name}: {e}",
+                    router_groups[0], router_groups[1]
+                )
+            })?;
             let now = d.now();
             let acts = d
                 .igmp
@@ -353,6 +503,17 @@ impl Daemon {
                 .map_err(|e| format!("IGMP on {name}: {e}"))?;
             info!(interface = %name, address = %addr, "IGMP querier started");
             d.igmp_actions(acts);
+        }
+        if d.groups.interfaces() > 0 {
+            let limit = mgm_linux::membership::max_memberships_per_socket();
+            info!(
+                interfaces = d.groups.interfaces(),
+                "IGMP router groups {} and {} joined with one socket per interface (the kernel allows igmp_max_memberships = {} per socket: one socket for all would stop at {} interfaces)",
+                igmp::IGMPV3_ROUTERS,
+                igmp::ALL_ROUTERS,
+                limit.map_or("?".to_string(), |n| n.to_string()),
+                limit.map_or("?".to_string(), |n| (n / 2).to_string())
+            );
         }
         for r in &config.routes {
             let (prefix, len) = r.parse()?;
@@ -445,7 +606,13 @@ impl Daemon {
                         "{kind} vif {} ({iname}) source {} group {}",
                         up.vif, up.source, up.group
                     );
-                    match self.fwd.handle_upcall(&up) {
+                    let handled = self.fwd.handle_upcall(&up);
+                    let delay = self.ready_at.elapsed();
+                    self.upcall_delay_last = delay;
+                    self.upcall_delay_max = self.upcall_delay_max.max(delay);
+                    self.upcalls_timed += 1;
+                    self.upcall_hist[bucket(delay)] += 1;
+                    match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
                             let what = match &o {
                                 MissOutcome::Created(m) => format!(
@@ -457,11 +624,17 @@ impl Daemon {
                                 MissOutcome::Pending => "pending".into(),
                                 _ => "another outcome".into(),
                             };
-                            info!("upcall {detail}: {what}");
+                            if self.upcall_logged() {
+                                info!("upcall {detail}: {what}");
+                            }
                             self.record("upcall", format!("{detail}: {what}"));
                         }
                         Ok(UpcallOutcome::WrongInterface(passed)) => {
-                            info!("upcall {detail}: reported to the engine (passed on: {passed})");
+                            if self.upcall_logged() {
+                                info!(
+                                    "upcall {detail}: reported to the engine (passed on: {passed})"
+                                );
+                            }
                             self.record("upcall", format!("{detail}: passed on: {passed}"));
                         }
                         Ok(UpcallOutcome::Ignored) => debug!("upcall {detail}: ignored"),
@@ -502,8 +675,49 @@ impl Daemon {
     }
 
     fn error(&mut self, e: &LinuxError) {
-        error!("{e}");
+        let d = self.error_log.check(Instant::now());
+        if d.suppressed_before > 0 {
+            warn!(
+                "{} error lines left out (limits.log_lines_per_second)",
+                d.suppressed_before
+            );
+        }
+        if d.log {
+            error!("{e}");
+        }
         self.record("error", e.to_string());
+    }
+
+    /// Whether an upcall line may be logged now (the rate limit), saying first how many were
+    /// left out.
+    fn upcall_logged(&mut self) -> bool {
+        let d = self.upcall_log.check(Instant::now());
+        if d.suppressed_before > 0 {
+            info!(
+                "{} upcall lines left out (limits.log_lines_per_second)",
+                d.suppressed_before
+            );
+        }
+        d.log
+    }
+
+    /// Once a second (`now`), and at shutdown (`now` a second ahead, so that every window is
+    /// over): one line for each kind of line the rate limit left out.
+    fn flush_logs(&mut self, now: Instant) {
+        if let Some(n) = self.upcall_log.flush(now) {
+            info!("{n} upcall lines left out in the last second (limits.log_lines_per_second)");
+        }
+        if let Some(n) = self.wrong_if_log.flush(now) {
+            info!("{n} wrong-interface lines left out in the last second (limits.log_lines_per_second)");
+        }
+        if let Some(n) = self.routing_log.flush(now) {
+            info!(
+                "{n} routing event lines left out in the last second (limits.log_lines_per_second)"
+            );
+        }
+        if let Some(n) = self.error_log.flush(now) {
+            warn!("{n} error lines left out in the last second (limits.log_lines_per_second)");
+        }
     }
 
     fn igmp_actions(&mut self, acts: Vec<IgmpAction>) {
@@ -565,6 +779,7 @@ impl Daemon {
             self.record("error", format!("IGMP membership: {e}"));
         }
         for e in self.routing_events.drain() {
+            let wrong = matches!(e, Event::WrongInterface { .. });
             let detail = match e {
                 Event::WrongInterface {
                     source,
@@ -586,7 +801,24 @@ impl Daemon {
                 Event::Overflow { lost } => format!("{lost} events lost to a full queue"),
                 other => format!("{other:?}"),
             };
-            info!("routing event: {detail}");
+            // A storm's entries come and go together (a release deletes them all): every
+            // kind of routing event is rate-limited, wrong-interface reports on their own.
+            let (limiter, what) = if wrong {
+                (&mut self.wrong_if_log, "wrong-interface")
+            } else {
+                (&mut self.routing_log, "routing event")
+            };
+            let d = limiter.check(Instant::now());
+            if d.suppressed_before > 0 {
+                info!(
+                    "{} {what} lines left out (limits.log_lines_per_second)",
+                    d.suppressed_before
+                );
+            }
+            let log = d.log;
+            if log {
+                info!("routing event: {detail}");
+            }
             self.record("routing-event", detail);
         }
         for e in self.fwd.pump() {
@@ -614,9 +846,7 @@ impl Daemon {
         }
         for (name, ifindex) in &ids {
             if self.igmp.router().interfaces().contains_key(ifindex) {
-                for g in [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS] {
-                    let _ = self.fwd.kernel().membership(g, *ifindex, false);
-                }
+                self.groups.leave(*ifindex);
                 if let Err(e) = self.igmp.remove_interface(*ifindex) {
                     warn!("IGMP release {name}: {e}");
                 }
@@ -629,6 +859,10 @@ impl Daemon {
             mut fwd,
             igmp,
             routing,
+            mut upcall_log,
+            mut routing_log,
+            mut wrong_if_log,
+            mut error_log,
             ..
         } = self;
         igmp.shutdown()
@@ -645,6 +879,16 @@ impl Daemon {
         }
         drop(fwd);
         mgm.stop();
+        for (l, what) in [
+            (&mut upcall_log, "upcall"),
+            (&mut routing_log, "routing event"),
+            (&mut wrong_if_log, "wrong-interface"),
+            (&mut error_log, "error"),
+        ] {
+            if let Some(n) = l.flush(Instant::now() + Duration::from_secs(1)) {
+                info!("{n} {what} lines left out at the end (limits.log_lines_per_second)");
+            }
+        }
         info!(
             entries_left = left,
             "deregistered; every MFC and VIF removed; bye"
@@ -652,33 +896,21 @@ impl Daemon {
         Ok(())
     }
 
-    fn serve(&mut self, stream: UnixStream) {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut line = String::new();
-        let mut reader = BufReader::new(&stream);
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        let mut words = line.split_whitespace();
-        let cmd = words.next().unwrap_or("status").to_string();
-        let as_json = words.any(|w| w == "json");
-        let (value, text) = self.answer(&cmd);
-        let out = if as_json {
-            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
-        } else {
-            text
-        };
-        let mut w = &stream;
-        let _ = w.write_all(out.as_bytes());
-    }
-
-    fn answer(&self, cmd: &str) -> (Value, String) {
-        match cmd {
-            "interfaces" => self.interfaces(),
-            "memberships" => self.memberships(),
-            "mfes" => self.mfes(),
-            "events" => {
+    /// The reply to one request: text or pretty JSON, or for `mfes` and `memberships` one
+    /// page as a one-line JSON object (`rows` or `text`, `more`, `next`).
+    fn answer(&self, req: &Request) -> server::Reply {
+        let (value, text) = match req.command {
+            Command::Mfes { .. } => {
+                // Answered by `step`, a slice at a time.
+                let r = control::error_reply("internal: mfes is answered in steps");
+                return Box::new(move || r);
+            }
+            Command::Memberships { after, max } => {
+                let r = self.memberships(after, max, req.json);
+                return Box::new(move || r);
+            }
+            Command::Interfaces => self.interfaces(),
+            Command::Events => {
                 let v: Vec<Value> = self.events.iter().cloned().collect();
                 let mut t = String::new();
                 for e in &v {
@@ -691,31 +923,77 @@ impl Daemon {
                 }
                 (Value::Array(v), t)
             }
-            "igmp" => self.igmp_state(),
-            "status" => {
-                let c = self.mgm.counters();
-                let f = self.fwd.counters();
-                let v = json!({
-                    "uptime": self.now().as_secs_f64(),
-                    "mfes": c.mfes, "created": c.created, "deleted": c.deleted,
-                    "wrong_if_notified": c.wrong_if_notified,
-                    "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
-                    "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
-                    "static_mroutes": self.mroutes,
-                });
-                let t = format!(
-                    "uptime {:.1} s; {} MFEs ({} created, {} deleted); upcalls: {} NOCACHE, {} WRONGVIF; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors\n",
-                    self.now().as_secs_f64(), c.mfes, c.created, c.deleted, f.nocache, f.wrongvif, f.mfc_adds, f.mfc_dels, f.errors
-                );
-                (v, t)
+            Command::Igmp => self.igmp_state(),
+            Command::Status => self.status(),
+        };
+        let json = req.json;
+        Box::new(move || {
+            if json {
+                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+            } else {
+                text
             }
-            other => {
-                let m = format!(
-                    "unknown command {other:?}: interfaces, memberships, mfes, events, igmp, status"
-                );
-                (json!({ "error": m }), m + "\n")
-            }
-        }
+        })
+    }
+
+    fn status(&self) -> (Value, String) {
+        let c = self.mgm.counters();
+        let f = self.fwd.counters();
+        let us = |d: Duration| d.as_micros() as u64;
+        let ctl = self.control.as_deref();
+        let load =
+            |a: Option<&std::sync::atomic::AtomicU64>| a.map_or(0, |a| a.load(Ordering::Relaxed));
+        let suppressed = self.upcall_log.total_suppressed()
+            + self.wrong_if_log.total_suppressed()
+            + self.routing_log.total_suppressed()
+            + self.error_log.total_suppressed();
+        let v = json!({
+            "uptime": self.now().as_secs_f64(),
+            "mfes": c.mfes, "pending": c.pending, "max_mfes": self.max_mfes,
+            "refused_misses": c.refused_misses,
+            "created": c.created, "deleted": c.deleted,
+            "wrong_if_notified": c.wrong_if_notified,
+            "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
+            "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
+            "upcall_delay_max_us": us(self.upcall_delay_max),
+            "upcall_delay_last_us": us(self.upcall_delay_last),
+            "upcalls_timed": self.upcalls_timed,
+            "control_reply_max_us": us(self.reply_max),
+            "delay_bucket_edges_us": DELAY_EDGES_US,
+            "upcall_delay_buckets": self.upcall_hist,
+            "control_step_buckets": self.reply_hist,
+            "control_served": load(ctl.map(|s| &s.served)),
+            "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
+            "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
+            "control_timed_out": load(ctl.map(|s| &s.timed_out)),
+            "log_lines_left_out": suppressed,
+            "static_mroutes": self.mroutes,
+        });
+        let t = format!(
+            "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
+            self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
+            f.nocache, f.wrongvif, us(self.upcall_delay_max), f.mfc_adds, f.mfc_dels, f.errors,
+            v["control_served"], v["control_refused_busy"], v["control_bad_requests"], v["control_timed_out"], suppressed
+        );
+        (v, t)
+    }
+
+    /// A page reply: `{"rows": [...]}` (JSON) or `{"text": "..."}`, with `more` and `next`.
+    fn page(
+        rows: Vec<Value>,
+        text: String,
+        json: bool,
+        more: bool,
+        next: Option<String>,
+    ) -> String {
+        let mut v = if json {
+            json!({ "rows": rows })
+        } else {
+            json!({ "text": text })
+        };
+        v["more"] = json!(more);
+        v["next"] = json!(next);
+        v.to_string() + "\n"
     }
 
     fn proto_name(p: Option<(u32, u32)>) -> String {
@@ -768,35 +1046,171 @@ impl Daemon {
         (Value::Array(rows), t)
     }
 
-    fn memberships(&self) -> (Value, String) {
+    fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> String {
+        let mut t = if after.is_none() {
+            format!("{:<10} {:<36} {:<8}\n", "INTERFACE", "SELECTOR", "PROTOCOL")
+        } else {
+            String::new()
+        };
+        // The engine lists memberships whole; the page is cut from them by key, so a reply
+        // stays bounded whatever the table's size.
+        let key = |m: &mgm::MembershipInfo<Ipv4Addr>| {
+            let (source, group) = match m.selector {
+                Selector::Source { source, group } => (source, group),
+                Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
+                _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
+            };
+            MembershipKey {
+                ifindex: m.interface.index,
+                group,
+                source,
+                protocol: m.protocol.0,
+                component: m.protocol.1,
+            }
+        };
+        let mut all: Vec<(MembershipKey, mgm::MembershipInfo<Ipv4Addr>)> = self
+            .mgm
+            .memberships()
+            .into_iter()
+            .map(|m| (key(&m), m))
+            .filter(|(k, _)| after.is_none_or(|a| *k > a))
+            .collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        let more = all.len() > max;
+        all.truncate(max);
         let mut rows = Vec::new();
-        let mut t = format!("{:<10} {:<36} {:<8}\n", "INTERFACE", "SELECTOR", "PROTOCOL");
-        for m in self.mgm.memberships() {
+        for (_, m) in &all {
             let name = self.name(m.interface.index);
             let p = Self::proto_name(Some(m.protocol));
-            rows.push(json!({"interface": name, "ifindex": m.interface.index,
-                "selector": m.selector.to_string(), "protocol": p}));
-            t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
+            if json {
+                rows.push(json!({"interface": name, "ifindex": m.interface.index,
+                    "selector": m.selector.to_string(), "protocol": p}));
+            } else {
+                t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
+            }
         }
-        (Value::Array(rows), t)
+        let next = all.last().map(|(k, _)| k.to_string());
+        Self::page(rows, t, json, more, next)
     }
 
-    fn mfes(&self) -> (Value, String) {
-        let mut rows = Vec::new();
-        let mut t = format!(
-            "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
-            "SOURCE", "GROUP", "IIF", "OIFS", "K_PKTS", "K_BYTES", "K_WRONG", "EXPIRY"
-        );
-        let stats = match self.fwd.stats() {
-            Ok(s) => s,
-            Err(e) => return (json!({"error": e.to_string()}), format!("{e}\n")),
+    /// One step of a request: its reply (with the job to send it to), or what is left to do.
+    fn step(&self, w: Work) -> Result<(server::Job, server::Reply), Work> {
+        let (job, cursor, left, mut rows, first) = match w {
+            Work::New(job) => match job.request.command {
+                Command::Mfes { after, max } => (
+                    job,
+                    after.map(|(s, g)| mgm::Sg::new(s, g)),
+                    max,
+                    Vec::new(),
+                    after.is_none(),
+                ),
+                _ => {
+                    let reply = self.answer(&job.request);
+                    return Ok((job, reply));
+                }
+            },
+            Work::Mfes {
+                job,
+                cursor,
+                left,
+                rows,
+                first,
+            } => (job, cursor, left, rows, first),
         };
-        for s in stats {
+        let page = match self.fwd.stats_page(cursor, left.min(MFE_SLICE)) {
+            Ok(p) => p,
+            Err(e) => {
+                let r = control::error_reply(&e.to_string());
+                return Ok((job, Box::new(move || r)));
+            }
+        };
+        let cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
+        let left = left - page.items.len();
+        rows.extend(page.items);
+        if left > 0 && page.more {
+            return Err(Work::Mfes {
+                job,
+                cursor,
+                left,
+                rows,
+                first,
+            });
+        }
+        let reply = self.mfes_reply(rows, page.more, first, job.request.json);
+        Ok((job, reply))
+    }
+
+    /// A page of entries, read by the main loop; the rows are formatted on the client's
+    /// thread.
+    fn mfes_reply(
+        &self,
+        items: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        more: bool,
+        first: bool,
+        json: bool,
+    ) -> server::Reply {
+        let mut names: Vec<(u32, String)> = Vec::new();
+        for s in &items {
             let m = &s.engine.mfe;
-            let k = s.kernel.unwrap_or_default();
-            let oifs: Vec<String> = m.oifs.iter().map(|o| self.name(o.index)).collect();
+            for i in std::iter::once(m.iif.index).chain(m.oifs.iter().map(|o| o.index)) {
+                if !names.iter().any(|(x, _)| *x == i) {
+                    names.push((i, self.name(i)));
+                }
+            }
+        }
+        let page = mgm::Page { items, more };
+        Box::new(move || Self::render_mfes(page, &names, first, json))
+    }
+
+    fn render_mfes(
+        page: mgm::Page<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        names: &[(u32, String)],
+        first: bool,
+        json: bool,
+    ) -> String {
+        let name = |i: u32| {
+            names
+                .iter()
+                .find(|(x, _)| *x == i)
+                .map_or_else(|| format!("if{i}"), |(_, n)| n.clone())
+        };
+        let mut rows = Vec::new();
+        let mut t = String::new();
+        if first && !json {
+            t = format!(
+                "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
+                "SOURCE", "GROUP", "IIF", "OIFS", "K_PKTS", "K_BYTES", "K_WRONG", "EXPIRY"
+            );
+        }
+        let next = page
+            .items
+            .last()
+            .map(|s| format!("{},{}", s.engine.mfe.source, s.engine.mfe.group));
+        for s in &page.items {
+            let m = &s.engine.mfe;
+            let oifs: Vec<String> = m.oifs.iter().map(|o| name(o.index)).collect();
+            if !json {
+                let k = s.kernel.unwrap_or_default();
+                t += &format!(
+                    "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
+                    m.source.to_string(),
+                    m.group.to_string(),
+                    name(m.iif.index),
+                    if oifs.is_empty() {
+                        "(negative)".to_string()
+                    } else {
+                        oifs.join(",")
+                    },
+                    k.packets,
+                    k.bytes,
+                    k.wrong_if,
+                    m.expiry
+                        .map_or("never".into(), |e| format!("{}s", e.as_secs()))
+                );
+                continue;
+            }
             rows.push(json!({
-                "source": m.source, "group": m.group, "iif": self.name(m.iif.index),
+                "source": m.source, "group": m.group, "iif": name(m.iif.index),
                 "oifs": oifs, "upstream": m.upstream,
                 "expiry": m.expiry.map(|e| e.as_secs_f64()),
                 "up_time": m.up_time.as_secs_f64(),
@@ -804,24 +1218,8 @@ impl Daemon {
                     "different_if": s.engine.different_if, "negative": s.engine.negative},
                 "kernel": s.kernel.map(|k| json!({"packets": k.packets, "bytes": k.bytes, "wrong_if": k.wrong_if})),
             }));
-            t += &format!(
-                "{:<16} {:<16} {:<8} {:<20} {:>9} {:>11} {:>9} {:>8}\n",
-                m.source.to_string(),
-                m.group.to_string(),
-                self.name(m.iif.index),
-                if oifs.is_empty() {
-                    "(negative)".to_string()
-                } else {
-                    oifs.join(",")
-                },
-                k.packets,
-                k.bytes,
-                k.wrong_if,
-                m.expiry
-                    .map_or("never".into(), |e| format!("{}s", e.as_secs()))
-            );
         }
-        (Value::Array(rows), t)
+        Self::page(rows, t, json, page.more, next)
     }
 
     fn igmp_state(&self) -> (Value, String) {

@@ -15,6 +15,9 @@ pub struct Config {
     /// IGMP timers.
     #[serde(default)]
     pub igmp: IgmpSection,
+    /// Bounds on the tables, the control socket and the log.
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// Interfaces the routing client owns (each gets a VIF).
     #[serde(default, rename = "interface")]
     pub interfaces: Vec<InterfaceConf>,
@@ -87,6 +90,66 @@ impl IgmpSection {
     }
 }
 
+/// `[limits]`: what a miss storm or a crowd of control clients can take.
+///
+/// The defaults suit a home gateway and an IPTV head end alike: 32768 forwarding entries is
+/// several times the channels × sources of a large IPTV line-up, and bounds a miss storm to
+/// some tens of megabytes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// At most this many forwarding entries (the engine's `max_mfes`); further misses are
+    /// refused and counted (`mgmctl status`).
+    pub max_mfes: usize,
+    /// At most this many control clients served at once; one more gets an error line.
+    pub control_clients: usize,
+    /// Upcall, wrong-interface and refused-miss log lines: at most this many a second of
+    /// each kind, then one line with the count left out.
+    pub log_lines_per_second: u32,
+    /// Kernel counters copied into the engine per second, round-robin over the entries.
+    pub counter_sync_per_second: usize,
+}
+
+/// The largest `limits.max_mfes` accepted.
+pub const MAX_MFES_LIMIT: usize = 16 << 20;
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_mfes: 32768,
+            control_clients: 128,
+            log_lines_per_second: 20,
+            counter_sync_per_second: 4096,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// Checks the values.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_mfes == 0 || self.max_mfes > MAX_MFES_LIMIT {
+            return Err(format!(
+                "limits.max_mfes = {}: expected 1..={MAX_MFES_LIMIT}",
+                self.max_mfes
+            ));
+        }
+        if self.control_clients == 0 || self.control_clients > 4096 {
+            return Err(format!(
+                "limits.control_clients = {}: expected 1..=4096",
+                self.control_clients
+            ));
+        }
+        if self.counter_sync_per_second > 1 << 20 {
+            return Err(format!(
+                "limits.counter_sync_per_second = {}: expected at most {}",
+                self.counter_sync_per_second,
+                1 << 20
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[[interface]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +216,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         c.igmp.to_config()?;
+        c.limits.check()?;
         let known = |n: &str| c.interfaces.iter().any(|i| i.name == n);
         for r in &c.routes {
             r.parse()?;
@@ -215,5 +279,27 @@ mod tests {
             Config::parse("[[route]]\nprefix = \"198.51.100.0/24\"\ninterface = \"x\"").is_err()
         );
         assert!(Config::parse("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn limits_have_defaults_and_are_checked() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.limits.max_mfes, 32768);
+        let c = Config::parse("[limits]\nmax_mfes = 100\ncontrol_clients = 2").unwrap();
+        assert_eq!((c.limits.max_mfes, c.limits.control_clients), (100, 2));
+        for bad in [
+            "[limits]\nmax_mfes = 0",
+            "[limits]\nmax_mfes = 100000000",
+            "[limits]\ncontrol_clients = 0",
+            "[limits]\ncounter_sync_per_second = 100000000",
+            "[limits]\nmax_mfes = -1",
+            "[limits]\nbogus = 1",
+        ] {
+            let e = Config::parse(bad).unwrap_err();
+            assert!(
+                e.contains("limits") || e.contains("max_mfes") || e.contains("bogus"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

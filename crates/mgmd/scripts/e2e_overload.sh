@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# mgmd under hostile local clients, a miss storm, and 32 IGMP interfaces, in network
+# namespaces with a per-run prefix. Topology for (a) and (b), as in e2e.sh:
+#
+#   snd: snd0 198.51.100.2/24 (+ .10-.59) ── rsnd 198.51.100.1/24  (rtr)
+#                                            rrcv1 203.0.113.1/25 ── rcv1 203.0.113.2/25 (rcv)
+#
+# (a) 100 misbehaving control clients (a byte every 0.5 s, idle, never reading, one sending
+#     a 64 MiB line without a newline) while a sender starts 200 new flows (one NOCACHE
+#     upcall each) toward a receiver: 99 % of upcalls are handled within 1 ms of the mroute
+#     socket becoming readable (mgmd's own measure, `upcall_delay_buckets` in status; the
+#     maximum is printed); every flow's first packet arrives;
+#     `mgmctl status` answers within 1 s; mgmd's RSS does not grow by the huge line; the huge
+#     line gets an error that does not echo it.
+# (b) a miss storm of 2000 (S,G) with limits.max_mfes = 200: at most 200 entries in the engine
+#     and the kernel, the refused misses in `status`, a small log with "left out" lines; with
+#     limits.control_clients = 2, a third client is refused with an error; a second mgmd on
+#     the live socket, and a control_socket path that is a regular file, are refused.
+# (c) 32 interfaces with IGMP (veth pairs inside rtr32): all 32 join 224.0.0.22 and
+#     224.0.0.2 (ip maddr) and run the querier (mgmctl igmp).
+#
+# Root, or unprivileged through `unshare -Urnm`. Environment: MGMD, MGMCTL, PYTHON, and
+# BUDGET_US (default 1000), the bound on the upcall delay and on one control reply's time on
+# the main loop: 1 ms is for an optimised mgmd; an unoptimised (debug) build is some ten times
+# slower at everything, and its caller gives it ten times the budget.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+MGMD=${MGMD:-$ROOT/target/debug/mgmd}
+MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
+PY=${PYTHON:-$(command -v python3)}
+BUDGET_US=${BUDGET_US:-1000}
+
+if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
+    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
+        BUDGET_US="$BUDGET_US" bash "$0" "$@"
+fi
+if [ -n "${MGM_E2E_INNER:-}" ]; then
+    mount --make-rprivate / 2>/dev/null || true
+    if [ -d /run/netns ]; then
+        mount -t tmpfs tmpfs /run/netns
+    else
+        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
+    fi
+fi
+
+P="mgmov$$"
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-overload.XXXXXX")
+PIDS=()
+KEEP_LOGS=1
+FAILS=()
+NSS=(snd rtr rcv rtr32)
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    for n in "${NSS[@]}"; do
+        ip netns del "$P$n" 2>/dev/null || true
+    done
+    if [ "$KEEP_LOGS" = 1 ]; then
+        echo "e2e_overload: logs kept in $RUN" >&2
+    else
+        rm -rf "$RUN"
+    fi
+}
+trap cleanup EXIT
+
+nx() {
+    local ns=$1
+    shift
+    ip netns exec "$P$ns" "$@"
+}
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then
+        echo "ok:   $what"
+    else
+        echo "FAIL: $what"
+        FAILS+=("$what")
+    fi
+}
+wait_for() { # wait_for SECONDS COMMAND...
+    local until=$((SECONDS + $1))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$until" ] && return 1
+        sleep 0.1
+    done
+}
+json_field() { # json_field FILE KEY
+    "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+topology() {
+    local n i
+    for n in snd rtr rcv; do
+        ip netns add "$P$n"
+        nx "$n" ip link set lo up
+    done
+    ip link add snd0 netns "${P}snd" type veth peer name rsnd netns "${P}rtr"
+    ip link add rcv1 netns "${P}rcv" type veth peer name rrcv1 netns "${P}rtr"
+    nx snd ip addr add 198.51.100.2/24 dev snd0
+    for i in $(seq 10 59); do nx snd ip addr add "198.51.100.$i/24" dev snd0; done
+    nx snd ip link set snd0 up
+    nx rtr ip addr add 198.51.100.1/24 dev rsnd
+    nx rtr ip addr add 203.0.113.1/25 dev rrcv1
+    nx rtr ip link set rsnd up
+    nx rtr ip link set rrcv1 up
+    nx rcv ip addr add 203.0.113.2/25 dev rcv1
+    nx rcv ip link set rcv1 up
+}
+
+start_mgmd() { # start_mgmd NAME NAMESPACE [extra TOML]; sets RPID
+    local name=$1 ns=$2
+    "$MGMD" --config "$RUN/$name.toml" --check >/dev/null
+    ip netns exec "$P$ns" "$MGMD" --config "$RUN/$name.toml" --log ${MGMD_LOG:-info} >"$RUN/$name.log" 2>&1 &
+    RPID=$!
+    PIDS+=("$RPID")
+    wait_for 10 test -S "$RUN/$name.sock" || { cat "$RUN/$name.log"; echo "mgmd $name did not start" >&2; return 1; }
+}
+stop_mgmd() {
+    kill -TERM "$RPID"
+    wait_for 10 bash -c "! kill -0 $RPID" || kill -KILL "$RPID"
+    wait "$RPID" || true
+}
+router_conf() { # router_conf NAME [LIMITS...]
+    local name=$1
+    shift
+    {
+        echo "control_socket = \"$RUN/$name.sock\""
+        echo "[limits]"
+        local l
+        for l in "$@"; do echo "$l"; done
+        echo "[[interface]]"
+        echo 'name = "rsnd"'
+        echo "[[interface]]"
+        echo 'name = "rrcv1"'
+        echo "[[route]]"
+        echo 'prefix = "198.51.100.0/24"'
+        echo 'interface = "rsnd"'
+    } >"$RUN/$name.toml"
+}
+
+topology
+
+# ---- (a) misbehaving clients while new flows cause upcalls ----
+router_conf a
+start_mgmd a rtr
+A=$RUN/a.sock
+ip netns exec "${P}rcv" "$PY" "$HERE/overload.py" recv --iface-addr 203.0.113.2 --sources 20 \
+    --groups 10 --ready-file "$RUN/recv.ready" --stop-file "$RUN/a.stop" >"$RUN/recv.json" &
+PIDS+=($!)
+RECV=$!
+wait_for 5 test -e "$RUN/recv.ready"
+# The receiver's joins reach mgmd (IGMP), so new flows have somewhere to go.
+wait_for 10 bash -c "ip netns exec ${P}rtr $MGMCTL --socket $A memberships | grep -c 239.2.0 | grep -qx 10"
+rss_before=$(rss_kb "$RPID")
+ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" clients --socket "$A" --slow 40 --idle 40 \
+    --noread 19 --huge-mb 64 --duration 30 --ready-file "$RUN/clients.ready" \
+    --stop-file "$RUN/a.stop" >"$RUN/clients.json" &
+CLIENTS=$!
+PIDS+=("$CLIENTS")
+wait_for 5 test -e "$RUN/clients.ready"
+sleep 1
+ip netns exec "${P}snd" "$PY" "$HERE/overload.py" flows --sources 20 --groups 10 \
+    --interval 0.02 >"$RUN/flows.json" &
+FLOWS=$!
+PIDS+=("$FLOWS")
+worst_ms=0
+for _ in 1 2 3 4 5; do
+    t0=$(date +%s%N)
+    nx rtr "$MGMCTL" --socket "$A" status >>"$RUN/a.status.txt"
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$ms" -gt "$worst_ms" ] && worst_ms=$ms
+    sleep 0.5
+done
+wait "$FLOWS" || true
+sleep 1
+nx rtr "$MGMCTL" --socket "$A" --json status >"$RUN/a.status.json"
+rss_after=$(rss_kb "$RPID")
+touch "$RUN/a.stop"
+wait "$CLIENTS" "$RECV" || true
+delay=$(json_field "$RUN/a.status.json" upcall_delay_max_us)
+reply=$(json_field "$RUN/a.status.json" control_reply_max_us)
+timed=$(json_field "$RUN/a.status.json" upcalls_timed)
+flows_seen=$(json_field "$RUN/recv.json" flows)
+echo "(a) upcalls: $timed handled, longest delay ${delay} us, longest control reply ${reply} us;" \
+    "first packets: $(cat "$RUN/recv.json"); mgmctl status worst ${worst_ms} ms;" \
+    "RSS ${rss_before} -> ${rss_after} kB; clients: $(head -c 600 "$RUN/clients.json")"
+check "(a) 200 new flows caused upcalls" test "$timed" -ge 200
+over() { # over KEY: how many of status's KEY buckets lie above BUDGET_US (an edge)
+    "$PY" -c 'import json,sys
+s = json.load(open(sys.argv[1])); edges = s["delay_bucket_edges_us"]; b = int(sys.argv[3])
+assert b in edges, "BUDGET_US must be a bucket edge"
+print(sum(s[sys.argv[2]][edges.index(b) + 1:]))' "$RUN/a.status.json" "$1" "$BUDGET_US"
+}
+up_over=$(over upcall_delay_buckets)
+step_over=$(over control_step_buckets)
+echo "(a) over ${BUDGET_US} us: $up_over upcalls, $step_over control steps;" \
+    "buckets (edges $(json_field "$RUN/a.status.json" delay_bucket_edges_us) us):" \
+    "upcalls $(json_field "$RUN/a.status.json" upcall_delay_buckets)," \
+    "steps $(json_field "$RUN/a.status.json" control_step_buckets)"
+# The maximum is shown above; the check allows 1 % of the upcalls (2 of 200) over the budget,
+# for a machine shared with other work, where the scheduler may stop mgmd for milliseconds.
+# The control steps' times are shown, not judged: what they cost the packet path is in the
+# upcall delays.
+check "(a) 99 % of upcalls handled within ${BUDGET_US} us of the socket being readable" test "$up_over" -le 2
+
+check "(a) every flow's first packet delivered" test "$flows_seen" -eq 200
+check "(a) mgmctl status answered within 1 s" test "$worst_ms" -lt 1000
+# The 100 clients' threads take some memory of their own; a buffered 64 MiB line would take
+# far more than half of that line.
+check "(a) RSS did not grow by the huge line (< 24 MiB with 100 clients)" test $((rss_after - rss_before)) -lt 24576
+check "(a) the huge line got an error that does not echo it" \
+    bash -c "grep -q 'longer than 4096 bytes' '$RUN/clients.json' && ! grep -q xxxxxxxx '$RUN/clients.json'"
+check "(a) slow and idle clients were cut off with an error" \
+    grep -q "no complete request line within" "$RUN/clients.json"
+stop_mgmd
+
+# ---- (b) a miss storm against a small table; few control clients ----
+router_conf b "max_mfes = 200" "control_clients = 2"
+start_mgmd b rtr
+B=$RUN/b.sock
+ip netns exec "${P}snd" "$PY" "$HERE/overload.py" storm --sources 50 --groups 40 --rounds 3 \
+    >"$RUN/storm.json"
+sleep 1
+nx rtr "$MGMCTL" --socket "$B" --json status >"$RUN/b.status.json"
+mfes=$(json_field "$RUN/b.status.json" mfes)
+refused=$(json_field "$RUN/b.status.json" refused_misses)
+kernel_mfcs=$(nx rtr awk 'NR > 1 && $3 != "-1" && $3 != "65535"' /proc/net/ip_mr_cache | wc -l)
+log_bytes=$(stat -c %s "$RUN/b.log")
+nx rtr "$MGMCTL" --socket "$B" --page 64 mfes >"$RUN/b.mfes.txt"
+nx rtr "$MGMCTL" --socket "$B" --page 64 --json mfes >"$RUN/b.mfes.json"
+rows_text=$(($(wc -l <"$RUN/b.mfes.txt") - 1))
+rows_json=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$RUN/b.mfes.json")
+echo "(b) $(cat "$RUN/storm.json"): $mfes MFEs, $refused refused, $kernel_mfcs kernel MFCs, log $log_bytes bytes; paged dump: $rows_text text rows, $rows_json JSON rows"
+check "(b) the engine table holds at its limit" test "$mfes" -le 200 -a "$mfes" -ge 150
+check "(b) the refused misses are counted in status" test "$refused" -gt 0
+check "(b) the kernel holds no more than the limit" test "$kernel_mfcs" -le 200
+check "(b) the log stays small (< 64 KiB)" test "$log_bytes" -lt 65536
+check "(b) the log says how many lines were left out" grep -q "left out" "$RUN/b.log"
+check "(b) the paged dump lists every entry once (text and JSON)" \
+    test "$rows_text" -eq "$mfes" -a "$rows_json" -eq "$mfes"
+ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
+    --ready-file "$RUN/hold.ready" --stop-file "$RUN/b.stop" >/dev/null &
+HOLD=$!
+PIDS+=("$HOLD")
+wait_for 5 test -e "$RUN/hold.ready"
+sleep 0.2
+busy=$(nx rtr "$MGMCTL" --socket "$B" status 2>&1 || true)
+touch "$RUN/b.stop"
+wait "$HOLD" || true
+echo "(b) a third client got: $busy"
+check "(b) a third client is refused with an error line" grep -q "serving 2 control clients" <<<"$busy"
+check "(b) with the two gone, status answers" bash -c "ip netns exec ${P}rtr $MGMCTL --socket $B status | grep -q MFEs"
+if nx rtr "$MGMD" --config "$RUN/b.toml" >"$RUN/b2.log" 2>&1; then second=started; else second=refused; fi
+check "(b) a second mgmd on the live socket is refused" \
+    bash -c "[ $second = refused ] && grep -q 'answers on it' '$RUN/b2.log'"
+stop_mgmd
+echo "keep me" >"$RUN/file.sock"
+sed "s#$RUN/b.sock#$RUN/file.sock#" "$RUN/b.toml" >"$RUN/f.toml"
+if nx rtr "$MGMD" --config "$RUN/f.toml" >"$RUN/f.log" 2>&1; then fstart=started; else fstart=refused; fi
+check "(b) a control_socket path that is a regular file is refused and kept" \
+    bash -c "[ $fstart = refused ] && grep -q 'regular file' '$RUN/f.log' && [ \"\$(cat '$RUN/file.sock')\" = 'keep me' ]"
+
+# ---- (c) 32 interfaces with IGMP ----
+ip netns add "${P}rtr32"
+nx rtr32 ip link set lo up
+{
+    echo "control_socket = \"$RUN/c.sock\""
+} >"$RUN/c.toml"
+for i in $(seq 0 31); do
+    nx rtr32 ip link add "ra$i" type veth peer name "rb$i"
+    nx rtr32 ip addr add "203.0.113.$((4 * i + 1))/30" dev "ra$i"
+    nx rtr32 ip link set "ra$i" up
+    nx rtr32 ip link set "rb$i" up
+    printf '[[interface]]\nname = "ra%s"\n' "$i" >>"$RUN/c.toml"
+done
+start_mgmd c rtr32
+joined=0
+for i in $(seq 0 31); do
+    m=$(nx rtr32 ip maddr show dev "ra$i")
+    if grep -Eq "inet +224\.0\.0\.22( |$)" <<<"$m" && grep -Eq "inet +224\.0\.0\.2( |$)" <<<"$m"; then
+        joined=$((joined + 1))
+    fi
+done
+queriers=$(nx rtr32 "$MGMCTL" --socket "$RUN/c.sock" igmp | grep -c "address 203.0.113")
+echo "(c) $joined of 32 interfaces joined both router groups; $queriers IGMP queriers"
+check "(c) all 32 interfaces joined 224.0.0.22 and 224.0.0.2" test "$joined" -eq 32
+check "(c) IGMP runs on all 32" test "$queriers" -eq 32
+check "(c) the log says how the groups are joined" grep -q "one socket per interface" "$RUN/c.log"
+stop_mgmd
+left=$(nx rtr32 ip maddr show | grep -c "224.0.0.22" || true)
+check "(c) the memberships are gone after SIGTERM" test "$left" -eq 0
+
+echo "e2e_overload: ${#FAILS[@]} failed"
+if [ "${#FAILS[@]}" = 0 ]; then KEEP_LOGS=0; fi
+[ "${#FAILS[@]}" = 0 ]
