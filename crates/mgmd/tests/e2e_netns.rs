@@ -59,3 +59,26 @@ fn e2e_netns() {
         .expect("running scripts/e2e.sh");
     assert!(status.success(), "scripts/e2e.sh failed: {status}");
 }
+
+/// IGMP input checks and limits on the real kernel: `scripts/e2e_igmp.sh` forges IGMP from a
+/// host namespace (`scripts/igmp_forge.py`: off-subnet query, TTL 64 and no-Router-Alert
+/// reports, a 2,408-byte report on an MTU 9000 link, floods over the per-host and
+/// per-interface limits) and reads mgmd's verdicts from `mgmctl --json igmp`.
+#[test]
+fn e2e_igmp_input() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if let Err(why) = prerequisites() {
+        assert!(!ci, "CI=true but the e2e IGMP test cannot run: {why}");
+        eprintln!("e2e_igmp_input SKIPPED: {why}");
+        return;
+    }
+    let status = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/e2e_igmp.sh"))
+        .env("MGMD", env!("CARGO_BIN_EXE_mgmd"))
+        .env("MGMCTL", env!("CARGO_BIN_EXE_mgmctl"))
+        .env("PYTHON", "python3")
+        .stdin(Stdio::null())
+        .status()
+        .expect("running scripts/e2e_igmp.sh");
+    assert!(status.success(), "scripts/e2e_igmp.sh failed: {status}");
+}
