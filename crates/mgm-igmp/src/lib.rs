@@ -6,6 +6,14 @@
 //! report, IGMPv3 `IS_EX`/`TO_EX`) is a `(*,G)` membership (exclusion lists are not kept:
 //! forwarding more than asked is allowed); sources in INCLUDE mode are `(S,G)` memberships.
 //! Queries are always sent in IGMPv3 format so hosts are never pushed down to IGMPv2.
+//!
+//! Nothing a link sends is trusted before it is checked ([`IgmpRouter::receive_packet`]): TTL
+//! 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the link's
+//! subnets ([`Subnet`]; 0.0.0.0 for reports), routable groups and valid unicast sources
+//! ([`is_valid_source`]). What may enter the state is bounded per link, group and host
+//! ([`IgmpLimits`]), and every drop and refusal is counted ([`IgmpCounters`]). Groups are
+//! filed under their next timer, so one message or one tick costs a logarithm of the table,
+//! not a walk of it (`benches/router.rs`).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
