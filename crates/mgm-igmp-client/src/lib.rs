@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mgm::{DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, MS_IP_IGMP};
-use mgm_igmp::{IgmpAction, IgmpConfig, IgmpRouter};
+use mgm_igmp::{Heard, IgmpAction, IgmpConfig, IgmpRouter, InputPolicy, Subnet};
 
 pub use memberships::{BracketStep, Change, IgmpMemberships, Replay};
 
@@ -113,6 +113,43 @@ impl IgmpClient {
     ) -> Vec<IgmpAction> {
         let acts = self.router.receive(ifindex, source, payload, now);
         self.apply(acts)
+    }
+
+    /// Handles an IGMP message with the IP header fields it arrived with (TTL, Router
+    /// Alert), checked as [`IgmpRouter::receive_packet`] does; as [`IgmpClient::receive`].
+    ///
+    /// ```
+    /// use mgm_igmp::{self as igmp, Heard, IgmpConfig};
+    /// use mgm_igmp_client::IgmpClient;
+    /// use mgm::Mgm;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut c = IgmpClient::register(mgm.clone(), IgmpConfig::default()).unwrap();
+    /// c.add_interface(5, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+    /// let routed = Heard { ttl: 64, ..Heard::well_formed(Ipv4Addr::new(203, 0, 113, 2)) };
+    /// c.receive_packet(5, &routed, &igmp::encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
+    /// assert!(mgm.memberships().is_empty(), "TTL 64: dropped");
+    /// assert_eq!(c.router().counters(5).unwrap().bad_ttl, 1);
+    /// ```
+    pub fn receive_packet(
+        &mut self,
+        ifindex: u32,
+        heard: &Heard,
+        payload: &[u8],
+        now: Duration,
+    ) -> Vec<IgmpAction> {
+        let acts = self.router.receive_packet(ifindex, heard, payload, now);
+        self.apply(acts)
+    }
+
+    /// Sets the subnets of an interface's link (see [`IgmpRouter::set_subnets`]).
+    pub fn set_subnets(&mut self, ifindex: u32, subnets: &[Subnet]) -> bool {
+        self.router.set_subnets(ifindex, subnets)
+    }
+
+    /// Sets the IP header checks of an interface (see [`IgmpRouter::set_input_policy`]).
+    pub fn set_input_policy(&mut self, ifindex: u32, policy: InputPolicy) -> bool {
+        self.router.set_input_policy(ifindex, policy)
     }
 
     /// Runs the timers; as [`IgmpClient::receive`].

@@ -200,10 +200,15 @@ pub struct Upcall<A> {
 /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
 /// let mut pkt = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 1, 2, 0, 0, 203, 0, 113, 2, 239, 1, 2, 3];
 /// pkt.extend_from_slice(&report);
+/// let (source, destination) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
 /// assert_eq!(
 ///     parse_received4(&pkt, Some(4)),
-///     Received4::Igmp { ifindex: 4, source: Ipv4Addr::new(203, 0, 113, 2), destination: Ipv4Addr::new(239, 1, 2, 3), payload: report }
+///     Received4::Igmp { ifindex: 4, source, destination, ttl: 1, router_alert: false, payload: report.clone() }
 /// );
+/// // The same with the Router Alert option (RFC 2113) in a 24-byte header.
+/// let mut ra = vec![0x46, 0, 0, 32, 0, 0, 0, 0, 1, 2, 0, 0, 203, 0, 113, 2, 239, 1, 2, 3, 0x94, 4, 0, 0];
+/// ra.extend_from_slice(&report);
+/// assert!(matches!(parse_received4(&ra, Some(4)), Received4::Igmp { router_alert: true, ttl: 1, .. }));
 /// assert_eq!(parse_received4(&pkt, None), Received4::Junk, "no IP_PKTINFO: arrival unknown");
 /// assert_eq!(parse_received4(&pkt[..12], Some(4)), Received4::Junk, "too short");
 /// ```
@@ -219,6 +224,10 @@ pub enum Received4 {
         source: Ipv4Addr,
         /// IP destination.
         destination: Ipv4Addr,
+        /// IP time to live (1 for every IGMP message a host sends).
+        ttl: u8,
+        /// The IP header carried the Router Alert option (RFC 2113).
+        router_alert: bool,
         /// The IGMP message (IP header stripped).
         payload: Vec<u8>,
     },
@@ -697,7 +706,8 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self) -> io::Result<Option<Received4>> {
-        let mut buf = [0u8; 2048];
+        // The largest IPv4 datagram: a report is never cut, whatever the link's MTU.
+        let mut buf = [0u8; RECV4_BUFFER];
         let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
             return Ok(None);
         };
@@ -753,8 +763,50 @@ pub fn parse_received4(pkt: &[u8], ifindex: Option<u32>) -> Received4 {
         ifindex,
         source: src,
         destination: dst,
+        ttl: pkt[8],
+        router_alert: has_router_alert(&pkt[20..ihl]),
         payload: pkt[ihl..end].to_vec(),
     }
+}
+
+/// Bytes read per message from the IPv4 mroute socket: the largest IPv4 datagram (its total
+/// length is 16 bits), so that a report on a jumbo-frame link is read whole.
+pub const RECV4_BUFFER: usize = 65_535;
+
+/// True when the IPv4 options `opts` hold a Router Alert (type 148, length 4). Options are
+/// walked by their lengths; a length that is absurd (below 2 or past the end) ends the walk.
+///
+/// ```
+/// use mgm_linux::mroute::has_router_alert;
+/// assert!(has_router_alert(&[0x94, 4, 0, 0]));
+/// assert!(has_router_alert(&[1, 1, 0x94, 4, 0, 0, 0, 0]), "after NOPs");
+/// assert!(has_router_alert(&[0x83, 3, 4, 0x94, 4, 0, 0, 0]), "after a loose source route");
+/// assert!(!has_router_alert(&[0, 0x94, 4, 0, 0]), "after the end of the list");
+/// assert!(!has_router_alert(&[0x83, 0, 0x94, 4, 0, 0]), "a zero length ends the walk");
+/// assert!(!has_router_alert(&[0x94, 4, 0]), "cut short");
+/// ```
+pub fn has_router_alert(opts: &[u8]) -> bool {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return false,
+            1 => i += 1,
+            kind => {
+                let Some(&len) = opts.get(i + 1) else {
+                    return false;
+                };
+                let len = usize::from(len);
+                if len < 2 || i + len > opts.len() {
+                    return false;
+                }
+                if kind == 0x94 && len == 4 {
+                    return true;
+                }
+                i += len;
+            }
+        }
+    }
+    false
 }
 
 fn mreqn(group: Ipv4Addr, ifindex: u32) -> [u8; 12] {
@@ -1020,12 +1072,31 @@ impl AsRawFd for Mroute6Socket {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn ipv4_addrs_of(name: &str) -> io::Result<Vec<Ipv4Addr>> {
+    Ok(ipv4_subnets_of(name)?.into_iter().map(|(a, _)| a).collect())
+}
+
+/// The IPv4 addresses of an interface with their prefix lengths, from `getifaddrs`: the
+/// subnets of its link.
+///
+/// # Errors
+/// The OS error.
+///
+/// ```
+/// use mgm_linux::mroute::ipv4_subnets_of;
+/// use std::net::Ipv4Addr;
+/// assert!(ipv4_subnets_of("lo")?.contains(&(Ipv4Addr::LOCALHOST, 8)));
+/// assert!(ipv4_subnets_of("no-such-if0")?.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn ipv4_subnets_of(name: &str) -> io::Result<Vec<(Ipv4Addr, u8)>> {
     Ok(sys::interface_addrs()?
         .into_iter()
-        .filter(|(n, _)| n == name)
-        .filter_map(|(_, a)| match a {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
+        .filter(|(n, _, _)| n == name)
+        .filter_map(|(_, a, mask)| match (a, mask) {
+            // A netmask's length is its count of leading ones; without one, the address alone.
+            (IpAddr::V4(v4), Some(IpAddr::V4(m))) => Some((v4, u32::from(m).leading_ones() as u8)),
+            (IpAddr::V4(v4), _) => Some((v4, 32)),
+            (IpAddr::V6(_), _) => None,
         })
         .collect())
 }
@@ -1065,10 +1136,29 @@ mod tests {
         p.extend_from_slice(&[0x22, 0, 0, 0, 0, 0, 0, 0]);
         match parse_received4(&p, Some(3)) {
             Received4::Igmp {
-                ifindex, payload, ..
-            } => assert_eq!((ifindex, payload[0], payload.len()), (3, 0x22, 8)),
+                ifindex,
+                payload,
+                ttl,
+                router_alert,
+                ..
+            } => assert_eq!(
+                (ifindex, payload[0], payload.len(), ttl, router_alert),
+                (3, 0x22, 8, 1, true)
+            ),
             other => panic!("{other:?}"),
         }
         assert_eq!(parse_received4(&p, None), Received4::Junk);
+        // TTL 64, no option.
+        let mut q = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 2, 0, 0];
+        q.extend_from_slice(&[203, 0, 113, 2, 224, 0, 0, 22]);
+        q.extend_from_slice(&[0x22, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            parse_received4(&q, Some(3)),
+            Received4::Igmp {
+                ttl: 64,
+                router_alert: false,
+                ..
+            }
+        ));
     }
 }

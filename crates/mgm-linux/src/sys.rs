@@ -728,11 +728,11 @@ pub fn interface_name(index: u32) -> Option<String> {
     Some(s.to_string_lossy().into_owned())
 }
 
-/// Every IPv4 and IPv6 address of every interface: (interface name, address).
+/// Every IPv4 and IPv6 address of every interface: (interface name, address, netmask).
 ///
 /// # Errors
 /// The OS error of `getifaddrs`.
-pub(crate) fn interface_addrs() -> io::Result<Vec<(String, IpAddr)>> {
+pub(crate) fn interface_addrs() -> io::Result<Vec<(String, IpAddr, Option<IpAddr>)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head, which is freed below with freeifaddrs.
     check(unsafe { libc::getifaddrs(&mut head) })?;
@@ -763,10 +763,23 @@ pub(crate) fn interface_addrs() -> io::Result<Vec<(String, IpAddr)>> {
                 len,
             );
         }
+        // SAFETY: all zeros is a valid sockaddr_storage, as above.
+        let mut mask: libc::sockaddr_storage = unsafe { zeroed() };
+        if !ifa.ifa_netmask.is_null() {
+            // SAFETY: getifaddrs stores the netmask as a sockaddr of the address's family
+            // (`len` bytes) at a non-null ifa_netmask; `mask` is larger, and a separate local.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    ifa.ifa_netmask.cast::<u8>(),
+                    std::ptr::from_mut(&mut mask).cast::<u8>(),
+                    len,
+                );
+            }
+        }
         if let Some(ip) = sockaddr_ip(&st) {
             // SAFETY: a non-null ifa_name is a NUL-terminated string, valid until freeifaddrs.
             let name = unsafe { CStr::from_ptr(ifa.ifa_name) };
-            out.push((name.to_string_lossy().into_owned(), ip));
+            out.push((name.to_string_lossy().into_owned(), ip, sockaddr_ip(&mask)));
         }
     }
     // SAFETY: `head` came from getifaddrs, is freed once, and nothing borrowed from the list
@@ -1108,16 +1121,16 @@ mod tests {
     #[test]
     fn interface_addrs_are_of_named_interfaces() {
         let addrs = interface_addrs().unwrap();
-        for (name, addr) in &addrs {
+        for (name, addr, _) in &addrs {
             assert!(interface_index(name).is_ok(), "{name} is an interface");
             if name == "lo" {
                 assert!(addr.is_loopback(), "{addr}");
             }
         }
         assert!(
-            addrs
-                .iter()
-                .any(|(n, a)| n == "lo" && *a == IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            addrs.iter().any(|(n, a, m)| n == "lo"
+                && *a == IpAddr::V4(Ipv4Addr::LOCALHOST)
+                && *m == Some(IpAddr::V4(Ipv4Addr::new(255, 0, 0, 0)))),
             "lo has 127.0.0.1: {addrs:?}"
         );
     }

@@ -1,13 +1,17 @@
 //! End to end on the real kernel: `scripts/e2e.sh` builds sender, router and receiver network
 //! namespaces, runs `mgmd` (and smcroute, for comparison) as the router, and checks delivery,
 //! leave latency, wrong-interface reports and a clean kernel after SIGTERM; `e2e_overload`
-//! runs `scripts/e2e_overload.sh` (hostile control clients, a miss storm, 32 interfaces).
+//! runs `scripts/e2e_overload.sh` (hostile control clients, a miss storm, 32 interfaces);
+//! `e2e_igmp_input` runs `scripts/e2e_igmp.sh` (forged and oversized IGMP, floods over the
+//! limits).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
-//! skipped. With `CI=true` it must run: a missing prerequisite fails the test.
+//! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
+//! one at a time (they measure latencies, and the test harness would run them side by side).
 #![cfg(target_os = "linux")]
 
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 fn quiet(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null())
@@ -37,28 +41,45 @@ fn prerequisites() -> Result<(), String> {
     Err("not root and `unshare -Urnm` is not allowed here".into())
 }
 
+/// Held while a script runs.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `scripts/<script>` with the binaries' paths and `env`, unless the prerequisites are
+/// missing (then it says so, or fails under `CI=true`). True when it ran.
+fn run_script(test: &str, script: &str, env: &[(&str, String)]) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if let Err(why) = prerequisites() {
+        assert!(!ci, "CI=true but {test} cannot run: {why}");
+        eprintln!("{test} SKIPPED: {why}");
+        return false;
+    }
+    // A script that failed in another test poisons the lock; this one may still run.
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("bash")
+        .arg(&path)
+        .env("MGMD", env!("CARGO_BIN_EXE_mgmd"))
+        .env("MGMCTL", env!("CARGO_BIN_EXE_mgmctl"))
+        .env("PYTHON", "python3")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("running {path}: {e}"));
+    assert!(status.success(), "scripts/{script} failed: {status}");
+    true
+}
+
 #[test]
 fn e2e_netns() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    if let Err(why) = prerequisites() {
-        assert!(!ci, "CI=true but the e2e test cannot run: {why}");
-        eprintln!("e2e_netns SKIPPED: {why}");
-        return;
-    }
     let smcroute = quiet(Command::new("sh").args(["-c", "command -v smcrouted"]));
     assert!(
         smcroute || !ci,
         "CI=true but smcrouted is missing (apt-get install -y smcroute)"
     );
-    let status = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/e2e.sh"))
-        .env("MGMD", env!("CARGO_BIN_EXE_mgmd"))
-        .env("MGMCTL", env!("CARGO_BIN_EXE_mgmctl"))
-        .env("PYTHON", "python3")
-        .stdin(Stdio::null())
-        .status()
-        .expect("running scripts/e2e.sh");
-    assert!(status.success(), "scripts/e2e.sh failed: {status}");
+    run_script("e2e_netns", "e2e.sh", &[]);
 }
 
 /// `scripts/e2e_overload.sh`: 100 misbehaving control clients while new flows cause upcalls
@@ -68,30 +89,25 @@ fn e2e_netns() {
 /// path rule, and IGMP on 32 interfaces.
 #[test]
 fn e2e_overload() {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    if let Err(why) = prerequisites() {
-        assert!(!ci, "CI=true but the e2e test cannot run: {why}");
-        eprintln!("e2e_overload SKIPPED: {why}");
-        return;
-    }
-    // 1 ms for an optimised build (`cargo test --release`); a debug build is about ten
-    // times slower at everything, so it gets ten times the budget.
-    let budget_us = if cfg!(debug_assertions) {
+    // 1 ms for an optimised build (`cargo test --release`, as CI also runs it); a debug
+    // build is about ten times slower at everything, so it gets ten times the budget.
+    let budget_us: u32 = if cfg!(debug_assertions) {
         10_000
     } else {
         1_000
     };
-    let status = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/e2e_overload.sh"
-        ))
-        .env("MGMD", env!("CARGO_BIN_EXE_mgmd"))
-        .env("MGMCTL", env!("CARGO_BIN_EXE_mgmctl"))
-        .env("PYTHON", "python3")
-        .env("BUDGET_US", budget_us.to_string())
-        .stdin(Stdio::null())
-        .status()
-        .expect("running scripts/e2e_overload.sh");
-    assert!(status.success(), "scripts/e2e_overload.sh failed: {status}");
+    run_script(
+        "e2e_overload",
+        "e2e_overload.sh",
+        &[("BUDGET_US", budget_us.to_string())],
+    );
+}
+
+/// IGMP input checks and limits on the real kernel: `scripts/e2e_igmp.sh` forges IGMP from a
+/// host namespace (`scripts/igmp_forge.py`: off-subnet query, TTL 64 and no-Router-Alert
+/// reports, a 2,408-byte report on an MTU 9000 link, floods over the per-host and
+/// per-interface limits) and reads mgmd's verdicts from `mgmctl --json igmp`.
+#[test]
+fn e2e_igmp_input() {
+    run_script("e2e_igmp_input", "e2e_igmp.sh", &[]);
 }

@@ -647,18 +647,37 @@ impl Daemon {
                     ifindex,
                     source,
                     destination,
+                    ttl,
+                    router_alert,
                     payload,
                 } => {
-                    if self.igmp.router().is_own(source) {
-                        continue;
+                    // The link's subnets, read once, when its first message arrives.
+                    let unknown = self.igmp.router().interfaces().get(&ifindex);
+                    if unknown.is_some_and(|st| st.subnets.is_empty()) {
+                        match mgm_linux::mroute::ipv4_subnets_of(&self.name(ifindex)) {
+                            Ok(found) => {
+                                let subnets: Vec<igmp::Subnet> = found
+                                    .into_iter()
+                                    .map(|(a, len)| igmp::Subnet::new(a, len))
+                                    .collect();
+                                info!(interface = %self.name(ifindex), ?subnets, "IGMP: link subnets");
+                                self.igmp.set_subnets(ifindex, &subnets);
+                            }
+                            Err(e) => warn!("subnets of {}: {e}", self.name(ifindex)),
+                        }
                     }
                     debug!(
-                        "IGMP from {source} to {destination} on {}: {:?}",
+                        "IGMP from {source} to {destination} on {} (TTL {ttl}, router alert {router_alert}): {:?}",
                         self.name(ifindex),
                         igmp::parse(&payload)
                     );
                     let now = self.now();
-                    let acts = self.igmp.receive(ifindex, source, &payload, now);
+                    let heard = igmp::Heard {
+                        source,
+                        ttl,
+                        router_alert,
+                    };
+                    let acts = self.igmp.receive_packet(ifindex, &heard, &payload, now);
                     self.igmp_actions(acts);
                 }
                 Received4::Junk => {}
@@ -1258,9 +1277,28 @@ impl Daemon {
                 groups.push(json!({"group": g, "exclude_timer": left, "sources": srcs,
                     "old_host": gs.old_host_until.is_some()}));
             }
+            let c = &st.counters;
+            t += &format!(
+                "  received {}, accepted {}; dropped: own {}, malformed {}, ttl {}, no router alert {}, off-subnet reports {}, off-subnet queries {}\n  refused: invalid groups {}, invalid sources {}, group limit {}, source limit {}, host limit {}\n",
+                c.received, c.accepted, c.own, c.malformed, c.bad_ttl, c.no_router_alert,
+                c.off_subnet_report, c.off_subnet_query, c.invalid_groups, c.invalid_sources,
+                c.group_limit, c.source_limit, c.host_limit
+            );
+            let counters = json!({"received": c.received, "accepted": c.accepted, "own": c.own,
+                "malformed": c.malformed, "bad_ttl": c.bad_ttl, "no_router_alert": c.no_router_alert,
+                "off_subnet_report": c.off_subnet_report, "off_subnet_query": c.off_subnet_query,
+                "invalid_groups": c.invalid_groups, "invalid_sources": c.invalid_sources,
+                "group_limit": c.group_limit, "source_limit": c.source_limit,
+                "host_limit": c.host_limit});
+            let subnets: Vec<String> = st
+                .subnets
+                .iter()
+                .map(|s| format!("{}/{}", s.address, s.prefix_len))
+                .collect();
             rows.push(
                 json!({"interface": name, "address": st.address, "querier": st.querier,
-                "other_querier": st.other_querier, "groups": groups}),
+                "other_querier": st.other_querier, "groups": groups, "subnets": subnets,
+                "counters": counters}),
             );
         }
         (Value::Array(rows), t)

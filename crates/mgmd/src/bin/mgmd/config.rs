@@ -45,6 +45,17 @@ pub struct IgmpSection {
     pub last_member_query_count: Option<u8>,
     /// Act on leaves at once.
     pub fast_leave: bool,
+    /// Drop IGMP messages without the Router Alert option (default true; false for links
+    /// with old IGMPv1/v2 hosts).
+    pub require_router_alert: bool,
+    /// Drop IGMP messages whose IP TTL is not 1 (default true).
+    pub require_ttl_one: bool,
+    /// Groups with state per interface (default 2048).
+    pub max_groups_per_interface: usize,
+    /// INCLUDE-mode sources per group (default 128).
+    pub max_sources_per_group: usize,
+    /// Unexpired memberships per host address and interface (default 512).
+    pub max_memberships_per_host: usize,
 }
 
 impl Default for IgmpSection {
@@ -56,6 +67,11 @@ impl Default for IgmpSection {
             last_member_query_interval: 1.0,
             last_member_query_count: None,
             fast_leave: false,
+            require_router_alert: true,
+            require_ttl_one: true,
+            max_groups_per_interface: 2048,
+            max_sources_per_group: 128,
+            max_memberships_per_host: 512,
         }
     }
 }
@@ -68,6 +84,13 @@ impl IgmpSection {
                 Ok(Duration::from_secs_f64(v))
             } else {
                 Err(format!("igmp.{what} = {v}: expected seconds > 0"))
+            }
+        };
+        let limit = |what: &str, v: usize| {
+            if v >= 1 {
+                Ok(v)
+            } else {
+                Err(format!("igmp.{what} = {v}: expected at least 1"))
             }
         };
         if self.robustness == 0 || self.robustness > 7 {
@@ -86,6 +109,21 @@ impl IgmpSection {
             )?,
             last_member_query_count: self.last_member_query_count.unwrap_or(self.robustness),
             fast_leave: self.fast_leave,
+            input: mgm_igmp::InputPolicy {
+                require_ttl_one: self.require_ttl_one,
+                require_router_alert: self.require_router_alert,
+            },
+            limits: mgm_igmp::IgmpLimits {
+                groups_per_interface: limit(
+                    "max_groups_per_interface",
+                    self.max_groups_per_interface,
+                )?,
+                sources_per_group: limit("max_sources_per_group", self.max_sources_per_group)?,
+                memberships_per_host: limit(
+                    "max_memberships_per_host",
+                    self.max_memberships_per_host,
+                )?,
+            },
         })
     }
 }
@@ -279,6 +317,24 @@ mod tests {
             Config::parse("[[route]]\nprefix = \"198.51.100.0/24\"\ninterface = \"x\"").is_err()
         );
         assert!(Config::parse("bogus = 1").is_err());
+        assert_eq!(ic.limits, mgm_igmp::IgmpLimits::default());
+        assert_eq!(ic.input, mgm_igmp::InputPolicy::default());
+        let old = Config::parse(
+            "[igmp]\nrequire_router_alert = false\nmax_groups_per_interface = 10\nmax_sources_per_group = 4\nmax_memberships_per_host = 3",
+        )
+        .unwrap();
+        let oc = old.igmp.to_config().unwrap();
+        assert!(!oc.input.require_router_alert && oc.input.require_ttl_one);
+        assert_eq!(
+            (
+                oc.limits.groups_per_interface,
+                oc.limits.sources_per_group,
+                oc.limits.memberships_per_host
+            ),
+            (10, 4, 3)
+        );
+        let e = Config::parse("[igmp]\nmax_sources_per_group = 0").unwrap_err();
+        assert!(e.contains("max_sources_per_group"), "{e}");
     }
 
     #[test]

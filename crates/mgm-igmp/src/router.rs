@@ -1,0 +1,1209 @@
+//! The querier's state machine: every interface's groups, their timers, and what the
+//! engine and the links are told.
+//!
+//! Each group is filed under its earliest timer in one ordered index of the router, so a
+//! message touches only the groups it names and a tick only the groups whose timers are due:
+//! both are logarithmic in the number of groups, as is [`IgmpRouter::next_deadline`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use mgm::Selector;
+
+use crate::input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
+use crate::{parse, GroupRecord, IgmpConfig, Message, Query, ALL_SYSTEMS};
+
+/// What the state machine asks its caller to do.
+///
+/// ```
+/// use mgm_igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
+/// use mgm::Selector;
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// assert!(matches!(&acts[..], [IgmpAction::Send { ifindex: 3, destination, .. }] if *destination == ALL_SYSTEMS));
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// let host = Ipv4Addr::new(203, 0, 113, 2);
+/// let acts = r.receive(3, host, &encode_v2(0x16, g), Duration::from_secs(1));
+/// assert_eq!(acts, vec![IgmpAction::Join { ifindex: 3, selector: Selector::Group(g) }]);
+/// assert_eq!(r.remove_interface(3), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IgmpAction {
+    /// Add this membership in the engine.
+    Join {
+        /// The interface (ifindex).
+        ifindex: u32,
+        /// What hosts there want.
+        selector: Selector<Ipv4Addr>,
+    },
+    /// Delete this membership in the engine.
+    Leave {
+        /// The interface (ifindex).
+        ifindex: u32,
+        /// What nobody there wants any more.
+        selector: Selector<Ipv4Addr>,
+    },
+    /// Send this query out of the interface.
+    Send {
+        /// The interface (ifindex).
+        ifindex: u32,
+        /// The IP destination.
+        destination: Ipv4Addr,
+        /// The query.
+        query: Query,
+    },
+}
+
+/// One group's state on one interface.
+///
+/// ```
+/// use mgm_igmp::encode_v2;
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// let g = Ipv4Addr::new(239, 1, 2, 3);
+/// let now = Duration::from_secs(1);
+/// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), now); // an IGMPv2 report
+/// let gs = &r.interfaces()[&3].groups[&g];
+/// let gmi = r.config().group_membership_interval();
+/// assert_eq!(gs.group_timer, Some(now + gmi), "EXCLUDE mode");
+/// assert!(gs.sources.is_empty());
+/// assert_eq!(gs.old_host_until, Some(now + gmi), "an IGMPv2 host is on the link");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupState {
+    /// EXCLUDE mode until this time; `None`: INCLUDE mode.
+    pub group_timer: Option<Duration>,
+    /// INCLUDE-mode sources and their timers.
+    pub sources: BTreeMap<Ipv4Addr, Duration>,
+    /// An IGMPv1/v2 host was heard; compatibility mode until this time.
+    pub old_host_until: Option<Duration>,
+    /// Group-specific queries still to send, and when the next one is due.
+    gsq: Option<(u8, Duration)>,
+    /// Group-and-source-specific queries still to send per source, and the next time.
+    ssq: BTreeMap<Ipv4Addr, u8>,
+    ssq_next: Option<Duration>,
+    /// What the engine has been told.
+    joined: BTreeSet<Selector<Ipv4Addr>>,
+    /// The time this group is filed under in the router's timer index.
+    wake: Option<Duration>,
+}
+
+impl GroupState {
+    fn wanted(&self, group: Ipv4Addr) -> BTreeSet<Selector<Ipv4Addr>> {
+        if self.group_timer.is_some() {
+            [Selector::Group(group)].into()
+        } else {
+            self.sources
+                .keys()
+                .map(|&source| Selector::Source { source, group })
+                .collect()
+        }
+    }
+    fn idle(&self) -> bool {
+        self.group_timer.is_none()
+            && self.sources.is_empty()
+            && self.joined.is_empty()
+            && self.gsq.is_none()
+            && self.ssq.is_empty()
+    }
+    /// The earliest of the group's timers.
+    fn next_timer(&self) -> Option<Duration> {
+        [
+            self.group_timer,
+            self.gsq.map(|(_, t)| t),
+            self.ssq_next,
+            self.old_host_until,
+            self.sources.values().min().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// One interface's state.
+///
+/// ```
+/// use mgm_igmp::Query;
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// let me = Ipv4Addr::new(203, 0, 113, 5);
+/// r.add_interface(3, me, Duration::ZERO);
+/// let st = &r.interfaces()[&3];
+/// assert!(st.querier && st.address == me);
+/// assert_eq!(st.next_general_query, r.config().startup_query_interval(), "second startup query");
+///
+/// // A query from a lower address: that router becomes the querier.
+/// let other = Ipv4Addr::new(203, 0, 113, 1);
+/// let general = Query { group: Ipv4Addr::UNSPECIFIED, sources: vec![], max_response: Duration::from_secs(10),
+///                       s_flag: false, qrv: 2, qqi: Duration::from_secs(125), version: 3 };
+/// let now = Duration::from_secs(2);
+/// r.receive(3, other, &general.encode(), now);
+/// let st = &r.interfaces()[&3];
+/// assert!(!st.querier);
+/// assert_eq!(st.other_querier, Some(other));
+/// assert_eq!(st.other_querier_until, Some(now + r.config().other_querier_present_interval()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceState {
+    /// The router's address on it (its querier address).
+    pub address: Ipv4Addr,
+    /// True while this router is the querier.
+    pub querier: bool,
+    /// The querier heard, when another router is.
+    pub other_querier: Option<Ipv4Addr>,
+    /// When the other querier is considered gone.
+    pub other_querier_until: Option<Duration>,
+    /// When the next general query is due (as querier).
+    pub next_general_query: Duration,
+    startup_left: u8,
+    /// Groups with state.
+    pub groups: BTreeMap<Ipv4Addr, GroupState>,
+    /// The link's subnets: reports and queries from elsewhere are dropped. Empty until
+    /// [`IgmpRouter::set_subnets`] gives them; while empty, sources are not checked.
+    pub subnets: Vec<Subnet>,
+    /// The IP header checks of this link.
+    pub policy: InputPolicy,
+    /// What was heard, accepted and refused.
+    pub counters: IgmpCounters,
+    /// Each host's memberships and when they expire, for the per-host limit.
+    hosts: BTreeMap<Ipv4Addr, BTreeMap<HostKey, Duration>>,
+}
+
+/// The IGMP router side for every interface.
+///
+/// ```
+/// use mgm_igmp::{encode_v2, IgmpAction};
+/// use mgm_igmp::{IgmpConfig, IgmpRouter};
+/// use mgm::Selector;
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let secs = Duration::from_secs;
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), secs(0));
+/// let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
+///
+/// // A host joins: the engine gets a (*,G) membership.
+/// let acts = r.receive(3, host, &encode_v2(0x16, g), secs(1));
+/// assert_eq!(acts, vec![IgmpAction::Join { ifindex: 3, selector: Selector::Group(g) }]);
+///
+/// // It leaves: a group-specific query at once, another a second later, then the leave.
+/// let acts = r.receive(3, host, &encode_v2(0x17, g), secs(5));
+/// assert!(matches!(&acts[..], [IgmpAction::Send { destination, query, .. }] if *destination == g && query.group == g));
+/// assert!(matches!(&r.tick(secs(6))[..], [IgmpAction::Send { destination, .. }] if *destination == g));
+/// assert_eq!(r.tick(secs(7)), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }]);
+/// assert!(r.memberships(3).is_empty());
+/// ```
+#[derive(Clone, Debug)]
+pub struct IgmpRouter {
+    config: IgmpConfig,
+    ifaces: BTreeMap<u32, InterfaceState>,
+    /// Every group's next timer as (due, ifindex, group): `tick` takes the due ones from the
+    /// front and `next_deadline` reads the first, whatever the number of groups.
+    wakes: BTreeSet<(Duration, u32, Ipv4Addr)>,
+    /// Every host membership's expiry as (due, ifindex, host, membership).
+    host_expiry: BTreeSet<(Duration, u32, Ipv4Addr, HostKey)>,
+    /// Messages handed in for an interface IGMP does not run on.
+    unknown_interface: u64,
+}
+
+/// A host's membership: (group, source), the source 0.0.0.0 for the whole group.
+type HostKey = (Ipv4Addr, Ipv4Addr);
+
+/// 224.0.0.0/24 is link-local: never routed, never tracked.
+fn routable(g: Ipv4Addr) -> bool {
+    g.is_multicast() && g.octets()[..3] != [224, 0, 0]
+}
+
+fn query_for(cfg: &IgmpConfig, group: Ipv4Addr, sources: Vec<Ipv4Addr>, s_flag: bool) -> Query {
+    let general = group.is_unspecified();
+    Query {
+        group,
+        sources,
+        max_response: if general {
+            cfg.query_response_interval
+        } else {
+            cfg.last_member_query_interval
+        },
+        s_flag,
+        qrv: cfg.robustness,
+        qqi: cfg.query_interval,
+        version: 3,
+    }
+}
+
+/// Counts the message and runs the checks that do not need state: the parsed message when
+/// it may go on.
+fn admit(st: &mut InterfaceState, heard: &Heard, own: bool, payload: &[u8]) -> Option<Message> {
+    let c = &mut st.counters;
+    c.received += 1;
+    if own {
+        c.own += 1;
+        return None;
+    }
+    let Some(msg) = parse(payload) else {
+        c.malformed += 1;
+        return None;
+    };
+    if st.policy.require_ttl_one && heard.ttl != 1 {
+        c.bad_ttl += 1;
+        return None;
+    }
+    if st.policy.require_router_alert && !heard.router_alert {
+        c.no_router_alert += 1;
+        return None;
+    }
+    let on_link = st.subnets.is_empty() || st.subnets.iter().any(|s| s.contains(heard.source));
+    if !on_link {
+        if matches!(msg, Message::Query(_)) {
+            c.off_subnet_query += 1;
+            return None;
+        }
+        // RFC 3376 4.2.13: a host without an address yet reports from 0.0.0.0.
+        if !heard.source.is_unspecified() {
+            c.off_subnet_report += 1;
+            return None;
+        }
+    }
+    c.accepted += 1;
+    Some(msg)
+}
+
+/// True when `g` has state or there is room for it (a refusal is counted).
+fn has_room(
+    groups: &BTreeMap<Ipv4Addr, GroupState>,
+    counters: &mut IgmpCounters,
+    limits: &IgmpLimits,
+    g: Ipv4Addr,
+) -> bool {
+    if groups.contains_key(&g) || groups.len() < limits.groups_per_interface {
+        return true;
+    }
+    counters.group_limit += 1;
+    false
+}
+
+/// The per-host table of one interface and the router's expiry index, borrowed together.
+struct HostBook<'a> {
+    hosts: &'a mut BTreeMap<Ipv4Addr, BTreeMap<HostKey, Duration>>,
+    expiry: &'a mut BTreeSet<(Duration, u32, Ipv4Addr, HostKey)>,
+    ifindex: u32,
+    host: Ipv4Addr,
+    limit: usize,
+}
+
+impl HostBook<'_> {
+    /// Records (or refreshes) the host's membership `key` until `until`; false, counted,
+    /// when the host has as many memberships as allowed.
+    fn charge(&mut self, counters: &mut IgmpCounters, key: HostKey, until: Duration) -> bool {
+        let entries = self.hosts.entry(self.host).or_default();
+        if let Some(t) = entries.get_mut(&key) {
+            self.expiry.remove(&(*t, self.ifindex, self.host, key));
+            *t = until;
+        } else if entries.len() < self.limit {
+            entries.insert(key, until);
+        } else {
+            counters.host_limit += 1;
+            if entries.is_empty() {
+                self.hosts.remove(&self.host);
+            }
+            return false;
+        }
+        self.expiry.insert((until, self.ifindex, self.host, key));
+        true
+    }
+
+    /// Forgets the host's membership `key` (it left).
+    fn release(&mut self, key: HostKey) {
+        let Some(entries) = self.hosts.get_mut(&self.host) else {
+            return;
+        };
+        if let Some(t) = entries.remove(&key) {
+            self.expiry.remove(&(t, self.ifindex, self.host, key));
+        }
+        if entries.is_empty() {
+            self.hosts.remove(&self.host);
+        }
+    }
+}
+
+impl IgmpRouter {
+    /// A router with no interfaces.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// let r = IgmpRouter::new(IgmpConfig { fast_leave: true, ..IgmpConfig::default() });
+    /// assert!(r.interfaces().is_empty());
+    /// assert_eq!(r.next_deadline(), None, "nothing to do without interfaces");
+    /// ```
+    pub fn new(config: IgmpConfig) -> Self {
+        IgmpRouter {
+            config,
+            ifaces: BTreeMap::new(),
+            wakes: BTreeSet::new(),
+            host_expiry: BTreeSet::new(),
+            unknown_interface: 0,
+        }
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// let c = IgmpConfig { robustness: 3, ..IgmpConfig::default() };
+    /// assert_eq!(IgmpRouter::new(c).config(), &c);
+    /// ```
+    pub fn config(&self) -> &IgmpConfig {
+        &self.config
+    }
+
+    /// Every interface's state.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(4, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO);
+    /// assert_eq!(r.interfaces().keys().copied().collect::<Vec<_>>(), [3, 4]);
+    /// assert_eq!(r.interfaces()[&4].address, Ipv4Addr::new(192, 0, 2, 1));
+    /// ```
+    pub fn interfaces(&self) -> &BTreeMap<u32, InterfaceState> {
+        &self.ifaces
+    }
+
+    /// The input counters of an interface (see [`IgmpCounters`]).
+    pub fn counters(&self, ifindex: u32) -> Option<&IgmpCounters> {
+        self.ifaces.get(&ifindex).map(|i| &i.counters)
+    }
+
+    /// Messages handed in for an interface IGMP does not run on (not counted elsewhere).
+    pub fn unknown_interface(&self) -> u64 {
+        self.unknown_interface
+    }
+
+    /// How many unexpired memberships each host has on an interface (the per-host limit's
+    /// count).
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let host = Ipv4Addr::new(203, 0, 113, 2);
+    /// r.receive(3, host, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
+    /// assert_eq!(r.host_memberships(3)[&host], 1);
+    /// ```
+    pub fn host_memberships(&self, ifindex: u32) -> BTreeMap<Ipv4Addr, usize> {
+        self.ifaces.get(&ifindex).map_or(BTreeMap::new(), |i| {
+            i.hosts.iter().map(|(h, m)| (*h, m.len())).collect()
+        })
+    }
+
+    /// Checks what must always hold, for tests and fuzzing: no interface over a limit, only
+    /// routable groups and valid sources in the state, counters that add up, and every group
+    /// filed in the timer index under its earliest timer (and nothing else filed). The first
+    /// violation found, described.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
+    /// assert_eq!(r.check_invariants(), Ok(()));
+    /// ```
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let lim = &self.config.limits;
+        let mut filed = 0;
+        let mut expiring = 0;
+        for (i, st) in &self.ifaces {
+            let c = &st.counters;
+            if c.received != c.accepted + c.dropped() {
+                return Err(format!("interface {i}: counters do not add up: {c:?}"));
+            }
+            if st.groups.len() > lim.groups_per_interface {
+                return Err(format!("interface {i}: {} groups", st.groups.len()));
+            }
+            for (g, gs) in &st.groups {
+                if !routable(*g) {
+                    return Err(format!("interface {i}: group {g} in the state"));
+                }
+                if gs.sources.len() > lim.sources_per_group {
+                    return Err(format!(
+                        "interface {i}: {g} has {} sources",
+                        gs.sources.len()
+                    ));
+                }
+                if let Some(s) = gs.sources.keys().find(|s| !is_valid_source(**s)) {
+                    return Err(format!("interface {i}: source {s} of {g} in the state"));
+                }
+                if gs.wake != gs.next_timer() {
+                    return Err(format!(
+                        "interface {i}: {g} filed at {:?}, due {:?}",
+                        gs.wake,
+                        gs.next_timer()
+                    ));
+                }
+                if let Some(t) = gs.wake {
+                    if !self.wakes.contains(&(t, *i, *g)) {
+                        return Err(format!("interface {i}: {g} missing from the timer index"));
+                    }
+                    filed += 1;
+                }
+            }
+            for (h, entries) in &st.hosts {
+                if entries.is_empty() || entries.len() > lim.memberships_per_host {
+                    return Err(format!(
+                        "interface {i}: host {h} has {} memberships",
+                        entries.len()
+                    ));
+                }
+                for (key, t) in entries {
+                    if !self.host_expiry.contains(&(*t, *i, *h, *key)) {
+                        return Err(format!("interface {i}: host {h} {key:?} never expires"));
+                    }
+                    expiring += 1;
+                }
+            }
+        }
+        if filed != self.wakes.len() || expiring != self.host_expiry.len() {
+            return Err(format!(
+                "stale index entries: {} filed for {filed} groups, {} expiries for {expiring} host memberships",
+                self.wakes.len(),
+                self.host_expiry.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when `a` is one of the router's own addresses (its looped-back packets).
+    ///
+    /// ```
+    /// use mgm_igmp::encode_v2;
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// let me = Ipv4Addr::new(203, 0, 113, 1);
+    /// r.add_interface(3, me, Duration::ZERO);
+    /// assert!(r.is_own(me));
+    /// assert!(!r.is_own(Ipv4Addr::new(203, 0, 113, 2)));
+    /// // Its own packets, looped back, are ignored.
+    /// assert!(r.receive(3, me, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1)).is_empty());
+    /// ```
+    pub fn is_own(&self, a: Ipv4Addr) -> bool {
+        self.ifaces.values().any(|i| i.address == a)
+    }
+
+    /// Starts IGMP on an interface: the router is querier until it hears a lower address,
+    /// and sends its startup general queries (the first at once). The link's subnets are
+    /// unknown (sources unchecked) until [`IgmpRouter::set_subnets`]; its input policy is
+    /// the configuration's.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpAction, ALL_SYSTEMS};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let [IgmpAction::Send { ifindex: 3, destination, query }] = &acts[..] else { panic!("{acts:?}") };
+    /// assert_eq!(*destination, ALL_SYSTEMS);
+    /// assert!(query.group.is_unspecified(), "a general query");
+    /// assert_eq!((query.version, query.max_response), (3, Duration::from_secs(10)));
+    /// ```
+    pub fn add_interface(
+        &mut self,
+        ifindex: u32,
+        address: Ipv4Addr,
+        now: Duration,
+    ) -> Vec<IgmpAction> {
+        let _ = self.remove_interface(ifindex);
+        self.ifaces.insert(
+            ifindex,
+            InterfaceState {
+                address,
+                querier: true,
+                other_querier: None,
+                other_querier_until: None,
+                next_general_query: now,
+                startup_left: self.config.robustness,
+                groups: BTreeMap::new(),
+                subnets: Vec::new(),
+                policy: self.config.input,
+                counters: IgmpCounters::default(),
+                hosts: BTreeMap::new(),
+            },
+        );
+        self.tick(now)
+    }
+
+    /// Sets the subnets of an interface's link; from now on reports from other sources
+    /// (but 0.0.0.0) and queries from other sources are dropped. False when IGMP does not
+    /// run on `ifindex`.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter, Subnet};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// assert!(r.set_subnets(3, &[Subnet::new(Ipv4Addr::new(203, 0, 113, 1), 24)]));
+    /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
+    /// assert!(r.receive(3, Ipv4Addr::new(8, 8, 8, 8), &report, Duration::from_secs(1)).is_empty());
+    /// assert_eq!(r.counters(3).unwrap().off_subnet_report, 1);
+    /// assert!(!r.set_subnets(9, &[]));
+    /// ```
+    pub fn set_subnets(&mut self, ifindex: u32, subnets: &[Subnet]) -> bool {
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return false;
+        };
+        st.subnets = subnets.to_vec();
+        true
+    }
+
+    /// Sets the IP header checks of one interface (for a link with old hosts). False when
+    /// IGMP does not run on `ifindex`.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, Heard, IgmpConfig, IgmpRouter, InputPolicy};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let old = Heard { router_alert: false, ..Heard::well_formed(Ipv4Addr::new(203, 0, 113, 2)) };
+    /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
+    /// assert!(r.receive_packet(3, &old, &report, Duration::from_secs(1)).is_empty());
+    /// r.set_input_policy(3, InputPolicy { require_router_alert: false, ..InputPolicy::default() });
+    /// assert_eq!(r.receive_packet(3, &old, &report, Duration::from_secs(2)).len(), 1, "joined");
+    /// ```
+    pub fn set_input_policy(&mut self, ifindex: u32, policy: InputPolicy) -> bool {
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return false;
+        };
+        st.policy = policy;
+        true
+    }
+
+    /// Stops IGMP on an interface; returns the leaves of its memberships.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v3_report, GroupRecord, IgmpAction};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(232, 1, 1, 1));
+    /// let allow = GroupRecord { kind: 5, group: g, sources: vec![s] };
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v3_report(&[allow]), Duration::from_secs(1));
+    /// assert_eq!(r.remove_interface(3), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Source { source: s, group: g } }]);
+    /// assert!(r.remove_interface(3).is_empty(), "already gone");
+    /// ```
+    pub fn remove_interface(&mut self, ifindex: u32) -> Vec<IgmpAction> {
+        let Some(st) = self.ifaces.remove(&ifindex) else {
+            return Vec::new();
+        };
+        for (g, gs) in &st.groups {
+            if let Some(t) = gs.wake {
+                self.wakes.remove(&(t, ifindex, *g));
+            }
+        }
+        for (host, entries) in &st.hosts {
+            for (key, t) in entries {
+                self.host_expiry.remove(&(*t, ifindex, *host, *key));
+            }
+        }
+        st.groups
+            .into_values()
+            .flat_map(|g| g.joined)
+            .map(|selector| IgmpAction::Leave { ifindex, selector })
+            .collect()
+    }
+
+    /// The memberships the engine should have on an interface now.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, encode_v3_report, GroupRecord};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let host = Ipv4Addr::new(203, 0, 113, 2);
+    /// let (s, ssm) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(232, 1, 1, 1));
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// r.receive(3, host, &encode_v3_report(&[GroupRecord { kind: 1, group: ssm, sources: vec![s] }]), Duration::from_secs(1));
+    /// r.receive(3, host, &encode_v2(0x16, g), Duration::from_secs(1));
+    /// assert_eq!(r.memberships(3), vec![Selector::Source { source: s, group: ssm }, Selector::Group(g)]);
+    /// assert!(r.memberships(9).is_empty(), "not an IGMP interface");
+    /// ```
+    pub fn memberships(&self, ifindex: u32) -> Vec<Selector<Ipv4Addr>> {
+        self.ifaces.get(&ifindex).map_or(Vec::new(), |i| {
+            i.groups
+                .values()
+                .flat_map(|g| g.joined.iter().copied())
+                .collect()
+        })
+    }
+
+    /// The earliest time [`IgmpRouter::tick`] has something to do. Reads the first entry
+    /// of the timer index and each interface's querier timers: it does not visit groups.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// // The second startup general query is the next thing to do.
+    /// let due = r.next_deadline().unwrap();
+    /// assert_eq!(due, Duration::from_millis(31_250));
+    /// assert!(r.tick(due - Duration::from_millis(1)).is_empty());
+    /// assert_eq!(r.tick(due).len(), 1);
+    /// ```
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let groups = self.wakes.first().map(|w| w.0);
+        let hosts = self.host_expiry.first().map(|h| h.0);
+        self.ifaces
+            .values()
+            .flat_map(|i| {
+                [
+                    i.querier.then_some(i.next_general_query),
+                    i.other_querier_until,
+                ]
+            })
+            .chain([groups, hosts])
+            .flatten()
+            .min()
+    }
+
+    /// Handles one IGMP message heard on `ifindex` from `source`, as a conforming host sends
+    /// it (TTL 1, Router Alert): [`IgmpRouter::receive_packet`] with
+    /// [`Heard::well_formed`].
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v3_report, GroupRecord, IgmpAction};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// let to_ex = encode_v3_report(&[GroupRecord { kind: 4, group: g, sources: vec![] }]);
+    /// let acts = r.receive(3, host, &to_ex, Duration::from_secs(1));
+    /// assert_eq!(acts, vec![IgmpAction::Join { ifindex: 3, selector: Selector::Group(g) }]);
+    /// // Not an IGMP interface, or not a valid message: nothing happens.
+    /// assert!(r.receive(9, host, &to_ex, Duration::from_secs(1)).is_empty());
+    /// assert!(r.receive(3, host, &to_ex[..6], Duration::from_secs(1)).is_empty());
+    /// ```
+    pub fn receive(
+        &mut self,
+        ifindex: u32,
+        source: Ipv4Addr,
+        payload: &[u8],
+        now: Duration,
+    ) -> Vec<IgmpAction> {
+        self.receive_packet(ifindex, &Heard::well_formed(source), payload, now)
+    }
+
+    /// Handles one IGMP message heard on `ifindex`. It is counted, then dropped (counted by
+    /// reason, see [`IgmpCounters`]) when the router sent it, it is malformed, its TTL or
+    /// Router Alert fail the link's [`InputPolicy`], or its source is off the link's
+    /// subnets; invalid sources are taken out of records and records over a limit are
+    /// refused before anything enters the state. The work is logarithmic in the number of
+    /// groups (and linear in the message's size).
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, Heard, IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let host = Heard::well_formed(Ipv4Addr::new(203, 0, 113, 2));
+    /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
+    /// assert!(r.receive_packet(3, &Heard { ttl: 64, ..host }, &report, Duration::from_secs(1)).is_empty());
+    /// assert_eq!(r.receive_packet(3, &host, &report, Duration::from_secs(1)).len(), 1, "joined");
+    /// let c = r.counters(3).unwrap();
+    /// assert_eq!((c.received, c.accepted, c.bad_ttl), (2, 1, 1));
+    /// ```
+    pub fn receive_packet(
+        &mut self,
+        ifindex: u32,
+        heard: &Heard,
+        payload: &[u8],
+        now: Duration,
+    ) -> Vec<IgmpAction> {
+        let mut out = Vec::new();
+        let own = self.is_own(heard.source);
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            self.unknown_interface = self.unknown_interface.saturating_add(1);
+            return out;
+        };
+        let Some(msg) = admit(st, heard, own, payload) else {
+            return out;
+        };
+        let host = heard.source;
+        let mut touched = Vec::new();
+        match msg {
+            Message::Query(q) => self.heard_query(ifindex, host, &q, now, &mut touched),
+            Message::V1Report(g) | Message::V2Report(g) => {
+                self.old_report(ifindex, host, g, now, &mut touched);
+            }
+            Message::V2Leave(g) => {
+                if let Some(mut book) = self.book(ifindex, host, g) {
+                    book.release((g, Ipv4Addr::UNSPECIFIED));
+                    self.leave(ifindex, g, now, &mut touched);
+                }
+            }
+            Message::V3Report(recs) => {
+                for r in recs {
+                    self.record(ifindex, host, r, now, &mut touched);
+                }
+            }
+        }
+        self.settle_interface(ifindex, now, &mut out);
+        touched.sort_unstable();
+        touched.dedup();
+        for g in touched {
+            self.settle_group(ifindex, g, now, &mut out);
+        }
+        out
+    }
+
+    /// The interface's host table for `host`, when `g` is a routable group (else counted).
+    fn book(&mut self, ifindex: u32, host: Ipv4Addr, g: Ipv4Addr) -> Option<HostBook<'_>> {
+        let limit = self.config.limits.memberships_per_host;
+        let st = self.ifaces.get_mut(&ifindex)?;
+        if !routable(g) {
+            st.counters.invalid_groups += 1;
+            return None;
+        }
+        Some(HostBook {
+            hosts: &mut st.hosts,
+            expiry: &mut self.host_expiry,
+            ifindex,
+            host,
+            limit,
+        })
+    }
+
+    /// An IGMPv1/v2 report: EXCLUDE mode, and compatibility mode.
+    fn old_report(
+        &mut self,
+        ifindex: u32,
+        host: Ipv4Addr,
+        g: Ipv4Addr,
+        now: Duration,
+        touched: &mut Vec<Ipv4Addr>,
+    ) {
+        let cfg = self.config;
+        let until = now + cfg.group_membership_interval();
+        let limit = cfg.limits.memberships_per_host;
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return;
+        };
+        let InterfaceState {
+            groups,
+            hosts,
+            counters,
+            ..
+        } = st;
+        if !routable(g) {
+            counters.invalid_groups += 1;
+            return;
+        }
+        if !has_room(groups, counters, &cfg.limits, g) {
+            return;
+        }
+        let mut book = HostBook {
+            hosts,
+            expiry: &mut self.host_expiry,
+            ifindex,
+            host,
+            limit,
+        };
+        if !book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), until) {
+            return;
+        }
+        let gs = groups.entry(g).or_default();
+        gs.group_timer = Some(until);
+        gs.old_host_until = Some(until);
+        touched.push(g);
+    }
+
+    fn heard_query(
+        &mut self,
+        ifindex: u32,
+        source: Ipv4Addr,
+        q: &Query,
+        now: Duration,
+        touched: &mut Vec<Ipv4Addr>,
+    ) {
+        let cfg = self.config;
+        let lmqt = cfg.last_member_query_time();
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return;
+        };
+        if source < st.address && !source.is_unspecified() {
+            st.querier = false;
+            st.other_querier = Some(source);
+            st.other_querier_until = Some(now + cfg.other_querier_present_interval());
+            st.startup_left = 0;
+        }
+        // As non-querier, lower timers on the querier's specific queries (RFC 3376 6.6.1).
+        if !st.querier && !q.group.is_unspecified() && !q.s_flag {
+            if let Some(g) = st.groups.get_mut(&q.group) {
+                if q.sources.is_empty() {
+                    if let Some(t) = g.group_timer.as_mut() {
+                        *t = (*t).min(now + lmqt);
+                    }
+                } else {
+                    for s in &q.sources {
+                        if let Some(t) = g.sources.get_mut(s) {
+                            *t = (*t).min(now + lmqt);
+                        }
+                    }
+                }
+                touched.push(q.group);
+            }
+        }
+    }
+
+    fn leave(&mut self, ifindex: u32, g: Ipv4Addr, now: Duration, touched: &mut Vec<Ipv4Addr>) {
+        let cfg = self.config;
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return;
+        };
+        let querier = st.querier;
+        let Some(gs) = st.groups.get_mut(&g) else {
+            return;
+        };
+        if gs.group_timer.is_none() {
+            return;
+        }
+        if cfg.fast_leave {
+            gs.group_timer = None;
+            touched.push(g);
+            return;
+        }
+        if !querier {
+            return;
+        }
+        let lmqt = cfg.last_member_query_time();
+        gs.group_timer = gs.group_timer.map(|t| t.min(now + lmqt));
+        if gs.gsq.is_none() {
+            gs.gsq = Some((cfg.last_member_query_count, now));
+        }
+        touched.push(g);
+    }
+
+    /// One IGMPv3 group record from `host`.
+    fn record(
+        &mut self,
+        ifindex: u32,
+        host: Ipv4Addr,
+        r: GroupRecord,
+        now: Duration,
+        touched: &mut Vec<Ipv4Addr>,
+    ) {
+        let cfg = self.config;
+        let gmi = cfg.group_membership_interval();
+        let lmqt = cfg.last_member_query_time();
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return;
+        };
+        let querier = st.querier;
+        let InterfaceState {
+            groups,
+            hosts,
+            counters,
+            ..
+        } = st;
+        let g = r.group;
+        if !routable(g) {
+            counters.invalid_groups += 1;
+            return;
+        }
+        let mut sources = r.sources;
+        let before = sources.len();
+        sources.retain(|s| is_valid_source(*s));
+        counters.invalid_sources += (before - sources.len()) as u64;
+        sources.sort_unstable();
+        sources.dedup();
+        let mut book = HostBook {
+            hosts,
+            expiry: &mut self.host_expiry,
+            ifindex,
+            host,
+            limit: cfg.limits.memberships_per_host,
+        };
+        let mut group_leave = false;
+        match r.kind {
+            1 | 3 | 5 => {
+                if r.kind == 3 {
+                    // TO_IN: the host no longer wants the whole group.
+                    book.release((g, Ipv4Addr::UNSPECIFIED));
+                }
+                if !sources.is_empty() && has_room(groups, counters, &cfg.limits, g) {
+                    let gs = groups.entry(g).or_default();
+                    for &s in &sources {
+                        if !gs.sources.contains_key(&s)
+                            && gs.sources.len() >= cfg.limits.sources_per_group
+                        {
+                            counters.source_limit += 1;
+                        } else if book.charge(counters, (g, s), now + gmi) {
+                            gs.sources.insert(s, now + gmi);
+                            gs.ssq.remove(&s);
+                        }
+                    }
+                    // A group created for nothing goes at its settle.
+                    touched.push(g);
+                }
+                if r.kind == 3 {
+                    if let Some(gs) = groups.get_mut(&g) {
+                        touched.push(g);
+                        if gs.group_timer.is_some() {
+                            group_leave = true;
+                        } else {
+                            let gone: Vec<Ipv4Addr> = gs
+                                .sources
+                                .keys()
+                                .filter(|s| sources.binary_search(s).is_err())
+                                .copied()
+                                .collect();
+                            Self::lower_sources(gs, &gone, &cfg, querier, now, lmqt);
+                        }
+                    }
+                }
+            }
+            2 | 4
+                if has_room(groups, counters, &cfg.limits, g)
+                    && book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), now + gmi) =>
+            {
+                groups.entry(g).or_default().group_timer = Some(now + gmi);
+                touched.push(g);
+            }
+            6 => {
+                for &s in &sources {
+                    book.release((g, s));
+                }
+                if let Some(gs) = groups.get_mut(&g) {
+                    let compat = gs.old_host_until.is_some_and(|t| t > now);
+                    if !compat && gs.group_timer.is_none() {
+                        let gone: Vec<Ipv4Addr> = sources
+                            .iter()
+                            .filter(|s| gs.sources.contains_key(s))
+                            .copied()
+                            .collect();
+                        Self::lower_sources(gs, &gone, &cfg, querier, now, lmqt);
+                        touched.push(g);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if group_leave {
+            self.leave(ifindex, g, now, touched);
+        }
+    }
+
+    fn lower_sources(
+        gs: &mut GroupState,
+        gone: &[Ipv4Addr],
+        cfg: &IgmpConfig,
+        querier: bool,
+        now: Duration,
+        lmqt: Duration,
+    ) {
+        for s in gone {
+            if cfg.fast_leave {
+                gs.sources.remove(s);
+            } else if querier {
+                if let Some(t) = gs.sources.get_mut(s) {
+                    *t = (*t).min(now + lmqt);
+                }
+                gs.ssq.insert(*s, cfg.last_member_query_count);
+                gs.ssq_next = Some(now);
+            }
+        }
+    }
+
+    /// Sends due queries, expires timers, and reports membership changes. Only the groups
+    /// whose timers are due are visited (taken from the front of the timer index).
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpAction, ALL_SYSTEMS};
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::ZERO);
+    /// // The startup queries: every 31.25 s, then every 125 s.
+    /// assert!(matches!(&r.tick(Duration::from_millis(31_250))[..], [IgmpAction::Send { destination, .. }] if *destination == ALL_SYSTEMS));
+    /// // Nobody answered: the membership ends after the group membership interval (260 s).
+    /// let gmi = r.config().group_membership_interval();
+    /// assert!(r.tick(gmi - Duration::from_millis(1)).iter().all(|a| !matches!(a, IgmpAction::Leave { .. })));
+    /// assert!(r.tick(gmi).contains(&IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }));
+    /// ```
+    pub fn tick(&mut self, now: Duration) -> Vec<IgmpAction> {
+        let mut out = Vec::new();
+        let ids: Vec<u32> = self.ifaces.keys().copied().collect();
+        for i in ids {
+            self.settle_interface(i, now, &mut out);
+        }
+        // Taken out first, then settled: a timer a settle sets to `now` waits for the next
+        // tick instead of looping.
+        let mut due = Vec::new();
+        while let Some(&w) = self.wakes.first() {
+            if w.0 > now {
+                break;
+            }
+            self.wakes.pop_first();
+            due.push(w);
+        }
+        for (_, ifindex, g) in due {
+            if let Some(gs) = self
+                .ifaces
+                .get_mut(&ifindex)
+                .and_then(|st| st.groups.get_mut(&g))
+            {
+                gs.wake = None;
+            }
+            self.settle_group(ifindex, g, now, &mut out);
+        }
+        self.expire_hosts(now);
+        out
+    }
+
+    /// Forgets the host memberships whose time is up.
+    fn expire_hosts(&mut self, now: Duration) {
+        while let Some(&(t, ifindex, host, key)) = self.host_expiry.first() {
+            if t > now {
+                break;
+            }
+            self.host_expiry.pop_first();
+            let Some(hosts) = self.ifaces.get_mut(&ifindex).map(|st| &mut st.hosts) else {
+                continue;
+            };
+            if let Some(entries) = hosts.get_mut(&host) {
+                if entries.get(&key) == Some(&t) {
+                    entries.remove(&key);
+                }
+                if entries.is_empty() {
+                    hosts.remove(&host);
+                }
+            }
+        }
+    }
+
+    /// The interface's querier timers: election and general queries.
+    fn settle_interface(&mut self, ifindex: u32, now: Duration, out: &mut Vec<IgmpAction>) {
+        let cfg = self.config;
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return;
+        };
+        if !st.querier && st.other_querier_until.is_some_and(|t| t <= now) {
+            st.querier = true;
+            st.other_querier = None;
+            st.other_querier_until = None;
+            st.next_general_query = now;
+        }
+        if st.querier && st.next_general_query <= now {
+            out.push(IgmpAction::Send {
+                ifindex,
+                destination: ALL_SYSTEMS,
+                query: query_for(&cfg, Ipv4Addr::UNSPECIFIED, Vec::new(), false),
+            });
+            if st.startup_left > 1 {
+                st.startup_left -= 1;
+                st.next_general_query = now + cfg.startup_query_interval();
+            } else {
+                st.startup_left = 0;
+                st.next_general_query = now + cfg.query_interval;
+            }
+        }
+    }
+
+    /// Runs one group's timers, turns its state into engine actions, and files it under its
+    /// next timer (or forgets it when it has no state left).
+    fn settle_group(
+        &mut self,
+        ifindex: u32,
+        g: Ipv4Addr,
+        now: Duration,
+        out: &mut Vec<IgmpAction>,
+    ) {
+        let cfg = self.config;
+        let lmqt = cfg.last_member_query_time();
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return;
+        };
+        let querier = st.querier;
+        let Some(gs) = st.groups.get_mut(&g) else {
+            return;
+        };
+        let mut sends = Vec::new();
+        if let Some((left, at)) = gs.gsq {
+            if at <= now {
+                if querier && left > 0 {
+                    let s_flag = gs.group_timer.is_some_and(|t| t > now + lmqt);
+                    sends.push(query_for(&cfg, g, Vec::new(), s_flag));
+                }
+                gs.gsq =
+                    (left > 1 && querier).then(|| (left - 1, now + cfg.last_member_query_interval));
+            }
+        }
+        if gs.ssq_next.is_some_and(|t| t <= now) {
+            let srcs: Vec<Ipv4Addr> = gs.ssq.keys().copied().collect();
+            if querier && !srcs.is_empty() {
+                sends.push(query_for(&cfg, g, srcs, false));
+            }
+            gs.ssq.retain(|_, n| {
+                *n = n.saturating_sub(1);
+                *n > 0
+            });
+            gs.ssq_next = (!gs.ssq.is_empty()).then(|| now + cfg.last_member_query_interval);
+        }
+        if gs.group_timer.is_some_and(|t| t <= now) {
+            gs.group_timer = None;
+            gs.gsq = None;
+        }
+        gs.sources.retain(|_, t| *t > now);
+        gs.ssq.retain(|s, _| gs.sources.contains_key(s));
+        if gs.old_host_until.is_some_and(|t| t <= now) {
+            gs.old_host_until = None;
+        }
+        let wanted = gs.wanted(g);
+        let leaves = gs.joined.difference(&wanted).map(|sel| IgmpAction::Leave {
+            ifindex,
+            selector: *sel,
+        });
+        let joins = wanted.difference(&gs.joined).map(|sel| IgmpAction::Join {
+            ifindex,
+            selector: *sel,
+        });
+        let changes: Vec<IgmpAction> = leaves.chain(joins).collect();
+        gs.joined = wanted;
+        if let Some(t) = gs.wake.take() {
+            self.wakes.remove(&(t, ifindex, g));
+        }
+        if gs.idle() {
+            st.groups.remove(&g);
+        } else if let Some(t) = gs.next_timer() {
+            gs.wake = Some(t);
+            self.wakes.insert((t, ifindex, g));
+        }
+        out.extend(sends.into_iter().map(|query| IgmpAction::Send {
+            ifindex,
+            destination: g,
+            query,
+        }));
+        out.extend(changes);
+    }
+}
+
+#[cfg(test)]
+mod tests;

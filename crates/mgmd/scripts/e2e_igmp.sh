@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# End-to-end test of mgmd's IGMP input checks and limits, against hand-built IGMP from a host.
+# Topology (network namespaces with a per-run prefix, one veth pair with MTU 9000):
+#
+#   rtr: rh0 203.0.113.1/24 (mgmd) ── h0 203.0.113.2/24 (host: igmp_forge.py)
+#
+# Checks, each read from `mgmctl --json igmp`:
+#   1. a forged general query from 1.2.3.4 (off-subnet, lower address): mgmd stays querier,
+#      and the drop is counted (TTL 64: bad_ttl; TTL 1: off_subnet_query);
+#   2. a report with TTL 64, and one without Router Alert: no membership, both counted;
+#   3. a 2,408-byte IGMPv3 report (above the old 2,048-byte buffer; the link's MTU is 9000):
+#      accepted whole, its 10 groups and 290 sources in the state;
+#   4. one host reporting 600 groups with a per-host limit of 400: 400 kept, 200 refused and
+#      counted; then seven more hosts, 100 groups each, with 1,000 groups per interface: the
+#      table stops at 1,000 and the refusals are counted.
+#   5. mgmd stops on SIGTERM with exit status 0.
+#
+# Works as root, and unprivileged through `unshare -Urnm`. Environment: MGMD, MGMCTL (paths of
+# the binaries; default target/debug), PYTHON.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+MGMD=${MGMD:-$ROOT/target/debug/mgmd}
+MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
+PY=${PYTHON:-$(command -v python3)}
+
+if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
+    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
+        bash "$0" "$@"
+fi
+if [ -n "${MGM_E2E_INNER:-}" ]; then
+    mount --make-rprivate / 2>/dev/null || true
+    if [ -d /run/netns ]; then
+        mount -t tmpfs tmpfs /run/netns
+    else
+        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
+    fi
+fi
+
+P="mgmigmp$$"
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-e2e-igmp.XXXXXX")
+PIDS=()
+KEEP_LOGS=1
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    for n in rtr host; do
+        ip netns del "$P$n" 2>/dev/null || true
+    done
+    if [ "$KEEP_LOGS" = 1 ]; then
+        echo "e2e_igmp: logs kept in $RUN" >&2
+    else
+        rm -rf "$RUN"
+    fi
+}
+trap cleanup EXIT
+
+nx() {
+    local ns=$1
+    shift
+    ip netns exec "$P$ns" "$@"
+}
+
+wait_for() { # wait_for SECONDS COMMAND...
+    local until=$((SECONDS + $1))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$until" ] && return 1
+        sleep 0.1
+    done
+}
+
+for n in rtr host; do
+    ip netns add "$P$n"
+    nx "$n" ip link set lo up
+done
+ip link add h0 netns "${P}host" mtu 9000 type veth peer name rh0 netns "${P}rtr" mtu 9000
+nx rtr ip addr add 203.0.113.1/24 dev rh0
+nx host ip addr add 203.0.113.2/24 dev h0
+nx rtr ip link set rh0 up
+nx host ip link set h0 up
+# The forged sources must reach mgmd, to be judged there (not by reverse-path filtering).
+for c in all default rh0; do
+    nx rtr sh -c "echo 0 > /proc/sys/net/ipv4/conf/$c/rp_filter"
+done
+
+cat >"$RUN/mgmd.toml" <<EOF
+control_socket = "$RUN/mgmd.sock"
+[igmp]
+max_memberships_per_host = 400
+max_groups_per_interface = 1000
+[[interface]]
+name = "rh0"
+EOF
+ip netns exec "${P}rtr" "$MGMD" --config "$RUN/mgmd.toml" --log info >"$RUN/mgmd.log" 2>&1 &
+RPID=$!
+PIDS+=("$RPID")
+wait_for 5 test -S "$RUN/mgmd.sock" || { cat "$RUN/mgmd.log"; echo "mgmd did not start" >&2; exit 1; }
+
+ctl() { nx rtr "$MGMCTL" --socket "$RUN/mgmd.sock" "$@"; }
+forge() { nx host "$PY" "$HERE/igmp_forge.py" --ifname h0 "$@" >>"$RUN/forge.log"; }
+snapshot() { ctl --json igmp >"$RUN/$1.json"; }
+# counter NAME FILE: the rh0 counter NAME in a snapshot.
+field() {
+    "$PY" -c 'import json,sys; r=[x for x in json.load(open(sys.argv[1])) if x["interface"]=="rh0"][0]; print(eval(sys.argv[2], {}, r))' "$RUN/$1.json" "$2"
+}
+# until_count SECONDS SNAPSHOT EXPR MIN: snapshot until EXPR reaches MIN.
+until_count() {
+    local until=$((SECONDS + $1))
+    while :; do
+        snapshot "$2"
+        [ "$(field "$2" "$3")" -ge "$4" ] && return 0
+        [ "$SECONDS" -ge "$until" ] && return 1
+        sleep 0.2
+    done
+}
+
+# The first message the router hears makes it read the link's subnets.
+forge --src 203.0.113.2 report --group 239.5.5.5
+until_count 5 s0 'counters["accepted"]' 1 || { echo "FAIL: mgmd heard nothing" >&2; exit 1; }
+
+fails=()
+check() { # check WHAT CONDITION-RESULT(0/1)
+    if [ "$2" = 1 ]; then echo "ok   $1"; else echo "FAIL $1"; fails+=("$1"); fi
+}
+py_true() { "$PY" -c "import sys; sys.exit(0 if ($1) else 1)" && echo 1 || echo 0; }
+
+# 1. Forged off-subnet general queries.
+forge --src 1.2.3.4 --ttl 64 query
+forge --src 1.2.3.4 query
+until_count 5 s1 'counters["off_subnet_query"]' 1 || true
+check "forged query from 1.2.3.4, TTL 64: dropped for its TTL" "$(py_true "$(field s1 'counters["bad_ttl"]') >= 1")"
+check "forged query from 1.2.3.4, TTL 1: counted off-subnet" "$(py_true "$(field s1 'counters["off_subnet_query"]') >= 1")"
+check "mgmd is still the querier" "$(py_true "'$(field s1 'querier')' == 'True' and '$(field s1 'other_querier')' == 'None'")"
+
+# 2. A report with TTL 64; one without Router Alert.
+forge --src 203.0.113.2 --ttl 64 report --group 239.6.6.6
+forge --src 203.0.113.2 --no-router-alert report --group 239.6.6.7
+until_count 5 s2 'counters["no_router_alert"]' 1 || true
+groups2=$(field s2 '[g["group"] for g in groups]')
+check "report with TTL 64: no membership, counted" "$(py_true "'239.6.6.6' not in $groups2 and $(field s2 'counters["bad_ttl"]') >= 2")"
+check "report without Router Alert: no membership, counted" "$(py_true "'239.6.6.7' not in $groups2 and $(field s2 'counters["no_router_alert"]') >= 1")"
+
+# 3. A jumbo IGMPv3 report.
+forge --src 203.0.113.2 jumbo --size 2408
+until_count 5 s3 'len([g for g in groups if g["group"].startswith("239.7.0.")])' 10 || true
+check "2,408-byte IGMPv3 report: its 10 groups kept" "$(py_true "$(field s3 'len([g for g in groups if g["group"].startswith("239.7.0.")])') == 10")"
+check "2,408-byte IGMPv3 report: its 290 sources kept" "$(py_true "$(field s3 'sum(len(g["sources"]) for g in groups if g["group"].startswith("239.7.0."))') == 290")"
+check "2,408-byte IGMPv3 report: nothing malformed" "$(py_true "$(field s3 'counters["malformed"]') == 0")"
+
+# 4. Floods: one host over its limit, then many hosts over the interface's.
+forge --src 203.0.113.50 flood --first 239.10.0.0 --count 600
+until_count 10 s4 'counters["host_limit"]' 200 || true
+n_host=$(field s4 'len([g for g in groups if g["group"].startswith("239.10.")])')
+check "one host, 600 groups, limit 400: $n_host kept" "$(py_true "$n_host == 400")"
+check "one host over its limit: refusals counted ($(field s4 'counters["host_limit"]'))" "$(py_true "$(field s4 'counters["host_limit"]') == 200")"
+for h in 60 61 62 63 64 65 66; do
+    forge --src "203.0.113.$h" flood --first "239.20.$h.0" --count 100
+done
+until_count 10 s5 'counters["group_limit"]' 100 || true
+n_all=$(field s5 'len(groups)')
+check "seven more hosts, 700 groups, limit 1000 per interface: $n_all groups" "$(py_true "$n_all == 1000")"
+check "over the interface's limit: refusals counted ($(field s5 'counters["group_limit"]'))" "$(py_true "$(field s5 'counters["group_limit"]') >= 100")"
+check "counters add up" "$(py_true "$(field s5 'counters["received"] - counters["accepted"] - counters["own"] - counters["malformed"] - counters["bad_ttl"] - counters["no_router_alert"] - counters["off_subnet_report"] - counters["off_subnet_query"]') == 0")"
+ctl igmp | grep -E "received|refused" >"$RUN/igmp.txt" || true
+cat "$RUN/igmp.txt"
+
+# 5. Stop.
+rc=0
+kill -TERM "$RPID"
+wait_for 10 bash -c "! kill -0 $RPID" || { echo "mgmd did not stop in 10 s" >&2; kill -KILL "$RPID"; }
+wait "$RPID" || rc=$?
+check "mgmd stops cleanly (exit $rc)" "$(py_true "$rc == 0")"
+
+echo "e2e_igmp: $((14 - ${#fails[@]})) passed, ${#fails[@]} failed"
+if [ "${#fails[@]}" = 0 ]; then KEEP_LOGS=0; else tail -30 "$RUN/mgmd.log"; exit 1; fi
