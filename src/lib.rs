@@ -92,7 +92,7 @@
 //! engine never waits on them: a receiver that stops draining loses batches, never blocks the
 //! engine, and costs another receiver nothing. A loss is never silent: it is counted
 //! ([`Batches::lost`], [`EngineCounters::dropped`]) and the receiver's stream carries a marker
-//! ([`Event::Overflow`], [`MfeChange::Resync`]) right after everything older than the loss;
+//! ([`Event::Overflow`], [`MfeChange::Resync`]) after everything older than the loss;
 //! on it the receiver re-reads the state it mirrors through the walks and enumerations
 //! ([`Batches`] has the details).
 //!

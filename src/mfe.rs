@@ -172,8 +172,9 @@ pub enum MfeChange<A> {
         reason: DeleteReason,
     },
     /// The subscriber's queue was full ([`crate::Config::queue_capacity`] batches) and the
-    /// engine dropped `lost` changes, in whole batches. Everything received before this marker
-    /// is older than what was lost, and nothing was lost after it until the next marker. The
+    /// engine dropped `lost` changes, in whole batches. It comes after every change older than
+    /// the loss (and, rarely, after a newer batch the engine queued while the receiver was
+    /// making it); nothing was lost after it until the next marker. The
     /// forwarder must make its table match the engine's again: walk [`crate::Mgm::mfes`],
     /// install or update every entry, delete what the walk does not have. The changes after
     /// the marker may repeat what the walk already showed; each carries the full new state, so

@@ -214,9 +214,9 @@ pub enum Event<A> {
         reason: DeleteReason,
     },
     /// The protocol's queue was full ([`crate::Config::queue_capacity`] batches) and the
-    /// engine dropped `lost` events meant for it, in whole batches. Everything received
-    /// before this marker is older than what was lost, and nothing was lost after it until
-    /// the next marker. Re-read what the protocol mirrors of the engine
+    /// engine dropped `lost` events meant for it, in whole batches. It comes after every event
+    /// older than the loss (and, rarely, after a newer batch the engine queued while the
+    /// receiver was making it); nothing was lost after it until the next marker. Re-read what the protocol mirrors of the engine
     /// ([`crate::Mgm::interfaces`], [`crate::Mgm::memberships`], [`crate::Mgm::mfes`], the group
     /// enumerations). No bracket of [`Event::DisableIgmp`] / [`Event::EnableIgmp`] is open
     /// across it: a bracket is one operation's batch, dropped or delivered whole.
@@ -390,10 +390,14 @@ impl<T> Batches<T> {
     /// # Errors
     /// [`RecvTimeoutError`] on time-out or disconnection.
     pub fn recv_batch_timeout(&self, timeout: Duration) -> Result<Vec<T>, RecvTimeoutError> {
-        let deadline = Instant::now() + timeout;
+        // A time-out too long for a deadline (`Duration::MAX`) waits without one.
+        let deadline = Instant::now().checked_add(timeout);
         match self.try_recv_batch() {
             Ok(b) => Ok(b),
-            Err(TryRecvError::Empty) => self.rx.recv_deadline(deadline),
+            Err(TryRecvError::Empty) => match deadline {
+                Some(d) => self.rx.recv_deadline(d),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            },
             Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
         }
     }

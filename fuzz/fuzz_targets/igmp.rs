@@ -217,6 +217,7 @@ fuzz_target!(|input: Input| {
             groups_per_interface: usize::from(input.groups % 8),
             sources_per_group: usize::from(input.sources % 6),
             memberships_per_host: usize::from(input.per_host % 12),
+            hosts_per_interface: usize::from(input.per_host / 12 % 6),
         },
         ..IgmpConfig::default()
     };

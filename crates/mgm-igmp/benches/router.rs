@@ -48,6 +48,7 @@ fn filled(n: u32) -> IgmpRouter {
             groups_per_interface: 1 << 20,
             sources_per_group: 128,
             memberships_per_host: 1 << 20,
+            hosts_per_interface: 1 << 20,
         },
         ..IgmpConfig::default()
     });

@@ -84,11 +84,13 @@ impl InputPolicy {
 /// | groups per interface | 2,048 |
 /// | sources per group | 128 |
 /// | memberships per host (one per group joined in EXCLUDE mode, one per source in INCLUDE mode) | 512 |
+/// | hosts with memberships per interface | 4,096 |
 ///
 /// ```
 /// use mgm_igmp::IgmpLimits;
 /// let l = IgmpLimits::default();
 /// assert_eq!((l.groups_per_interface, l.sources_per_group, l.memberships_per_host), (2048, 128, 512));
+/// assert_eq!(l.hosts_per_interface, 4096);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IgmpLimits {
@@ -99,6 +101,10 @@ pub struct IgmpLimits {
     /// Memberships one host address has reported on one interface and that have not
     /// expired (hosts reporting from 0.0.0.0 share one budget).
     pub memberships_per_host: usize,
+    /// Host addresses with memberships on one interface: without it, a host that forges
+    /// every address of its subnet would multiply the per-host budget by the subnet's size.
+    /// A report from a host past it is refused and counted as `host_limit`.
+    pub hosts_per_interface: usize,
 }
 
 impl Default for IgmpLimits {
@@ -107,6 +113,7 @@ impl Default for IgmpLimits {
             groups_per_interface: 2048,
             sources_per_group: 128,
             memberships_per_host: 512,
+            hosts_per_interface: 4096,
         }
     }
 }

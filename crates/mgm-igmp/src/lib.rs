@@ -327,7 +327,8 @@ pub fn parse(b: &[u8]) -> Option<Message> {
         0x22 => {
             let n = usize::from(u16::from_be_bytes([b[6], b[7]]));
             let mut off = 8;
-            let mut recs = Vec::with_capacity(n);
+            // A record takes at least 8 bytes: the packet bounds the room, not its count field.
+            let mut recs = Vec::with_capacity(n.min(b.len() / 8));
             for _ in 0..n {
                 if b.len() < off + 8 {
                     return None;

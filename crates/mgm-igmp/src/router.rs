@@ -295,12 +295,18 @@ struct HostBook<'a> {
     ifindex: u32,
     host: Ipv4Addr,
     limit: usize,
+    /// Most hosts the table holds.
+    hosts_limit: usize,
 }
 
 impl HostBook<'_> {
     /// Records (or refreshes) the host's membership `key` until `until`; false, counted,
     /// when the host has as many memberships as allowed.
     fn charge(&mut self, counters: &mut IgmpCounters, key: HostKey, until: Duration) -> bool {
+        if !self.hosts.contains_key(&self.host) && self.hosts.len() >= self.hosts_limit {
+            counters.host_limit += 1;
+            return false;
+        }
         let entries = self.hosts.entry(self.host).or_default();
         if let Some(t) = entries.get_mut(&key) {
             self.expiry.remove(&(*t, self.ifindex, self.host, key));
@@ -456,6 +462,9 @@ impl IgmpRouter {
                     }
                     filed += 1;
                 }
+            }
+            if st.hosts.len() > lim.hosts_per_interface {
+                return Err(format!("interface {i}: {} hosts", st.hosts.len()));
             }
             for (h, entries) in &st.hosts {
                 if entries.is_empty() || entries.len() > lim.memberships_per_host {
@@ -774,6 +783,7 @@ impl IgmpRouter {
     /// The interface's host table for `host`, when `g` is a routable group (else counted).
     fn book(&mut self, ifindex: u32, host: Ipv4Addr, g: Ipv4Addr) -> Option<HostBook<'_>> {
         let limit = self.config.limits.memberships_per_host;
+        let hosts_limit = self.config.limits.hosts_per_interface;
         let st = self.ifaces.get_mut(&ifindex)?;
         if !routable(g) {
             st.counters.invalid_groups += 1;
@@ -785,6 +795,7 @@ impl IgmpRouter {
             ifindex,
             host,
             limit,
+            hosts_limit,
         })
     }
 
@@ -822,6 +833,7 @@ impl IgmpRouter {
             ifindex,
             host,
             limit,
+            hosts_limit: cfg.limits.hosts_per_interface,
         };
         if !book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), until) {
             return;
@@ -937,6 +949,7 @@ impl IgmpRouter {
             ifindex,
             host,
             limit: cfg.limits.memberships_per_host,
+            hosts_limit: cfg.limits.hosts_per_interface,
         };
         let mut group_leave = false;
         match r.kind {

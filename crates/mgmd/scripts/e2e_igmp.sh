@@ -5,7 +5,7 @@
 #   rtr: rh0 203.0.113.1/24 (mgmd) ── h0 203.0.113.2/24 (host: igmp_forge.py)
 #
 # Checks, each read from `mgmctl --json igmp`:
-#   1. a forged general query from 1.2.3.4 (off-subnet, lower address): mgmd stays querier,
+#   1. a forged general query from 198.51.100.4 (off-subnet, lower address): mgmd stays querier,
 #      and the drop is counted (TTL 64: bad_ttl; TTL 1: off_subnet_query);
 #   2. a report with TTL 64, and one without Router Alert: no membership, both counted;
 #   3. a 2,408-byte IGMPv3 report (above the old 2,048-byte buffer; the link's MTU is 9000):
@@ -133,11 +133,11 @@ check() { # check WHAT CONDITION-RESULT(0/1)
 py_true() { "$PY" -c "import sys; sys.exit(0 if ($1) else 1)" && echo 1 || echo 0; }
 
 # 1. Forged off-subnet general queries.
-forge --src 1.2.3.4 --ttl 64 query
-forge --src 1.2.3.4 query
+forge --src 198.51.100.4 --ttl 64 query
+forge --src 198.51.100.4 query
 until_count 5 s1 'counters["off_subnet_query"]' 1 || true
-check "forged query from 1.2.3.4, TTL 64: dropped for its TTL" "$(py_true "$(field s1 'counters["bad_ttl"]') >= 1")"
-check "forged query from 1.2.3.4, TTL 1: counted off-subnet" "$(py_true "$(field s1 'counters["off_subnet_query"]') >= 1")"
+check "forged query from 198.51.100.4, TTL 64: dropped for its TTL" "$(py_true "$(field s1 'counters["bad_ttl"]') >= 1")"
+check "forged query from 198.51.100.4, TTL 1: counted off-subnet" "$(py_true "$(field s1 'counters["off_subnet_query"]') >= 1")"
 check "mgmd is still the querier" "$(py_true "'$(field s1 'querier')' == 'True' and '$(field s1 'other_querier')' == 'None'")"
 
 # 2. A report with TTL 64; one without Router Alert.

@@ -261,13 +261,14 @@ wait "$HOLD" || true
 echo "(b) a third client got: $busy"
 check "(b) a third client is refused with an error line" grep -q "serving 2 control clients" <<<"$busy"
 check "(b) with the two gone, status answers" bash -c "ip netns exec ${P}rtr $MGMCTL --socket $B status | grep -q MFEs"
-if nx rtr "$MGMD" --config "$RUN/b.toml" >"$RUN/b2.log" 2>&1; then second=started; else second=refused; fi
+# Under `timeout`: a second mgmd wrongly started would otherwise run until the end of time.
+if nx rtr timeout 10 "$MGMD" --config "$RUN/b.toml" >"$RUN/b2.log" 2>&1; then second=started; else second=refused; fi
 check "(b) a second mgmd on the live socket is refused" \
     bash -c "[ $second = refused ] && grep -q 'answers on it' '$RUN/b2.log'"
 stop_mgmd
 echo "keep me" >"$RUN/file.sock"
 sed "s#$RUN/b.sock#$RUN/file.sock#" "$RUN/b.toml" >"$RUN/f.toml"
-if nx rtr "$MGMD" --config "$RUN/f.toml" >"$RUN/f.log" 2>&1; then fstart=started; else fstart=refused; fi
+if nx rtr timeout 10 "$MGMD" --config "$RUN/f.toml" >"$RUN/f.log" 2>&1; then fstart=started; else fstart=refused; fi
 check "(b) a control_socket path that is a regular file is refused and kept" \
     bash -c "[ $fstart = refused ] && grep -q 'regular file' '$RUN/f.log' && [ \"\$(cat '$RUN/file.sock')\" = 'keep me' ]"
 

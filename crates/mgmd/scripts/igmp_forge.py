@@ -3,7 +3,7 @@
 with or without the Router Alert option, out of one interface. For the IGMP end-to-end test
 (e2e_igmp.sh); documentation address ranges only.
 
-  igmp_forge.py --ifname h0 query  --src 1.2.3.4 --ttl 64
+  igmp_forge.py --ifname h0 query  --src 198.51.100.4 --ttl 64
   igmp_forge.py --ifname h0 report --src 203.0.113.2 --group 239.6.6.6 --ttl 64
   igmp_forge.py --ifname h0 jumbo  --src 203.0.113.2 --size 2408
   igmp_forge.py --ifname h0 flood  --src 203.0.113.50 --first 239.10.0.0 --count 600

@@ -506,6 +506,35 @@ fn the_host_limit_refuses_and_counts_and_frees_on_leave_and_expiry() {
 }
 
 #[test]
+fn the_hosts_limit_refuses_a_new_host_and_counts_and_room_returns_on_leave() {
+    let limits = IgmpLimits {
+        hosts_per_interface: 2,
+        ..IgmpLimits::default()
+    };
+    let mut r = on_link(IgmpConfig {
+        limits,
+        ..IgmpConfig::default()
+    });
+    let host = |i: u8| Ipv4Addr::new(203, 0, 113, 10 + i);
+    let g = |i: u8| Ipv4Addr::new(239, 4, 0, i);
+    for i in 0..4 {
+        r.receive(IF, host(i), &encode_v2(0x16, g(i)), secs(1));
+    }
+    assert_eq!(r.host_memberships(IF).len(), 2, "two hosts kept");
+    assert_eq!(r.memberships(IF).len(), 2);
+    assert_eq!(counters(&r).host_limit, 2);
+    // A known host still gets more memberships.
+    let a = r.receive(IF, host(0), &encode_v2(0x16, g(9)), secs(1));
+    assert_eq!(joins(&a), vec![Selector::Group(g(9))]);
+    // When a host leaves all it had, a new one has room.
+    r.receive(IF, host(1), &encode_v2(0x17, g(1)), secs(2));
+    let a = r.receive(IF, host(3), &encode_v2(0x16, g(3)), secs(2));
+    assert_eq!(joins(&a), vec![Selector::Group(g(3))]);
+    assert_eq!(r.host_memberships(IF).len(), 2);
+    assert!(r.check_invariants().is_ok());
+}
+
+#[test]
 fn every_drop_is_counted_once_by_its_first_reason() {
     let mut r = on_link(IgmpConfig::default());
     let off = Ipv4Addr::new(8, 8, 8, 8);

@@ -127,8 +127,15 @@ struct Daemon {
     /// Control step times by [`DELAY_EDGES_US`] bucket.
     reply_hist: [u64; 5],
     control: Option<Arc<server::Stats>>,
+    /// When the links' subnets were last read (`Daemon::refresh_subnets`).
+    subnets_read: Instant,
 }
 
+/// How often the IGMP links' subnets are read again, so an address change reaches the
+/// off-subnet checks.
+const SUBNET_REFRESH: Duration = Duration::from_secs(30);
+/// Messages of the mroute socket handled per call of `Daemon::read_socket`.
+const MESSAGES_PER_TURN: usize = 256;
 const EVENT_RING: usize = 1000;
 
 /// The upper edges, in microseconds, of the delay buckets `status` shows (the last bucket is
@@ -474,6 +481,7 @@ impl Daemon {
             upcall_hist: [0; 5],
             reply_hist: [0; 5],
             control: None,
+            subnets_read: Instant::now(),
         };
         for i in 0..d.ifaces.len() {
             let (name, ifindex) = (d.ifaces[i].name.clone(), d.ifaces[i].ifindex);
@@ -504,6 +512,7 @@ impl Daemon {
             info!(interface = %name, address = %addr, "IGMP querier started");
             d.igmp_actions(acts);
         }
+        d.refresh_subnets();
         if d.groups.interfaces() > 0 {
             let limit = mgm_linux::membership::max_memberships_per_socket();
             info!(
@@ -581,7 +590,10 @@ impl Daemon {
     }
 
     fn read_socket(&mut self) {
-        loop {
+        // At most this many messages per call, so a flood of upcalls or IGMP cannot starve
+        // the loop's other work (timers, control requests, logs); what is left is read on
+        // the next turn, the socket still readable.
+        for _ in 0..MESSAGES_PER_TURN {
             let msg = match self.fwd.kernel().recv() {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
@@ -651,21 +663,6 @@ impl Daemon {
                     router_alert,
                     payload,
                 } => {
-                    // The link's subnets, read once, when its first message arrives.
-                    let unknown = self.igmp.router().interfaces().get(&ifindex);
-                    if unknown.is_some_and(|st| st.subnets.is_empty()) {
-                        match mgm_linux::mroute::ipv4_subnets_of(&self.name(ifindex)) {
-                            Ok(found) => {
-                                let subnets: Vec<igmp::Subnet> = found
-                                    .into_iter()
-                                    .map(|(a, len)| igmp::Subnet::new(a, len))
-                                    .collect();
-                                info!(interface = %self.name(ifindex), ?subnets, "IGMP: link subnets");
-                                self.igmp.set_subnets(ifindex, &subnets);
-                            }
-                            Err(e) => warn!("subnets of {}: {e}", self.name(ifindex)),
-                        }
-                    }
                     debug!(
                         "IGMP from {source} to {destination} on {} (TTL {ttl}, router alert {router_alert}): {:?}",
                         self.name(ifindex),
@@ -786,7 +783,46 @@ impl Daemon {
     }
 
     /// Drains events and errors, and applies forwarding changes to the kernel.
+    /// Reads the subnets of every IGMP link from the kernel and gives the IGMP router those
+    /// that changed (logged). A link whose subnets cannot be read, or that has none, fails
+    /// closed: only reports from 0.0.0.0 (RFC 3376 §4.2.13) pass its off-subnet check.
+    fn refresh_subnets(&mut self) {
+        self.subnets_read = Instant::now();
+        let links: Vec<(u32, Vec<igmp::Subnet>)> = self
+            .igmp
+            .router()
+            .interfaces()
+            .iter()
+            .map(|(i, st)| (*i, st.subnets.clone()))
+            .collect();
+        for (ifindex, had) in links {
+            let name = self.name(ifindex);
+            let mut subnets: Vec<igmp::Subnet> = match mgm_linux::mroute::ipv4_subnets_of(&name) {
+                Ok(found) => found
+                    .into_iter()
+                    .map(|(a, len)| igmp::Subnet::new(a, len))
+                    .collect(),
+                Err(e) => {
+                    if had != [igmp::Subnet::new(Ipv4Addr::UNSPECIFIED, 32)] {
+                        warn!("subnets of {name}: {e}");
+                    }
+                    Vec::new()
+                }
+            };
+            if subnets.is_empty() {
+                subnets.push(igmp::Subnet::new(Ipv4Addr::UNSPECIFIED, 32));
+            }
+            if subnets != had {
+                info!(interface = %name, ?subnets, "IGMP: link subnets");
+                self.igmp.set_subnets(ifindex, &subnets);
+            }
+        }
+    }
+
     fn housekeeping(&mut self) {
+        if self.subnets_read.elapsed() >= SUBNET_REFRESH {
+            self.refresh_subnets();
+        }
         for e in self.igmp.handle_events() {
             debug!("IGMP event {e:?}");
             if matches!(e, Event::DisableIgmp { .. } | Event::EnableIgmp { .. }) {

@@ -56,6 +56,8 @@ pub struct IgmpSection {
     pub max_sources_per_group: usize,
     /// Unexpired memberships per host address and interface (default 512).
     pub max_memberships_per_host: usize,
+    /// Host addresses with memberships per interface (default 4096).
+    pub max_hosts_per_interface: usize,
 }
 
 impl Default for IgmpSection {
@@ -72,6 +74,7 @@ impl Default for IgmpSection {
             max_groups_per_interface: 2048,
             max_sources_per_group: 128,
             max_memberships_per_host: 512,
+            max_hosts_per_interface: 4096,
         }
     }
 }
@@ -122,6 +125,10 @@ impl IgmpSection {
                 memberships_per_host: limit(
                     "max_memberships_per_host",
                     self.max_memberships_per_host,
+                )?,
+                hosts_per_interface: limit(
+                    "max_hosts_per_interface",
+                    self.max_hosts_per_interface,
                 )?,
             },
         })
