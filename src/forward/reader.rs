@@ -275,12 +275,12 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// records) until it is dropped.
 ///
 /// Each lookup checks the blocks it keeps with one load of the store's layout version (it
-/// takes them again after a table rebuild or a directory change); every 256th lookup,
+/// takes them again after a table rebuild or a directory change); every 64th lookup,
 /// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
-/// collector's shared epoch line is read once per 256 packets, not per packet. The common hit
+/// collector's shared epoch line is read once per 64 packets, not per packet. The common hit
 /// (interface index below 1024 with no next hop, the key in the first slot whose tag matches
-/// in its home group or, when that group is full, in the next one, the slot not
-/// mid-rewrite, a short list) takes a short path of its own
+/// in its home group, the slot not mid-rewrite, a short list; in a burst, also a key in the
+/// next group when its home group is full) takes a short path of its own
 /// with no loop and no geometry arithmetic, so the processor can overlap the cache misses of
 /// several lookups in a row; everything else takes the full path. A short OIF
 /// list is copied into the reader's own buffer (the MFE's slot may change right after); a
@@ -510,7 +510,7 @@ impl<A: Family> Reader<A> {
                 ring[i % AHEAD] = hq;
                 start_loading(kept, worker, q, hq);
             }
-            let fast = fast_of(kept, p).and_then(|f| f.hit(&w, h, p.bytes, buf));
+            let fast = fast_of(kept, p).and_then(|f| f.hit::<A, true>(&w, h, p.bytes, buf));
             let hit = match fast {
                 Some(_) => None,
                 None => block_of(kept, &p.arrival).and_then(|b| b.get_cold(&w, h, buf)),

@@ -83,7 +83,7 @@ const HUGE_PAGE: usize = 2 << 20;
 /// it, a block stays in small pages: the unused part of one huge page would outweigh it.
 const HUGE_FROM: usize = HUGE_PAGE / 2;
 /// A reader moves its epoch forward every this many lookups (and at every burst).
-pub(super) const REPIN: u32 = 256;
+pub(super) const REPIN: u32 = 64;
 
 /// The header's length field when the list is in a heap array (the array has the length).
 const SPILLED: u64 = 0xffff;
@@ -753,7 +753,7 @@ impl<H> Kept<H> {
         }
         let f = FastBlock::checked(*self.fast.get(i)?, pin)?;
         f.prefetch::<A>(hash);
-        f.hit(key, hash, bytes, buf)
+        f.hit::<A, false>(key, hash, bytes, buf)
     }
 }
 
@@ -805,16 +805,18 @@ impl<'a> FastBlock<'a> {
     }
 
     /// The common hit: the key in the first slot whose tag matches in its home group, or,
-    /// when the home group is full and holds no match, in the next one; that slot stable
-    /// (not mid-rewrite) and its list inline. Then the list is copied into `buf`, the hit
-    /// counted on the reader's counter run, and the list's length returned. `None` for
-    /// everything else, with nothing counted.
+    /// with `NEXT` and when the home group is full and holds no match, in the next one; that
+    /// slot stable (not mid-rewrite) and its list inline. Then the list is copied into `buf`,
+    /// the hit counted on the reader's counter run, and the list's length returned. `None`
+    /// for everything else, with nothing counted.
     ///
     /// The same reads and the same checks as the full path, in fewer instructions: no
     /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
-    /// cache misses of several lookups in a row.
+    /// cache misses of several lookups in a row. Single lookups go without `NEXT`: with it,
+    /// `compare` measured them slower (the keys past their home group, one in ten, take the
+    /// full path instead); a burst, whose lines were loaded ahead, goes with it.
     #[inline(always)]
-    pub(super) fn hit<A: Family>(
+    pub(super) fn hit<A: Family, const NEXT: bool>(
         self,
         key: &KeyWords,
         hash: u64,
@@ -832,6 +834,9 @@ impl<'a> FastBlock<'a> {
             // A full home group: the key may have been placed in the next one, as about one
             // in ten is at the table's usual load. Further than that, or past the end, and it
             // is the full path's to find.
+            if !NEXT {
+                return None;
+            }
             g += 1;
             if has_empty(t) || g == f.groups {
                 return None;
