@@ -89,8 +89,8 @@ fn e2e_netns() {
 /// path rule, and IGMP on 32 interfaces.
 #[test]
 fn e2e_overload() {
-    // 1 ms for an optimised build (`cargo test --release`, as CI also runs it); a debug
-    // build is about ten times slower at everything, so it gets ten times the budget.
+    // 1 ms for an optimised build (`cargo test --release`); a debug build is about ten
+    // times slower at everything, so it gets ten times the budget.
     let budget_us: u32 = if cfg!(debug_assertions) {
         10_000
     } else {
