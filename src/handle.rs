@@ -8,12 +8,12 @@
 use crate::error::{Error, HandleKind};
 
 /// The atomics of the slot words: std's, or loom's when model checking
-/// (`RUSTFLAGS="--cfg loom" cargo test --release --lib handle`; loom is a dev-dependency, so
-/// only the test build switches).
+/// (`cargo test --release --features loom --lib handle`; the `loom` feature switches only the
+/// unit tests).
 mod sync {
-    #[cfg(all(loom, test))]
+    #[cfg(all(feature = "loom", test))]
     pub(super) use loom::sync::atomic::{AtomicU64, Ordering};
-    #[cfg(not(all(loom, test)))]
+    #[cfg(not(all(feature = "loom", test)))]
     pub(super) use std::sync::atomic::{AtomicU64, Ordering};
 }
 use sync::{AtomicU64, Ordering};
@@ -141,7 +141,7 @@ impl Slots {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
@@ -177,7 +177,7 @@ mod tests {
 
 /// Loom model checks of the generation protocol: every interleaving (and every weak-memory
 /// outcome loom models) of a writer opening and closing slots against lock-free checkers.
-#[cfg(all(test, loom))]
+#[cfg(all(test, feature = "loom"))]
 mod loom_tests {
     use super::*;
     use loom::sync::atomic::AtomicU64 as Word;

@@ -9,7 +9,7 @@
 //! header did not move, the words it read are one version of the slot. All slot words are
 //! atomics, so a torn read is a retried read, never undefined behaviour.
 //!
-//! Model checking (`RUSTFLAGS="--cfg loom" cargo test --release --lib seqlock`): every
+//! Model checking (`cargo test --release --features loom --lib seqlock`): every
 //! interleaving and weak-memory outcome loom explores of a writer rewriting a two-word slot
 //! against a reader; and, to show the model can fail, the same model with each of the four
 //! orderings weakened must find a torn read.
@@ -200,7 +200,7 @@ impl<W: Word> SeqLock<W> {
 }
 
 /// Loom models of the read / rewrite / remove protocol on a slot of two data words.
-#[cfg(all(test, loom))]
+#[cfg(all(test, feature = "loom"))]
 mod loom_tests {
     use super::*;
     use loom::sync::atomic::AtomicU64 as LoomWord;
