@@ -14,8 +14,8 @@
 //! [`IgmpConfig::fast_leave`], a host's leave (an IGMPv2 leave, `TO_IN`, `BLOCK`, or a
 //! report that drops what it held before) takes away at once only what no other tracked host
 //! holds: the group stays while another host is in EXCLUDE mode, a source while another host
-//! names it, and nobody is queried. Without fast leave, leaves start the last member queries
-//! of RFC 3376 6.4 whoever else is tracked.
+//! names it, and nobody is queried. Without fast leave, a leave starts the last member
+//! queries of RFC 3376 6.4, however many hosts are tracked.
 //!
 //! Fast leave and old hosts: IGMPv1 hosts send no leave, so one stays tracked (and holds the
 //! group) for a group membership interval after its last report. IGMPv1/v2 hosts also
@@ -23,7 +23,8 @@
 //! join's record expires such a host can be a member the router no longer tracks; when the
 //! last tracked host leaves, it loses the group until it reports again (at the next general
 //! query). On links with several IGMPv1/v2 members of a group, fast leave is only safe if
-//! that is acceptable; IGMPv3 hosts do not suppress reports and are always tracked.
+//! that is acceptable. IGMPv3 hosts do not suppress reports: each member that reports is
+//! tracked.
 //!
 //! Nothing a link sends is trusted before it is checked ([`IgmpRouter::receive_packet`]): TTL
 //! 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the link's
