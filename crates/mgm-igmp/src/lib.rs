@@ -7,6 +7,25 @@
 //! forwarding more than asked is allowed); sources in INCLUDE mode are `(S,G)` memberships.
 //! Queries are always sent in IGMPv3 format so hosts are never pushed down to IGMPv2.
 //!
+//! Every reporting host is tracked per interface and group (explicit tracking,
+//! [`IgmpRouter::group_hosts`]): its filter mode and the sources it named, each expiring one
+//! group membership interval after the report that refreshed it. An IGMPv1/v2 report makes
+//! the host an EXCLUDE {} member and an IGMPv2 leave is its `TO_IN {}` (RFC 3376 7.3.2). With
+//! [`IgmpConfig::fast_leave`], a host's leave (an IGMPv2 leave, `TO_IN`, `BLOCK`, or a
+//! report that drops what it held before) takes away at once only what no other tracked host
+//! holds: the group stays while another host is in EXCLUDE mode, a source while another host
+//! names it, and nobody is queried. Without fast leave, a leave starts the last member
+//! queries of RFC 3376 6.4, however many hosts are tracked.
+//!
+//! Fast leave and old hosts: IGMPv1 hosts send no leave, so one stays tracked (and holds the
+//! group) for a group membership interval after its last report. IGMPv1/v2 hosts also
+//! suppress their answer to a query when another member answered first, so after their
+//! join's record expires such a host can be a member the router no longer tracks; when the
+//! last tracked host leaves, it loses the group until it reports again (at the next general
+//! query). On links with several IGMPv1/v2 members of a group, fast leave is only safe if
+//! that is acceptable. IGMPv3 hosts do not suppress reports: each member that reports is
+//! tracked.
+//!
 //! Nothing a link sends is trusted before it is checked ([`IgmpRouter::receive_packet`]): TTL
 //! 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the link's
 //! subnets ([`Subnet`]; 0.0.0.0 for reports), routable groups and valid unicast sources
@@ -22,7 +41,7 @@ mod input;
 mod router;
 
 pub use input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
-pub use router::{GroupState, IgmpAction, IgmpRouter, InterfaceState};
+pub use router::{GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState};
 
 /// 224.0.0.1, all systems: destination of general queries.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -52,7 +71,8 @@ pub struct IgmpConfig {
     pub last_member_query_interval: Duration,
     /// Last member query count (the robustness variable).
     pub last_member_query_count: u8,
-    /// Act on a leave at once, without last-member queries.
+    /// Act on a leave at once, without last-member queries: what the leaving host held goes
+    /// unless another tracked host holds it too (see the crate documentation).
     pub fast_leave: bool,
     /// The IP header checks of every interface (each can be changed with
     /// [`IgmpRouter::set_input_policy`]).

@@ -172,8 +172,45 @@ pub struct InterfaceState {
     pub policy: InputPolicy,
     /// What was heard, accepted and refused.
     pub counters: IgmpCounters,
-    /// Each host's memberships and when they expire, for the per-host limit.
+    /// Each host's memberships and when they expire: the per-host limit's count, and the
+    /// hosts tracked in each group (explicit tracking, for fast leave).
     hosts: BTreeMap<Ipv4Addr, BTreeMap<HostKey, Duration>>,
+    /// The same memberships by group, so the hosts still holding a group or a source are
+    /// found without a walk of every host.
+    members: BTreeSet<Member>,
+}
+
+/// What one host has reported for one group and not taken back (explicit tracking): read
+/// with [`IgmpRouter::group_hosts`].
+///
+/// A host is in EXCLUDE mode after an IGMPv1/v2 report or an IGMPv3 `IS_EX`/`TO_EX` (its
+/// exclusion list is not kept, as for the group); its sources are the ones it named in
+/// `IS_IN`, `TO_IN` and `ALLOW` records and has not blocked. Each part expires one group
+/// membership interval after the report that last refreshed it.
+///
+/// ```
+/// use mgm_igmp::{encode_v2, encode_v3_report, GroupRecord, IgmpConfig, IgmpRouter};
+/// use std::{net::Ipv4Addr, time::Duration};
+/// let mut r = IgmpRouter::new(IgmpConfig::default());
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// let (a, b) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(203, 0, 113, 3));
+/// let (g, s) = (Ipv4Addr::new(232, 1, 1, 1), Ipv4Addr::new(198, 51, 100, 2));
+/// let now = Duration::from_secs(1);
+/// r.receive(3, a, &encode_v2(0x16, g), now);
+/// r.receive(3, b, &encode_v3_report(&[GroupRecord { kind: 1, group: g, sources: vec![s] }]), now);
+/// let hosts = r.group_hosts(3, g);
+/// let until = now + r.config().group_membership_interval();
+/// assert_eq!(hosts[&a].exclude_until, Some(until), "an IGMPv2 host: EXCLUDE {{}}");
+/// assert!(hosts[&a].sources.is_empty());
+/// assert_eq!(hosts[&b].exclude_until, None, "INCLUDE {s}");
+/// assert_eq!(hosts[&b].sources[&s], until);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostRecord {
+    /// EXCLUDE mode until this time; `None`: INCLUDE mode.
+    pub exclude_until: Option<Duration>,
+    /// The sources the host named, and when each expires.
+    pub sources: BTreeMap<Ipv4Addr, Duration>,
 }
 
 /// The IGMP router side for every interface.
@@ -214,6 +251,32 @@ pub struct IgmpRouter {
 
 /// A host's membership: (group, source), the source 0.0.0.0 for the whole group.
 type HostKey = (Ipv4Addr, Ipv4Addr);
+
+/// A host's membership filed by group: (group, source, host).
+type Member = (Ipv4Addr, Ipv4Addr, Ipv4Addr);
+
+/// True when some host still holds `(g, source)` (the source 0.0.0.0: EXCLUDE mode).
+fn held(members: &BTreeSet<Member>, g: Ipv4Addr, source: Ipv4Addr) -> bool {
+    members
+        .range((g, source, Ipv4Addr::UNSPECIFIED)..=(g, source, Ipv4Addr::BROADCAST))
+        .next()
+        .is_some()
+}
+
+/// Fast leave: cuts the group down at once to what its tracked hosts still hold. EXCLUDE
+/// mode ends when no host is in it, and a source goes when no host names it; whatever a
+/// host still holds stays, without a query.
+fn prune_untracked(gs: &mut GroupState, members: &BTreeSet<Member>, g: Ipv4Addr) {
+    if gs.group_timer.is_some() && !held(members, g, Ipv4Addr::UNSPECIFIED) {
+        gs.group_timer = None;
+        gs.gsq = None;
+    }
+    gs.sources.retain(|s, _| held(members, g, *s));
+    gs.ssq.retain(|s, _| gs.sources.contains_key(s));
+    if gs.ssq.is_empty() {
+        gs.ssq_next = None;
+    }
+}
 
 /// 224.0.0.0/24 is link-local: never routed, never tracked.
 fn routable(g: Ipv4Addr) -> bool {
@@ -291,6 +354,7 @@ fn has_room(
 /// The per-host table of one interface and the router's expiry index, borrowed together.
 struct HostBook<'a> {
     hosts: &'a mut BTreeMap<Ipv4Addr, BTreeMap<HostKey, Duration>>,
+    members: &'a mut BTreeSet<Member>,
     expiry: &'a mut BTreeSet<(Duration, u32, Ipv4Addr, HostKey)>,
     ifindex: u32,
     host: Ipv4Addr,
@@ -313,6 +377,7 @@ impl HostBook<'_> {
             *t = until;
         } else if entries.len() < self.limit {
             entries.insert(key, until);
+            self.members.insert((key.0, key.1, self.host));
         } else {
             counters.host_limit += 1;
             if entries.is_empty() {
@@ -331,10 +396,48 @@ impl HostBook<'_> {
         };
         if let Some(t) = entries.remove(&key) {
             self.expiry.remove(&(t, self.ifindex, self.host, key));
+            self.members.remove(&(key.0, key.1, self.host));
         }
         if entries.is_empty() {
             self.hosts.remove(&self.host);
         }
+    }
+
+    /// True when the host is in EXCLUDE mode for `g`.
+    fn excludes(&self, g: Ipv4Addr) -> bool {
+        self.members
+            .contains(&(g, Ipv4Addr::UNSPECIFIED, self.host))
+    }
+
+    /// Forgets the sources of `g` the host named and `keep` (sorted) does not hold; true
+    /// when there were any.
+    fn release_sources_except(&mut self, g: Ipv4Addr, keep: &[Ipv4Addr]) -> bool {
+        let Some(entries) = self.hosts.get(&self.host) else {
+            return false;
+        };
+        let gone: Vec<HostKey> = entries
+            .range((g, Ipv4Addr::new(0, 0, 0, 1))..=(g, Ipv4Addr::BROADCAST))
+            .map(|(k, _)| *k)
+            .filter(|(_, s)| keep.binary_search(s).is_err())
+            .collect();
+        for &k in &gone {
+            self.release(k);
+        }
+        !gone.is_empty()
+    }
+
+    /// The host takes back its interest in `g` as far as an INCLUDE record with `sources`
+    /// (sorted) says (`IS_IN`, `TO_IN`, an IGMPv2 leave as `TO_IN {}`): from EXCLUDE mode,
+    /// or with no sources, its record becomes exactly those sources; otherwise (INCLUDE mode
+    /// already: a record split for size, a retransmission) they add to it. True when
+    /// something was released.
+    fn include_only(&mut self, g: Ipv4Addr, sources: &[Ipv4Addr]) -> bool {
+        let mode = self.excludes(g);
+        if !mode && !sources.is_empty() {
+            return false;
+        }
+        self.release((g, Ipv4Addr::UNSPECIFIED));
+        self.release_sources_except(g, sources) || mode
     }
 }
 
@@ -411,10 +514,34 @@ impl IgmpRouter {
         })
     }
 
+    /// The hosts tracked in a group on an interface and what each holds (explicit tracking;
+    /// see [`HostRecord`]). Logarithmic in the number of memberships, linear in the group's.
+    pub fn group_hosts(&self, ifindex: u32, group: Ipv4Addr) -> BTreeMap<Ipv4Addr, HostRecord> {
+        let mut out: BTreeMap<Ipv4Addr, HostRecord> = BTreeMap::new();
+        let Some(st) = self.ifaces.get(&ifindex) else {
+            return out;
+        };
+        let lo = (group, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+        let hi = (group, Ipv4Addr::BROADCAST, Ipv4Addr::BROADCAST);
+        for &(_, source, host) in st.members.range(lo..=hi) {
+            let Some(&until) = st.hosts.get(&host).and_then(|e| e.get(&(group, source))) else {
+                continue;
+            };
+            let rec = out.entry(host).or_default();
+            if source.is_unspecified() {
+                rec.exclude_until = Some(until);
+            } else {
+                rec.sources.insert(source, until);
+            }
+        }
+        out
+    }
+
     /// Checks what must always hold, for tests and fuzzing: no interface over a limit, only
-    /// routable groups and valid sources in the state, counters that add up, and every group
-    /// filed in the timer index under its earliest timer (and nothing else filed). The first
-    /// violation found, described.
+    /// routable groups and valid sources in the state, counters that add up, every group
+    /// filed in the timer index under its earliest timer (and nothing else filed), and every
+    /// host membership filed by group (and nothing else). The first violation found,
+    /// described.
     ///
     /// ```
     /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
@@ -463,6 +590,7 @@ impl IgmpRouter {
                     filed += 1;
                 }
             }
+            let mut tracked = 0;
             if st.hosts.len() > lim.hosts_per_interface {
                 return Err(format!("interface {i}: {} hosts", st.hosts.len()));
             }
@@ -477,8 +605,20 @@ impl IgmpRouter {
                     if !self.host_expiry.contains(&(*t, *i, *h, *key)) {
                         return Err(format!("interface {i}: host {h} {key:?} never expires"));
                     }
+                    if !st.members.contains(&(key.0, key.1, *h)) {
+                        return Err(format!(
+                            "interface {i}: host {h} {key:?} not filed by group"
+                        ));
+                    }
                     expiring += 1;
+                    tracked += 1;
                 }
+            }
+            if tracked != st.members.len() {
+                return Err(format!(
+                    "interface {i}: {} memberships filed by group for {tracked} held",
+                    st.members.len()
+                ));
             }
         }
         if filed != self.wakes.len() || expiring != self.host_expiry.len() {
@@ -546,6 +686,7 @@ impl IgmpRouter {
                 policy: self.config.input,
                 counters: IgmpCounters::default(),
                 hosts: BTreeMap::new(),
+                members: BTreeSet::new(),
             },
         );
         self.tick(now)
@@ -761,7 +902,8 @@ impl IgmpRouter {
             }
             Message::V2Leave(g) => {
                 if let Some(mut book) = self.book(ifindex, host, g) {
-                    book.release((g, Ipv4Addr::UNSPECIFIED));
+                    // RFC 3376 7.3.2: TO_IN {}.
+                    book.include_only(g, &[]);
                     self.leave(ifindex, g, now, &mut touched);
                 }
             }
@@ -791,6 +933,7 @@ impl IgmpRouter {
         }
         Some(HostBook {
             hosts: &mut st.hosts,
+            members: &mut st.members,
             expiry: &mut self.host_expiry,
             ifindex,
             host,
@@ -817,6 +960,7 @@ impl IgmpRouter {
         let InterfaceState {
             groups,
             hosts,
+            members,
             counters,
             ..
         } = st;
@@ -829,18 +973,25 @@ impl IgmpRouter {
         }
         let mut book = HostBook {
             hosts,
+            members,
             expiry: &mut self.host_expiry,
             ifindex,
             host,
             limit,
             hosts_limit: cfg.limits.hosts_per_interface,
         };
+        // RFC 3376 7.3.2: the report is IS_EX {}; the host's named sources go (first, so
+        // that they free their budget).
+        let released = book.release_sources_except(g, &[]);
         if !book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), until) {
             return;
         }
         let gs = groups.entry(g).or_default();
         gs.group_timer = Some(until);
         gs.old_host_until = Some(until);
+        if cfg.fast_leave && released {
+            prune_untracked(gs, members, g);
+        }
         touched.push(g);
     }
 
@@ -882,6 +1033,8 @@ impl IgmpRouter {
         }
     }
 
+    /// An IGMPv2 leave (the host's record is already released): with fast leave, what no
+    /// tracked host holds goes at once; otherwise the last member queries begin.
     fn leave(&mut self, ifindex: u32, g: Ipv4Addr, now: Duration, touched: &mut Vec<Ipv4Addr>) {
         let cfg = self.config;
         let Some(st) = self.ifaces.get_mut(&ifindex) else {
@@ -891,12 +1044,12 @@ impl IgmpRouter {
         let Some(gs) = st.groups.get_mut(&g) else {
             return;
         };
-        if gs.group_timer.is_none() {
+        if cfg.fast_leave {
+            prune_untracked(gs, &st.members, g);
+            touched.push(g);
             return;
         }
-        if cfg.fast_leave {
-            gs.group_timer = None;
-            touched.push(g);
+        if gs.group_timer.is_none() {
             return;
         }
         if !querier {
@@ -910,7 +1063,9 @@ impl IgmpRouter {
         touched.push(g);
     }
 
-    /// One IGMPv3 group record from `host`.
+    /// One IGMPv3 group record from `host`: the host's record first (explicit tracking),
+    /// then the group's state (RFC 3376 6.4). With fast leave, what the host took back and
+    /// no other tracked host holds goes at once, instead of the RFC's queries.
     fn record(
         &mut self,
         ifindex: u32,
@@ -929,6 +1084,7 @@ impl IgmpRouter {
         let InterfaceState {
             groups,
             hosts,
+            members,
             counters,
             ..
         } = st;
@@ -945,18 +1101,20 @@ impl IgmpRouter {
         sources.dedup();
         let mut book = HostBook {
             hosts,
+            members,
             expiry: &mut self.host_expiry,
             ifindex,
             host,
             limit: cfg.limits.memberships_per_host,
             hosts_limit: cfg.limits.hosts_per_interface,
         };
+        let mut released = false;
         let mut group_leave = false;
         match r.kind {
             1 | 3 | 5 => {
-                if r.kind == 3 {
-                    // TO_IN: the host no longer wants the whole group.
-                    book.release((g, Ipv4Addr::UNSPECIFIED));
+                if r.kind != 5 {
+                    // IS_IN, TO_IN: the host is in INCLUDE mode with these sources.
+                    released = book.include_only(g, &sources);
                 }
                 if !sources.is_empty() && has_room(groups, counters, &cfg.limits, g) {
                     let gs = groups.entry(g).or_default();
@@ -973,7 +1131,7 @@ impl IgmpRouter {
                     // A group created for nothing goes at its settle.
                     touched.push(g);
                 }
-                if r.kind == 3 {
+                if r.kind == 3 && !cfg.fast_leave {
                     if let Some(gs) = groups.get_mut(&g) {
                         touched.push(g);
                         if gs.group_timer.is_some() {
@@ -990,18 +1148,20 @@ impl IgmpRouter {
                     }
                 }
             }
-            2 | 4
-                if has_room(groups, counters, &cfg.limits, g)
-                    && book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), now + gmi) =>
-            {
-                groups.entry(g).or_default().group_timer = Some(now + gmi);
-                touched.push(g);
+            2 | 4 if has_room(groups, counters, &cfg.limits, g) => {
+                // IS_EX, TO_EX: EXCLUDE mode covers the sources the host named.
+                released = book.release_sources_except(g, &[]);
+                if book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), now + gmi) {
+                    groups.entry(g).or_default().group_timer = Some(now + gmi);
+                    touched.push(g);
+                }
             }
             6 => {
                 for &s in &sources {
+                    released |= book.members.contains(&(g, s, host));
                     book.release((g, s));
                 }
-                if let Some(gs) = groups.get_mut(&g) {
+                if let Some(gs) = groups.get_mut(&g).filter(|_| !cfg.fast_leave) {
                     let compat = gs.old_host_until.is_some_and(|t| t > now);
                     if !compat && gs.group_timer.is_none() {
                         let gone: Vec<Ipv4Addr> = sources
@@ -1016,11 +1176,19 @@ impl IgmpRouter {
             }
             _ => {}
         }
+        if cfg.fast_leave && (released || matches!(r.kind, 3 | 6)) {
+            if let Some(gs) = groups.get_mut(&g) {
+                prune_untracked(gs, members, g);
+                touched.push(g);
+            }
+        }
         if group_leave {
             self.leave(ifindex, g, now, touched);
         }
     }
 
+    /// RFC 3376 6.4.2, as querier: the sources' timers go down to the last member query
+    /// time and group-and-source-specific queries begin.
     fn lower_sources(
         gs: &mut GroupState,
         gone: &[Ipv4Addr],
@@ -1029,16 +1197,15 @@ impl IgmpRouter {
         now: Duration,
         lmqt: Duration,
     ) {
+        if !querier {
+            return;
+        }
         for s in gone {
-            if cfg.fast_leave {
-                gs.sources.remove(s);
-            } else if querier {
-                if let Some(t) = gs.sources.get_mut(s) {
-                    *t = (*t).min(now + lmqt);
-                }
-                gs.ssq.insert(*s, cfg.last_member_query_count);
-                gs.ssq_next = Some(now);
+            if let Some(t) = gs.sources.get_mut(s) {
+                *t = (*t).min(now + lmqt);
             }
+            gs.ssq.insert(*s, cfg.last_member_query_count);
+            gs.ssq_next = Some(now);
         }
     }
 
@@ -1098,15 +1265,16 @@ impl IgmpRouter {
                 break;
             }
             self.host_expiry.pop_first();
-            let Some(hosts) = self.ifaces.get_mut(&ifindex).map(|st| &mut st.hosts) else {
+            let Some(st) = self.ifaces.get_mut(&ifindex) else {
                 continue;
             };
-            if let Some(entries) = hosts.get_mut(&host) {
+            if let Some(entries) = st.hosts.get_mut(&host) {
                 if entries.get(&key) == Some(&t) {
                     entries.remove(&key);
+                    st.members.remove(&(key.0, key.1, host));
                 }
                 if entries.is_empty() {
-                    hosts.remove(&host);
+                    st.hosts.remove(&host);
                 }
             }
         }

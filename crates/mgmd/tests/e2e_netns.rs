@@ -3,7 +3,8 @@
 //! leave latency, wrong-interface reports and a clean kernel after SIGTERM; `e2e_overload`
 //! runs `scripts/e2e_overload.sh` (hostile control clients, a miss storm, 32 interfaces);
 //! `e2e_igmp_input` runs `scripts/e2e_igmp.sh` (forged and oversized IGMP, floods over the
-//! limits).
+//! limits); `e2e_fast_leave` runs `scripts/e2e_fast_leave.sh` (two receivers on one link,
+//! fast leave with explicit host tracking).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
 //! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
@@ -110,4 +111,13 @@ fn e2e_overload() {
 #[test]
 fn e2e_igmp_input() {
     run_script("e2e_igmp_input", "e2e_igmp.sh", &[]);
+}
+
+/// Fast leave with explicit host tracking: `scripts/e2e_fast_leave.sh` puts two receivers on
+/// one downstream link (a bridge) and makes them leave, one after the other, while a flow
+/// runs: at the first leave the other receiver loses no datagram, at the second the link's
+/// traffic stops within 20 ms.
+#[test]
+fn e2e_fast_leave() {
+    run_script("e2e_fast_leave", "e2e_fast_leave.sh", &[]);
 }

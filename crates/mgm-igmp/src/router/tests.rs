@@ -606,3 +606,190 @@ fn the_timer_index_follows_every_change() {
         assert_eq!(r.next_deadline(), slow);
     }
 }
+
+// Explicit tracking: fast leave prunes only what no tracked host holds.
+
+const OTHER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 3);
+const S2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 3);
+
+fn fast(limits: IgmpLimits) -> IgmpRouter {
+    on_link(IgmpConfig {
+        fast_leave: true,
+        limits,
+        ..IgmpConfig::default()
+    })
+}
+fn sg(source: Ipv4Addr) -> Selector<Ipv4Addr> {
+    Selector::Source { source, group: G }
+}
+/// The hosts tracked in `G`.
+fn tracked(r: &IgmpRouter) -> Vec<Ipv4Addr> {
+    r.group_hosts(IF, G).keys().copied().collect()
+}
+
+#[test]
+fn fast_leave_keeps_a_group_another_host_holds() {
+    let mut r = fast(IgmpLimits::default());
+    assert_eq!(
+        joins(&r.receive(IF, HOST, &rec(4, G, &[]), secs(1))),
+        [Selector::Group(G)]
+    );
+    assert!(r.receive(IF, OTHER, &rec(4, G, &[]), secs(2)).is_empty());
+    assert_eq!(tracked(&r), [HOST, OTHER]);
+    // One leaves: the other still holds the group, so nothing changes and nobody is asked.
+    let a = r.receive(IF, HOST, &rec(3, G, &[]), secs(3));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(r.memberships(IF), [Selector::Group(G)]);
+    assert_eq!(tracked(&r), [OTHER]);
+    let later = run(&mut r, secs(3), secs(10));
+    assert!(
+        later
+            .iter()
+            .all(|(_, a)| !matches!(a, IgmpAction::Leave { .. })),
+        "{later:?}"
+    );
+    // The last one leaves: pruned at once, without a query.
+    let a = r.receive(IF, OTHER, &rec(3, G, &[]), secs(11));
+    assert_eq!(leaves(&a), [Selector::Group(G)]);
+    assert!(queries(&a).is_empty());
+    assert!(r.memberships(IF).is_empty() && tracked(&r).is_empty());
+    counters(&r);
+}
+
+#[test]
+fn fast_leave_with_igmpv2_hosts_keeps_the_group_until_the_last_leave() {
+    let mut r = fast(IgmpLimits::default());
+    r.receive(IF, HOST, &encode_v2(0x16, G), secs(1));
+    // A v3 host beside the v2 one (the group is in IGMPv2 compatibility mode).
+    r.receive(IF, OTHER, &rec(4, G, &[]), secs(1));
+    assert!(r.receive(IF, OTHER, &rec(3, G, &[]), secs(2)).is_empty());
+    // A leave from a host the router never heard a report from changes nothing.
+    let stranger = Ipv4Addr::new(203, 0, 113, 9);
+    assert!(r
+        .receive(IF, stranger, &encode_v2(0x17, G), secs(3))
+        .is_empty());
+    assert_eq!(r.memberships(IF), [Selector::Group(G)]);
+    let a = r.receive(IF, HOST, &encode_v2(0x17, G), secs(4));
+    assert_eq!(leaves(&a), [Selector::Group(G)]);
+    assert!(queries(&a).is_empty());
+    counters(&r);
+}
+
+#[test]
+fn fast_leave_of_a_source_keeps_it_while_another_host_names_it() {
+    let mut r = fast(IgmpLimits::default());
+    r.receive(IF, HOST, &rec(1, G, &[S]), secs(1));
+    let a = r.receive(IF, OTHER, &rec(1, G, &[S, S2]), secs(1));
+    assert_eq!(joins(&a), [sg(S2)]);
+    // HOST blocks S: OTHER still names it.
+    let a = r.receive(IF, HOST, &rec(6, G, &[S]), secs(2));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(r.memberships(IF), [sg(S), sg(S2)]);
+    assert!(!r.group_hosts(IF, G).contains_key(&HOST));
+    // OTHER blocks S2, which only it named: that source goes at once, S stays.
+    let a = r.receive(IF, OTHER, &rec(6, G, &[S2]), secs(3));
+    assert_eq!(leaves(&a), [sg(S2)]);
+    assert!(queries(&a).is_empty());
+    assert_eq!(r.memberships(IF), [sg(S)]);
+    // And its last source.
+    let a = r.receive(IF, OTHER, &rec(6, G, &[S]), secs(4));
+    assert_eq!(leaves(&a), [sg(S)]);
+    assert!(r.interfaces()[&IF].groups.is_empty());
+    counters(&r);
+}
+
+#[test]
+fn fast_leave_from_exclude_keeps_the_sources_other_hosts_name() {
+    let mut r = fast(IgmpLimits::default());
+    r.receive(IF, HOST, &rec(4, G, &[]), secs(1));
+    r.receive(IF, OTHER, &rec(1, G, &[S]), secs(1));
+    assert_eq!(r.memberships(IF), [Selector::Group(G)], "EXCLUDE covers S");
+    // The EXCLUDE-mode host goes to INCLUDE {}: the group becomes INCLUDE {S} at once.
+    let a = r.receive(IF, HOST, &rec(3, G, &[]), secs(2));
+    assert_eq!(leaves(&a), [Selector::Group(G)]);
+    assert_eq!(joins(&a), [sg(S)]);
+    assert!(queries(&a).is_empty());
+    counters(&r);
+}
+
+#[test]
+fn a_host_switching_to_exclude_gives_up_its_named_sources() {
+    let mut r = fast(IgmpLimits::default());
+    r.receive(IF, HOST, &rec(1, G, &[S, S2]), secs(1));
+    r.receive(IF, HOST, &rec(4, G, &[]), secs(2));
+    let rec_of = |r: &IgmpRouter| r.group_hosts(IF, G)[&HOST].clone();
+    assert!(rec_of(&r).exclude_until.is_some() && rec_of(&r).sources.is_empty());
+    assert_eq!(r.host_memberships(IF)[&HOST], 1);
+    // From EXCLUDE, TO_IN {S} is the host's whole new list; a second record (a list split
+    // for size) adds to it.
+    r.receive(IF, HOST, &rec(3, G, &[S]), secs(3));
+    r.receive(IF, HOST, &rec(3, G, &[S2]), secs(3));
+    assert_eq!(rec_of(&r).exclude_until, None);
+    assert_eq!(
+        rec_of(&r).sources.keys().copied().collect::<Vec<_>>(),
+        [S, S2]
+    );
+    assert_eq!(r.memberships(IF), [sg(S), sg(S2)]);
+    counters(&r);
+}
+
+#[test]
+fn a_host_record_expires_after_the_group_membership_interval() {
+    let mut r = fast(IgmpLimits::default());
+    let gmi = r.config().group_membership_interval();
+    // HOST joins once and goes away without a leave.
+    r.receive(IF, HOST, &rec(4, G, &[]), secs(1));
+    r.receive(IF, OTHER, &rec(4, G, &[]), secs(100));
+    // Within the interval HOST's record holds the group when OTHER leaves.
+    assert!(r.receive(IF, OTHER, &rec(3, G, &[]), secs(150)).is_empty());
+    assert_eq!(r.memberships(IF), [Selector::Group(G)]);
+    r.receive(IF, OTHER, &rec(4, G, &[]), secs(200));
+    run(&mut r, secs(200), secs(1) + gmi - ms(100));
+    assert_eq!(tracked(&r), [HOST, OTHER]);
+    run(&mut r, secs(1) + gmi, secs(1) + gmi);
+    assert_eq!(tracked(&r), [OTHER], "HOST's record expired");
+    assert_eq!(
+        r.group_hosts(IF, G)[&OTHER].exclude_until,
+        Some(secs(200) + gmi)
+    );
+    // Now OTHER's leave is the last one.
+    let a = r.receive(IF, OTHER, &rec(3, G, &[]), secs(270));
+    assert_eq!(leaves(&a), [Selector::Group(G)]);
+    counters(&r);
+}
+
+#[test]
+fn explicit_tracking_stays_within_the_limits() {
+    let mut r = fast(IgmpLimits {
+        hosts_per_interface: 2,
+        memberships_per_host: 2,
+        ..IgmpLimits::default()
+    });
+    r.receive(
+        IF,
+        HOST,
+        &rec(1, G, &[S, S2, Ipv4Addr::new(198, 51, 100, 4)]),
+        secs(1),
+    );
+    assert_eq!(r.group_hosts(IF, G)[&HOST].sources.len(), 2);
+    assert_eq!(counters(&r).host_limit, 1);
+    r.receive(IF, OTHER, &rec(1, G, &[S]), secs(1));
+    // A third host is refused, so it is not tracked: its leave prunes nothing.
+    let third = Ipv4Addr::new(203, 0, 113, 4);
+    assert!(r.receive(IF, third, &rec(1, G, &[S]), secs(1)).is_empty());
+    assert_eq!(counters(&r).host_limit, 2);
+    assert_eq!(tracked(&r), [HOST, OTHER]);
+    assert!(r
+        .receive(IF, third, &rec(6, G, &[S, S2]), secs(2))
+        .is_empty());
+    assert_eq!(r.memberships(IF), [sg(S), sg(S2)]);
+    // HOST's record turned to EXCLUDE frees its source budget.
+    r.receive(IF, HOST, &rec(4, G, &[]), secs(3));
+    assert_eq!(r.host_memberships(IF)[&HOST], 1);
+    let g2 = Ipv4Addr::new(239, 1, 2, 4);
+    assert_eq!(
+        joins(&r.receive(IF, HOST, &rec(4, g2, &[]), secs(3))),
+        [Selector::Group(g2)]
+    );
+    counters(&r);
+}

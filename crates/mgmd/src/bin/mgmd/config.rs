@@ -43,7 +43,8 @@ pub struct IgmpSection {
     pub last_member_query_interval: f64,
     /// Last member query count (default: robustness).
     pub last_member_query_count: Option<u8>,
-    /// Act on leaves at once.
+    /// Act on leaves at once, without last member queries: a group or source goes when the
+    /// last host tracked in it on the link leaves, and stays while another host holds it.
     pub fast_leave: bool,
     /// Drop IGMP messages without the Router Alert option (default true; false for links
     /// with old IGMPv1/v2 hosts).
