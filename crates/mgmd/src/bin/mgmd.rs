@@ -61,6 +61,7 @@ use mgmd::ratelimit::LogLimiter;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
+use mgmd::cli::MgmdArgs;
 use mgmd::config::Config;
 
 /// The static routing client's protocol id: type multicast, vendor 0x2d6 ("mgm"), protocol 1.
@@ -167,50 +168,30 @@ enum Work {
     },
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: mgmd --config FILE [--socket PATH] [--log error|warn|info|debug|trace] [--check]"
-    );
-    std::process::exit(2)
-}
-
 fn main() {
-    let mut config_path: Option<PathBuf> = None;
-    let mut socket: Option<PathBuf> = None;
-    let mut level = tracing::Level::INFO;
-    let mut check_only = false;
-    let mut probe_ifs: Option<Vec<String>> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--config" | "-f" => config_path = args.next().map(PathBuf::from),
-            "--socket" | "-u" => socket = args.next().map(PathBuf::from),
-            "--log" | "-l" => {
-                level = args
-                    .next()
-                    .and_then(|l| l.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--check" => check_only = true,
-            "--probe" => probe_ifs = Some(args.by_ref().collect()),
-            "--help" | "-h" => usage(),
-            _ => usage(),
-        }
-    }
+    let args = <MgmdArgs as clap::Parser>::parse();
+    let level = args.log.level();
+    let (check_only, socket) = (args.check, args.socket);
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    if let Some(ifs) = probe_ifs {
+    if let Some(ifs) = args.probe {
         if let Err(e) = probe(&ifs) {
             error!("probe: {e}");
             std::process::exit(1);
         }
         return;
     }
-    let Some(config_path) = config_path else {
-        usage()
+    let Some(config_path) = args.config else {
+        // clap requires --config unless --probe is given: this is only a second guard.
+        <MgmdArgs as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--config FILE is required",
+            )
+            .exit()
     };
     let text = match std::fs::read_to_string(&config_path) {
         Ok(t) => t,
@@ -232,7 +213,7 @@ fn main() {
     }
     let socket = socket
         .or_else(|| config.control_socket.clone())
-        .unwrap_or_else(|| PathBuf::from("/run/mgmd.sock"));
+        .unwrap_or_else(|| PathBuf::from(mgmd::cli::DEFAULT_SOCKET));
     if let Err(e) = run(config, socket) {
         error!("{e}");
         std::process::exit(1);
