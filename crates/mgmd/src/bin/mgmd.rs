@@ -203,7 +203,10 @@ fn main() {
     let config = match Config::parse(&text) {
         Ok(c) => c,
         Err(e) => {
-            error!("{}: {e}", config_path.display());
+            // One line per problem.
+            for problem in e.lines() {
+                error!("{}: {problem}", config_path.display());
+            }
             std::process::exit(1);
         }
     };
