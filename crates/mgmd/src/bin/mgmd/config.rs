@@ -1,4 +1,5 @@
-//! mgmd's TOML configuration.
+//! mgmd's TOML configuration. `crates/mgmd/mgmd.example.toml` documents every key, with its
+//! default; [`Config::parse`] reads and checks a file.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
