@@ -5,9 +5,17 @@
 //! on a unix control socket.
 //!
 //! ```text
-//! mgmd --config /etc/mgmd.toml [--socket PATH] [--log error|warn|info|debug|trace] [--check]
+//! mgmd --config /etc/mgmd.toml [--socket PATH] [--log error|warn|info|debug|trace]
+//!      [--pid-file PATH] [--check]
 //! mgmd --probe IFNAME...    # checks the kernel's IPv4 and IPv6 (MRT6_*) multicast routing
 //! ```
+//!
+//! (the command line is [`mgmd::cli::MgmdArgs`]; `--help` lists it). **Under a service
+//! manager** (`crates/mgmd/mgmd.service`, `Type=notify`): once every interface has its VIF
+//! and the control socket listens, mgmd writes the `--pid-file` (refused at start if it holds
+//! a running mgmd's pid) and sends `READY=1` with a `STATUS=` line to `NOTIFY_SOCKET`
+//! ([`mgmd::notify`]); `STOPPING=1` when it shuts down. Another process holding the kernel's
+//! multicast routing socket (MRT_INIT: EADDRINUSE) is named as the reason it cannot start.
 //!
 //! **Limits** (`[limits]` in the configuration): `max_mfes` (32768) bounds the engine's table,
 //! so a miss storm ends in refused misses, counted in `mgmctl status`, instead of memory;
@@ -171,7 +179,7 @@ enum Work {
 fn main() {
     let args = <MgmdArgs as clap::Parser>::parse();
     let level = args.log.level();
-    let (check_only, socket) = (args.check, args.socket);
+    let (check_only, socket, pid_file) = (args.check, args.socket, args.pid_file);
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
@@ -217,22 +225,64 @@ fn main() {
     let socket = socket
         .or_else(|| config.control_socket.clone())
         .unwrap_or_else(|| PathBuf::from(mgmd::cli::DEFAULT_SOCKET));
-    if let Err(e) = run(config, socket) {
+    if let Err(e) = run(config, socket, pid_file) {
         error!("{e}");
         std::process::exit(1);
+    }
+}
+
+/// Once every interface has its VIF and the control socket listens: writes the pid file and
+/// tells the service manager (`READY=1`, with a `STATUS=` line).
+fn announce_ready(
+    d: &Daemon,
+    socket: &std::path::Path,
+    pid_path: Option<&std::path::Path>,
+) -> Result<Option<mgmd::pid_file::PidFile>, String> {
+    let pid_file = pid_path.map(mgmd::pid_file::PidFile::write).transpose()?;
+    let names: Vec<&str> = d.ifaces.iter().map(|i| i.name.as_str()).collect();
+    let status = mgmd::notify::status_line(&format!(
+        "forwarding on {} interfaces ({}); control socket {}",
+        names.len(),
+        names.join(", "),
+        socket.display()
+    ));
+    notify(&format!("READY=1\nSTATUS={status}"));
+    Ok(pid_file)
+}
+
+/// Sends `state` to the service manager, if one asked for it (`NOTIFY_SOCKET`); a failure is
+/// logged, never fatal.
+fn notify(state: &str) {
+    match mgmd::notify::notify(state) {
+        Ok(true) => debug!("told the service manager {state:?}"),
+        Ok(false) => {}
+        Err(e) => warn!("{}: {e}", mgmd::notify::NOTIFY_SOCKET),
+    }
+}
+
+/// Why the mroute socket could not be opened, in an operator's words.
+fn mroute_open_error(e: &std::io::Error, what: &str) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "{what}: another process holds the kernel's multicast routing socket in this network namespace (another mgmd, smcroute, pimd, igmpproxy...): only one multicast router can run here; stop it first ({e})"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "{what}: not permitted: mgmd needs root, or CAP_NET_ADMIN and CAP_NET_RAW ({e})"
+        ),
+        _ => format!("{what}: {e}"),
     }
 }
 
 /// Opens the IPv4 and IPv6 mroute sockets, gives the interfaces VIFs/MIFs, and, with two or
 /// more interfaces, has an IPv6 engine entry installed in and removed from the kernel.
 fn probe(names: &[String]) -> Result<(), String> {
-    let v4 = MrouteSocket::open().map_err(|e| e.to_string())?;
+    let v4 = MrouteSocket::open().map_err(|e| mroute_open_error(&e, "IPv4"))?;
     println!(
         "IPv4: MRT_INIT ok, MRT_VERSION {:#x}",
         v4.version().map_err(|e| e.to_string())?
     );
     drop(v4);
-    let v6 = Mroute6Socket::open().map_err(|e| e.to_string())?;
+    let v6 = Mroute6Socket::open().map_err(|e| mroute_open_error(&e, "IPv6"))?;
     println!("IPv6: MRT6_INIT ok");
     let mgm6 = Mgm::<Ipv6Addr>::default();
     let mut f6 = Forwarder::new(mgm6.clone(), v6).map_err(|e| e.to_string())?;
@@ -285,13 +335,16 @@ fn probe(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn run(config: Config, socket: PathBuf) -> Result<(), String> {
+fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(), String> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(|e| format!("signal: {e}"))?;
     }
     // Before touching the kernel: a path that is not ours is a configuration error.
     mgmd::socket_path::prepare(&socket)?;
+    if let Some(p) = &pid_path {
+        mgmd::pid_file::check(p)?;
+    }
     let mut d = Daemon::start(&config)?;
     let listener = match UnixListener::bind(&socket) {
         Ok(l) => l,
@@ -309,6 +362,16 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
         .map_err(|e| format!("control thread: {e}"))?;
     d.control = Some(server.stats.clone());
     info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
+    // Held to the end: dropped, it removes the file.
+    let _pid_file = match announce_ready(&d, &socket, pid_path.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            server.stop();
+            let _ = d.shutdown();
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
+    };
     let mut last_timers = Instant::now();
     // At most this many control steps per loop turn (a reply, or a slice of an mfes page),
     // each after a look at the mroute socket.
@@ -386,6 +449,7 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
         d.housekeeping();
     }
     info!("signal received: shutting down");
+    notify("STOPPING=1");
     server.stop();
     let r = d.shutdown();
     let _ = std::fs::remove_file(&socket);
@@ -398,7 +462,7 @@ impl Daemon {
             max_mfes: config.limits.max_mfes,
             ..mgm::Config::default()
         });
-        let sock = MrouteSocket::open().map_err(|e| format!("mroute socket: {e}"))?;
+        let sock = MrouteSocket::open().map_err(|e| mroute_open_error(&e, "mroute socket"))?;
         info!(
             version = format!("{:#x}", sock.version().unwrap_or(0)),
             "mroute socket open (MRT_INIT, MRT_ASSERT)"
