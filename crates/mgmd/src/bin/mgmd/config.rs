@@ -259,6 +259,10 @@ impl RouteConf {
 
 /// `[[mroute]]`: `from` (optional incoming interface), `source` (optional: (*,G) without
 /// it), `group`, `to` (outgoing interfaces).
+///
+/// The (*,G) rules of one group share one `from` (their `to` lists add up), and the rules of
+/// one (S,G) too: [`Config::parse`] refuses rules that clash, naming both. An (S,G) rule's
+/// `from` wins over its group's (*,G) rules for its source.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MrouteConf {

@@ -13,7 +13,7 @@ impl Config {
     pub(super) fn problems(&self, lines: &Lines) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(p) = &self.control_socket {
-            if let Err(e) = check_socket_path(p) {
+            if let Err(e) = crate::socket_path::check_length(p) {
                 out.push(format!("control_socket {:?}: {e}", p.display()));
             }
         }
@@ -214,18 +214,6 @@ fn check_ifname(name: &str) -> Result<(), String> {
         || name.contains(char::is_whitespace)
     {
         return Err("an interface name has no '/', ':' or white space and is not . or ..".into());
-    }
-    Ok(())
-}
-
-/// A unix socket's path fits `sun_path` (108 bytes with its terminating zero).
-fn check_socket_path(p: &std::path::Path) -> Result<(), String> {
-    let len = p.as_os_str().len();
-    if len == 0 {
-        return Err("empty path".into());
-    }
-    if len > 107 {
-        return Err(format!("{len} bytes: a unix socket's path has at most 107"));
     }
     Ok(())
 }
