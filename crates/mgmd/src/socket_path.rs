@@ -28,6 +28,7 @@ use std::path::Path;
 /// ```
 pub fn prepare(path: &Path) -> Result<(), String> {
     let shown = path.display();
+    check_length(path).map_err(|e| format!("control socket {shown}: {e}"))?;
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -58,6 +59,29 @@ pub fn prepare(path: &Path) -> Result<(), String> {
     }
 }
 
+/// The longest path a unix socket takes (`sun_path` holds 108 bytes with the final zero).
+pub const MAX_PATH: usize = 107;
+
+/// A path a unix socket can be bound to: 1 to [`MAX_PATH`] bytes.
+///
+/// # Errors
+/// What is wrong with its length.
+///
+/// ```
+/// use mgmd::socket_path::check_length;
+/// assert!(check_length("/run/mgmd.sock".as_ref()).is_ok());
+/// assert!(check_length(format!("/{}", "x".repeat(107)).as_ref()).is_err());
+/// ```
+pub fn check_length(path: &Path) -> Result<(), String> {
+    match path.as_os_str().len() {
+        0 => Err("empty path".into()),
+        n if n > MAX_PATH => Err(format!(
+            "{n} bytes: a unix socket's path has at most {MAX_PATH}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +99,15 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         Dir(d)
+    }
+
+    #[test]
+    fn a_path_too_long_for_a_socket_is_refused_before_anything_else() {
+        let d = dir("long");
+        let long = d.0.join("s".repeat(MAX_PATH));
+        let e = prepare(&long).unwrap_err();
+        assert!(e.contains("at most 107"), "{e}");
+        assert!(prepare(Path::new("")).unwrap_err().contains("empty"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! runs `scripts/e2e_overload.sh` (hostile control clients, a miss storm, 32 interfaces);
 //! `e2e_igmp_input` runs `scripts/e2e_igmp.sh` (forged and oversized IGMP, floods over the
 //! limits); `e2e_fast_leave` runs `scripts/e2e_fast_leave.sh` (two receivers on one link,
-//! fast leave with explicit host tracking).
+//! fast leave with explicit host tracking); `e2e_systemd` runs `scripts/e2e_systemd.sh`
+//! (readiness notification, pid file, the refusal of a second multicast router).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
 //! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
@@ -120,4 +121,14 @@ fn e2e_igmp_input() {
 #[test]
 fn e2e_fast_leave() {
     run_script("e2e_fast_leave", "e2e_fast_leave.sh", &[]);
+}
+
+/// mgmd as a service manager runs it: `scripts/e2e_systemd.sh` gives it a `NOTIFY_SOCKET`
+/// and checks that `READY=1` (with `STATUS=`) arrives once the VIFs exist and `STOPPING=1` at
+/// shutdown, that `--pid-file` is written, refused to a second mgmd and removed at exit,
+/// and that a second mgmd is refused with a message while the first holds the kernel's
+/// multicast routing socket.
+#[test]
+fn e2e_systemd() {
+    run_script("e2e_systemd", "e2e_systemd.sh", &[]);
 }

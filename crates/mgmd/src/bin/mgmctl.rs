@@ -1,30 +1,38 @@
 //! `mgmctl`: asks a running `mgmd` over its unix control socket.
 //!
 //! ```text
-//! mgmctl [--socket PATH] [--json] [--page N] interfaces|memberships|mfes|events|igmp|status
+//! mgmctl [--socket PATH] [--json] [--page N] [status|interfaces|memberships|mfes|events|igmp]
 //! ```
 //!
 //! Text tables by default, JSON with `--json`. `mfes` and `memberships` are fetched page
-//! after page (N rows each, 500 by default) and printed as they come, so neither mgmd nor
+//! after page (N rows each, 200 by default) and printed as they come, so neither mgmd nor
 //! mgmctl holds a large table's dump in memory; with `--json` the pages print as one array.
+//! The command line is [`mgmd::cli::MgmctlArgs`]; `mgmctl generate` writes the man pages
+//! and shell completions of both binaries.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use mgmd::cli::{Generate, MgmctlArgs, MgmctlCommand};
 use mgmd::control::{self, Command, Request};
 use serde_json::Value;
-
-fn usage() -> ! {
-    eprintln!(
-        "usage: mgmctl [--socket PATH] [--json] [--page N] interfaces|memberships|mfes|events|igmp|status"
-    );
-    std::process::exit(2)
-}
 
 fn fail(msg: &str) -> ! {
     eprintln!("mgmctl: {msg}");
     std::process::exit(1)
+}
+
+/// `mgmctl generate`: writes the files and names them.
+fn generate(what: &Generate) {
+    match what.write() {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+        }
+        Err(e) => fail(&format!("generate: {e}")),
+    }
 }
 
 /// Sends one request and reads the whole reply.
@@ -56,31 +64,15 @@ fn ask(socket: &str, req: &Request) -> String {
 }
 
 fn main() {
-    let mut socket = std::env::var("MGMD_SOCKET").unwrap_or_else(|_| "/run/mgmd.sock".into());
-    let mut json = false;
-    let mut page = control::DEFAULT_PAGE;
-    let mut cmd: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--socket" | "-u" => socket = args.next().unwrap_or_else(|| usage()),
-            "--json" | "-j" => json = true,
-            "--page" => {
-                page = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| (1..=control::MAX_PAGE).contains(n))
-                    .unwrap_or_else(|| usage())
-            }
-            "--help" | "-h" => usage(),
-            c if !c.starts_with('-') && cmd.is_none() => cmd = Some(c.to_string()),
-            _ => usage(),
+    let args = <MgmctlArgs as clap::Parser>::parse();
+    let (socket, json, page) = (args.global.socket, args.global.json, args.global.page);
+    let asked = args.command.unwrap_or(MgmctlCommand::Status);
+    let Some(command) = asked.request(page) else {
+        // Only `generate` asks nothing of mgmd.
+        if let MgmctlCommand::Generate { what } = &asked {
+            generate(what);
         }
-    }
-    let cmd = cmd.unwrap_or_else(|| "status".into());
-    let command = match control::parse_request(cmd.as_bytes()) {
-        Ok(r) if !cmd.contains(char::is_whitespace) => r.command,
-        _ => usage(),
+        return;
     };
     let paged = matches!(command, Command::Mfes { .. } | Command::Memberships { .. });
     if !paged {

@@ -5,9 +5,17 @@
 //! on a unix control socket.
 //!
 //! ```text
-//! mgmd --config /etc/mgmd.toml [--socket PATH] [--log error|warn|info|debug|trace] [--check]
+//! mgmd --config /etc/mgmd.toml [--socket PATH] [--log error|warn|info|debug|trace]
+//!      [--pid-file PATH] [--check]
 //! mgmd --probe IFNAME...    # checks the kernel's IPv4 and IPv6 (MRT6_*) multicast routing
 //! ```
+//!
+//! (the command line is [`mgmd::cli::MgmdArgs`]; `--help` lists it). **Under a service
+//! manager** (`crates/mgmd/mgmd.service`, `Type=notify`): once every interface has its VIF
+//! and the control socket listens, mgmd writes the `--pid-file` (refused at start if it holds
+//! a running mgmd's pid) and sends `READY=1` with a `STATUS=` line to `NOTIFY_SOCKET`
+//! ([`mgmd::notify`]); `STOPPING=1` when it shuts down. Another process holding the kernel's
+//! multicast routing socket (MRT_INIT: EADDRINUSE) is named as the reason it cannot start.
 //!
 //! **Limits** (`[limits]` in the configuration): `max_mfes` (32768) bounds the engine's table,
 //! so a miss storm ends in refused misses, counted in `mgmctl status`, instead of memory;
@@ -61,6 +69,7 @@ use mgmd::ratelimit::LogLimiter;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
+use mgmd::cli::MgmdArgs;
 use mgmd::config::Config;
 
 /// The static routing client's protocol id: type multicast, vendor 0x2d6 ("mgm"), protocol 1.
@@ -167,50 +176,30 @@ enum Work {
     },
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: mgmd --config FILE [--socket PATH] [--log error|warn|info|debug|trace] [--check]"
-    );
-    std::process::exit(2)
-}
-
 fn main() {
-    let mut config_path: Option<PathBuf> = None;
-    let mut socket: Option<PathBuf> = None;
-    let mut level = tracing::Level::INFO;
-    let mut check_only = false;
-    let mut probe_ifs: Option<Vec<String>> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--config" | "-f" => config_path = args.next().map(PathBuf::from),
-            "--socket" | "-u" => socket = args.next().map(PathBuf::from),
-            "--log" | "-l" => {
-                level = args
-                    .next()
-                    .and_then(|l| l.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--check" => check_only = true,
-            "--probe" => probe_ifs = Some(args.by_ref().collect()),
-            "--help" | "-h" => usage(),
-            _ => usage(),
-        }
-    }
+    let args = <MgmdArgs as clap::Parser>::parse();
+    let level = args.log.level();
+    let (check_only, socket, pid_file) = (args.check, args.socket, args.pid_file);
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    if let Some(ifs) = probe_ifs {
+    if let Some(ifs) = args.probe {
         if let Err(e) = probe(&ifs) {
             error!("probe: {e}");
             std::process::exit(1);
         }
         return;
     }
-    let Some(config_path) = config_path else {
-        usage()
+    let Some(config_path) = args.config else {
+        // clap requires --config unless --probe is given: this is only a second guard.
+        <MgmdArgs as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--config FILE is required",
+            )
+            .exit()
     };
     let text = match std::fs::read_to_string(&config_path) {
         Ok(t) => t,
@@ -222,7 +211,10 @@ fn main() {
     let config = match Config::parse(&text) {
         Ok(c) => c,
         Err(e) => {
-            error!("{}: {e}", config_path.display());
+            // One line per problem.
+            for problem in e.lines() {
+                error!("{}: {problem}", config_path.display());
+            }
             std::process::exit(1);
         }
     };
@@ -232,23 +224,65 @@ fn main() {
     }
     let socket = socket
         .or_else(|| config.control_socket.clone())
-        .unwrap_or_else(|| PathBuf::from("/run/mgmd.sock"));
-    if let Err(e) = run(config, socket) {
+        .unwrap_or_else(|| PathBuf::from(mgmd::cli::DEFAULT_SOCKET));
+    if let Err(e) = run(config, socket, pid_file) {
         error!("{e}");
         std::process::exit(1);
+    }
+}
+
+/// Once every interface has its VIF and the control socket listens: writes the pid file and
+/// tells the service manager (`READY=1`, with a `STATUS=` line).
+fn announce_ready(
+    d: &Daemon,
+    socket: &std::path::Path,
+    pid_path: Option<&std::path::Path>,
+) -> Result<Option<mgmd::pid_file::PidFile>, String> {
+    let pid_file = pid_path.map(mgmd::pid_file::PidFile::write).transpose()?;
+    let names: Vec<&str> = d.ifaces.iter().map(|i| i.name.as_str()).collect();
+    let status = mgmd::notify::status_line(&format!(
+        "forwarding on {} interfaces ({}); control socket {}",
+        names.len(),
+        names.join(", "),
+        socket.display()
+    ));
+    notify(&format!("READY=1\nSTATUS={status}"));
+    Ok(pid_file)
+}
+
+/// Sends `state` to the service manager, if one asked for it (`NOTIFY_SOCKET`); a failure is
+/// logged, never fatal.
+fn notify(state: &str) {
+    match mgmd::notify::notify(state) {
+        Ok(true) => debug!("told the service manager {state:?}"),
+        Ok(false) => {}
+        Err(e) => warn!("{}: {e}", mgmd::notify::NOTIFY_SOCKET),
+    }
+}
+
+/// Why the mroute socket could not be opened, in an operator's words.
+fn mroute_open_error(e: &std::io::Error, what: &str) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "{what}: another process holds the kernel's multicast routing socket in this network namespace (another mgmd, smcroute, pimd, igmpproxy...): only one multicast router can run here; stop it first ({e})"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "{what}: not permitted: mgmd needs root, or CAP_NET_ADMIN and CAP_NET_RAW ({e})"
+        ),
+        _ => format!("{what}: {e}"),
     }
 }
 
 /// Opens the IPv4 and IPv6 mroute sockets, gives the interfaces VIFs/MIFs, and, with two or
 /// more interfaces, has an IPv6 engine entry installed in and removed from the kernel.
 fn probe(names: &[String]) -> Result<(), String> {
-    let v4 = MrouteSocket::open().map_err(|e| e.to_string())?;
+    let v4 = MrouteSocket::open().map_err(|e| mroute_open_error(&e, "IPv4"))?;
     println!(
         "IPv4: MRT_INIT ok, MRT_VERSION {:#x}",
         v4.version().map_err(|e| e.to_string())?
     );
     drop(v4);
-    let v6 = Mroute6Socket::open().map_err(|e| e.to_string())?;
+    let v6 = Mroute6Socket::open().map_err(|e| mroute_open_error(&e, "IPv6"))?;
     println!("IPv6: MRT6_INIT ok");
     let mgm6 = Mgm::<Ipv6Addr>::default();
     let mut f6 = Forwarder::new(mgm6.clone(), v6).map_err(|e| e.to_string())?;
@@ -301,13 +335,16 @@ fn probe(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn run(config: Config, socket: PathBuf) -> Result<(), String> {
+fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(), String> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(|e| format!("signal: {e}"))?;
     }
     // Before touching the kernel: a path that is not ours is a configuration error.
     mgmd::socket_path::prepare(&socket)?;
+    if let Some(p) = &pid_path {
+        mgmd::pid_file::check(p)?;
+    }
     let mut d = Daemon::start(&config)?;
     let listener = match UnixListener::bind(&socket) {
         Ok(l) => l,
@@ -325,6 +362,16 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
         .map_err(|e| format!("control thread: {e}"))?;
     d.control = Some(server.stats.clone());
     info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
+    // Held to the end: dropped, it removes the file.
+    let _pid_file = match announce_ready(&d, &socket, pid_path.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            server.stop();
+            let _ = d.shutdown();
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
+    };
     let mut last_timers = Instant::now();
     // At most this many control steps per loop turn (a reply, or a slice of an mfes page),
     // each after a look at the mroute socket.
@@ -402,6 +449,7 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
         d.housekeeping();
     }
     info!("signal received: shutting down");
+    notify("STOPPING=1");
     server.stop();
     let r = d.shutdown();
     let _ = std::fs::remove_file(&socket);
@@ -414,7 +462,7 @@ impl Daemon {
             max_mfes: config.limits.max_mfes,
             ..mgm::Config::default()
         });
-        let sock = MrouteSocket::open().map_err(|e| format!("mroute socket: {e}"))?;
+        let sock = MrouteSocket::open().map_err(|e| mroute_open_error(&e, "mroute socket"))?;
         info!(
             version = format!("{:#x}", sock.version().unwrap_or(0)),
             "mroute socket open (MRT_INIT, MRT_ASSERT)"

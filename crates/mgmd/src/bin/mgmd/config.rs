@@ -1,9 +1,11 @@
-//! mgmd's TOML configuration.
+//! mgmd's TOML configuration. `crates/mgmd/mgmd.example.toml` documents every key, with its
+//! default; [`Config::parse`] reads and checks a file.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mgm::Family;
 use serde::Deserialize;
 
 /// The whole file.
@@ -238,12 +240,30 @@ impl RouteConf {
             .ok()
             .filter(|l| *l <= 32)
             .ok_or_else(|| format!("route prefix {:?}: bad length", self.prefix))?;
+        let mask = u32::MAX.checked_shl(32 - u32::from(l)).unwrap_or(0);
+        let network = Ipv4Addr::from(u32::from(a) & mask);
+        if network != a {
+            return Err(format!(
+                "route prefix {:?}: host bits set (the prefix is {network}/{l})",
+                self.prefix
+            ));
+        }
+        if a.is_multicast_prefix(l) {
+            return Err(format!(
+                "route prefix {:?}: in multicast space; routes lead toward sources",
+                self.prefix
+            ));
+        }
         Ok((a, l))
     }
 }
 
 /// `[[mroute]]`: `from` (optional incoming interface), `source` (optional: (*,G) without
 /// it), `group`, `to` (outgoing interfaces).
+///
+/// The (*,G) rules of one group share one `from` (their `to` lists add up), and the rules of
+/// one (S,G) too: [`Config::parse`] refuses rules that clash, naming both. An (S,G) rule's
+/// `from` wins over its group's (*,G) rules for its source.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MrouteConf {
@@ -257,36 +277,46 @@ pub struct MrouteConf {
     pub to: Vec<String>,
 }
 
+impl MrouteConf {
+    /// `(198.51.100.2, 239.1.2.3) from "rsnd"`: the entry in a message.
+    fn describe(&self) -> String {
+        let source = self.source.map_or("*".to_string(), |s| s.to_string());
+        match &self.from {
+            Some(f) => format!("({source}, {}) from {f:?}", self.group),
+            None => format!("({source}, {})", self.group),
+        }
+    }
+}
+
+#[path = "config_check.rs"]
+mod check;
+
 impl Config {
-    /// Parses and checks a config file's text.
+    /// Parses and checks a config file's text: everything that would stop mgmd's start-up
+    /// other than the machine itself (an interface that does not exist, a kernel that
+    /// refuses) is refused here, so `mgmd --check` catches it.
+    ///
+    /// # Errors
+    /// TOML syntax and unknown keys as the TOML parser words them (line, column, the key);
+    /// otherwise one line per problem, each naming the line and the entry (`[[route]] #2`)
+    /// and saying what is wrong.
+    ///
+    /// ```
+    /// let e = mgmd::config::Config::parse(
+    ///     "[[interface]]\nname = \"eth0\"\n[[route]]\nprefix = \"198.51.100.7/24\"\ninterface = \"eth0\"\n",
+    /// )
+    /// .unwrap_err();
+    /// assert!(e.contains("line 3: [[route]] #1") && e.contains("198.51.100.0/24"), "{e}");
+    /// ```
     pub fn parse(text: &str) -> Result<Self, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        c.igmp.to_config()?;
-        c.limits.check()?;
-        let known = |n: &str| c.interfaces.iter().any(|i| i.name == n);
-        for r in &c.routes {
-            r.parse()?;
-            if !known(&r.interface) {
-                return Err(format!(
-                    "route {}: interface {:?} is not an [[interface]]",
-                    r.prefix, r.interface
-                ));
-            }
+        let lines = check::Lines::of(text);
+        let problems = c.problems(&lines);
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(problems.join("\n"))
         }
-        for m in &c.mroutes {
-            if !m.group.is_multicast() {
-                return Err(format!("mroute group {} is not multicast", m.group));
-            }
-            for n in m.from.iter().chain(&m.to) {
-                if !known(n) {
-                    return Err(format!(
-                        "mroute {}: interface {n:?} is not an [[interface]]",
-                        m.group
-                    ));
-                }
-            }
-        }
-        Ok(c)
     }
 }
 

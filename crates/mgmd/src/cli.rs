@@ -1,0 +1,323 @@
+//! The command lines of `mgmd` and `mgmctl`, and the man pages and shell completions made from
+//! them.
+//!
+//! Both binaries parse their arguments with these definitions, and `mgmctl generate` writes
+//! the man pages (`mgmd.8`, `mgmctl.8`) and the completion scripts from the same ones, so
+//! what `--help` says, what the man page says and what the shell completes cannot drift
+//! apart:
+//!
+//! ```text
+//! mgmctl generate man DIR                 # DIR/mgmd.8 and DIR/mgmctl.8
+//! mgmctl generate completions SHELL DIR   # bash, zsh, fish, elvish or powershell
+//! ```
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+use crate::control::{Command, DEFAULT_PAGE, MAX_PAGE};
+
+/// The control socket's path when neither the configuration nor the command line names one.
+pub const DEFAULT_SOCKET: &str = "/run/mgmd.sock";
+
+/// `mgmd`'s command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mgmd",
+    version,
+    about = "Multicast router on the Linux kernel's forwarding plane, built on the mgm engine",
+    long_about = "Multicast router on the Linux kernel's forwarding plane, built on the mgm \
+engine. It owns the configured interfaces (a VIF each), routes toward sources for RPF from \
+its configuration, runs the IGMP querier on them, keeps static (S,G) and (*,G) forwarding, \
+installs the engine's forwarding entries in the kernel, and answers mgmctl on a unix control \
+socket.\n\nOn SIGTERM or SIGINT it removes every forwarding entry and VIF it made and exits \
+0.",
+    after_help = "The configuration's keys are documented in mgmd.example.toml, which ships \
+with the sources. Exit status: 0 on a clean stop or a configuration that passes --check, 1 \
+when the configuration or the kernel refuses, 2 for a bad command line."
+)]
+pub struct MgmdArgs {
+    /// The TOML configuration file.
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "FILE",
+        required_unless_present = "probe"
+    )]
+    pub config: Option<PathBuf>,
+    /// The control socket's path (overrides `control_socket` of the configuration; default
+    /// /run/mgmd.sock).
+    #[arg(short = 'u', long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// How much to log, on standard error.
+    #[arg(short = 'l', long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
+    pub log: LogLevel,
+    /// Read and check the configuration, print `FILE: ok` and exit, touching nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Write mgmd's pid to this file once it is ready, and remove it at exit. A file that
+    /// holds the pid of a running mgmd is refused.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Check that the kernel can do IPv4 and IPv6 multicast routing here: open both mroute
+    /// sockets, give the interfaces MIFs and, with two or more, install and remove an IPv6
+    /// entry; then exit. Takes the interface names that follow it.
+    #[arg(long, value_name = "IFNAME", num_args = 0.., conflicts_with_all = ["config", "check", "pid_file"])]
+    pub probe: Option<Vec<String>>,
+}
+
+/// A log level of `--log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Start-up, interfaces, joins and leaves, upcalls (rate-limited).
+    Info,
+    /// Every IGMP message and query.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The `tracing` level.
+    pub fn level(self) -> tracing::Level {
+        match self {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// `mgmctl`'s command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mgmctl",
+    version,
+    about = "Asks a running mgmd over its unix control socket",
+    long_about = "Asks a running mgmd over its unix control socket. Text tables by default, \
+JSON with --json. `mfes` and `memberships` are fetched a page at a time and printed as they \
+come, so neither mgmd nor mgmctl holds a large table in memory; with --json the pages print \
+as one array.",
+    after_help = "Exit status: 0 when mgmd answered, 1 when it could not be reached or \
+refused the request, 2 for a bad command line."
+)]
+pub struct MgmctlArgs {
+    /// The options every command takes.
+    #[command(flatten)]
+    pub global: MgmctlGlobal,
+    /// What to ask (status when none is given).
+    #[command(subcommand)]
+    pub command: Option<MgmctlCommand>,
+}
+
+/// `mgmctl`'s options, accepted before or after the command.
+#[derive(Debug, Args)]
+pub struct MgmctlGlobal {
+    /// mgmd's control socket.
+    #[arg(
+        short = 'u',
+        long,
+        value_name = "PATH",
+        env = "MGMD_SOCKET",
+        default_value = DEFAULT_SOCKET,
+        value_hint = clap::ValueHint::FilePath,
+        global = true
+    )]
+    pub socket: String,
+    /// Print JSON instead of text tables.
+    #[arg(short = 'j', long, global = true)]
+    pub json: bool,
+    /// Rows fetched per request by `mfes` and `memberships`.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PAGE, value_parser = page_size, global = true)]
+    pub page: usize,
+}
+
+fn page_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number of rows from 1 to {MAX_PAGE}")),
+    }
+}
+
+/// What `mgmctl` asks.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum MgmctlCommand {
+    /// Counters, limits, upcall delays and uptime.
+    Status,
+    /// The configured interfaces: ifindex, VIF, address, owner, IGMP, packet counts.
+    Interfaces,
+    /// Every membership (static and IGMP), by interface, page after page.
+    Memberships,
+    /// Every forwarding entry with its kernel counters and expiry, page after page.
+    Mfes,
+    /// The recent events: upcalls, joins and leaves, wrong-interface reports, errors.
+    Events,
+    /// The IGMP querier's state per interface: groups, sources, timers, counters.
+    Igmp,
+    /// Write the man pages or the shell completions of mgmd and mgmctl (for packaging).
+    #[command(hide = true)]
+    Generate {
+        /// What to write.
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+impl MgmctlCommand {
+    /// The control request of a command that asks mgmd (`None` for `generate`); the pages of
+    /// `mfes` and `memberships` hold `page` rows.
+    pub fn request(&self, page: usize) -> Option<Command> {
+        Some(match self {
+            MgmctlCommand::Status => Command::Status,
+            MgmctlCommand::Interfaces => Command::Interfaces,
+            MgmctlCommand::Memberships => Command::Memberships {
+                after: None,
+                max: page,
+            },
+            MgmctlCommand::Mfes => Command::Mfes {
+                after: None,
+                max: page,
+            },
+            MgmctlCommand::Events => Command::Events,
+            MgmctlCommand::Igmp => Command::Igmp,
+            MgmctlCommand::Generate { .. } => return None,
+        })
+    }
+}
+
+/// `mgmctl generate`.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum Generate {
+    /// The man pages mgmd.8 and mgmctl.8, in roff.
+    Man {
+        /// The directory to write them to (it must exist).
+        dir: PathBuf,
+    },
+    /// A completion script for each binary, named as the shell expects (mgmd.bash, _mgmd,
+    /// mgmd.fish, ...).
+    Completions {
+        /// The shell.
+        shell: Shell,
+        /// The directory to write them to (it must exist).
+        dir: PathBuf,
+    },
+}
+
+impl Generate {
+    /// Writes the files; returns their paths.
+    ///
+    /// # Errors
+    /// The directory cannot be written to.
+    ///
+    /// ```
+    /// use mgmd::cli::Generate;
+    /// let dir = std::env::temp_dir().join(format!("mgmd-gen-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let files = Generate::Man { dir: dir.clone() }.write().unwrap();
+    /// assert!(files.iter().any(|f| f.ends_with("mgmd.8")));
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn write(&self) -> io::Result<Vec<PathBuf>> {
+        let commands = [MgmdArgs::command(), MgmctlArgs::command()];
+        let mut written = Vec::new();
+        for mut cmd in commands {
+            match self {
+                Generate::Man { dir } => written.push(write_man(cmd, dir)?),
+                Generate::Completions { shell, dir } => {
+                    let name = cmd.get_name().to_string();
+                    written.push(clap_complete::generate_to(*shell, &mut cmd, name, dir)?);
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Writes `NAME.8` for one command into `dir`.
+fn write_man(cmd: clap::Command, dir: &Path) -> io::Result<PathBuf> {
+    let path = dir.join(format!("{}.8", cmd.get_name()));
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd).section("8").render(&mut out)?;
+    std::fs::write(&path, out)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definitions_hold_together() {
+        MgmdArgs::command().debug_assert();
+        MgmctlArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn mgmd_takes_what_the_scripts_give_it() {
+        let a = MgmdArgs::try_parse_from(["mgmd", "--config", "x.toml", "--log", "debug"]).unwrap();
+        assert_eq!(
+            (a.config.as_deref(), a.log, a.check),
+            (Some(Path::new("x.toml")), LogLevel::Debug, false)
+        );
+        let a = MgmdArgs::try_parse_from(["mgmd", "-f", "x.toml", "--check"]).unwrap();
+        assert!(a.check);
+        let a = MgmdArgs::try_parse_from(["mgmd", "--probe", "rsnd", "rrcv1", "rrcv2"]).unwrap();
+        assert_eq!(
+            a.probe.as_deref(),
+            Some(&["rsnd".to_string(), "rrcv1".into(), "rrcv2".into()][..])
+        );
+        for bad in [
+            &["mgmd"][..],
+            &["mgmd", "--config"],
+            &["mgmd", "--config", "x", "--log", "loud"],
+            &["mgmd", "--config", "x", "--bogus"],
+            &["mgmd", "--config", "x", "extra"],
+        ] {
+            let e = MgmdArgs::try_parse_from(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn mgmctl_takes_options_before_and_after_the_command() {
+        let a = MgmctlArgs::try_parse_from(["mgmctl", "--socket", "/s", "--json", "mfes"]).unwrap();
+        assert_eq!((a.global.socket.as_str(), a.global.json), ("/s", true));
+        assert_eq!(
+            a.command.unwrap().request(a.global.page),
+            Some(Command::Mfes {
+                after: None,
+                max: DEFAULT_PAGE
+            })
+        );
+        let a =
+            MgmctlArgs::try_parse_from(["mgmctl", "memberships", "--page", "64", "-j"]).unwrap();
+        assert_eq!(
+            a.command.unwrap().request(a.global.page),
+            Some(Command::Memberships {
+                after: None,
+                max: 64
+            })
+        );
+        assert_eq!(
+            MgmctlArgs::try_parse_from(["mgmctl"]).unwrap().command,
+            None
+        );
+        for bad in [
+            &["mgmctl", "--page", "0", "mfes"][..],
+            &["mgmctl", "--page", "501"],
+            &["mgmctl", "routes"],
+            &["mgmctl", "status", "extra"],
+        ] {
+            let e = MgmctlArgs::try_parse_from(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+}
