@@ -22,8 +22,13 @@
 //! answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
 //! or hold a stale socket: mgmd refuses to start over a file, a directory or a link, or when
 //! another process answers on the socket. `status` shows how long upcalls waited (from the
-//! mroute socket being seen readable to the upcall handled, by bucket; in a storm, upcalls
-//! queued together wait for each other) and how long the main loop spent on control steps.
+//! last moment the main loop knew the mroute socket empty to the upcall handled, by bucket;
+//! in a storm, upcalls queued together wait for each other), how long the socket went
+//! unwatched between two looks, and how long the main loop spent on control steps. Every
+//! piece of the loop's work is a slice bounded in time (200 µs, the clock read every few
+//! entries: an `mfes` page, the kernel counters' sync), with a look at the mroute socket
+//! between slices; replies are formatted on the client's thread. At `--log debug`, work
+//! longer than 500 µs is logged with its time on and off the CPU.
 //!
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
@@ -34,6 +39,8 @@
 
 #[path = "mgmd/server.rs"]
 mod server;
+#[path = "mgmd/timing.rs"]
+mod timing;
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -115,17 +122,10 @@ struct Daemon {
     wrong_if_log: LogLimiter,
     routing_log: LogLimiter,
     error_log: LogLimiter,
-    /// When the main loop saw the mroute socket readable, for the upcall delay.
-    ready_at: Instant,
-    upcall_delay_max: Duration,
-    upcall_delay_last: Duration,
-    upcalls_timed: u64,
-    /// The longest time the main loop spent on one control step.
-    reply_max: Duration,
-    /// Upcall delays by [`DELAY_EDGES_US`] bucket.
-    upcall_hist: [u64; 5],
-    /// Control step times by [`DELAY_EDGES_US`] bucket.
-    reply_hist: [u64; 5],
+    /// The mroute socket's watch: upcall delays, unwatched times.
+    watch: timing::Watch,
+    /// The main loop's time on each control step.
+    steps: timing::Histogram,
     control: Option<Arc<server::Stats>>,
     /// When the links' subnets were last read (`Daemon::refresh_subnets`).
     subnets_read: Instant,
@@ -138,20 +138,11 @@ const SUBNET_REFRESH: Duration = Duration::from_secs(30);
 const MESSAGES_PER_TURN: usize = 256;
 const EVENT_RING: usize = 1000;
 
-/// The upper edges, in microseconds, of the delay buckets `status` shows (the last bucket is
-/// everything above).
-const DELAY_EDGES_US: [u64; 4] = [100, 1_000, 10_000, 100_000];
-
-fn bucket(d: Duration) -> usize {
-    let us = d.as_micros() as u64;
-    DELAY_EDGES_US
-        .iter()
-        .position(|e| us <= *e)
-        .unwrap_or(DELAY_EDGES_US.len())
-}
-
-/// Entries the main loop reads per step of an `mfes` page (engine record and kernel counters).
-const MFE_SLICE: usize = 16;
+/// How long the main loop works on control requests per turn, a slice at a time.
+const TURN: Duration = Duration::from_millis(1);
+/// Entries read between two looks at the clock, in an `mfes` page (engine record and kernel
+/// counters) and in the kernel counters' sync.
+const CLOCK_EVERY: usize = 8;
 
 /// A control request being answered on the main loop.
 enum Work {
@@ -165,6 +156,23 @@ enum Work {
         rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
         first: bool,
     },
+}
+
+impl Work {
+    /// What the step is, for the log of slow work.
+    fn what(&self) -> &'static str {
+        match self {
+            Work::New(j) => match j.request.command {
+                Command::Status => "control: status",
+                Command::Interfaces => "control: interfaces",
+                Command::Memberships { .. } => "control: memberships",
+                Command::Mfes { .. } => "control: mfes",
+                Command::Events => "control: events",
+                Command::Igmp => "control: igmp",
+            },
+            Work::Mfes { .. } => "control: mfes (continued)",
+        }
+    }
 }
 
 fn usage() -> ! {
@@ -326,13 +334,13 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
     d.control = Some(server.stats.clone());
     info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
     let mut last_timers = Instant::now();
-    // At most this many control steps per loop turn (a reply, or a slice of an mfes page),
-    // each after a look at the mroute socket.
-    const STEPS_PER_TURN: usize = 8;
     let mut work: VecDeque<Work> = VecDeque::new();
+    // Kernel counters still to copy this second (limits.counter_sync_per_second), a slice
+    // per turn.
+    let mut sync_due = 0usize;
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = if !work.is_empty() {
+        let wait = if !work.is_empty() || sync_due > 0 {
             0
         } else {
             d.igmp
@@ -340,66 +348,70 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
                 .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
         };
         let fds = [d.fwd.kernel().as_raw_fd(), wake_rx.as_raw_fd()];
-        let ready = net::poll_readable(&fds, wait).map_err(|e| format!("poll: {e}"))?;
+        let ready = d.watch.look(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
-            d.ready_at = Instant::now();
             d.read_socket();
         }
         if ready[1] {
             let mut buf = [0u8; 256];
             while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
-        }
-        if ready[1] {
             while let Ok(job) = jobs.try_recv() {
                 work.push_back(Work::New(job));
             }
         }
-        for _ in 0..STEPS_PER_TURN {
-            let Some(w) = work.pop_front() else { break };
-            // Upcalls first: one that came during the last step waits for no further one.
-            if net::poll_readable(&fds[..1], 0).is_ok_and(|r| r[0]) {
-                d.ready_at = Instant::now();
+        // Control steps, each a slice (timing::SLICE) after a look at the mroute socket, for
+        // at most TURN of the loop's time; what is left waits for the next turn.
+        let turn = Instant::now();
+        while let Some(w) = work.pop_front() {
+            if d.watch
+                .look(&fds[..1], 0)
+                .map_err(|e| format!("poll: {e}"))?[0]
+            {
                 d.read_socket();
             }
-            let w_kind = match &w {
-                Work::New(j) => match j.request.command {
-                    Command::Status => 0,
-                    Command::Mfes { .. } => 1,
-                    Command::Memberships { .. } => 2,
-                    _ => 3,
-                },
-                Work::Mfes { .. } => 4,
-            };
-            let t0 = Instant::now();
+            let what = w.what();
+            let t = d.watch.begin();
             let step = d.step(w);
-            let took = t0.elapsed();
-            if took > Duration::from_millis(1) {
-                debug!(
-                    micros = took.as_micros() as u64,
-                    kind = w_kind,
-                    "slow control step"
-                );
-            }
-            d.reply_max = d.reply_max.max(took);
-            d.reply_hist[bucket(took)] += 1;
+            let took = d.watch.end(t, what);
+            d.steps.add(took);
             match step {
                 Ok((job, reply)) => {
                     let _ = job.reply.send(reply);
                 }
                 Err(more) => work.push_front(more),
             }
+            if turn.elapsed() >= TURN {
+                break;
+            }
         }
+        if d.watch
+            .look(&fds[..1], 0)
+            .map_err(|e| format!("poll: {e}"))?[0]
+        {
+            d.read_socket();
+        }
+        let t = d.watch.begin();
         let acts = d.igmp.tick(d.now());
         d.igmp_actions(acts);
+        d.watch.end(t, "IGMP timers");
         if last_timers.elapsed() >= Duration::from_secs(1) {
             last_timers = Instant::now();
+            let t = d.watch.begin();
             if let Err(e) = d.mgm.run_timers() {
                 warn!("run_timers: {e}");
             }
-            d.fwd.sync_counters_some(d.sync_per_second);
             d.flush_logs(Instant::now());
+            d.watch.end(t, "engine timers");
+            sync_due = d.sync_per_second;
         }
+        if sync_due > 0 {
+            let t = d.watch.begin();
+            sync_due = d.sync_counters(sync_due);
+            d.watch.end(t, "kernel counters");
+        }
+        let t = d.watch.begin();
         d.housekeeping();
+        d.watch.end(t, "housekeeping");
     }
     info!("signal received: shutting down");
     server.stop();
@@ -473,13 +485,8 @@ impl Daemon {
             wrong_if_log: LogLimiter::new(config.limits.log_lines_per_second),
             routing_log: LogLimiter::new(config.limits.log_lines_per_second),
             error_log: LogLimiter::new(config.limits.log_lines_per_second),
-            ready_at: Instant::now(),
-            upcall_delay_max: Duration::ZERO,
-            upcall_delay_last: Duration::ZERO,
-            upcalls_timed: 0,
-            reply_max: Duration::ZERO,
-            upcall_hist: [0; 5],
-            reply_hist: [0; 5],
+            watch: timing::Watch::new(),
+            steps: timing::Histogram::default(),
             control: None,
             subnets_read: Instant::now(),
         };
@@ -593,10 +600,14 @@ impl Daemon {
         // At most this many messages per call, so a flood of upcalls or IGMP cannot starve
         // the loop's other work (timers, control requests, logs); what is left is read on
         // the next turn, the socket still readable.
+        let t = self.watch.begin();
         for _ in 0..MESSAGES_PER_TURN {
             let msg = match self.fwd.kernel().recv() {
                 Ok(Some(m)) => m,
-                Ok(None) => break,
+                Ok(None) => {
+                    self.watch.drained();
+                    break;
+                }
                 Err(e) => {
                     warn!("mroute socket recv: {e}");
                     break;
@@ -619,11 +630,7 @@ impl Daemon {
                         up.vif, up.source, up.group
                     );
                     let handled = self.fwd.handle_upcall(&up);
-                    let delay = self.ready_at.elapsed();
-                    self.upcall_delay_last = delay;
-                    self.upcall_delay_max = self.upcall_delay_max.max(delay);
-                    self.upcalls_timed += 1;
-                    self.upcall_hist[bucket(delay)] += 1;
+                    self.watch.upcall_handled();
                     match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
                             let what = match &o {
@@ -681,6 +688,23 @@ impl Daemon {
             }
         }
         self.housekeeping();
+        self.watch.end(t, "mroute messages");
+    }
+
+    /// Copies the kernel counters of at most `due` entries, for at most a slice; returns how
+    /// many are still due.
+    fn sync_counters(&mut self, due: usize) -> usize {
+        let start = Instant::now();
+        let mut due = due.min(self.fwd.installed().len());
+        while due > 0 {
+            let n = due.min(CLOCK_EVERY);
+            self.fwd.sync_counters_some(n);
+            due -= n;
+            if timing::slice_over(start) {
+                break;
+            }
+        }
+        due
     }
 
     fn names(&self, oifs: &[IfKey<Ipv4Addr>]) -> String {
@@ -1010,13 +1034,15 @@ impl Daemon {
             "wrong_if_notified": c.wrong_if_notified,
             "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
             "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
-            "upcall_delay_max_us": us(self.upcall_delay_max),
-            "upcall_delay_last_us": us(self.upcall_delay_last),
-            "upcalls_timed": self.upcalls_timed,
-            "control_reply_max_us": us(self.reply_max),
-            "delay_bucket_edges_us": DELAY_EDGES_US,
-            "upcall_delay_buckets": self.upcall_hist,
-            "control_step_buckets": self.reply_hist,
+            "upcall_delay_max_us": us(self.watch.upcalls.max),
+            "upcall_delay_last_us": us(self.watch.upcalls.last),
+            "upcalls_timed": self.watch.upcalls.count,
+            "control_reply_max_us": us(self.steps.max),
+            "unwatched_max_us": us(self.watch.unwatched.max),
+            "delay_bucket_edges_us": timing::DELAY_EDGES_US,
+            "upcall_delay_buckets": self.watch.upcalls.buckets,
+            "control_step_buckets": self.steps.buckets,
+            "unwatched_buckets": self.watch.unwatched.buckets,
             "control_served": load(ctl.map(|s| &s.served)),
             "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
             "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
@@ -1027,7 +1053,7 @@ impl Daemon {
         let t = format!(
             "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
             self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
-            f.nocache, f.wrongvif, us(self.upcall_delay_max), f.mfc_adds, f.mfc_dels, f.errors,
+            f.nocache, f.wrongvif, us(self.watch.upcalls.max), f.mfc_adds, f.mfc_dels, f.errors,
             v["control_served"], v["control_refused_busy"], v["control_bad_requests"], v["control_timed_out"], suppressed
         );
         (v, t)
@@ -1172,17 +1198,24 @@ impl Daemon {
                 first,
             } => (job, cursor, left, rows, first),
         };
-        let page = match self.fwd.stats_page(cursor, left.min(MFE_SLICE)) {
-            Ok(p) => p,
-            Err(e) => {
-                let r = control::error_reply(&e.to_string());
-                return Ok((job, Box::new(move || r)));
-            }
-        };
-        let cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
-        let left = left - page.items.len();
-        rows.extend(page.items);
-        if left > 0 && page.more {
+        // A few entries at a time (engine record and kernel counters), until the page is
+        // full or the slice's time is up.
+        let start = Instant::now();
+        let (mut cursor, mut left, mut more) = (cursor, left, true);
+        while left > 0 && more && !timing::slice_over(start) {
+            let page = match self.fwd.stats_page(cursor, left.min(CLOCK_EVERY)) {
+                Ok(p) => p,
+                Err(e) => {
+                    let r = control::error_reply(&e.to_string());
+                    return Ok((job, Box::new(move || r)));
+                }
+            };
+            cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
+            left -= page.items.len();
+            more = page.more;
+            rows.extend(page.items);
+        }
+        if left > 0 && more {
             return Err(Work::Mfes {
                 job,
                 cursor,
@@ -1191,7 +1224,7 @@ impl Daemon {
                 first,
             });
         }
-        let reply = self.mfes_reply(rows, page.more, first, job.request.json);
+        let reply = self.mfes_reply(rows, more, first, job.request.json);
         Ok((job, reply))
     }
 
