@@ -109,6 +109,14 @@ json_field() { # json_field FILE KEY
     "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# How long the helpers (python, started by the hundred) may take to get going: generous, for
+# a machine busy with other work; a wait that runs out fails the test with its reason.
+SETUP_WAIT=30
+setup_failed() {
+    echo "FAIL: setup: $1 within $SETUP_WAIT s"
+    echo "e2e_overload: failed"
+    exit 1
+}
 
 topology() {
     local n i
@@ -172,16 +180,17 @@ ip netns exec "${P}rcv" "$PY" "$HERE/overload.py" recv --iface-addr 203.0.113.2 
     --groups 10 --ready-file "$RUN/recv.ready" --stop-file "$RUN/a.stop" >"$RUN/recv.json" &
 PIDS+=($!)
 RECV=$!
-wait_for 5 test -e "$RUN/recv.ready"
+wait_for "$SETUP_WAIT" test -e "$RUN/recv.ready" || setup_failed "the receiver did not start"
 # The receiver's joins reach mgmd (IGMP), so new flows have somewhere to go.
-wait_for 10 bash -c "ip netns exec ${P}rtr $MGMCTL --socket $A memberships | grep -c 239.2.0 | grep -qx 10"
+wait_for "$SETUP_WAIT" bash -c "ip netns exec ${P}rtr $MGMCTL --socket $A memberships | grep -c 239.2.0 | grep -qx 10" ||
+    setup_failed "the receiver's 10 joins did not reach mgmd"
 rss_before=$(rss_kb "$RPID")
 ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" clients --socket "$A" --slow 40 --idle 40 \
     --noread 19 --huge-mb 64 --duration 30 --ready-file "$RUN/clients.ready" \
     --stop-file "$RUN/a.stop" >"$RUN/clients.json" &
 CLIENTS=$!
 PIDS+=("$CLIENTS")
-wait_for 5 test -e "$RUN/clients.ready"
+wait_for "$SETUP_WAIT" test -e "$RUN/clients.ready" || setup_failed "the 100 clients did not start"
 sleep 1
 ip netns exec "${P}snd" "$PY" "$HERE/overload.py" flows --sources 20 --groups 10 \
     --interval 0.02 >"$RUN/flows.json" &
@@ -269,7 +278,7 @@ ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
     --ready-file "$RUN/hold.ready" --stop-file "$RUN/b.stop" >/dev/null &
 HOLD=$!
 PIDS+=("$HOLD")
-wait_for 5 test -e "$RUN/hold.ready"
+wait_for "$SETUP_WAIT" test -e "$RUN/hold.ready" || setup_failed "the held clients did not start"
 sleep 0.2
 busy=$(nx rtr "$MGMCTL" --socket "$B" status 2>&1 || true)
 touch "$RUN/b.stop"

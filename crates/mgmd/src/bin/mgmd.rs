@@ -144,6 +144,23 @@ const TURN: Duration = Duration::from_millis(1);
 /// counters) and in the kernel counters' sync.
 const CLOCK_EVERY: usize = 8;
 
+/// The page key of a membership: the engine's walk order (interface, selector, protocol)
+/// written as `memberships` takes it after `after`, the wildcards as 0.0.0.0.
+fn membership_key(m: &mgm::MembershipInfo<Ipv4Addr>) -> MembershipKey {
+    let (source, group) = match m.selector {
+        Selector::Source { source, group } => (source, group),
+        Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
+        _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
+    };
+    MembershipKey {
+        ifindex: m.interface.index,
+        group,
+        source,
+        protocol: m.protocol.0,
+        component: m.protocol.1,
+    }
+}
+
 /// A control request being answered on the main loop.
 enum Work {
     /// Not started.
@@ -984,10 +1001,7 @@ impl Daemon {
                 let r = control::error_reply("internal: mfes is answered in steps");
                 return Box::new(move || r);
             }
-            Command::Memberships { after, max } => {
-                let r = self.memberships(after, max, req.json);
-                return Box::new(move || r);
-            }
+            Command::Memberships { after, max } => return self.memberships(after, max, req.json),
             Command::Interfaces => self.interfaces(),
             Command::Events => {
                 let v: Vec<Value> = self.events.iter().cloned().collect();
@@ -1127,51 +1141,60 @@ impl Daemon {
         (Value::Array(rows), t)
     }
 
-    fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> String {
-        let mut t = if after.is_none() {
+    /// A page of memberships, read with the engine's walk (a lookup and the page's own
+    /// items); the rows are formatted on the client's thread.
+    fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> server::Reply {
+        let after = after.map(|k| mgm::MembershipInfo {
+            protocol: (k.protocol, k.component),
+            selector: match (k.source, k.group) {
+                (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED) => Selector::AllGroups,
+                (Ipv4Addr::UNSPECIFIED, group) => Selector::Group(group),
+                (source, group) => Selector::Source { source, group },
+            },
+            interface: IfKey::new(k.ifindex),
+        });
+        let page = match self.mgm.memberships_after(after, max) {
+            Ok(p) => p,
+            Err(e) => {
+                let r = control::error_reply(&e.to_string());
+                return Box::new(move || r);
+            }
+        };
+        let rows: Vec<(String, mgm::MembershipInfo<Ipv4Addr>, String)> = page
+            .items
+            .iter()
+            .map(|m| {
+                let p = Self::proto_name(Some(m.protocol));
+                (self.name(m.interface.index), *m, p)
+            })
+            .collect();
+        let first = after.is_none();
+        let more = page.more;
+        Box::new(move || Self::render_memberships(&rows, first, more, json))
+    }
+
+    fn render_memberships(
+        rows: &[(String, mgm::MembershipInfo<Ipv4Addr>, String)],
+        first: bool,
+        more: bool,
+        json: bool,
+    ) -> String {
+        let mut t = if first && !json {
             format!("{:<10} {:<36} {:<8}\n", "INTERFACE", "SELECTOR", "PROTOCOL")
         } else {
             String::new()
         };
-        // The engine lists memberships whole; the page is cut from them by key, so a reply
-        // stays bounded whatever the table's size.
-        let key = |m: &mgm::MembershipInfo<Ipv4Addr>| {
-            let (source, group) = match m.selector {
-                Selector::Source { source, group } => (source, group),
-                Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
-                _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
-            };
-            MembershipKey {
-                ifindex: m.interface.index,
-                group,
-                source,
-                protocol: m.protocol.0,
-                component: m.protocol.1,
-            }
-        };
-        let mut all: Vec<(MembershipKey, mgm::MembershipInfo<Ipv4Addr>)> = self
-            .mgm
-            .memberships()
-            .into_iter()
-            .map(|m| (key(&m), m))
-            .filter(|(k, _)| after.is_none_or(|a| *k > a))
-            .collect();
-        all.sort_unstable_by_key(|(k, _)| *k);
-        let more = all.len() > max;
-        all.truncate(max);
-        let mut rows = Vec::new();
-        for (_, m) in &all {
-            let name = self.name(m.interface.index);
-            let p = Self::proto_name(Some(m.protocol));
+        let mut out = Vec::new();
+        for (name, m, p) in rows {
             if json {
-                rows.push(json!({"interface": name, "ifindex": m.interface.index,
+                out.push(json!({"interface": name, "ifindex": m.interface.index,
                     "selector": m.selector.to_string(), "protocol": p}));
             } else {
                 t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
             }
         }
-        let next = all.last().map(|(k, _)| k.to_string());
-        Self::page(rows, t, json, more, next)
+        let next = rows.last().map(|(_, m, _)| membership_key(m).to_string());
+        Self::page(out, t, json, more, next)
     }
 
     /// One step of a request: its reply (with the job to send it to), or what is left to do.
