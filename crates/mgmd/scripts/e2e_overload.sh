@@ -290,7 +290,22 @@ check "(b) with the two gone, status answers" bash -c "ip netns exec ${P}rtr $MG
 if nx rtr timeout 10 "$MGMD" --config "$RUN/b.toml" >"$RUN/b2.log" 2>&1; then second=started; else second=refused; fi
 check "(b) a second mgmd on the live socket is refused" \
     bash -c "[ $second = refused ] && grep -q 'answers on it' '$RUN/b2.log'"
+# Shutdown with clients connected: their sockets are shut down and their threads joined, at
+# once (not at their 2 s read deadline).
+ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
+    --ready-file "$RUN/hold2.ready" --stop-file "$RUN/b.stop2" >/dev/null &
+HOLD=$!
+PIDS+=("$HOLD")
+wait_for "$SETUP_WAIT" test -e "$RUN/hold2.ready" || setup_failed "the held clients did not start"
+sleep 0.2
+t0=$(date +%s%N)
 stop_mgmd
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+touch "$RUN/b.stop2"
+wait "$HOLD" || true
+echo "(b) with 2 clients connected, mgmd exited ${stop_ms} ms after SIGTERM: $(grep -o 'control threads joined.*' "$RUN/b.log" || true)"
+check "(b) with 2 clients connected, mgmd exits within 1.5 s of SIGTERM" test "$stop_ms" -lt 1500
+check "(b) the client threads were joined at shutdown" grep -Eq "control threads joined joined=[1-9]" "$RUN/b.log"
 echo "keep me" >"$RUN/file.sock"
 sed "s#$RUN/b.sock#$RUN/file.sock#" "$RUN/b.toml" >"$RUN/f.toml"
 if nx rtr timeout 10 "$MGMD" --config "$RUN/f.toml" >"$RUN/f.log" 2>&1; then fstart=started; else fstart=refused; fi

@@ -431,7 +431,20 @@ fn run(config: Config, socket: PathBuf) -> Result<(), String> {
         d.watch.end(t, "housekeeping");
     }
     info!("signal received: shutting down");
-    server.stop();
+    // The replies still owed are dropped first: a client waiting for one ends at once.
+    drop(work);
+    drop(jobs);
+    let (joined, running) = server.stop();
+    if running > 0 {
+        warn!(
+            joined,
+            running,
+            "control client threads still running {} ms after their sockets were shut down",
+            server::JOIN_WAIT.as_millis()
+        );
+    } else {
+        info!(joined, "control threads joined");
+    }
     let r = d.shutdown();
     let _ = std::fs::remove_file(&socket);
     r
