@@ -102,6 +102,8 @@ struct Iface {
     ifindex: u32,
     address: Option<Ipv4Addr>,
     igmp: bool,
+    /// The IGMP input checks of this link (`[igmp]` with the interface's keys over it).
+    input: igmp::InputPolicy,
 }
 
 struct Daemon {
@@ -461,6 +463,8 @@ impl Daemon {
             version = format!("{:#x}", sock.version().unwrap_or(0)),
             "mroute socket open (MRT_INIT, MRT_ASSERT)"
         );
+        let igmp_config = config.igmp.to_config().map_err(|e| e.to_string())?;
+        let global_input = igmp_config.input;
         let mut ifaces = Vec::new();
         for i in &config.interfaces {
             let ifindex =
@@ -473,6 +477,7 @@ impl Daemon {
                 ifindex,
                 address,
                 igmp: i.igmp,
+                input: i.input_policy(global_input),
             });
         }
         let names: Vec<(String, u32)> =
@@ -492,11 +497,8 @@ impl Daemon {
         let (routing, routing_events) = mgm
             .register(static_protocol(), 1, Arc::new(StaticHooks { rules }))
             .map_err(|e| format!("register: {e}"))?;
-        let igmp = IgmpClient::register(
-            mgm.clone(),
-            config.igmp.to_config().map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("register IGMP: {e}"))?;
+        let igmp = IgmpClient::register(mgm.clone(), igmp_config)
+            .map_err(|e| format!("register IGMP: {e}"))?;
         let fwd = Forwarder::new(mgm.clone(), sock).map_err(|e| e.to_string())?;
         let mut d = Daemon {
             mgm,
@@ -546,7 +548,15 @@ impl Daemon {
                 .igmp
                 .add_interface(ifindex, addr, now)
                 .map_err(|e| format!("IGMP on {name}: {e}"))?;
-            info!(interface = %name, address = %addr, "IGMP querier started");
+            let input = d.ifaces[i].input;
+            d.igmp.set_input_policy(ifindex, input);
+            info!(
+                interface = %name,
+                address = %addr,
+                require_ttl_one = input.require_ttl_one,
+                require_router_alert = input.require_router_alert,
+                "IGMP querier started"
+            );
             d.igmp_actions(acts);
         }
         d.refresh_subnets();
@@ -1353,13 +1363,23 @@ impl Daemon {
         for (ifindex, st) in self.igmp.router().interfaces() {
             let name = self.name(*ifindex);
             t += &format!(
-                "{name}: address {}, querier {}\n",
+                "{name}: address {}, querier {}; input checks: TTL 1 {}, Router Alert {}\n",
                 st.address,
                 if st.querier {
                     "self".to_string()
                 } else {
                     st.other_querier.map_or("?".into(), |a| a.to_string())
-                }
+                },
+                if st.policy.require_ttl_one {
+                    "required"
+                } else {
+                    "not required"
+                },
+                if st.policy.require_router_alert {
+                    "required"
+                } else {
+                    "not required"
+                },
             );
             let mut groups = Vec::new();
             for (g, gs) in &st.groups {
@@ -1403,6 +1423,8 @@ impl Daemon {
             rows.push(
                 json!({"interface": name, "address": st.address, "querier": st.querier,
                 "other_querier": st.other_querier, "groups": groups, "subnets": subnets,
+                "require_ttl_one": st.policy.require_ttl_one,
+                "require_router_alert": st.policy.require_router_alert,
                 "counters": counters}),
             );
         }
