@@ -1116,4 +1116,47 @@ impl<A: Family> Mgm<A> {
     pub fn memberships(&self) -> Vec<MembershipInfo<A>> {
         self.lock().memberships()
     }
+
+    /// A walk of the memberships: up to `max` of them after `after` (from the start when
+    /// `None`), in (interface, selector, protocol) order, the order of [`Mgm::memberships`].
+    /// As [`Mgm::mfes`], a key that no longer exists resumes at the next greater one, and
+    /// `more` says whether any follow. A page costs a lookup and its own items, whatever the
+    /// number of memberships, so an administrative dump of a large table can go a page at a
+    /// time without holding the control lock for long.
+    ///
+    /// **Progress:** takes the control lock.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] when `max` is 0.
+    ///
+    /// ```
+    /// use mgm::{DefaultHooks, IfKey, Mgm, Selector, JOIN};
+    /// use std::net::Ipv4Addr;
+    /// use std::sync::Arc;
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (h, _events) = mgm.register(mgm::protocol_id(1, 0x2d6, 9), 1, Arc::new(DefaultHooks)).unwrap();
+    /// mgm.take_interface(h, IfKey::new(4)).unwrap();
+    /// for g in 1..=3 {
+    ///     mgm.add_membership(h, Selector::Group(Ipv4Addr::new(239, 0, 0, g)), IfKey::new(4), JOIN).unwrap();
+    /// }
+    /// let first = mgm.memberships_after(None, 2).unwrap();
+    /// assert!(first.more);
+    /// let rest = mgm.memberships_after(first.items.last().copied(), 2).unwrap();
+    /// assert_eq!(rest.items[0].selector, Selector::Group(Ipv4Addr::new(239, 0, 0, 3)));
+    /// assert!(!rest.more);
+    /// ```
+    pub fn memberships_after(
+        &self,
+        after: Option<MembershipInfo<A>>,
+        max: usize,
+    ) -> Result<Page<MembershipInfo<A>>> {
+        self.running()?;
+        if max == 0 {
+            return Err(Error::OutOfRange {
+                what: "the page size",
+                expected: "at least 1",
+            });
+        }
+        Ok(self.lock().membership_page(after, max))
+    }
 }

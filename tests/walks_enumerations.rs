@@ -99,6 +99,127 @@ fn walk_resumes_after_a_vanished_key<A: Addrs>() {
     );
 }
 
+/// The membership walk: pages in (interface, selector, protocol) order, the order of
+/// `memberships()`, with `more` until the last page; protocols holding one selector on one
+/// interface come in id order whatever their registration order.
+fn membership_walk_pages_in_order<A: Addrs>() {
+    let (mgm, _c) = engine::<A>();
+    // IGMP's id is the smaller, but it registers second (the greater slot). PIM owns both
+    // interfaces; IGMP runs on k3 beside it.
+    let pim = reg(&mgm, PIM);
+    let igmp = reg(&mgm, IGMP);
+    assert!(igmp.id < pim.id);
+    mgm.take_interface(pim.h, k(2)).unwrap();
+    mgm.take_interface(pim.h, k(3)).unwrap();
+    mgm.take_interface(igmp.h, k(3)).unwrap();
+    let sg = source(A::src(1), A::grp(2));
+    for (p, sel, n) in [
+        (&pim, group(2), 3),
+        (&igmp, group(2), 3),
+        (&pim, sg, 2),
+        (&pim, group(1), 2),
+        (&igmp, Selector::AllGroups, 3),
+        (&pim, group(1), 3),
+    ] {
+        mgm.add_membership(p.h, sel, k(n), JOIN).unwrap();
+    }
+    let all = mgm.memberships();
+    let order: Vec<_> = all
+        .iter()
+        .map(|m| (m.interface, m.selector, m.protocol))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (k(2), group(1), pim.id),
+            (k(2), sg, pim.id),
+            (k(3), Selector::AllGroups, igmp.id),
+            (k(3), group(1), pim.id),
+            (k(3), group(2), igmp.id),
+            (k(3), group(2), pim.id),
+        ]
+    );
+    for max in 1..=7 {
+        let mut got = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = mgm.memberships_after(after, max).unwrap();
+            pages += 1;
+            assert!(page.items.len() <= max);
+            got.extend(page.items.iter().copied());
+            after = page.items.last().copied();
+            if !page.more {
+                break;
+            }
+            assert_eq!(page.items.len(), max, "a page before the last is full");
+        }
+        assert_eq!(got, all, "pages of {max}");
+        assert_eq!(pages, all.len().div_ceil(max).max(1), "pages of {max}");
+    }
+    // After the last: nothing, and no more.
+    let end = mgm.memberships_after(all.last().copied(), 3).unwrap();
+    assert_eq!((end.items.len(), end.more), (0, false));
+    assert!(matches!(
+        mgm.memberships_after(None, 0),
+        Err(Error::OutOfRange { .. })
+    ));
+}
+
+/// The membership walk resumes after a key that no longer exists at the next greater one:
+/// a deleted membership, a deleted last membership of an interface, a key that never was.
+fn membership_walk_resumes_after_a_vanished_key<A: Addrs>() {
+    let (mgm, _c) = engine::<A>();
+    let pim = reg(&mgm, PIM);
+    let igmp = reg(&mgm, IGMP);
+    for n in 1..=3 {
+        mgm.take_interface(pim.h, k(n)).unwrap();
+    }
+    mgm.take_interface(igmp.h, k(1)).unwrap();
+    for (p, g, n) in [
+        (&pim, 1, 1),
+        (&pim, 2, 1),
+        (&igmp, 2, 1),
+        (&pim, 1, 2),
+        (&pim, 3, 3),
+    ] {
+        mgm.add_membership(p.h, group(g), k(n), JOIN).unwrap();
+    }
+    let all = mgm.memberships();
+    assert_eq!(all.len(), 5);
+    // Page 1 ends at (k1, G2, IGMP); that membership goes before page 2 is asked for.
+    let first = mgm.memberships_after(None, 2).unwrap();
+    assert_eq!(first.items, all[..2].to_vec());
+    assert_eq!(all[1].protocol, igmp.id);
+    mgm.delete_membership(igmp.h, group(2), k(1), JOIN).unwrap();
+    let rest = mgm
+        .memberships_after(first.items.last().copied(), 10)
+        .unwrap();
+    assert_eq!(rest.items, all[2..].to_vec());
+    // The only membership of k2 goes: a walk after it goes on with k3.
+    mgm.delete_membership(pim.h, group(1), k(2), JOIN).unwrap();
+    let after_k2 = mgm.memberships_after(Some(all[3]), 10).unwrap();
+    assert_eq!((after_k2.items, after_k2.more), (vec![all[4]], false));
+    // A key that never existed: after (k1, G2, PIM), before (k3, G3, PIM) now that k2 has
+    // none.
+    let never = MembershipInfo {
+        protocol: (0xffff_ffff, 9),
+        selector: group(2),
+        interface: k(1),
+    };
+    assert_eq!(
+        mgm.memberships_after(Some(never), 10).unwrap().items,
+        vec![all[4]]
+    );
+    // A key past every interface: nothing.
+    let past = MembershipInfo {
+        interface: k(200),
+        ..never
+    };
+    let page = mgm.memberships_after(Some(past), 10).unwrap();
+    assert_eq!((page.items.len(), page.more), (0, false));
+}
+
 fn sorted<A: Family>(mut v: Vec<Selector<A>>) -> Vec<Selector<A>> {
     v.sort();
     v
@@ -232,6 +353,8 @@ fn deregistration_closes_enumerations<A: Addrs>() {
 
 both_families!(
     mfe_walk_pages_in_order,
+    membership_walk_pages_in_order,
+    membership_walk_resumes_after_a_vanished_key,
     walk_resumes_after_a_vanished_key,
     group_enumeration_kinds,
     group_enumeration_pages_a_snapshot,

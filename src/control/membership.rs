@@ -113,7 +113,7 @@ impl<A: Family> Control<A> {
                 },
             );
         }
-        self.by_iface.entry(k).or_default().insert((slot, sel));
+        self.by_iface.entry(k).or_default().insert((sel, slot));
         if first_for_slot {
             let event = Event::JoinAlert {
                 selector: sel,
@@ -161,7 +161,7 @@ impl<A: Family> Control<A> {
         // An emptied set stays (with its allocation) while the interface is known; it goes
         // with the interface's record.
         if let Some(s) = self.by_iface.get_mut(&k) {
-            s.remove(&(slot, sel));
+            s.remove(&(sel, slot));
         }
         if gone_for_slot {
             let event = Event::PruneAlert {
@@ -230,8 +230,8 @@ impl<A: Family> Control<A> {
             .get(&k)
             .map(|s| {
                 s.iter()
-                    .filter(|(p, _)| *p == slot)
-                    .map(|(_, sel)| *sel)
+                    .filter(|(_, p)| *p == slot)
+                    .map(|(sel, _)| *sel)
                     .collect()
             })
             .unwrap_or_default()

@@ -156,9 +156,9 @@ pub(crate) struct Control<A: Family> {
     /// selector -> the (interface, protocol) pairs holding that membership, and the
     /// protocols among them.
     members: Members<A>,
-    /// interface -> (protocol, selector) memberships on it (an emptied set stays until the
-    /// interface's record goes).
-    by_iface: HashMap<IfKey<A>, BTreeSet<(u32, Selector<A>)>>,
+    /// interface -> (selector, protocol slot) memberships on it, in key order for the
+    /// membership walk (an emptied set stays until the interface's record goes).
+    by_iface: BTreeMap<IfKey<A>, BTreeSet<(Selector<A>, u32)>>,
     /// Forwarding entries, with their keys in (group, source) order.
     mfes: Mfes<A>,
     by_iif: HashMap<IfKey<A>, BTreeSet<Sg<A>>>,
@@ -202,7 +202,7 @@ impl<A: Family> Control<A> {
             next_seq: 0,
             ifaces: BTreeMap::new(),
             members: HashMap::default(),
-            by_iface: HashMap::default(),
+            by_iface: BTreeMap::new(),
             mfes: Mfes::new(),
             by_iif: HashMap::default(),
             timers: BTreeSet::new(),

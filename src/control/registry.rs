@@ -159,19 +159,66 @@ impl<A: Family> Control<A> {
 
     /// Every membership, by (interface, selector, protocol).
     pub(crate) fn memberships(&self) -> Vec<MembershipInfo<A>> {
-        let mut v: Vec<MembershipInfo<A>> = self
-            .by_iface
-            .iter()
-            .flat_map(|(k, set)| {
-                set.iter().map(|(slot, sel)| MembershipInfo {
-                    protocol: self.ids(*slot),
-                    selector: *sel,
-                    interface: *k,
-                })
-            })
-            .collect();
-        v.sort_by_key(|m| (m.interface, m.selector, m.protocol));
-        v
+        self.membership_page(None, usize::MAX).items
+    }
+
+    /// Up to `max` memberships after `after` in (interface, selector, protocol) order. The
+    /// interfaces and their selectors are kept in that order; the few protocols holding one
+    /// selector on one interface are put in id order here. So a page costs a lookup and its
+    /// own items, whatever the table's size.
+    pub(crate) fn membership_page(
+        &self,
+        after: Option<MembershipInfo<A>>,
+        max: usize,
+    ) -> Page<MembershipInfo<A>> {
+        use std::ops::Bound::{Included, Unbounded};
+        let key = |m: &MembershipInfo<A>| (m.interface, m.selector, m.protocol);
+        let from = after.map_or(Unbounded, |a| Included(a.interface));
+        let mut items = Vec::new();
+        // One selector's members on one interface, put in protocol order.
+        let mut same: Vec<MembershipInfo<A>> = Vec::new();
+        for (k, set) in self.by_iface.range((from, Unbounded)) {
+            let start = match after {
+                Some(a) if a.interface == *k => Included((a.selector, 0)),
+                _ => Unbounded,
+            };
+            let mut it = set.range((start, Unbounded)).peekable();
+            while let Some(&(sel, slot)) = it.next() {
+                same.clear();
+                same.push(self.membership_info(*k, sel, slot));
+                while let Some(&&(s, slot)) = it.peek() {
+                    if s != sel {
+                        break;
+                    }
+                    same.push(self.membership_info(*k, s, slot));
+                    it.next();
+                }
+                same.sort_unstable_by_key(|m| m.protocol);
+                for m in same.drain(..) {
+                    if after.is_some_and(|a| key(&m) <= key(&a)) {
+                        continue;
+                    }
+                    if items.len() == max {
+                        return Page { items, more: true };
+                    }
+                    items.push(m);
+                }
+            }
+        }
+        Page { items, more: false }
+    }
+
+    fn membership_info(
+        &self,
+        interface: IfKey<A>,
+        selector: Selector<A>,
+        slot: u32,
+    ) -> MembershipInfo<A> {
+        MembershipInfo {
+            protocol: self.ids(slot),
+            selector,
+            interface,
+        }
     }
 
     /// The control plane's counts.

@@ -49,7 +49,7 @@ mod sys;
 /// What the daemon needs of the host besides the forwarder: interface names and indexes, and
 /// waiting for descriptors to be readable.
 pub mod net {
-    pub use crate::sys::{interface_index, interface_name, poll_readable};
+    pub use crate::sys::{interface_index, interface_name, poll_readable, thread_cpu_time};
 }
 
 pub use forwarder::{

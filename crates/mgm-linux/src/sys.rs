@@ -680,6 +680,31 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         .collect())
 }
 
+/// The CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`); `None` where the
+/// clock is missing. Set beside a wall clock, it tells a thread's work from the time the
+/// scheduler kept it waiting.
+///
+/// ```
+/// let a = mgm_linux::net::thread_cpu_time().unwrap();
+/// let mut x = 0u64;
+/// for i in 0..1_000_000u64 {
+///     x = std::hint::black_box(x.wrapping_add(i));
+/// }
+/// assert!(mgm_linux::net::thread_cpu_time().unwrap() > a);
+/// ```
+pub fn thread_cpu_time() -> Option<std::time::Duration> {
+    // SAFETY: timespec is two integers: all zeros is a valid value.
+    let mut t: libc::timespec = unsafe { zeroed() };
+    // SAFETY: `t` is a live timespec, the one thing clock_gettime(2) writes.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u32::try_from(t.tv_nsec).ok()?;
+    Some(std::time::Duration::new(secs, nanos))
+}
+
 /// The index of the interface named `name` (`if_nametoindex`).
 ///
 /// # Errors

@@ -7,9 +7,10 @@
 #
 # (a) 100 misbehaving control clients (a byte every 0.5 s, idle, never reading, one sending
 #     a 64 MiB line without a newline) while a sender starts 200 new flows (one NOCACHE
-#     upcall each) toward a receiver: 99 % of upcalls are handled within 1 ms of the mroute
-#     socket becoming readable (mgmd's own measure, `upcall_delay_buckets` in status; the
-#     maximum is printed); every flow's first packet arrives;
+#     upcall each) toward a receiver: 99 % of upcalls are handled within 1 ms (mgmd's own
+#     measure, `upcall_delay_buckets` in status: from the last moment the main loop knew the
+#     mroute socket empty to the upcall handled; the maximum is printed, and how long the
+#     socket went unwatched); every flow's first packet arrives;
 #     `mgmctl status` answers within 1 s; mgmd's RSS does not grow by the huge line; the huge
 #     line gets an error that does not echo it.
 # (b) a miss storm of 2000 (S,G) with limits.max_mfes = 200: at most 200 entries in the engine
@@ -22,7 +23,14 @@
 # Root, or unprivileged through `unshare -Urnm`. Environment: MGMD, MGMCTL, PYTHON, and
 # BUDGET_US (default 1000), the bound on the upcall delay and on one control reply's time on
 # the main loop: 1 ms is for an optimised mgmd; an unoptimised (debug) build is some ten times
-# slower at everything, and its caller gives it ten times the budget.
+# slower at everything, and its caller gives it ten times the budget. MGMD_SCHED: `fifo` (the
+# default where `chrt` may set it) runs mgmd in (a) under SCHED_FIFO priority 10, as a router
+# whose packet path must not wait for other work on the machine; the control clients' threads
+# inside mgmd then share that priority with the main loop, so the clients are no weaker for
+# it. `normal` leaves it to the default scheduler: on a machine busy with other work, mgmd
+# is then preempted for milliseconds (the debug log's "slow main-loop work" lines show the
+# time off the CPU), and the budget measures the machine, not mgmd. KEEP=1 keeps the logs of a
+# run that passed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,10 +39,13 @@ MGMD=${MGMD:-$ROOT/target/debug/mgmd}
 MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
 PY=${PYTHON:-$(command -v python3)}
 BUDGET_US=${BUDGET_US:-1000}
+if [ -z "${MGMD_SCHED:-}" ]; then
+    if chrt -f 10 true 2>/dev/null; then MGMD_SCHED=fifo; else MGMD_SCHED=normal; fi
+fi
 
 if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
     exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
-        BUDGET_US="$BUDGET_US" bash "$0" "$@"
+        BUDGET_US="$BUDGET_US" MGMD_SCHED="$MGMD_SCHED" KEEP="${KEEP:-}" bash "$0" "$@"
 fi
 if [ -n "${MGM_E2E_INNER:-}" ]; then
     mount --make-rprivate / 2>/dev/null || true
@@ -63,7 +74,7 @@ cleanup() {
     for n in "${NSS[@]}"; do
         ip netns del "$P$n" 2>/dev/null || true
     done
-    if [ "$KEEP_LOGS" = 1 ]; then
+    if [ "$KEEP_LOGS" = 1 ] || [ -n "${KEEP:-}" ]; then
         echo "e2e_overload: logs kept in $RUN" >&2
     else
         rm -rf "$RUN"
@@ -98,6 +109,14 @@ json_field() { # json_field FILE KEY
     "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# How long the helpers (python, started by the hundred) may take to get going: generous, for
+# a machine busy with other work; a wait that runs out fails the test with its reason.
+SETUP_WAIT=30
+setup_failed() {
+    echo "FAIL: setup: $1 within $SETUP_WAIT s"
+    echo "e2e_overload: failed"
+    exit 1
+}
 
 topology() {
     local n i
@@ -118,10 +137,11 @@ topology() {
     nx rcv ip link set rcv1 up
 }
 
-start_mgmd() { # start_mgmd NAME NAMESPACE [extra TOML]; sets RPID
-    local name=$1 ns=$2
+start_mgmd() { # start_mgmd NAME NAMESPACE [SCHED]; sets RPID
+    local name=$1 ns=$2 sched=()
+    [ "${3:-}" = fifo ] && sched=(chrt -f 10)
     "$MGMD" --config "$RUN/$name.toml" --check >/dev/null
-    ip netns exec "$P$ns" "$MGMD" --config "$RUN/$name.toml" --log ${MGMD_LOG:-info} >"$RUN/$name.log" 2>&1 &
+    ip netns exec "$P$ns" "${sched[@]}" "$MGMD" --config "$RUN/$name.toml" --log ${MGMD_LOG:-info} >"$RUN/$name.log" 2>&1 &
     RPID=$!
     PIDS+=("$RPID")
     wait_for 10 test -S "$RUN/$name.sock" || { cat "$RUN/$name.log"; echo "mgmd $name did not start" >&2; return 1; }
@@ -153,22 +173,24 @@ topology
 
 # ---- (a) misbehaving clients while new flows cause upcalls ----
 router_conf a
-start_mgmd a rtr
+start_mgmd a rtr "$MGMD_SCHED"
+echo "(a) mgmd scheduling: $MGMD_SCHED"
 A=$RUN/a.sock
 ip netns exec "${P}rcv" "$PY" "$HERE/overload.py" recv --iface-addr 203.0.113.2 --sources 20 \
     --groups 10 --ready-file "$RUN/recv.ready" --stop-file "$RUN/a.stop" >"$RUN/recv.json" &
 PIDS+=($!)
 RECV=$!
-wait_for 5 test -e "$RUN/recv.ready"
+wait_for "$SETUP_WAIT" test -e "$RUN/recv.ready" || setup_failed "the receiver did not start"
 # The receiver's joins reach mgmd (IGMP), so new flows have somewhere to go.
-wait_for 10 bash -c "ip netns exec ${P}rtr $MGMCTL --socket $A memberships | grep -c 239.2.0 | grep -qx 10"
+wait_for "$SETUP_WAIT" bash -c "ip netns exec ${P}rtr $MGMCTL --socket $A memberships | grep -c 239.2.0 | grep -qx 10" ||
+    setup_failed "the receiver's 10 joins did not reach mgmd"
 rss_before=$(rss_kb "$RPID")
 ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" clients --socket "$A" --slow 40 --idle 40 \
     --noread 19 --huge-mb 64 --duration 30 --ready-file "$RUN/clients.ready" \
     --stop-file "$RUN/a.stop" >"$RUN/clients.json" &
 CLIENTS=$!
 PIDS+=("$CLIENTS")
-wait_for 5 test -e "$RUN/clients.ready"
+wait_for "$SETUP_WAIT" test -e "$RUN/clients.ready" || setup_failed "the 100 clients did not start"
 sleep 1
 ip netns exec "${P}snd" "$PY" "$HERE/overload.py" flows --sources 20 --groups 10 \
     --interval 0.02 >"$RUN/flows.json" &
@@ -204,15 +226,18 @@ print(sum(s[sys.argv[2]][edges.index(b) + 1:]))' "$RUN/a.status.json" "$1" "$BUD
 }
 up_over=$(over upcall_delay_buckets)
 step_over=$(over control_step_buckets)
-echo "(a) over ${BUDGET_US} us: $up_over upcalls, $step_over control steps;" \
+unwatched_over=$(over unwatched_buckets)
+echo "(a) over ${BUDGET_US} us: $up_over upcalls, $step_over control steps, $unwatched_over times the" \
+    "mroute socket went unwatched (longest $(json_field "$RUN/a.status.json" unwatched_max_us) us);" \
     "buckets (edges $(json_field "$RUN/a.status.json" delay_bucket_edges_us) us):" \
     "upcalls $(json_field "$RUN/a.status.json" upcall_delay_buckets)," \
-    "steps $(json_field "$RUN/a.status.json" control_step_buckets)"
+    "steps $(json_field "$RUN/a.status.json" control_step_buckets)," \
+    "unwatched $(json_field "$RUN/a.status.json" unwatched_buckets)"
 # The maximum is shown above; the check allows 1 % of the upcalls (2 of 200) over the budget,
 # for a machine shared with other work, where the scheduler may stop mgmd for milliseconds.
 # The control steps' times are shown, not judged: what they cost the packet path is in the
 # upcall delays.
-check "(a) 99 % of upcalls handled within ${BUDGET_US} us of the socket being readable" test "$up_over" -le 2
+check "(a) 99 % of upcalls handled within ${BUDGET_US} us of the socket last known empty" test "$up_over" -le 2
 
 check "(a) every flow's first packet delivered" test "$flows_seen" -eq 200
 check "(a) mgmctl status answered within 1 s" test "$worst_ms" -lt 1000
@@ -253,7 +278,7 @@ ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
     --ready-file "$RUN/hold.ready" --stop-file "$RUN/b.stop" >/dev/null &
 HOLD=$!
 PIDS+=("$HOLD")
-wait_for 5 test -e "$RUN/hold.ready"
+wait_for "$SETUP_WAIT" test -e "$RUN/hold.ready" || setup_failed "the held clients did not start"
 sleep 0.2
 busy=$(nx rtr "$MGMCTL" --socket "$B" status 2>&1 || true)
 touch "$RUN/b.stop"
@@ -265,7 +290,22 @@ check "(b) with the two gone, status answers" bash -c "ip netns exec ${P}rtr $MG
 if nx rtr timeout 10 "$MGMD" --config "$RUN/b.toml" >"$RUN/b2.log" 2>&1; then second=started; else second=refused; fi
 check "(b) a second mgmd on the live socket is refused" \
     bash -c "[ $second = refused ] && grep -q 'answers on it' '$RUN/b2.log'"
+# Shutdown with clients connected: their sockets are shut down and their threads joined, at
+# once (not at their 2 s read deadline).
+ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
+    --ready-file "$RUN/hold2.ready" --stop-file "$RUN/b.stop2" >/dev/null &
+HOLD=$!
+PIDS+=("$HOLD")
+wait_for "$SETUP_WAIT" test -e "$RUN/hold2.ready" || setup_failed "the held clients did not start"
+sleep 0.2
+t0=$(date +%s%N)
 stop_mgmd
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+touch "$RUN/b.stop2"
+wait "$HOLD" || true
+echo "(b) with 2 clients connected, mgmd exited ${stop_ms} ms after SIGTERM: $(grep -o 'control threads joined.*' "$RUN/b.log" || true)"
+check "(b) with 2 clients connected, mgmd exits within 1.5 s of SIGTERM" test "$stop_ms" -lt 1500
+check "(b) the client threads were joined at shutdown" grep -Eq "control threads joined joined=[1-9]" "$RUN/b.log"
 echo "keep me" >"$RUN/file.sock"
 sed "s#$RUN/b.sock#$RUN/file.sock#" "$RUN/b.toml" >"$RUN/f.toml"
 if nx rtr timeout 10 "$MGMD" --config "$RUN/f.toml" >"$RUN/f.log" 2>&1; then fstart=started; else fstart=refused; fi

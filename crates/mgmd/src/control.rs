@@ -30,7 +30,10 @@ pub const MAX_PAGE: usize = 500;
 /// The page size when a request names none.
 pub const DEFAULT_PAGE: usize = 200;
 
-/// Where a page of memberships resumes: the order in which `memberships` lists them.
+/// Where a page of memberships resumes: the last membership of the page before, written as
+/// (ifindex, group, source, protocol, component), with 0.0.0.0 for a wildcard. mgmd lists
+/// memberships in the engine's walk order (interface, then selector: (*,*), (*,G), (S,G),
+/// then protocol), and a key that no longer exists resumes at the next greater one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MembershipKey {
     /// The interface's ifindex.

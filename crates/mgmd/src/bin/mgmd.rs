@@ -30,8 +30,13 @@
 //! answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
 //! or hold a stale socket: mgmd refuses to start over a file, a directory or a link, or when
 //! another process answers on the socket. `status` shows how long upcalls waited (from the
-//! mroute socket being seen readable to the upcall handled, by bucket; in a storm, upcalls
-//! queued together wait for each other) and how long the main loop spent on control steps.
+//! last moment the main loop knew the mroute socket empty to the upcall handled, by bucket;
+//! in a storm, upcalls queued together wait for each other), how long the socket went
+//! unwatched between two looks, and how long the main loop spent on control steps. Every
+//! piece of the loop's work is a slice bounded in time (200 µs, the clock read every few
+//! entries: an `mfes` page, the kernel counters' sync), with a look at the mroute socket
+//! between slices; replies are formatted on the client's thread. At `--log debug`, work
+//! longer than 500 µs is logged with its time on and off the CPU.
 //!
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
@@ -42,6 +47,8 @@
 
 #[path = "mgmd/server.rs"]
 mod server;
+#[path = "mgmd/timing.rs"]
+mod timing;
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -104,6 +111,8 @@ struct Iface {
     ifindex: u32,
     address: Option<Ipv4Addr>,
     igmp: bool,
+    /// The IGMP input checks of this link (`[igmp]` with the interface's keys over it).
+    input: igmp::InputPolicy,
 }
 
 struct Daemon {
@@ -124,17 +133,10 @@ struct Daemon {
     wrong_if_log: LogLimiter,
     routing_log: LogLimiter,
     error_log: LogLimiter,
-    /// When the main loop saw the mroute socket readable, for the upcall delay.
-    ready_at: Instant,
-    upcall_delay_max: Duration,
-    upcall_delay_last: Duration,
-    upcalls_timed: u64,
-    /// The longest time the main loop spent on one control step.
-    reply_max: Duration,
-    /// Upcall delays by [`DELAY_EDGES_US`] bucket.
-    upcall_hist: [u64; 5],
-    /// Control step times by [`DELAY_EDGES_US`] bucket.
-    reply_hist: [u64; 5],
+    /// The mroute socket's watch: upcall delays, unwatched times.
+    watch: timing::Watch,
+    /// The main loop's time on each control step.
+    steps: timing::Histogram,
     control: Option<Arc<server::Stats>>,
     /// When the links' subnets were last read (`Daemon::refresh_subnets`).
     subnets_read: Instant,
@@ -147,20 +149,28 @@ const SUBNET_REFRESH: Duration = Duration::from_secs(30);
 const MESSAGES_PER_TURN: usize = 256;
 const EVENT_RING: usize = 1000;
 
-/// The upper edges, in microseconds, of the delay buckets `status` shows (the last bucket is
-/// everything above).
-const DELAY_EDGES_US: [u64; 4] = [100, 1_000, 10_000, 100_000];
+/// How long the main loop works on control requests per turn, a slice at a time.
+const TURN: Duration = Duration::from_millis(1);
+/// Entries read between two looks at the clock, in an `mfes` page (engine record and kernel
+/// counters) and in the kernel counters' sync.
+const CLOCK_EVERY: usize = 8;
 
-fn bucket(d: Duration) -> usize {
-    let us = d.as_micros() as u64;
-    DELAY_EDGES_US
-        .iter()
-        .position(|e| us <= *e)
-        .unwrap_or(DELAY_EDGES_US.len())
+/// The page key of a membership: the engine's walk order (interface, selector, protocol)
+/// written as `memberships` takes it after `after`, the wildcards as 0.0.0.0.
+fn membership_key(m: &mgm::MembershipInfo<Ipv4Addr>) -> MembershipKey {
+    let (source, group) = match m.selector {
+        Selector::Source { source, group } => (source, group),
+        Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
+        _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
+    };
+    MembershipKey {
+        ifindex: m.interface.index,
+        group,
+        source,
+        protocol: m.protocol.0,
+        component: m.protocol.1,
+    }
 }
-
-/// Entries the main loop reads per step of an `mfes` page (engine record and kernel counters).
-const MFE_SLICE: usize = 16;
 
 /// A control request being answered on the main loop.
 enum Work {
@@ -174,6 +184,23 @@ enum Work {
         rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
         first: bool,
     },
+}
+
+impl Work {
+    /// What the step is, for the log of slow work.
+    fn what(&self) -> &'static str {
+        match self {
+            Work::New(j) => match j.request.command {
+                Command::Status => "control: status",
+                Command::Interfaces => "control: interfaces",
+                Command::Memberships { .. } => "control: memberships",
+                Command::Mfes { .. } => "control: mfes",
+                Command::Events => "control: events",
+                Command::Igmp => "control: igmp",
+            },
+            Work::Mfes { .. } => "control: mfes (continued)",
+        }
+    }
 }
 
 fn main() {
@@ -373,13 +400,13 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
         }
     };
     let mut last_timers = Instant::now();
-    // At most this many control steps per loop turn (a reply, or a slice of an mfes page),
-    // each after a look at the mroute socket.
-    const STEPS_PER_TURN: usize = 8;
     let mut work: VecDeque<Work> = VecDeque::new();
+    // Kernel counters still to copy this second (limits.counter_sync_per_second), a slice
+    // per turn.
+    let mut sync_due = 0usize;
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = if !work.is_empty() {
+        let wait = if !work.is_empty() || sync_due > 0 {
             0
         } else {
             d.igmp
@@ -387,70 +414,87 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
                 .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
         };
         let fds = [d.fwd.kernel().as_raw_fd(), wake_rx.as_raw_fd()];
-        let ready = net::poll_readable(&fds, wait).map_err(|e| format!("poll: {e}"))?;
+        let ready = d.watch.look(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
-            d.ready_at = Instant::now();
             d.read_socket();
         }
         if ready[1] {
             let mut buf = [0u8; 256];
             while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
-        }
-        if ready[1] {
             while let Ok(job) = jobs.try_recv() {
                 work.push_back(Work::New(job));
             }
         }
-        for _ in 0..STEPS_PER_TURN {
-            let Some(w) = work.pop_front() else { break };
-            // Upcalls first: one that came during the last step waits for no further one.
-            if net::poll_readable(&fds[..1], 0).is_ok_and(|r| r[0]) {
-                d.ready_at = Instant::now();
+        // Control steps, each a slice (timing::SLICE) after a look at the mroute socket, for
+        // at most TURN of the loop's time; what is left waits for the next turn.
+        let turn = Instant::now();
+        while let Some(w) = work.pop_front() {
+            if d.watch
+                .look(&fds[..1], 0)
+                .map_err(|e| format!("poll: {e}"))?[0]
+            {
                 d.read_socket();
             }
-            let w_kind = match &w {
-                Work::New(j) => match j.request.command {
-                    Command::Status => 0,
-                    Command::Mfes { .. } => 1,
-                    Command::Memberships { .. } => 2,
-                    _ => 3,
-                },
-                Work::Mfes { .. } => 4,
-            };
-            let t0 = Instant::now();
+            let what = w.what();
+            let t = d.watch.begin();
             let step = d.step(w);
-            let took = t0.elapsed();
-            if took > Duration::from_millis(1) {
-                debug!(
-                    micros = took.as_micros() as u64,
-                    kind = w_kind,
-                    "slow control step"
-                );
-            }
-            d.reply_max = d.reply_max.max(took);
-            d.reply_hist[bucket(took)] += 1;
+            let took = d.watch.end(t, what);
+            d.steps.add(took);
             match step {
                 Ok((job, reply)) => {
                     let _ = job.reply.send(reply);
                 }
                 Err(more) => work.push_front(more),
             }
+            if turn.elapsed() >= TURN {
+                break;
+            }
         }
+        if d.watch
+            .look(&fds[..1], 0)
+            .map_err(|e| format!("poll: {e}"))?[0]
+        {
+            d.read_socket();
+        }
+        let t = d.watch.begin();
         let acts = d.igmp.tick(d.now());
         d.igmp_actions(acts);
+        d.watch.end(t, "IGMP timers");
         if last_timers.elapsed() >= Duration::from_secs(1) {
             last_timers = Instant::now();
+            let t = d.watch.begin();
             if let Err(e) = d.mgm.run_timers() {
                 warn!("run_timers: {e}");
             }
-            d.fwd.sync_counters_some(d.sync_per_second);
             d.flush_logs(Instant::now());
+            d.watch.end(t, "engine timers");
+            sync_due = d.sync_per_second;
         }
+        if sync_due > 0 {
+            let t = d.watch.begin();
+            sync_due = d.sync_counters(sync_due);
+            d.watch.end(t, "kernel counters");
+        }
+        let t = d.watch.begin();
         d.housekeeping();
+        d.watch.end(t, "housekeeping");
     }
     info!("signal received: shutting down");
     notify("STOPPING=1");
-    server.stop();
+    // The replies still owed are dropped first: a client waiting for one ends at once.
+    drop(work);
+    drop(jobs);
+    let (joined, running) = server.stop();
+    if running > 0 {
+        warn!(
+            joined,
+            running,
+            "control client threads still running {} ms after their sockets were shut down",
+            server::JOIN_WAIT.as_millis()
+        );
+    } else {
+        info!(joined, "control threads joined");
+    }
     let r = d.shutdown();
     let _ = std::fs::remove_file(&socket);
     r
@@ -467,6 +511,8 @@ impl Daemon {
             version = format!("{:#x}", sock.version().unwrap_or(0)),
             "mroute socket open (MRT_INIT, MRT_ASSERT)"
         );
+        let igmp_config = config.igmp.to_config().map_err(|e| e.to_string())?;
+        let global_input = igmp_config.input;
         let mut ifaces = Vec::new();
         for i in &config.interfaces {
             let ifindex =
@@ -479,6 +525,7 @@ impl Daemon {
                 ifindex,
                 address,
                 igmp: i.igmp,
+                input: i.input_policy(global_input),
             });
         }
         let names: Vec<(String, u32)> =
@@ -498,11 +545,8 @@ impl Daemon {
         let (routing, routing_events) = mgm
             .register(static_protocol(), 1, Arc::new(StaticHooks { rules }))
             .map_err(|e| format!("register: {e}"))?;
-        let igmp = IgmpClient::register(
-            mgm.clone(),
-            config.igmp.to_config().map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("register IGMP: {e}"))?;
+        let igmp = IgmpClient::register(mgm.clone(), igmp_config)
+            .map_err(|e| format!("register IGMP: {e}"))?;
         let fwd = Forwarder::new(mgm.clone(), sock).map_err(|e| e.to_string())?;
         let mut d = Daemon {
             mgm,
@@ -521,13 +565,8 @@ impl Daemon {
             wrong_if_log: LogLimiter::new(config.limits.log_lines_per_second),
             routing_log: LogLimiter::new(config.limits.log_lines_per_second),
             error_log: LogLimiter::new(config.limits.log_lines_per_second),
-            ready_at: Instant::now(),
-            upcall_delay_max: Duration::ZERO,
-            upcall_delay_last: Duration::ZERO,
-            upcalls_timed: 0,
-            reply_max: Duration::ZERO,
-            upcall_hist: [0; 5],
-            reply_hist: [0; 5],
+            watch: timing::Watch::new(),
+            steps: timing::Histogram::default(),
             control: None,
             subnets_read: Instant::now(),
         };
@@ -557,7 +596,15 @@ impl Daemon {
                 .igmp
                 .add_interface(ifindex, addr, now)
                 .map_err(|e| format!("IGMP on {name}: {e}"))?;
-            info!(interface = %name, address = %addr, "IGMP querier started");
+            let input = d.ifaces[i].input;
+            d.igmp.set_input_policy(ifindex, input);
+            info!(
+                interface = %name,
+                address = %addr,
+                require_ttl_one = input.require_ttl_one,
+                require_router_alert = input.require_router_alert,
+                "IGMP querier started"
+            );
             d.igmp_actions(acts);
         }
         d.refresh_subnets();
@@ -641,10 +688,14 @@ impl Daemon {
         // At most this many messages per call, so a flood of upcalls or IGMP cannot starve
         // the loop's other work (timers, control requests, logs); what is left is read on
         // the next turn, the socket still readable.
+        let t = self.watch.begin();
         for _ in 0..MESSAGES_PER_TURN {
             let msg = match self.fwd.kernel().recv() {
                 Ok(Some(m)) => m,
-                Ok(None) => break,
+                Ok(None) => {
+                    self.watch.drained();
+                    break;
+                }
                 Err(e) => {
                     warn!("mroute socket recv: {e}");
                     break;
@@ -667,11 +718,7 @@ impl Daemon {
                         up.vif, up.source, up.group
                     );
                     let handled = self.fwd.handle_upcall(&up);
-                    let delay = self.ready_at.elapsed();
-                    self.upcall_delay_last = delay;
-                    self.upcall_delay_max = self.upcall_delay_max.max(delay);
-                    self.upcalls_timed += 1;
-                    self.upcall_hist[bucket(delay)] += 1;
+                    self.watch.upcall_handled();
                     match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
                             let what = match &o {
@@ -729,6 +776,23 @@ impl Daemon {
             }
         }
         self.housekeeping();
+        self.watch.end(t, "mroute messages");
+    }
+
+    /// Copies the kernel counters of at most `due` entries, for at most a slice; returns how
+    /// many are still due.
+    fn sync_counters(&mut self, due: usize) -> usize {
+        let start = Instant::now();
+        let mut due = due.min(self.fwd.installed().len());
+        while due > 0 {
+            let n = due.min(CLOCK_EVERY);
+            self.fwd.sync_counters_some(n);
+            due -= n;
+            if timing::slice_over(start) {
+                break;
+            }
+        }
+        due
     }
 
     fn names(&self, oifs: &[IfKey<Ipv4Addr>]) -> String {
@@ -1008,10 +1072,7 @@ impl Daemon {
                 let r = control::error_reply("internal: mfes is answered in steps");
                 return Box::new(move || r);
             }
-            Command::Memberships { after, max } => {
-                let r = self.memberships(after, max, req.json);
-                return Box::new(move || r);
-            }
+            Command::Memberships { after, max } => return self.memberships(after, max, req.json),
             Command::Interfaces => self.interfaces(),
             Command::Events => {
                 let v: Vec<Value> = self.events.iter().cloned().collect();
@@ -1058,13 +1119,15 @@ impl Daemon {
             "wrong_if_notified": c.wrong_if_notified,
             "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
             "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
-            "upcall_delay_max_us": us(self.upcall_delay_max),
-            "upcall_delay_last_us": us(self.upcall_delay_last),
-            "upcalls_timed": self.upcalls_timed,
-            "control_reply_max_us": us(self.reply_max),
-            "delay_bucket_edges_us": DELAY_EDGES_US,
-            "upcall_delay_buckets": self.upcall_hist,
-            "control_step_buckets": self.reply_hist,
+            "upcall_delay_max_us": us(self.watch.upcalls.max),
+            "upcall_delay_last_us": us(self.watch.upcalls.last),
+            "upcalls_timed": self.watch.upcalls.count,
+            "control_reply_max_us": us(self.steps.max),
+            "unwatched_max_us": us(self.watch.unwatched.max),
+            "delay_bucket_edges_us": timing::DELAY_EDGES_US,
+            "upcall_delay_buckets": self.watch.upcalls.buckets,
+            "control_step_buckets": self.steps.buckets,
+            "unwatched_buckets": self.watch.unwatched.buckets,
             "control_served": load(ctl.map(|s| &s.served)),
             "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
             "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
@@ -1075,7 +1138,7 @@ impl Daemon {
         let t = format!(
             "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
             self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
-            f.nocache, f.wrongvif, us(self.upcall_delay_max), f.mfc_adds, f.mfc_dels, f.errors,
+            f.nocache, f.wrongvif, us(self.watch.upcalls.max), f.mfc_adds, f.mfc_dels, f.errors,
             v["control_served"], v["control_refused_busy"], v["control_bad_requests"], v["control_timed_out"], suppressed
         );
         (v, t)
@@ -1149,51 +1212,60 @@ impl Daemon {
         (Value::Array(rows), t)
     }
 
-    fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> String {
-        let mut t = if after.is_none() {
+    /// A page of memberships, read with the engine's walk (a lookup and the page's own
+    /// items); the rows are formatted on the client's thread.
+    fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> server::Reply {
+        let after = after.map(|k| mgm::MembershipInfo {
+            protocol: (k.protocol, k.component),
+            selector: match (k.source, k.group) {
+                (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED) => Selector::AllGroups,
+                (Ipv4Addr::UNSPECIFIED, group) => Selector::Group(group),
+                (source, group) => Selector::Source { source, group },
+            },
+            interface: IfKey::new(k.ifindex),
+        });
+        let page = match self.mgm.memberships_after(after, max) {
+            Ok(p) => p,
+            Err(e) => {
+                let r = control::error_reply(&e.to_string());
+                return Box::new(move || r);
+            }
+        };
+        let rows: Vec<(String, mgm::MembershipInfo<Ipv4Addr>, String)> = page
+            .items
+            .iter()
+            .map(|m| {
+                let p = Self::proto_name(Some(m.protocol));
+                (self.name(m.interface.index), *m, p)
+            })
+            .collect();
+        let first = after.is_none();
+        let more = page.more;
+        Box::new(move || Self::render_memberships(&rows, first, more, json))
+    }
+
+    fn render_memberships(
+        rows: &[(String, mgm::MembershipInfo<Ipv4Addr>, String)],
+        first: bool,
+        more: bool,
+        json: bool,
+    ) -> String {
+        let mut t = if first && !json {
             format!("{:<10} {:<36} {:<8}\n", "INTERFACE", "SELECTOR", "PROTOCOL")
         } else {
             String::new()
         };
-        // The engine lists memberships whole; the page is cut from them by key, so a reply
-        // stays bounded whatever the table's size.
-        let key = |m: &mgm::MembershipInfo<Ipv4Addr>| {
-            let (source, group) = match m.selector {
-                Selector::Source { source, group } => (source, group),
-                Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
-                _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
-            };
-            MembershipKey {
-                ifindex: m.interface.index,
-                group,
-                source,
-                protocol: m.protocol.0,
-                component: m.protocol.1,
-            }
-        };
-        let mut all: Vec<(MembershipKey, mgm::MembershipInfo<Ipv4Addr>)> = self
-            .mgm
-            .memberships()
-            .into_iter()
-            .map(|m| (key(&m), m))
-            .filter(|(k, _)| after.is_none_or(|a| *k > a))
-            .collect();
-        all.sort_unstable_by_key(|(k, _)| *k);
-        let more = all.len() > max;
-        all.truncate(max);
-        let mut rows = Vec::new();
-        for (_, m) in &all {
-            let name = self.name(m.interface.index);
-            let p = Self::proto_name(Some(m.protocol));
+        let mut out = Vec::new();
+        for (name, m, p) in rows {
             if json {
-                rows.push(json!({"interface": name, "ifindex": m.interface.index,
+                out.push(json!({"interface": name, "ifindex": m.interface.index,
                     "selector": m.selector.to_string(), "protocol": p}));
             } else {
                 t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
             }
         }
-        let next = all.last().map(|(k, _)| k.to_string());
-        Self::page(rows, t, json, more, next)
+        let next = rows.last().map(|(_, m, _)| membership_key(m).to_string());
+        Self::page(out, t, json, more, next)
     }
 
     /// One step of a request: its reply (with the job to send it to), or what is left to do.
@@ -1220,17 +1292,24 @@ impl Daemon {
                 first,
             } => (job, cursor, left, rows, first),
         };
-        let page = match self.fwd.stats_page(cursor, left.min(MFE_SLICE)) {
-            Ok(p) => p,
-            Err(e) => {
-                let r = control::error_reply(&e.to_string());
-                return Ok((job, Box::new(move || r)));
-            }
-        };
-        let cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
-        let left = left - page.items.len();
-        rows.extend(page.items);
-        if left > 0 && page.more {
+        // A few entries at a time (engine record and kernel counters), until the page is
+        // full or the slice's time is up.
+        let start = Instant::now();
+        let (mut cursor, mut left, mut more) = (cursor, left, true);
+        while left > 0 && more && !timing::slice_over(start) {
+            let page = match self.fwd.stats_page(cursor, left.min(CLOCK_EVERY)) {
+                Ok(p) => p,
+                Err(e) => {
+                    let r = control::error_reply(&e.to_string());
+                    return Ok((job, Box::new(move || r)));
+                }
+            };
+            cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
+            left -= page.items.len();
+            more = page.more;
+            rows.extend(page.items);
+        }
+        if left > 0 && more {
             return Err(Work::Mfes {
                 job,
                 cursor,
@@ -1239,7 +1318,7 @@ impl Daemon {
                 first,
             });
         }
-        let reply = self.mfes_reply(rows, page.more, first, job.request.json);
+        let reply = self.mfes_reply(rows, more, first, job.request.json);
         Ok((job, reply))
     }
 
@@ -1332,13 +1411,23 @@ impl Daemon {
         for (ifindex, st) in self.igmp.router().interfaces() {
             let name = self.name(*ifindex);
             t += &format!(
-                "{name}: address {}, querier {}\n",
+                "{name}: address {}, querier {}; input checks: TTL 1 {}, Router Alert {}\n",
                 st.address,
                 if st.querier {
                     "self".to_string()
                 } else {
                     st.other_querier.map_or("?".into(), |a| a.to_string())
-                }
+                },
+                if st.policy.require_ttl_one {
+                    "required"
+                } else {
+                    "not required"
+                },
+                if st.policy.require_router_alert {
+                    "required"
+                } else {
+                    "not required"
+                },
             );
             let mut groups = Vec::new();
             for (g, gs) in &st.groups {
@@ -1382,6 +1471,8 @@ impl Daemon {
             rows.push(
                 json!({"interface": name, "address": st.address, "querier": st.querier,
                 "other_querier": st.other_querier, "groups": groups, "subnets": subnets,
+                "require_ttl_one": st.policy.require_ttl_one,
+                "require_router_alert": st.policy.require_router_alert,
                 "counters": counters}),
             );
         }

@@ -207,6 +207,33 @@ pub struct InterfaceConf {
     /// Run IGMP on it (default true).
     #[serde(default = "yes")]
     pub igmp: bool,
+    /// This link's `igmp.require_router_alert` (default: the `[igmp]` value): false for a
+    /// link with old IGMPv1/v2 hosts that send no Router Alert, keeping the check on the
+    /// others. Only with `igmp = true`.
+    pub require_router_alert: Option<bool>,
+    /// This link's `igmp.require_ttl_one` (default: the `[igmp]` value). Only with
+    /// `igmp = true`.
+    pub require_ttl_one: Option<bool>,
+}
+
+impl InterfaceConf {
+    /// The IGMP input checks of this link: `global` (from `[igmp]`) with this interface's
+    /// keys over it.
+    ///
+    /// ```
+    /// use mgmd::config::Config;
+    /// let c = Config::parse("[[interface]]\nname = \"old\"\nrequire_router_alert = false").unwrap();
+    /// let p = c.interfaces[0].input_policy(c.igmp.to_config().unwrap().input);
+    /// assert!(!p.require_router_alert && p.require_ttl_one);
+    /// ```
+    pub fn input_policy(&self, global: mgm_igmp::InputPolicy) -> mgm_igmp::InputPolicy {
+        mgm_igmp::InputPolicy {
+            require_ttl_one: self.require_ttl_one.unwrap_or(global.require_ttl_one),
+            require_router_alert: self
+                .require_router_alert
+                .unwrap_or(global.require_router_alert),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -373,6 +400,45 @@ mod tests {
         );
         let e = Config::parse("[igmp]\nmax_sources_per_group = 0").unwrap_err();
         assert!(e.contains("max_sources_per_group"), "{e}");
+    }
+
+    #[test]
+    fn old_hosts_are_set_per_interface() {
+        let c = Config::parse(
+            r#"
+            [igmp]
+            require_ttl_one = false
+            [[interface]]
+            name = "old"
+            require_router_alert = false
+            [[interface]]
+            name = "strict"
+            require_ttl_one = true
+            [[interface]]
+            name = "plain"
+            "#,
+        )
+        .unwrap();
+        let global = c.igmp.to_config().unwrap().input;
+        let policy: Vec<(bool, bool)> = c
+            .interfaces
+            .iter()
+            .map(|i| i.input_policy(global))
+            .map(|p| (p.require_ttl_one, p.require_router_alert))
+            .collect();
+        // (TTL 1, Router Alert): the old link drops the Router Alert check, the strict one
+        // puts the TTL check back, the plain one keeps [igmp]'s.
+        assert_eq!(policy, vec![(false, false), (true, true), (false, true)]);
+        let e = Config::parse(
+            "[[interface]]\nname = \"up\"\nigmp = false\nrequire_router_alert = false",
+        )
+        .unwrap_err();
+        assert!(e.contains("\"up\"") && e.contains("igmp = false"), "{e}");
+        let e = Config::parse("[[interface]]\nname = \"x\"\nrequire_ttl_one = 1").unwrap_err();
+        assert!(e.contains("require_ttl_one"), "{e}");
+        let e =
+            Config::parse("[[interface]]\nname = \"x\"\n[[interface]]\nname = \"x\"").unwrap_err();
+        assert!(e.contains("twice"), "{e}");
     }
 
     #[test]

@@ -44,6 +44,12 @@ impl Config {
                 )),
                 None => seen.push((&i.name, n)),
             }
+            if !i.igmp && (i.require_router_alert.is_some() || i.require_ttl_one.is_some()) {
+                out.push(format!(
+                    "{at} ({:?}): require_router_alert and require_ttl_one are IGMP checks, and IGMP is off there (igmp = false)",
+                    i.name
+                ));
+            }
         }
         if seen.len() > mgm_linux::mroute::MAXVIFS {
             out.push(format!(

@@ -3,6 +3,10 @@
 //! deadline, hands the parsed request to the main loop through a channel and a wake-up
 //! socket the main loop polls, and writes the reply under a deadline. The main loop never
 //! touches a client's socket, so no client can make it wait.
+//!
+//! [`Server::stop`] ends them all, promptly: the accepting thread shuts every client's
+//! socket down (which ends a read or a write at once), and joins the client threads, waiting
+//! at most [`JOIN_WAIT`] in all; so no control thread outlives the daemon's state.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -23,6 +27,8 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(2);
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a client thread waits for the main loop's reply.
 const REPLY_WAIT: Duration = Duration::from_secs(10);
+/// How long [`Server::stop`] waits for the client threads, once their sockets are shut down.
+pub const JOIN_WAIT: Duration = Duration::from_secs(1);
 
 /// A reply as the main loop gives it: what is left to do to turn the data it gathered into
 /// the bytes sent (formatting a page, mostly), done on the client's thread.
@@ -54,7 +60,7 @@ pub struct Stats {
 /// The control thread's handle.
 pub struct Server {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<(usize, usize)>>,
     /// Its counters.
     pub stats: Arc<Stats>,
 }
@@ -83,12 +89,15 @@ impl Server {
         })
     }
 
-    /// Stops accepting and waits for the accepting thread (client threads end by their
-    /// deadlines).
-    pub fn stop(mut self) {
+    /// Stops accepting, shuts down the clients' sockets and waits for the threads: the
+    /// accepting one, and the clients' for at most [`JOIN_WAIT`]. The main loop drops the
+    /// jobs it holds first, so that a client waiting for its reply ends at once. Returns how
+    /// many client threads were joined, and how many were still running at the bound.
+    pub fn stop(mut self) -> (usize, usize) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(counts)) => counts,
+            _ => (0, 0),
         }
     }
 }
@@ -100,6 +109,31 @@ impl Drop for ActiveGuard {
     }
 }
 
+/// A client thread, with a handle on its socket to shut it down.
+struct ClientThread {
+    stream: UnixStream,
+    thread: JoinHandle<()>,
+}
+
+/// Shuts down the clients' sockets and joins their threads, waiting at most [`JOIN_WAIT`];
+/// returns (joined, still running).
+fn end_clients(clients: Vec<ClientThread>) -> (usize, usize) {
+    for c in &clients {
+        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+    }
+    let until = Instant::now() + JOIN_WAIT;
+    while Instant::now() < until && clients.iter().any(|c| !c.thread.is_finished()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (done, running): (Vec<_>, Vec<_>) =
+        clients.into_iter().partition(|c| c.thread.is_finished());
+    let joined = done.len();
+    for c in done {
+        let _ = c.thread.join();
+    }
+    (joined, running.len())
+}
+
 fn accept_loop(
     listener: UnixListener,
     max_clients: usize,
@@ -107,13 +141,21 @@ fn accept_loop(
     wake: UnixStream,
     stop: Arc<AtomicBool>,
     stats: Arc<Stats>,
-) {
+) -> (usize, usize) {
     let wake = Arc::new(wake);
+    let mut clients: Vec<ClientThread> = Vec::new();
     // Refused clients, kept open a moment so that their request is read and dropped: closing
     // a unix socket with unread data resets the peer, which could lose the error line.
     let mut lingering: VecDeque<(Instant, UnixStream)> = VecDeque::new();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
+        // The threads that ended are joined as they go.
+        let (done, running): (Vec<_>, Vec<_>) =
+            clients.into_iter().partition(|c| c.thread.is_finished());
+        clients = running;
+        for c in done {
+            let _ = c.thread.join();
+        }
         for (_, s) in &lingering {
             drain(s);
         }
@@ -159,6 +201,15 @@ fn accept_loop(
                 lingering.push_back((Instant::now(), stream));
                 continue;
             }
+            // The handle to shut the socket down at stop; without one, the client is not
+            // served (a thread that could not be ended).
+            let handle = match stream.try_clone() {
+                Ok(h) => h,
+                Err(e) => {
+                    warn!("control client socket: {e}");
+                    continue;
+                }
+            };
             stats.active.fetch_add(1, Ordering::Relaxed);
             let guard = ActiveGuard(stats.clone());
             let (jobs, wake, st) = (jobs.clone(), wake.clone(), stats.clone());
@@ -169,11 +220,16 @@ fn accept_loop(
                     let _guard = guard;
                     client(stream, &jobs, &wake, &st);
                 });
-            if let Err(e) = spawned {
-                warn!("control client thread: {e}");
+            match spawned {
+                Ok(thread) => clients.push(ClientThread {
+                    stream: handle,
+                    thread,
+                }),
+                Err(e) => warn!("control client thread: {e}"),
             }
         }
     }
+    end_clients(clients)
 }
 
 /// How long a refused client's socket stays open.
