@@ -438,7 +438,7 @@ mod tests {
         assert!(e.contains("require_ttl_one"), "{e}");
         let e =
             Config::parse("[[interface]]\nname = \"x\"\n[[interface]]\nname = \"x\"").unwrap_err();
-        assert!(e.contains("twice"), "{e}");
+        assert!(e.contains("listed once"), "{e}");
     }
 
     #[test]
