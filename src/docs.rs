@@ -57,6 +57,16 @@ pub mod internals {
     //! reclaimed through `crossbeam::epoch`. Releasing an interface stores a directory without
     //! its shard: one swap, whatever the shard's size. Per-OIF and negative counts are derived
     //! by the writer from the packet count at each list change.
+    //!
+    //! A lookup whose arrival shard lacks the key asks the **incoming-interface index**, one
+    //! open-addressing table over every entry of the store: a 32-bit word per entry, a 21-bit
+    //! fingerprint of (S,G) and the shard that holds it (linear probing, 6-8 bytes per entry at
+    //! its load of 1/2 to 2/3). No fingerprint there is a miss; an entry naming another shard
+    //! is checked in that shard's table, and only the whole key found there makes a
+    //! wrong-interface verdict. So a miss costs one probe of the index, and a wrong interface
+    //! one more in the right shard, whatever the number of shards. Releasing an interface still
+    //! only swaps the directory: the shard's index entries are removed after the swap, and
+    //! until then they name a shard that is gone and are skipped.
 }
 
 pub mod limitations {
@@ -66,8 +76,11 @@ pub mod limitations {
     //! * Packets that arrive while an entry is being created are not queued by the engine
     //!   (the forwarder, e.g. the Linux kernel, holds them); they are counted as `uninit`.
     //! * Control-plane calls serialise on one lock; they do not scale with cores.
-    //! * A miss or wrong-interface lookup looks through every shard (one tag word each, mostly):
-    //!   its cost grows with the number of interfaces that are some entry's incoming interface.
+    //! * A miss or wrong-interface lookup probes the incoming-interface index and the shard it
+    //!   names, except for entries whose incoming interface is reached through the directory's
+    //!   hash map (a point-to-multipoint link, or an interface index of 1024 and up): the index
+    //!   records only that the entry is in one of those shards, and the lookup probes each of
+    //!   them.
     //! * The option to alert on every outgoing-list change (not only empty/non-empty
     //!   transitions, G-22) is not offered.
 }

@@ -7,7 +7,9 @@
 //! * every OIF list a reader sees is one a committed state had, and no older than the last
 //!   state committed before the lookup began (the writer's step counters bracket the lookup);
 //! * once a release has returned (an atomic phase set after the call), no reader sees the
-//!   released interface on any list, nor an entry whose incoming interface it was;
+//!   released interface on any list, nor an entry whose incoming interface it was, from that
+//!   interface or from another (a wrong-interface verdict), while entries of other interfaces
+//!   are wrong-interface verdicts from it throughout;
 //! * every protocol's events come in a consistent order: a TRUE join and its prune alternate
 //!   per selector, FALSE joins and prunes alternate per entry, IGMP's disable and enable
 //!   alternate per interface.
@@ -184,6 +186,21 @@ fn readers_see_only_committed_lists<A: Addrs>() {
                     if p3 == phase.load(SeqCst) && p3 % 2 == 1 {
                         assert_eq!(far, Seen::Miss, "an entry of k6 after its release");
                     }
+                    // The same two entries from the wrong interface, through the incoming-
+                    // interface index while k6's shard (and its index entries) come and go:
+                    // the entries of k1 never move, the one of k6 is there or gone.
+                    assert_eq!(
+                        look(&mut r, k(6), *s, A::grp(1), 100),
+                        Seen::WrongInterface(k(1)),
+                        "({s}, G1) arriving on k6"
+                    );
+                    let p4 = phase.load(SeqCst);
+                    let far = look(&mut r, k(1), A::far(1), A::grp(1), 100);
+                    let released = p4 == phase.load(SeqCst) && p4 % 2 == 1;
+                    assert!(
+                        far == Seen::Miss || (!released && far == Seen::WrongInterface(k(6))),
+                        "the entry of k6 arriving on k1 (phase {p4}): {far:?}"
+                    );
                     let part: Vec<IfKey<A>> =
                         oifs.iter().copied().filter(|o| o.index <= 5).collect();
                     assert!(

@@ -9,14 +9,20 @@
 //! MFEs in it.
 //!
 //! Inside a shard, MFEs live inline in a single-writer, multi-reader open-addressing table
-//! (see `table.rs`, which holds the data plane's `unsafe` with `seqlock.rs`): one cache line per
-//! IPv4 MFE holds its key and OIF list, published under a per-slot sequence lock
-//! (`seqlock.rs`), so a hit finds the MFE in one line and a reader sees each MFE wholly before
-//! or wholly after a change; the worker's counters of that MFE are in a line of their own next
-//! to it. Tables replaced by a rebuild and long OIF lists are reclaimed by `crossbeam::epoch`.
+//! (see `table.rs`, which holds the data plane's `unsafe` with `seqlock.rs` and `index.rs`):
+//! one cache line per IPv4 MFE holds its key and OIF list, published under a per-slot sequence
+//! lock (`seqlock.rs`), so a hit finds the MFE in one line and a reader sees each MFE wholly
+//! before or wholly after a change; the worker's counters of that MFE are in a line of their
+//! own next to it. Tables replaced by a rebuild and long OIF lists are reclaimed by `crossbeam::epoch`.
+//!
+//! A lookup whose arrival shard lacks the key finds the shard that has it through one
+//! incoming-interface index over the whole store (`index.rs`: a fingerprint of (S,G) and the
+//! shard, a 32-bit word per MFE, checked in the shard it names before it makes a verdict), so
+//! a miss or a wrong-interface verdict costs one probe there, not one per shard.
 //!
 //! Files: `table.rs` (lock-free core: shard table, counters, epochs), `seqlock.rs` (the slot
-//! sequence lock and its loom models), `reader.rs` (the worker's [`Reader`] and its verdicts),
+//! sequence lock and its loom models), `index.rs` (the incoming-interface index and its loom
+//! models), `reader.rs` (the worker's [`Reader`] and its verdicts),
 //! `counters.rs` (the summed counters and worker slots), this file (the writer-side
 //! `ForwardStore` and the shard directory).
 //!
@@ -44,6 +50,7 @@ use crate::addr::{Family, IfKey, Sg};
 use crate::error::Result;
 
 mod counters;
+mod index;
 mod reader;
 mod seqlock;
 mod table;
@@ -52,7 +59,8 @@ pub use counters::EntryCounters;
 pub use reader::{Oifs, PacketKey, Reader, Verdict, MAX_BURST};
 
 use counters::WorkerSlots;
-use table::Table;
+use index::{Index, IndexWriter};
+use table::{hash_key, key_of, Table};
 
 /// Most worker slots a store accepts; [`ForwardStore::new`] clamps to `1..=MAX_WORKERS`.
 const MAX_WORKERS: usize = 4096;
@@ -71,13 +79,24 @@ pub(crate) struct Directory<A> {
     /// The same shards for plain interfaces (no next hop) of index below [`DIRECT`], by index:
     /// a lookup's shard is one load away instead of a hash probe.
     direct: Box<[Option<Arc<Shard<A>>>]>,
+    /// The store's incoming-interface index (one for every directory of the store).
+    index: Arc<Index>,
 }
 
 impl<A: Family> Directory<A> {
-    fn empty() -> Self {
+    fn empty(index: Arc<Index>) -> Self {
         Directory {
             shards: FxHashMap::default(),
             direct: Box::new([]),
+            index,
+        }
+    }
+
+    /// The hash and index shard number of every MFE in every shard, for an index rebuild.
+    fn keys(&self, f: &mut dyn FnMut(u64, u32)) {
+        for (iif, shard) in &self.shards {
+            let sid = sid_of(iif);
+            shard.table.hashes(&mut |h| f(h, sid));
         }
     }
 
@@ -104,6 +123,7 @@ impl<A: Family> Directory<A> {
         Directory {
             shards,
             direct: direct.into_boxed_slice(),
+            index: Arc::clone(&self.index),
         }
     }
 
@@ -124,6 +144,23 @@ fn is_direct<A: Family>(k: &IfKey<A>) -> bool {
     k.index < DIRECT && k.next_hop == A::UNSPECIFIED
 }
 
+/// The incoming-interface index's shard number of interface `k`.
+fn sid_of<A: Family>(k: &IfKey<A>) -> u32 {
+    if is_direct(k) {
+        index::direct_sid(k.index)
+    } else {
+        index::NOT_DIRECT
+    }
+}
+
+/// What the store's writer lock guards.
+struct Writer<A> {
+    /// Shards removed from the directory that a reader may still see.
+    retired: Vec<Arc<Shard<A>>>,
+    /// The incoming-interface index's writer side.
+    index: IndexWriter,
+}
+
 /// The forwarding table, writer side: installs, replaces and removes MFEs, and hands out
 /// readers.
 ///
@@ -134,8 +171,8 @@ pub(crate) struct ForwardStore<A: Family> {
     /// The layout version: bumped after every directory store and every block swap, so a
     /// reader knows, with one load, that the blocks it keeps are still the current ones.
     version: Arc<AtomicU64>,
-    /// The writer lock; holds shards removed from the directory that a reader may still see.
-    retired: Mutex<Vec<Arc<Shard<A>>>>,
+    /// The writer lock, with the retired shards and the index's writer side.
+    writer: Mutex<Writer<A>>,
     workers: Arc<WorkerSlots>,
     max_workers: usize,
     /// Worker counter lines the tables have now (at most `max_workers`): they grow when a
@@ -151,10 +188,15 @@ impl<A: Family> ForwardStore<A> {
     pub(crate) fn new(max_workers: usize, lines: usize) -> Self {
         let max_workers = max_workers.clamp(1, MAX_WORKERS);
         let lines = lines.clamp(1, max_workers);
+        let version = Arc::new(AtomicU64::new(0));
+        let (index, index_writer) = Index::new(Arc::clone(&version));
         ForwardStore {
-            dir: Arc::new(ArcSwap::from_pointee(Directory::empty())),
-            version: Arc::new(AtomicU64::new(0)),
-            retired: Mutex::new(Vec::new()),
+            dir: Arc::new(ArcSwap::from_pointee(Directory::empty(index))),
+            version,
+            writer: Mutex::new(Writer {
+                retired: Vec::new(),
+                index: index_writer,
+            }),
             workers: WorkerSlots::new(max_workers),
             max_workers,
             lines: AtomicUsize::new(lines),
@@ -163,16 +205,25 @@ impl<A: Family> ForwardStore<A> {
 
     /// Inserts (S,G) into `iif`'s shard, creating the shard, or publishes its new OIF list.
     /// An empty list makes a negative MFE. Duplicate OIFs are ignored. The caller guarantees
-    /// (S,G) is in no other shard.
+    /// (S,G) is in no other shard. A new MFE goes into the incoming-interface index after it
+    /// is in its shard, so an index entry a reader finds names a shard that has the MFE.
     ///
     /// **Progress:** may block (writer mutex); allocates.
     pub(crate) fn install(&self, sg: Sg<A>, iif: IfKey<A>, oifs: &[IfKey<A>]) {
-        let mut retired = self.lock();
+        let mut w = self.lock();
         let oifs = dedup(oifs);
         let dir = self.dir.load();
+        let hash = hash_key(&key_of(&sg));
         match dir.shards.get(&iif) {
-            Some(shard) => shard.table.install(sg, &oifs),
+            Some(shard) => {
+                // Before the MFE is in its shard: a rebuild lists the shards' MFEs.
+                w.index.make_room(|f| dir.keys(f));
+                if shard.table.install(sg, &oifs) {
+                    w.index.insert(hash, sid_of(&iif));
+                }
+            }
             None => {
+                w.index.make_room(|f| dir.keys(f));
                 let shard = Arc::new(Shard {
                     // <= MAX_WORKERS
                     table: Table::new(
@@ -183,9 +234,10 @@ impl<A: Family> ForwardStore<A> {
                 // Filled before it is published: readers see the shard with its MFE.
                 shard.table.install(sg, &oifs);
                 self.publish(dir.with(iif, Some(shard)));
+                w.index.insert(hash, sid_of(&iif));
             }
         }
-        sweep(&mut retired);
+        sweep(&mut w.retired);
     }
 
     /// Removes (S,G) from `iif`'s shard; false if it was not there. A shard left empty leaves
@@ -193,28 +245,37 @@ impl<A: Family> ForwardStore<A> {
     ///
     /// **Progress:** may block (writer mutex).
     pub(crate) fn remove(&self, sg: Sg<A>, iif: IfKey<A>) -> bool {
-        let mut retired = self.lock();
+        let mut w = self.lock();
         let dir = self.dir.load_full();
         let Some(shard) = dir.shards.get(&iif) else {
             return false;
         };
         let removed = shard.table.remove(&sg);
-        if removed && shard.table.len() == 0 {
-            self.publish(dir.with(iif, None));
-            retired.push(Arc::clone(shard));
+        if removed {
+            // After the shard: a reader that finds the entry first and then not the MFE
+            // skips it.
+            w.index.remove(hash_key(&key_of(&sg)), sid_of(&iif));
+            if shard.table.len() == 0 {
+                self.publish(dir.with(iif, None));
+                w.retired.push(Arc::clone(shard));
+            }
+            w.index.shrink(|f| self.dir.load().keys(f));
         }
         drop(dir);
-        sweep(&mut retired);
+        sweep(&mut w.retired);
         removed
     }
 
     /// Drops every MFE whose incoming interface is `iif` with one directory store; returns how
     /// many. The reader-visible cost does not depend on that number; the memory is freed by a
-    /// later writer call, once no reader still holds a snapshot with the shard.
+    /// later writer call, once no reader still holds a snapshot with the shard. After the
+    /// store, the shard's entries leave the incoming-interface index one by one (writer work
+    /// in proportion to the MFEs dropped, as the control plane's own is); until they have,
+    /// they name a shard that is gone, and readers skip them.
     ///
     /// **Progress:** may block (writer mutex).
     pub(crate) fn remove_shard(&self, iif: IfKey<A>) -> usize {
-        let mut retired = self.lock();
+        let mut w = self.lock();
         let dir = self.dir.load_full();
         let Some(shard) = dir.shards.get(&iif) else {
             return 0;
@@ -223,9 +284,14 @@ impl<A: Family> ForwardStore<A> {
         // Counted after the store: the count locks the shard's writer state, a cold line that
         // readers need not wait for.
         let dropped = shard.table.len();
-        retired.push(Arc::clone(shard));
+        let sid = sid_of(&iif);
+        shard.table.hashes(&mut |h| {
+            w.index.remove(h, sid);
+        });
+        w.index.shrink(|f| self.dir.load().keys(f));
+        w.retired.push(Arc::clone(shard));
         drop(dir);
-        sweep(&mut retired);
+        sweep(&mut w.retired);
         dropped
     }
 
@@ -278,7 +344,7 @@ impl<A: Family> ForwardStore<A> {
     /// counts carried over.
     #[cold]
     fn grow_lines(&self, need: usize) {
-        let mut retired = self.lock();
+        let mut w = self.lock();
         let have = self.lines.load(Ordering::Relaxed);
         if need > have {
             let lines = need.next_power_of_two().clamp(have, self.max_workers);
@@ -287,7 +353,7 @@ impl<A: Family> ForwardStore<A> {
             }
             self.lines.store(lines, Ordering::Release);
         }
-        sweep(&mut retired);
+        sweep(&mut w.retired);
     }
 
     /// Stores a new directory, then bumps the layout version (before any shard it drops is
@@ -297,9 +363,9 @@ impl<A: Family> ForwardStore<A> {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Shard<A>>>> {
+    fn lock(&self) -> MutexGuard<'_, Writer<A>> {
         // Every writer step is a complete publish, so a poisoned lock guards a sound table.
-        self.retired.lock().unwrap_or_else(|e| e.into_inner())
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

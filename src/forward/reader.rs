@@ -7,9 +7,10 @@ use std::sync::atomic::AtomicU64;
 use arc_swap::ArcSwap;
 
 use super::counters::WorkerSlot;
+use super::index::{direct_of, Index};
 use super::table::{
     hash_key, key_of, Block, FastBlock, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Table,
-    Tables, MAX_INLINE,
+    Tables, ABSENT, MAX_INLINE,
 };
 use super::{is_direct, Directory};
 use crate::addr::{Family, IfKey, Sg};
@@ -289,16 +290,22 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// call [`Reader::quiesce`], or it holds back the reclamation of replaced tables and long OIF
 /// lists.
 ///
-/// A miss probes every other shard (one per interface that is an incoming interface,
-/// typically tens) to tell a wrong-interface arrival from a true miss: a miss costs one probe
-/// per shard, which is one tag word unless that shard's group of the key is full.
+/// A lookup whose arrival shard lacks the key asks the store's incoming-interface index
+/// (`index.rs`): no entry for the key's fingerprint is a miss, after one probe of the index
+/// (mostly one line); an entry names the shard to check, and the key found there is a
+/// wrong-interface arrival (one more probe, in that shard). The short path hands such a
+/// lookup to the index at once when the home group it read has an empty slot and no match,
+/// or the arrival interface has no shard. Shards reached through the directory's hash map
+/// (next hop set, or index 1024 and up) are one index entry for all of them: the lookup
+/// probes each.
 ///
 /// **Progress:** lookups take no lock, allocate nothing and change no reference count, but
 /// for the first lookup after a directory change or a table rebuild: that one takes the new
 /// directory snapshot (one reference count up, the old snapshot's down) and copies the shards'
 /// block places (its list grows only when a new interface index appears). A lookup that meets a slot mid-rewrite waits for the writer's few stores to it (the usual
 /// sequence-lock trade-off: a writer descheduled right then holds up the readers of that one
-/// MFE); the miss path's probes are bounded by the number of shards.
+/// MFE); the miss path's probes are bounded by the size of the index and the number of
+/// shards.
 ///
 /// ```
 /// use mgm::{Config, IfKey, Mgm, Verdict};
@@ -368,7 +375,7 @@ impl<A: Family> Reader<A> {
     /// the MFE (packets, bytes, and one packet per OIF; or a negative hit; or a
     /// wrong-interface arrival).
     ///
-    /// **Progress:** no lock (see [`Reader`]); a miss probes every shard once.
+    /// **Progress:** no lock (see [`Reader`]); a miss probes the incoming-interface index.
     ///
     /// ```
     /// use mgm::{DefaultHooks, IfKey, Mgm, Route, Selector, Verdict, JOIN, MS_IP_IGMP};
@@ -393,27 +400,30 @@ impl<A: Family> Reader<A> {
     #[inline]
     #[must_use = "the verdict is what to do with the packet (it is counted already)"]
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
+        let mut elsewhere = false;
         if is_direct(&arrival) {
             if let Some(pin) = self.pin.enter_fast() {
                 let words = key_of(&Sg::new(source, group));
                 let hash = hash_key(&words);
                 let i = arrival.index as usize;
-                if let Some(n) = self
+                match self
                     .kept
                     .hit_fast(pin, i, &words, hash, bytes, &mut self.buf)
                 {
-                    return if n == 0 {
-                        Verdict::Negative
-                    } else {
-                        Verdict::Forward(Oifs(&self.buf[..n]))
-                    };
+                    // Not in the arrival's shard: the full path goes straight to the index.
+                    Some(ABSENT) => elsewhere = true,
+                    Some(0) => return Verdict::Negative,
+                    Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
+                    None => {}
                 }
             }
         }
-        self.lookup_full(arrival, source, group, bytes)
+        self.lookup_full(arrival, source, group, bytes, elsewhere)
     }
 
-    /// [`Reader::lookup`] for every case: the path its fast one falls back to.
+    /// [`Reader::lookup`] for every case: the path its fast one falls back to. With
+    /// `elsewhere`, the fast path found the key absent from the arrival interface's shard, and
+    /// that shard is not probed again.
     #[inline(never)]
     fn lookup_full(
         &mut self,
@@ -421,6 +431,7 @@ impl<A: Family> Reader<A> {
         source: A,
         group: A,
         bytes: u32,
+        elsewhere: bool,
     ) -> Verdict<'_, A> {
         let pin = self.pin.enter(false);
         let kept = self.kept.view(pin, || self.shared.load_full());
@@ -433,10 +444,14 @@ impl<A: Family> Reader<A> {
         let worker = self.slot.index();
         let words = key_of(&sg_of(&key));
         let hash = hash_key(&words);
-        let hit = block_of(kept, &arrival).and_then(|b| b.get(&words, hash, worker, &mut self.buf));
+        let hit = if elsewhere {
+            None
+        } else {
+            block_of(kept, &arrival).and_then(|b| b.get(&words, hash, worker, &mut self.buf))
+        };
         match hit {
             Some(hit) => verdict(hit, &self.buf, worker, bytes),
-            None => resolve_elsewhere(kept, worker, &mut self.misses, &key, &words, hash),
+            None => absent(kept, worker, &mut self.misses, &arrival, &words, hash),
         }
     }
 
@@ -510,9 +525,12 @@ impl<A: Family> Reader<A> {
                 ring[i % AHEAD] = hq;
                 start_loading(kept, worker, q, hq);
             }
-            let fast = fast_of(kept, p).and_then(|f| f.hit::<A, true>(&w, h, p.bytes, buf));
+            let mut gone = false;
+            let fast =
+                fast_of(kept, p).and_then(|f| f.hit::<A, true>(&w, h, p.bytes, buf, &mut gone));
             let hit = match fast {
                 Some(_) => None,
+                None if gone => None,
                 None => block_of(kept, &p.arrival).and_then(|b| b.get_cold(&w, h, buf)),
             };
             let buf: &'r [IfKey<A>; MAX_INLINE] = buf;
@@ -520,7 +538,7 @@ impl<A: Family> Reader<A> {
                 (Some(0), _) => Verdict::Negative,
                 (Some(n), _) => Verdict::Forward(Oifs(&buf[..n])),
                 (None, Some(hit)) => verdict(hit, buf, worker, p.bytes),
-                (None, None) => resolve_elsewhere(kept, worker, misses, p, &w, h),
+                (None, None) => absent(kept, worker, misses, &p.arrival, &w, h),
             };
         }
         Ok(packets.len())
@@ -647,6 +665,10 @@ impl<A: Family> Tables<A> for Arc<Directory<A>> {
     {
         self.direct.iter().map(|s| s.as_deref().map(|s| &s.table))
     }
+
+    fn index(&self) -> &Index {
+        &self.index
+    }
 }
 
 /// The counted verdict of a hit.
@@ -670,27 +692,73 @@ fn verdict<'a, A: Family>(
 }
 
 /// The verdict when the arrival interface's shard has no MFE for the key: a wrong-interface
-/// arrival if another shard has it, else a miss.
+/// arrival (counted) if another shard has it, else a miss (counted in `misses`). The
+/// incoming-interface index names the shard to look in: one probe there, and one in that
+/// shard, whatever the number of shards. An entry is acted on only once the shard it names
+/// has the whole key, so a stale entry (its shard released) or another key's fingerprint
+/// makes no verdict.
 #[cold]
-fn resolve_elsewhere<'a, A: Family>(
+#[inline(never)]
+fn absent<'a, A: Family>(
     kept: KeptView<'a, Arc<Directory<A>>>,
     worker: usize,
     misses: &mut u64,
-    p: &PacketKey<A>,
+    arrival: &IfKey<A>,
     words: &KeyWords,
     hash: u64,
-) -> Verdict<'a, A> {
+) -> Verdict<'static, A> {
+    let look = |sid: u32| -> Option<(IfKey<A>, Hit<'a, A>)> {
+        let mut scratch = [IfKey::new(0); MAX_INLINE];
+        match direct_of(sid) {
+            Some(i) => {
+                let iif = IfKey::new(i);
+                if iif == *arrival {
+                    return None;
+                }
+                let hit = kept
+                    .block(i as usize)?
+                    .get_cold(words, hash, &mut scratch)?;
+                Some((iif, hit))
+            }
+            None => elsewhere(kept, arrival, words, hash, false),
+        }
+    };
+    let found = match kept.shards_of(hash, look) {
+        Some(found) => found,
+        // No index copy (not reached: every view has one): every shard.
+        None => elsewhere(kept, arrival, words, hash, true),
+    };
+    match found {
+        Some((iif, hit)) => {
+            hit.count_wrong_if(worker);
+            Verdict::WrongInterface { iif }
+        }
+        None => {
+            *misses += 1;
+            Verdict::Miss
+        }
+    }
+}
+
+/// The first shard but `arrival`'s that has the key: among those the directory reaches
+/// through its hash map (index entry [`NOT_DIRECT`](super::index::NOT_DIRECT)), or among all of
+/// them with `all`.
+fn elsewhere<'a, A: Family>(
+    kept: KeptView<'a, Arc<Directory<A>>>,
+    arrival: &IfKey<A>,
+    words: &KeyWords,
+    hash: u64,
+    all: bool,
+) -> Option<(IfKey<A>, Hit<'a, A>)> {
     let mut scratch: [IfKey<A>; MAX_INLINE] = [IfKey::new(0); MAX_INLINE];
     let pin = kept.pin();
     for (iif, shard) in &kept.holder().shards {
-        if *iif == p.arrival {
+        if *iif == *arrival || (!all && is_direct(iif)) {
             continue;
         }
         if let Some(hit) = shard.table.pinned(pin).get_cold(words, hash, &mut scratch) {
-            hit.count_wrong_if(worker);
-            return Verdict::WrongInterface { iif: *iif };
+            return Some((*iif, hit));
         }
     }
-    *misses += 1;
-    Verdict::Miss
+    None
 }

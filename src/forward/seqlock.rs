@@ -201,7 +201,7 @@ impl<W: Word> SeqLock<W> {
 
 /// Loom models of the read / rewrite / remove protocol on a slot of two data words.
 #[cfg(all(test, feature = "loom"))]
-mod loom_tests {
+pub(super) mod loom_tests {
     use super::*;
     use loom::sync::atomic::AtomicU64 as LoomWord;
     use loom::sync::Arc;
@@ -275,11 +275,13 @@ mod loom_tests {
         model(STRICT);
     }
 
-    /// Runs the model with `o` and returns the message of the failing execution loom found
-    /// (None when every execution passed). Loom's failing executions are not printed.
-    fn fails(o: Orderings) -> Option<String> {
+    /// Runs a model and returns the message of the failing execution loom found (None when
+    /// every execution passed). Loom's failing executions are not printed.
+    pub(in crate::forward) fn fails(
+        model: impl FnOnce() + std::panic::UnwindSafe,
+    ) -> Option<String> {
         quiet::on();
-        let r = std::panic::catch_unwind(|| model(o));
+        let r = std::panic::catch_unwind(model);
         quiet::off();
         let payload = r.err()?;
         let msg = payload
@@ -322,7 +324,7 @@ mod loom_tests {
     /// Asserts that the model with `o` fails, and by one of its own torn-read assertions: not
     /// by a loom limit (too many branches, a deadlock) or any other panic.
     fn assert_caught(o: Orderings) {
-        match fails(o) {
+        match fails(|| model(o)) {
             None => panic!("loom found no failing execution"),
             Some(msg) => assert!(
                 msg.contains("torn read") || msg.contains("a removed slot"),

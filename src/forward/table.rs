@@ -63,6 +63,7 @@ use crossbeam::utils::CachePadded;
 use rustc_hash::FxHashMap;
 
 use super::counters::EntryCounters;
+use super::index::{Index, IndexRef};
 use super::seqlock::{len_of, state_of, SeqLock, LIVE, TOMB};
 use crate::addr::{Family, IfKey, Sg};
 
@@ -84,6 +85,8 @@ const HUGE_PAGE: usize = 2 << 20;
 const HUGE_FROM: usize = HUGE_PAGE / 2;
 /// A reader moves its epoch forward every this many lookups (and at every burst).
 pub(super) const REPIN: u32 = 64;
+/// What [`Kept::hit_fast`] gives when the key is surely not in the block.
+pub(super) const ABSENT: usize = usize::MAX;
 
 /// The header's length field when the list is in a heap array (the array has the length).
 const SPILLED: u64 = 0xffff;
@@ -605,6 +608,9 @@ pub(super) trait Tables<A> {
     fn direct<'a>(&'a self) -> impl Iterator<Item = Option<&'a Table<A>>>
     where
         A: 'a;
+
+    /// The store's incoming-interface index.
+    fn index(&self) -> &Index;
 }
 
 /// A reader's copies of the blocks of the tables it reaches directly, and the snapshot `H`
@@ -617,6 +623,9 @@ pub(super) struct Kept<H> {
     blocks: Vec<Option<BlockRef>>,
     /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]).
     fast: Vec<Option<Fast>>,
+    /// The incoming-interface index's block, under the same rule as the blocks (`None`: none
+    /// taken yet).
+    index: Option<IndexRef>,
     /// The reader's worker slot, whose counter run `fast` points at.
     worker: usize,
 }
@@ -657,6 +666,7 @@ pub(super) struct KeptView<'a, H> {
     holder: &'a H,
     blocks: &'a [Option<BlockRef>],
     fast: &'a [Option<Fast>],
+    index: Option<IndexRef>,
     pin: Pin<'a>,
 }
 
@@ -677,6 +687,7 @@ impl<H> Kept<H> {
             holder,
             blocks: Vec::new(),
             fast: Vec::new(),
+            index: None,
             worker,
         }
     }
@@ -700,6 +711,7 @@ impl<H> Kept<H> {
             holder: &self.holder,
             blocks: &self.blocks,
             fast: &self.fast,
+            index: self.index,
             pin,
         }
     }
@@ -720,6 +732,7 @@ impl<H> Kept<H> {
                 .iter()
                 .map(|b| b.as_ref().map(|b| Fast::of(b, worker))),
         );
+        self.index = Some(holder.index().current(pin));
         // The old snapshot goes only now, when no copy taken from it is left.
         self.holder = holder;
         self.seen = version;
@@ -730,6 +743,7 @@ impl<H> Kept<H> {
     pub(super) fn forget(&mut self, holder: H) {
         self.blocks.clear();
         self.fast.clear();
+        self.index = None;
         self.holder = holder;
         self.seen = u64::MAX;
     }
@@ -737,7 +751,9 @@ impl<H> Kept<H> {
     /// The fast path of a hit on the block kept for direct index `i`: the common case only,
     /// `None` for everything else, with nothing counted then, so the caller takes the full
     /// path ([`Kept::view`], [`Block::get`]) that decides every case. Taken here: the layout
-    /// version unchanged, then as [`FastBlock::hit`].
+    /// version unchanged, then as [`FastBlock::hit`]. [`ABSENT`] when the key is surely not in
+    /// the block (no match in a home group with an empty slot), or there is no block: the
+    /// caller looks for it elsewhere without probing this block again.
     #[inline(always)]
     pub(super) fn hit_fast<A: Family>(
         &self,
@@ -751,9 +767,16 @@ impl<H> Kept<H> {
         if self.version.load(Ordering::Acquire) != self.seen {
             return None;
         }
-        let f = FastBlock::checked(*self.fast.get(i)?, pin)?;
+        let Some(&Some(f)) = self.fast.get(i) else {
+            return Some(ABSENT);
+        };
+        let f = FastBlock { f, _pin: pin };
         f.prefetch::<A>(hash);
-        f.hit::<A, false>(key, hash, bytes, buf)
+        let mut absent = false;
+        match f.hit::<A, false>(key, hash, bytes, buf, &mut absent) {
+            None if absent => Some(ABSENT),
+            n => n,
+        }
     }
 }
 
@@ -807,8 +830,9 @@ impl<'a> FastBlock<'a> {
     /// The common hit: the key in the first slot whose tag matches in its home group, or,
     /// with `NEXT` and when the home group is full and holds no match, in the next one; that
     /// slot stable (not mid-rewrite) and its list inline. Then the list is copied into `buf`,
-    /// the hit counted on the reader's counter run, and the list's length returned. `None`
-    /// for everything else, with nothing counted.
+    /// the hit counted on the reader's counter run, and the list's length returned. `None` for
+    /// everything else, with nothing counted, and `absent` set when the home group has an empty
+    /// slot and no tag match (the key is not in the block).
     ///
     /// The same reads and the same checks as the full path, in fewer instructions: no
     /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
@@ -822,6 +846,7 @@ impl<'a> FastBlock<'a> {
         hash: u64,
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
+        absent: &mut bool,
     ) -> Option<usize> {
         let f = self.f;
         let lay = layout::<A>();
@@ -831,6 +856,11 @@ impl<'a> FastBlock<'a> {
         let t = self.at(f.tags, g).load(Ordering::Acquire);
         let mut m = lanes_matching(t, tag);
         if m == 0 {
+            // Not in a home group with an empty slot: not in the block.
+            if has_empty(t) {
+                *absent = true;
+                return None;
+            }
             // A full home group: the key may have been placed in the next one, as about one
             // in ten is at the table's usual load. Further than that, or past the end, and it
             // is the full path's to find.
@@ -838,7 +868,7 @@ impl<'a> FastBlock<'a> {
                 return None;
             }
             g += 1;
-            if has_empty(t) || g == f.groups {
+            if g == f.groups {
                 return None;
             }
             m = lanes_matching(self.at(f.tags, g).load(Ordering::Acquire), tag);
@@ -892,6 +922,21 @@ impl<'a, H> KeptView<'a, H> {
     #[inline(always)]
     pub(super) fn pin(&self) -> Pin<'a> {
         self.pin
+    }
+
+    /// Offers `each` the shard number of every index entry that may be `hash`'s key, in probe
+    /// order, until it returns something (see `index.rs`); `None` without an index copy,
+    /// which a view made by [`Kept::view`] always has.
+    #[inline]
+    pub(super) fn shards_of<R>(
+        &self,
+        hash: u64,
+        each: impl FnMut(u32) -> Option<R>,
+    ) -> Option<Option<R>> {
+        let ix = self.index?;
+        // SAFETY: the copy was taken with the blocks (`Kept::refresh`), at the layout version
+        // read under `pin` when this view was made.
+        Some(unsafe { ix.probe(self.pin, hash, each) })
     }
 
     /// The block of the table at direct index `i`, if there is one.
@@ -1216,8 +1261,9 @@ impl<A: Family> Table<A> {
         })
     }
 
-    /// Inserts the MFE or publishes its new OIF list (duplicates already removed).
-    pub(super) fn install(&self, sg: Sg<A>, oifs: &[IfKey<A>]) {
+    /// Inserts the MFE or publishes its new OIF list (duplicates already removed); true when
+    /// the MFE is new to the table.
+    pub(super) fn install(&self, sg: Sg<A>, oifs: &[IfKey<A>]) -> bool {
         let mut st = self.lock();
         let guard = epoch::pin();
         let key = key_of(&sg);
@@ -1237,6 +1283,7 @@ impl<A: Family> Table<A> {
                 if let Some(p) = old_spill {
                     retire_spill(p, &guard);
                 }
+                false
             }
             Probe::Absent(i) => {
                 let books = Books {
@@ -1256,7 +1303,21 @@ impl<A: Family> Table<A> {
                 write_slot(block, i, id, &key, oifs);
                 block.set_tag(i, tag_of(hash));
                 st.live += 1;
+                true
             }
+        }
+    }
+
+    /// Calls `f` with the hash ([`hash_key`]) of every MFE in the table.
+    pub(super) fn hashes(&self, f: &mut dyn FnMut(u64)) {
+        let _st = self.lock();
+        let guard = epoch::pin();
+        let block = self.block(&guard);
+        for i in 0..block.head().cap {
+            if state_of(block.lock(i).current()) != LIVE {
+                continue;
+            }
+            f(hash_key(&key_at::<A>(block, i)));
         }
     }
 
@@ -1331,10 +1392,7 @@ impl<A: Family> Table<A> {
             if state_of(h) != LIVE {
                 continue;
             }
-            let mut key = [0u64; 4];
-            for (j, k) in key.iter_mut().enumerate().take(lay.key_words) {
-                *k = old.slot_word(i, KEY_WORD + j).load(Ordering::Relaxed);
-            }
+            let key = key_at::<A>(old, i);
             let hash = hash_key(&key);
             let Probe::Absent(n) = probe::<A>(fresh, &key, hash) else {
                 unreachable!("a key twice in one block");
@@ -1419,6 +1477,15 @@ fn find<'a, A: Family>(
         }
     }
     None
+}
+
+/// The key of slot `i`, as the writer reads it (no one else writes it).
+fn key_at<A: Family>(block: Block<'_>, i: usize) -> KeyWords {
+    let mut key = [0u64; 4];
+    for (j, k) in key.iter_mut().enumerate().take(layout::<A>().key_words) {
+        *k = block.slot_word(i, KEY_WORD + j).load(Ordering::Relaxed);
+    }
+    key
 }
 
 /// True when the slot whose word `j` is `word(j)` holds `key` (read relaxed, under the

@@ -254,7 +254,7 @@ fn remove_shard_drops_exactly_that_shard() {
     }
     // The next writer call frees the retired shard (the reader moved on).
     store.install(sg(0, 3), IfKey::new(4), &[]);
-    assert!(store.lock().is_empty());
+    assert!(store.lock().retired.is_empty());
 }
 
 fn burst_equals_single<A: Family>() {
@@ -605,4 +605,171 @@ fn every_hit_counted_once_v4() {
 #[test]
 fn every_hit_counted_once_v6() {
     every_hit_counted_once::<Ipv6Addr>();
+}
+
+/// Every interface as an arrival, against MFEs in many shards (direct ones, one above the
+/// direct bound, a point-to-multipoint link): each lookup that is not a hit is the wrong
+/// interface of the one shard that has the key, or a miss, as the incoming-interface index and
+/// the shards agree, through inserts, removals, releases and the index's rebuilds.
+fn verdicts_elsewhere<A: Family>() {
+    let store = ForwardStore::<A>::new(2, 2);
+    let mut r = store.reader().unwrap();
+    let p2mp = IfKey::p2mp(4, sg::<A>(9, 9).source);
+    let shards: Vec<IfKey<A>> = [1, 2, 3, 5, 8, 13, 1023, 1500]
+        .into_iter()
+        .map(IfKey::new)
+        .chain([p2mp])
+        .collect();
+    let arrivals: Vec<IfKey<A>> = shards.iter().copied().chain([IfKey::new(600)]).collect();
+    let n = if cfg!(miri) { 30 } else { 600u32 };
+    let mut home: Vec<Option<IfKey<A>>> = (0..n).map(|i| Some(shards[i as usize % 9])).collect();
+    let check = |r: &mut Reader<A>, home: &[Option<IfKey<A>>], store: &ForwardStore<A>| {
+        for (i, h) in home.iter().enumerate() {
+            let key = sg::<A>(i as u32, 3);
+            for a in &arrivals {
+                let got = own(&r.lookup(*a, key.source, key.group, 10));
+                let want = match h {
+                    Some(h) if h == a => Owned::Forward(ifs([77])),
+                    Some(h) => Owned::Wrong(*h),
+                    None => Owned::Miss,
+                };
+                assert_eq!(got, want, "MFE {i} arriving on {a:?}");
+            }
+            let absent = sg::<A>(i as u32, 4);
+            assert_eq!(
+                own(&r.lookup(shards[0], absent.source, absent.group, 1)),
+                Owned::Miss
+            );
+        }
+        let live = home.iter().flatten().count();
+        assert_eq!(store.lock().index.live(), live, "index entries left over");
+        assert_eq!(store.len(), live);
+    };
+    for (i, h) in home.iter().enumerate() {
+        store.install(sg(i as u32, 3), h.unwrap(), &ifs([77]));
+    }
+    check(&mut r, &home, &store);
+    // Wrong-interface arrivals are counted on the MFE, per worker, and nothing else is.
+    let c = store.counters(sg(0, 3), shards[0]).unwrap();
+    assert_eq!((c.packets, c.wrong_if), (1, arrivals.len() as u64 - 1));
+    // Every third MFE removed; the index shrinks with most of them gone below.
+    for i in (0..n).step_by(3) {
+        assert!(store.remove(sg(i, 3), home[i as usize].unwrap()));
+        home[i as usize] = None;
+    }
+    check(&mut r, &home, &store);
+    // A release drops its shard's entries; the same keys installed in another shard and, later,
+    // again on the released interface are found there.
+    let gone = shards[2];
+    store.remove_shard(gone);
+    let moved: Vec<usize> = (0..n as usize).filter(|&i| home[i] == Some(gone)).collect();
+    for &i in &moved {
+        home[i] = None;
+    }
+    check(&mut r, &home, &store);
+    for &i in &moved {
+        let to = if i % 2 == 0 { shards[7] } else { gone };
+        store.install(sg(i as u32, 3), to, &ifs([77]));
+        home[i] = Some(to);
+    }
+    check(&mut r, &home, &store);
+    for (i, h) in home.iter_mut().enumerate() {
+        if let Some(k) = h.take() {
+            assert!(store.remove(sg(i as u32, 3), k));
+        }
+    }
+    check(&mut r, &home, &store);
+}
+
+#[test]
+fn verdicts_elsewhere_v4() {
+    verdicts_elsewhere::<Ipv4Addr>();
+}
+
+#[test]
+fn verdicts_elsewhere_v6() {
+    verdicts_elsewhere::<Ipv6Addr>();
+}
+
+/// An index entry that names a shard without the key (left by a release, or another key's
+/// fingerprint), or the arrival interface itself, makes no verdict.
+#[test]
+fn stale_index_entries_make_no_verdict() {
+    let store = ForwardStore::<Ipv4Addr>::new(1, 1);
+    let mut r = store.reader().unwrap();
+    let (a, b) = (sg::<Ipv4Addr>(1, 1), sg::<Ipv4Addr>(2, 1));
+    store.install(a, IfKey::new(1), &ifs([9]));
+    store.install(sg(3, 1), IfKey::new(2), &ifs([9]));
+    let hash = hash_key(&key_of(&b));
+    {
+        let mut w = store.lock();
+        // `b` is in no shard: entries for it naming shard 2 (which exists), 7 (which does
+        // not), the arrival (1) and the shards through the directory.
+        for i in [2, 7, 1] {
+            w.index.insert(hash, index::direct_sid(i));
+        }
+        w.index.insert(hash, index::NOT_DIRECT);
+    }
+    for arrival in [1, 2, 3] {
+        assert_eq!(look(&mut r, arrival, b), Owned::Miss, "arrival {arrival}");
+    }
+    // Now `b` is in shard 1: the stale entries ahead of its own change nothing.
+    store.install(b, IfKey::new(1), &ifs([9]));
+    assert_eq!(look(&mut r, 2, b), Owned::Wrong(IfKey::new(1)));
+    assert_eq!(look(&mut r, 1, b), Owned::Forward(ifs([9])));
+    assert_eq!(look(&mut r, 2, a), Owned::Wrong(IfKey::new(1)));
+    assert_eq!(store.counters(b, IfKey::new(1)).unwrap().wrong_if, 1);
+}
+
+/// One reader looks up MFEs from the wrong interface while the writer moves some between
+/// shards, releases and retakes a shard, and grows and shrinks the index: a key that never
+/// moves is always the wrong interface of its shard, and a moving one is the wrong interface
+/// of a shard it was in, or a miss.
+#[test]
+fn wrong_interface_verdicts_under_churn() {
+    let store = Arc::new(ForwardStore::<Ipv4Addr>::new(2, 2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stable, moving) = if cfg!(miri) { (8, 4) } else { (200, 50) };
+    for i in 0..stable {
+        store.install(sg(i, 1), IfKey::new(1 + i % 3), &ifs([9]));
+    }
+    let reader = {
+        let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut r = store.reader().unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) || n == 0 {
+                for i in 0..stable {
+                    let want = IfKey::new(1 + i % 3);
+                    assert_eq!(look(&mut r, 9, sg(i, 1)), Owned::Wrong(want), "stable {i}");
+                }
+                for i in 0..moving {
+                    match look(&mut r, 9, sg(i, 2)) {
+                        Owned::Miss => {}
+                        Owned::Wrong(k) if [4, 5, 6].contains(&k.index) => {}
+                        other => panic!("moving {i}: {other:?}"),
+                    }
+                }
+                n += 1;
+            }
+            n
+        })
+    };
+    let rounds = if cfg!(miri) { 2 } else { 60 };
+    for round in 0..rounds {
+        for i in 0..moving {
+            store.install(sg(i, 2), IfKey::new(4 + round % 2), &ifs([9]));
+        }
+        for i in 0..moving {
+            if i % 2 == 0 {
+                assert!(store.remove(sg(i, 2), IfKey::new(4 + round % 2)));
+            }
+        }
+        store.remove_shard(IfKey::new(4 + round % 2));
+        store.install(sg(0, 2), IfKey::new(6), &ifs([9]));
+        assert!(store.remove(sg(0, 2), IfKey::new(6)));
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(store.lock().index.live(), stable as usize);
 }
