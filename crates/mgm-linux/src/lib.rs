@@ -7,6 +7,8 @@
 //!   to VIFs by ifindex (at most [`mroute::MAXVIFS`]), turns `IGMPMSG_NOCACHE` into
 //!   [`mgm::Mgm::new_packet`] and `IGMPMSG_WRONGVIF` into
 //!   [`mgm::Mgm::report_wrong_interface`], and reads the kernel's counters per (S,G).
+//! * [`link`] — the host's interfaces and addresses followed live through rtnetlink
+//!   (`netlink-packet-route`), as typed events: up, down, added, removed, renamed, addresses.
 //! * [`net`] — interface names and indexes, and waiting for descriptors to be readable: what
 //!   the daemon needs of the host besides the forwarder.
 //!
@@ -42,6 +44,7 @@
 //! ```
 
 mod forwarder;
+pub mod link;
 pub mod membership;
 pub mod mroute;
 mod sys;

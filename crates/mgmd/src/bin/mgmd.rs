@@ -45,6 +45,8 @@
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
 
+#[path = "mgmd/links.rs"]
+mod links;
 #[path = "mgmd/server.rs"]
 mod server;
 #[path = "mgmd/timing.rs"]
@@ -84,15 +86,18 @@ fn static_protocol() -> u32 {
     mgm::protocol_id(1, 0x2d6, 1)
 }
 
-/// RPF overrides of `[[mroute]] from = ...`.
+/// RPF overrides of `[[mroute]] from = ...`, for the `from` interfaces attached now.
 struct StaticHooks {
-    rules: Vec<(Option<Ipv4Addr>, Ipv4Addr, u32)>,
+    rules: links::Rules,
 }
 
 impl Hooks<Ipv4Addr> for StaticHooks {
     fn rpf(&self, q: &RpfQuery<Ipv4Addr>) -> RpfDecision<Ipv4Addr> {
-        let rule = self
+        let rules = self
             .rules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rule = rules
             .iter()
             .filter(|(s, g, _)| *g == q.sg.group && s.is_none_or(|s| s == q.sg.source))
             .max_by_key(|(s, _, _)| s.is_some());
@@ -113,6 +118,10 @@ struct Iface {
     igmp: bool,
     /// The IGMP input checks of this link (`[igmp]` with the interface's keys over it).
     input: igmp::InputPolicy,
+    /// Where its link is (`ifindex` 0: never seen).
+    link: links::LinkState,
+    /// Has its VIF and is owned: up ([`links`]).
+    attached: bool,
 }
 
 struct Daemon {
@@ -140,6 +149,8 @@ struct Daemon {
     control: Option<Arc<server::Stats>>,
     /// When the links' subnets were last read (`Daemon::refresh_subnets`).
     subnets_read: Instant,
+    /// The interfaces' links followed live.
+    links: links::Links,
 }
 
 /// How often the IGMP links' subnets are read again, so an address change reaches the
@@ -413,10 +424,17 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
                 .next_deadline()
                 .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
         };
-        let fds = [d.fwd.kernel().as_raw_fd(), wake_rx.as_raw_fd()];
+        let fds = [
+            d.fwd.kernel().as_raw_fd(),
+            wake_rx.as_raw_fd(),
+            d.links.monitor.as_raw_fd(),
+        ];
         let ready = d.watch.look(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
             d.read_socket();
+        }
+        if ready[2] {
+            d.read_links();
         }
         if ready[1] {
             let mut buf = [0u8; 256];
@@ -513,35 +531,24 @@ impl Daemon {
         );
         let igmp_config = config.igmp.to_config().map_err(|e| e.to_string())?;
         let global_input = igmp_config.input;
-        let mut ifaces = Vec::new();
-        for i in &config.interfaces {
-            let ifindex =
-                net::interface_index(&i.name).map_err(|e| format!("interface {}: {e}", i.name))?;
-            let address = mgm_linux::mroute::ipv4_addrs_of(&i.name)
-                .ok()
-                .and_then(|a| a.first().copied());
-            ifaces.push(Iface {
-                name: i.name.clone(),
-                ifindex,
-                address,
-                igmp: i.igmp,
-                input: i.input_policy(global_input),
-            });
-        }
-        let names: Vec<(String, u32)> =
-            ifaces.iter().map(|i| (i.name.clone(), i.ifindex)).collect();
-        let index_of = |n: &str| {
-            names
-                .iter()
-                .find(|(name, _)| name == n)
-                .map(|(_, i)| *i)
-                .expect("checked by Config::parse")
-        };
-        let rules = config
-            .mroutes
+        let (links, dumped) = links::Links::open(config)?;
+        let ifaces = config
+            .interfaces
             .iter()
-            .filter_map(|m| m.from.as_ref().map(|f| (m.source, m.group, index_of(f))))
+            .map(|i| {
+                let (link, ifindex) = links.state_of(&i.name);
+                Iface {
+                    name: i.name.clone(),
+                    ifindex,
+                    address: None,
+                    igmp: i.igmp,
+                    input: i.input_policy(global_input),
+                    link,
+                    attached: false,
+                }
+            })
             .collect();
+        let rules = links.rules.clone();
         let (routing, routing_events) = mgm
             .register(static_protocol(), 1, Arc::new(StaticHooks { rules }))
             .map_err(|e| format!("register: {e}"))?;
@@ -569,43 +576,19 @@ impl Daemon {
             steps: timing::Histogram::default(),
             control: None,
             subnets_read: Instant::now(),
+            links,
         };
+        // The first dump's links and addresses are the state each interface starts in.
+        for e in dumped.errors {
+            warn!("rtnetlink message left out: {e}");
+        }
         for i in 0..d.ifaces.len() {
-            let (name, ifindex) = (d.ifaces[i].name.clone(), d.ifaces[i].ifindex);
-            let vif = d.fwd.add_interface(ifindex).map_err(|e| e.to_string())?;
-            d.mgm
-                .take_interface(d.routing, IfKey::new(ifindex))
-                .map_err(|e| format!("take {name}: {e}"))?;
-            info!(interface = %name, ifindex, vif, "interface owned by the static routing client");
-            if !d.ifaces[i].igmp {
-                continue;
+            let (name, state) = (d.ifaces[i].name.clone(), d.ifaces[i].link);
+            if state == links::LinkState::Up {
+                d.attach(i)?;
+            } else {
+                warn!(interface = %name, state = state.as_str(), "interface not up: taken when its link is");
             }
-            let Some(addr) = d.ifaces[i].address else {
-                warn!(interface = %name, "no IPv4 address: IGMP not started there");
-                continue;
-            };
-            let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
-            d.groups.join(ifindex, &router_groups).map_err(|e| {
-                format!(
-                    "join {} and {} on {name}: {e}",
-                    router_groups[0], router_groups[1]
-                )
-            })?;
-            let now = d.now();
-            let acts = d
-                .igmp
-                .add_interface(ifindex, addr, now)
-                .map_err(|e| format!("IGMP on {name}: {e}"))?;
-            let input = d.ifaces[i].input;
-            d.igmp.set_input_policy(ifindex, input);
-            info!(
-                interface = %name,
-                address = %addr,
-                require_ttl_one = input.require_ttl_one,
-                require_router_alert = input.require_router_alert,
-                "IGMP querier started"
-            );
-            d.igmp_actions(acts);
         }
         d.refresh_subnets();
         if d.groups.interfaces() > 0 {
@@ -619,17 +602,6 @@ impl Daemon {
                 limit.map_or("?".to_string(), |n| (n / 2).to_string())
             );
         }
-        for r in &config.routes {
-            let (prefix, len) = r.parse()?;
-            let mut route = Route::new(prefix, len, IfKey::new(index_of(&r.interface)));
-            if let Some(u) = r.upstream {
-                route.upstream = u;
-            }
-            d.mgm
-                .add_route(route)
-                .map_err(|e| format!("route {}: {e}", r.prefix))?;
-            info!(prefix = %r.prefix, interface = %r.interface, "route");
-        }
         for m in &config.mroutes {
             let sel = match m.source {
                 Some(source) => Selector::Source {
@@ -638,23 +610,6 @@ impl Daemon {
                 },
                 None => Selector::Group(m.group),
             };
-            if let (Some(s), Some(from)) = (m.source, &m.from) {
-                // A host route makes the RPF answer independent of the configured routes.
-                let _ = d
-                    .mgm
-                    .add_route(Route::new(s, 32, IfKey::new(index_of(from))));
-            }
-            for to in &m.to {
-                d.mgm
-                    .add_membership(d.routing, sel, IfKey::new(index_of(to)), JOIN)
-                    .map_err(|e| format!("mroute {sel} to {to}: {e}"))?;
-            }
-            if let (Some(s), Some(from)) = (m.source, &m.from) {
-                match d.mgm.new_packet(IfKey::new(index_of(from)), s, m.group) {
-                    Ok(_) => {}
-                    Err(e) => warn!("pre-installing {sel}: {e}"),
-                }
-            }
             info!(selector = %sel, from = ?m.from, to = ?m.to, "static mroute");
             d.mroutes
                 .push(json!({"selector": sel.to_string(), "from": m.from, "to": m.to}));
@@ -908,6 +863,10 @@ impl Daemon {
             .map(|(i, st)| (*i, st.subnets.clone()))
             .collect();
         for (ifindex, had) in links {
+            if self.igmp.is_suspended(ifindex) {
+                // Its link is down or gone: read again when it is back.
+                continue;
+            }
             let name = self.name(ifindex);
             let mut subnets: Vec<igmp::Subnet> = match mgm_linux::mroute::ipv4_subnets_of(&name) {
                 Ok(found) => found
@@ -998,6 +957,7 @@ impl Daemon {
         let ids: Vec<(String, u32)> = self
             .ifaces
             .iter()
+            .filter(|i| i.attached)
             .map(|i| (i.name.clone(), i.ifindex))
             .collect();
         for (name, ifindex) in &ids {
@@ -1174,12 +1134,15 @@ impl Daemon {
     fn interfaces(&self) -> (Value, String) {
         let mut rows = Vec::new();
         let mut t = format!(
-            "{:<10} {:>7} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
-            "NAME", "IFINDEX", "VIF", "ADDRESS", "OWNER", "IGMP", "IN_PKTS", "OUT_PKTS"
+            "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
+            "NAME", "IFINDEX", "STATE", "VIF", "ADDRESS", "OWNER", "IGMP", "IN_PKTS", "OUT_PKTS"
         );
         let infos = self.mgm.interfaces();
         for i in &self.ifaces {
-            let info = infos.iter().find(|x| x.interface.index == i.ifindex);
+            let info = infos
+                .iter()
+                .find(|x| i.attached && x.interface.index == i.ifindex);
+            let ifindex = (i.link != links::LinkState::Absent).then_some(i.ifindex);
             let owner = Self::proto_name(info.and_then(|x| x.owner));
             let igmp = Self::proto_name(info.and_then(|x| x.igmp));
             let vif = self.fwd.vifs().vif_of(i.ifindex);
@@ -1192,15 +1155,17 @@ impl Daemon {
                 }
             });
             rows.push(json!({
-                "name": i.name, "ifindex": i.ifindex, "vif": vif, "address": i.address,
+                "name": i.name, "ifindex": ifindex, "state": i.link.as_str(), "vif": vif,
+                "address": i.address,
                 "owner": owner, "igmp": igmp, "querier": querier,
                 "in_packets": vc.in_packets, "out_packets": vc.out_packets,
                 "in_bytes": vc.in_bytes, "out_bytes": vc.out_bytes,
             }));
             t += &format!(
-                "{:<10} {:>7} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
+                "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
                 i.name,
-                i.ifindex,
+                ifindex.map_or("-".into(), |x| x.to_string()),
+                i.link.as_str(),
                 vif.map_or("-".into(), |v| v.to_string()),
                 i.address.map_or("-".into(), |a| a.to_string()),
                 owner,
