@@ -205,12 +205,15 @@ check "(b) the log stays small (< 64 KiB)" test "$log_bytes" -lt 65536
 check "(b) the log says how many lines were left out" grep -q "left out" "$RUN/b.log"
 check "(b) the paged dump lists every entry once (text and JSON)" \
     test "$rows_text" -eq "$mfes" -a "$rows_json" -eq "$mfes"
-ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
-    --ready-file "$RUN/hold.ready" --stop-file "$RUN/b.stop" >/dev/null &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for "$SETUP_WAIT" test -e "$RUN/hold.ready" || setup_failed "the held clients did not start"
-sleep 0.2
+hold_clients() { # hold_clients READY STOP: two clients on B that stay until $RUN/STOP exists; sets HOLD
+    ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
+        --ready-file "$RUN/$1" --stop-file "$RUN/$2" >/dev/null &
+    HOLD=$!
+    PIDS+=("$HOLD")
+    wait_for "$SETUP_WAIT" test -e "$RUN/$1" || setup_failed "the held clients did not start"
+    sleep 0.2
+}
+hold_clients hold.ready b.stop
 busy=$(nx rtr "$MGMCTL" --socket "$B" status 2>&1 || true)
 touch "$RUN/b.stop"
 wait "$HOLD" || true
@@ -223,12 +226,7 @@ check "(b) a second mgmd on the live socket is refused" \
     bash -c "[ $second = refused ] && grep -q 'answers on it' '$RUN/b2.log'"
 # Shutdown with clients connected: their sockets are shut down and their threads joined, at
 # once (not at their 2 s read deadline).
-ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
-    --ready-file "$RUN/hold2.ready" --stop-file "$RUN/b.stop2" >/dev/null &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for "$SETUP_WAIT" test -e "$RUN/hold2.ready" || setup_failed "the held clients did not start"
-sleep 0.2
+hold_clients hold2.ready b.stop2
 t0=$(date +%s%N)
 stop_mgmd
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
