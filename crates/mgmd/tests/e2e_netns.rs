@@ -5,7 +5,9 @@
 //! `e2e_igmp_input` runs `scripts/e2e_igmp.sh` (forged and oversized IGMP, floods over the
 //! limits); `e2e_fast_leave` runs `scripts/e2e_fast_leave.sh` (two receivers on one link,
 //! fast leave with explicit host tracking); `e2e_systemd` runs `scripts/e2e_systemd.sh`
-//! (readiness notification, pid file, the refusal of a second multicast router).
+//! (readiness notification, pid file, the refusal of a second multicast router);
+//! `e2e_links` runs `scripts/e2e_links.sh` (interfaces deleted and re-created, absent at start,
+//! set down and up, renumbered, with a flow running).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
 //! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
@@ -131,4 +133,14 @@ fn e2e_fast_leave() {
 #[test]
 fn e2e_systemd() {
     run_script("e2e_systemd", "e2e_systemd.sh", &[]);
+}
+
+/// Interfaces followed live: `scripts/e2e_links.sh` deletes and re-creates a downstream veth
+/// (the flow back on it within 1 s of its link up, the other downstream link losing nothing),
+/// brings up an interface absent at start (it gets the flow), sets a link down and up (its
+/// VIF leaves and rejoins the entry's outgoing list in /proc/net/ip_mr_cache), and changes
+/// an address (the IGMP querier's address and subnets follow).
+#[test]
+fn e2e_links() {
+    run_script("e2e_links", "e2e_links.sh", &[]);
 }

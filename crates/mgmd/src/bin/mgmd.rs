@@ -38,6 +38,13 @@
 //! between slices; replies are formatted on the client's thread. At `--log debug`, work
 //! longer than 500 µs is logged with its time on and off the CPU.
 //!
+//! **Interfaces** are followed live through rtnetlink (`mgmd/links.rs`): one absent at start
+//! is taken when its link appears and is up; one that goes down (`IFF_UP` or `IFF_RUNNING`
+//! lost) or is deleted leaves every outgoing list, IGMP keeping its hosts' reports, and comes
+//! back when it is up again, on a new ifindex if the link was created again; address changes
+//! reach the IGMP querier. `mgmctl interfaces` shows each one's ifindex and state (up, down,
+//! absent).
+//!
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
 //!

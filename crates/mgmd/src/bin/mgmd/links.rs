@@ -300,6 +300,9 @@ impl Daemon {
     /// interface is undone too.
     fn detach(&mut self, i: usize, gone: bool) {
         let (name, ifindex) = (self.ifaces[i].name.clone(), self.ifaces[i].ifindex);
+        // A link going away is told down first; by then the kernel may have deleted it (the
+        // table already took the whole datagram).
+        let gone = gone || self.links.monitor.table().link(ifindex).is_none();
         if let Err(e) = self.igmp.suspend_interface(ifindex) {
             warn!("IGMP leaving {name}: {e}");
         }
@@ -389,7 +392,11 @@ impl Daemon {
             if old != 0 && self.igmp.renumber_interface(old, ifindex) {
                 info!(interface = %name, from = old, to = ifindex, "IGMP state moved to the new ifindex");
             }
-            info!(interface = %name, ifindex, "interface has a new ifindex");
+            if old == 0 {
+                info!(interface = %name, ifindex, "interface appeared");
+            } else {
+                info!(interface = %name, from = old, to = ifindex, "interface has a new ifindex");
+            }
             self.ifaces[i].ifindex = ifindex;
         }
         let state = if up { LinkState::Up } else { LinkState::Down };
