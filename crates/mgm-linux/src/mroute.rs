@@ -7,8 +7,9 @@
 //! the socket also carries (IGMP, MLD). What differs is [`MrouteFamily`]: the structures
 //! are encoded there by hand, as bytes, with the layouts of `<linux/mroute.h>` and
 //! `<linux/mroute6.h>` (checked with the C compiler on the project's machines: `vifctl` 16
-//! bytes, `mfcctl` 60, `mif6ctl` 12, `mf6cctl` 92, `mrt6msg` 40; asserted in the tests of
-//! [`v4`](self#ipv4) and [`v6`](self#ipv6)); the counter ioctls' structures (`sioc_sg_req` 32,
+//! bytes, `mfcctl` 60, `igmpmsg` 20, `mif6ctl` 12, `mf6cctl` 92, `mrt6msg` 40; the sizes and
+//! every offset the encoders and parsers use are asserted at compile time against
+//! `#[repr(C)]` copies of the structures); the counter ioctls' structures (`sioc_sg_req` 32,
 //! `sioc_vif_req` 40, `sioc_sg_req6` 80, `sioc_mif_req6` 40) are `#[repr(C)]` types of the
 //! crate's syscall layer, with compile-time size checks. This file and its two family files
 //! have no `unsafe` code.

@@ -2,6 +2,7 @@
 //! the socket hears beside them.
 
 use std::io;
+use std::mem::{offset_of, size_of};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{each_oif, upcall_kind, KernelCalls, Mroute, MrouteFamily, Upcall};
@@ -9,6 +10,59 @@ use crate::sys::{self, SockOpt};
 use mgm::Sg;
 
 const VIFF_USE_IFINDEX: u8 = 0x8;
+
+// The sizes and offsets the encoders below use, checked against `#[repr(C)]` copies of the
+// kernel's structures (`<linux/mroute.h>`).
+const VIFCTL_LEN: usize = 16;
+const VIFC_LCL_IFINDEX: usize = 8;
+const MFCCTL_LEN: usize = 60;
+const MFCC_PARENT: usize = 8;
+const MFCC_TTLS: usize = 10;
+
+#[allow(dead_code)] // never built: the structures are here for their layouts alone
+const _: () = {
+    #[repr(C)]
+    struct Vifctl {
+        vifc_vifi: u16,
+        vifc_flags: u8,
+        vifc_threshold: u8,
+        vifc_rate_limit: u32,
+        vifc_lcl_ifindex: i32, // the union with vifc_lcl_addr
+        vifc_rmt_addr: libc::in_addr,
+    }
+    #[repr(C)]
+    struct Mfcctl {
+        mfcc_origin: libc::in_addr,
+        mfcc_mcastgrp: libc::in_addr,
+        mfcc_parent: u16,
+        mfcc_ttls: [u8; super::MAXVIFS],
+        mfcc_pkt_cnt: u32,
+        mfcc_byte_cnt: u32,
+        mfcc_wrong_if: u32,
+        mfcc_expire: i32,
+    }
+    #[repr(C)]
+    struct Igmpmsg {
+        unused1: u32,
+        unused2: u32,
+        im_msgtype: u8,
+        im_mbz: u8,
+        im_vif: u8,
+        im_vif_hi: u8,
+        im_src: libc::in_addr,
+        im_dst: libc::in_addr,
+    }
+    assert!(size_of::<Vifctl>() == VIFCTL_LEN);
+    assert!(offset_of!(Vifctl, vifc_lcl_ifindex) == VIFC_LCL_IFINDEX);
+    assert!(size_of::<Mfcctl>() == MFCCTL_LEN);
+    assert!(offset_of!(Mfcctl, mfcc_parent) == MFCC_PARENT);
+    assert!(offset_of!(Mfcctl, mfcc_ttls) == MFCC_TTLS);
+    // parse_received4 reads the upcall at these offsets.
+    assert!(size_of::<Igmpmsg>() == 20);
+    assert!(offset_of!(Igmpmsg, im_msgtype) == 8 && offset_of!(Igmpmsg, im_mbz) == 9);
+    assert!(offset_of!(Igmpmsg, im_vif) == 10 && offset_of!(Igmpmsg, im_vif_hi) == 11);
+    assert!(offset_of!(Igmpmsg, im_src) == 12 && offset_of!(Igmpmsg, im_dst) == 16);
+};
 
 /// What one read from an IPv4 mroute socket gave.
 ///
@@ -250,29 +304,29 @@ fn mreqn(group: Ipv4Addr, ifindex: u32) -> [u8; 12] {
 
 /// The 16-byte `vifctl` for a VIF bound to an ifindex. Its interface field,
 /// `vifc_lcl_ifindex`, is an `int`: a larger ifindex is an error, not another interface.
-fn vifctl(vif: u16, ifindex: u32) -> io::Result<[u8; 16]> {
+fn vifctl(vif: u16, ifindex: u32) -> io::Result<[u8; VIFCTL_LEN]> {
     let ifindex = i32::try_from(ifindex).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("ifindex {ifindex} does not fit vifctl's int vifc_lcl_ifindex"),
         )
     })?;
-    let mut b = [0u8; 16];
+    let mut b = [0u8; VIFCTL_LEN];
     b[0..2].copy_from_slice(&vif.to_ne_bytes());
     b[2] = VIFF_USE_IFINDEX;
     b[3] = 1; // threshold; forwarding itself follows the entry's ttls (TTL > 1)
-    b[8..12].copy_from_slice(&ifindex.to_ne_bytes());
+    b[VIFC_LCL_IFINDEX..VIFC_LCL_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
     Ok(b)
 }
 
 /// The 60-byte `mfcctl`.
-fn mfcctl(sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> [u8; 60] {
-    let mut b = [0u8; 60];
+fn mfcctl(sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> [u8; MFCCTL_LEN] {
+    let mut b = [0u8; MFCCTL_LEN];
     b[0..4].copy_from_slice(&sg.source.octets());
     b[4..8].copy_from_slice(&sg.group.octets());
-    b[8..10].copy_from_slice(&parent.to_ne_bytes());
+    b[MFCC_PARENT..MFCC_PARENT + 2].copy_from_slice(&parent.to_ne_bytes());
     // mfcc_ttls: 1 forwards packets whose TTL is above 1; 0 is not an oif.
-    each_oif(parent, oifs, |o| b[10 + usize::from(o)] = 1);
+    each_oif(parent, oifs, |o| b[MFCC_TTLS + usize::from(o)] = 1);
     b
 }
 
