@@ -38,10 +38,12 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 mod input;
+mod proto;
 mod router;
 
 pub use input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
-pub use router::{GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState};
+pub use proto::{Igmp, Protocol, Received};
+pub use router::{Action, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState, Router};
 
 /// 224.0.0.1, all systems: destination of general queries.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -142,7 +144,7 @@ impl IgmpConfig {
     }
 }
 
-/// One IGMPv3 group record.
+/// One IGMPv3 group record (`GroupRecord<Ipv4Addr>`, the default).
 ///
 /// ```
 /// use mgm_igmp::{encode_v3_report, parse, GroupRecord, Message};
@@ -153,17 +155,17 @@ impl IgmpConfig {
 /// assert_eq!(parse(&bytes), Some(Message::V3Report(vec![allow])));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupRecord {
+pub struct GroupRecord<A = Ipv4Addr> {
     /// Record type: 1 `MODE_IS_INCLUDE`, 2 `MODE_IS_EXCLUDE`, 3 `CHANGE_TO_INCLUDE`,
     /// 4 `CHANGE_TO_EXCLUDE`, 5 `ALLOW_NEW_SOURCES`, 6 `BLOCK_OLD_SOURCES`.
     pub kind: u8,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// The sources.
-    pub sources: Vec<Ipv4Addr>,
+    pub sources: Vec<A>,
 }
 
-/// A query, as sent or heard.
+/// A query, as sent or heard (`Query<Ipv4Addr>`, the default, for IGMP).
 ///
 /// ```
 /// use mgm_igmp::{checksum, parse, Message};
@@ -177,11 +179,11 @@ pub struct GroupRecord {
 /// assert!(q.sources.is_empty() && !q.s_flag);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Query {
+pub struct Query<A = Ipv4Addr> {
     /// The group; unspecified for a general query.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// Sources of a group-and-source-specific query.
-    pub sources: Vec<Ipv4Addr>,
+    pub sources: Vec<A>,
     /// Maximum response time.
     pub max_response: Duration,
     /// "Suppress router-side processing".
@@ -190,11 +192,12 @@ pub struct Query {
     pub qrv: u8,
     /// Querier's query interval.
     pub qqi: Duration,
-    /// IGMP version of the query heard (1, 2 or 3; queries sent are 3).
+    /// Version of the query heard: IGMP 1, 2 or 3 (queries sent are 3), MLD 1 or 2 (queries
+    /// sent are 2).
     pub version: u8,
 }
 
-impl Query {
+impl Query<Ipv4Addr> {
     /// The IGMPv3 query message, checksummed.
     ///
     /// ```
@@ -271,7 +274,7 @@ pub fn checksum(b: &[u8]) -> u16 {
 }
 
 /// Encodes a value as an IGMPv3 8-bit code (max response code, QQIC).
-fn encode_code(v: u128) -> u8 {
+pub(crate) fn encode_code(v: u128) -> u8 {
     if v < 128 {
         return v as u8;
     }
@@ -284,7 +287,7 @@ fn encode_code(v: u128) -> u8 {
     0xff
 }
 
-fn decode_code(c: u8) -> u64 {
+pub(crate) fn decode_code(c: u8) -> u64 {
     if c < 128 {
         u64::from(c)
     } else {

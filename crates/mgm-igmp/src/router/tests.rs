@@ -1,5 +1,5 @@
 use super::*;
-use crate::{encode_v2, encode_v3_report};
+use crate::{encode_v2, encode_v3_report, ALL_SYSTEMS};
 
 const IF: u32 = 3;
 const ME: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
@@ -270,7 +270,7 @@ fn heard(source: Ipv4Addr, ttl: u8, router_alert: bool) -> Heard {
     }
 }
 fn general_query() -> Vec<u8> {
-    query_for(
+    query_for::<Igmp>(
         &IgmpConfig::default(),
         Ipv4Addr::UNSPECIFIED,
         Vec::new(),
@@ -585,7 +585,7 @@ fn the_timer_index_follows_every_change() {
             3 => rec(6, g, &[s]),
             4 => rec(3, g, &[]),
             5 => rec(4, g, &[]),
-            6 => query_for(&IgmpConfig::default(), g, vec![s], false).encode(),
+            6 => query_for::<Igmp>(&IgmpConfig::default(), g, vec![s], false).encode(),
             _ => rec(1, g, &[s, Ipv4Addr::LOCALHOST]),
         };
         r.receive(IF, host, &msg, now);
