@@ -202,7 +202,8 @@ pub struct IgmpCounters {
     pub accepted: u64,
     /// Dropped: sent by this router itself (looped back).
     pub own: u64,
-    /// Dropped: too short, bad checksum or unknown type.
+    /// Dropped: too short, bad checksum (IGMP; MLD leaves it to the kernel, see
+    /// [`crate::mld`]), or unknown type.
     pub malformed: u64,
     /// Dropped: IP TTL other than 1.
     pub bad_ttl: u64,
@@ -215,9 +216,11 @@ pub struct IgmpCounters {
     /// is not link-local.
     pub off_subnet_query: u64,
     /// Records (or IGMPv1/v2 messages) ignored because their group is not a routable
-    /// multicast group (outside 224.0.0.0/4, or link-local 224.0.0.0/24).
+    /// multicast group (outside 224.0.0.0/4, or link-local 224.0.0.0/24; MLD: outside
+    /// ff00::/8, or of a scope no router forwards, see [`crate::mld::is_routable_group`]).
     pub invalid_groups: u64,
-    /// Sources removed from records because they are not valid unicast sources ([`is_valid_source`]).
+    /// Sources removed from records because they are not valid unicast sources
+    /// ([`is_valid_source`], [`crate::mld::is_valid_source`]).
     pub invalid_sources: u64,
     /// Records refused because the interface had as many groups as allowed.
     pub group_limit: u64,

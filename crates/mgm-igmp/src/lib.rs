@@ -38,12 +38,22 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 mod input;
+pub mod mld;
 mod proto;
 mod router;
 
 pub use input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
-pub use proto::{Igmp, Protocol, Received};
-pub use router::{Action, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState, Router};
+pub use proto::{Igmp, Mld, Protocol, Received};
+pub use router::{
+    Action, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState, MldAction, MldRouter,
+    Router,
+};
+
+/// MLD's timers and counts (RFC 3810 section 9): the same fields and the same defaults as
+/// IGMP's (robustness 2, query interval 125 s, query response interval 10 s, last listener
+/// query interval 1 s, last listener query count 2), under IGMP's names
+/// (`last_member_query_*` are MLD's last listener query interval and count).
+pub type MldConfig = IgmpConfig;
 
 /// 224.0.0.1, all systems: destination of general queries.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -144,7 +154,8 @@ impl IgmpConfig {
     }
 }
 
-/// One IGMPv3 group record (`GroupRecord<Ipv4Addr>`, the default).
+/// One IGMPv3 group record (`GroupRecord<Ipv4Addr>`, the default) or MLDv2 multicast
+/// address record (`GroupRecord<Ipv6Addr>`, see [`mld`]).
 ///
 /// ```
 /// use mgm_igmp::{encode_v3_report, parse, GroupRecord, Message};
@@ -165,7 +176,8 @@ pub struct GroupRecord<A = Ipv4Addr> {
     pub sources: Vec<A>,
 }
 
-/// A query, as sent or heard (`Query<Ipv4Addr>`, the default, for IGMP).
+/// A query, as sent or heard: IGMP (`Query<Ipv4Addr>`, the default) or MLD
+/// (`Query<Ipv6Addr>`, see [`mld`]).
 ///
 /// ```
 /// use mgm_igmp::{checksum, parse, Message};

@@ -2,12 +2,12 @@
 //! addresses it sends to and the address checks. The state machine ([`crate::Router`]) is
 //! written once over [`Protocol`].
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use mgm::Family;
 
 use crate::input::Subnet;
-use crate::{GroupRecord, Query};
+use crate::{mld, GroupRecord, Query};
 
 mod sealed {
     pub trait Sealed {}
@@ -33,12 +33,12 @@ pub enum Received<A> {
     Records(Vec<GroupRecord<A>>),
 }
 
-/// A group membership protocol the router runs: [`Igmp`] (IPv4). Sealed: implemented in
-/// this crate only.
+/// A group membership protocol the router runs: [`Igmp`] (IPv4) or [`Mld`] (IPv6). Sealed:
+/// implemented by those two only.
 pub trait Protocol: sealed::Sealed + Copy + Clone + std::fmt::Debug + 'static {
     /// The address family.
     type Addr: Family;
-    /// Where general queries go: 224.0.0.1.
+    /// Where general queries go: 224.0.0.1 or ff02::1.
     const ALL_NODES: Self::Addr;
     /// The version of the queries the router sends: IGMPv3 or MLDv2, which older hosts
     /// also understand, so hosts are never pushed down a version.
@@ -57,7 +57,12 @@ pub trait Protocol: sealed::Sealed + Copy + Clone + std::fmt::Debug + 'static {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Igmp;
 
+/// MLDv1/v2 over IPv6 (RFC 2710, RFC 3810).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mld;
+
 impl sealed::Sealed for Igmp {}
+impl sealed::Sealed for Mld {}
 
 impl Protocol for Igmp {
     type Addr = Ipv4Addr;
@@ -84,5 +89,30 @@ impl Protocol for Igmp {
         subnets.is_empty()
             || subnets.iter().any(|s| s.contains(source))
             || (!query && source.is_unspecified())
+    }
+}
+
+impl Protocol for Mld {
+    type Addr = Ipv6Addr;
+    const ALL_NODES: Ipv6Addr = mld::ALL_NODES;
+    const QUERY_VERSION: u8 = 2;
+    fn decode(payload: &[u8]) -> Option<Received<Ipv6Addr>> {
+        Some(match mld::parse(payload).ok()? {
+            mld::Message::Query(q) => Received::Query(q),
+            mld::Message::V1Report(g) => Received::OldReport(g),
+            mld::Message::V1Done(g) => Received::OldLeave(g),
+            mld::Message::V2Report(r) => Received::Records(r),
+        })
+    }
+    fn routable(g: Ipv6Addr) -> bool {
+        mld::is_routable_group(g)
+    }
+    fn valid_source(source: Ipv6Addr) -> bool {
+        mld::is_valid_source(source)
+    }
+    /// Link-local (fe80::/10) whatever the subnets; a report may also come from `::`, a
+    /// host whose link-local address is still tentative (RFC 3590, RFC 3810 5.2.13).
+    fn on_link(_subnets: &[Subnet<Ipv6Addr>], source: Ipv6Addr, query: bool) -> bool {
+        mld::is_link_local(source) || (!query && source.is_unspecified())
     }
 }

@@ -6,13 +6,13 @@
 //! both are logarithmic in the number of groups, as is [`IgmpRouter::next_deadline`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use mgm::{Family, Selector};
 
 use crate::input::{Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
-use crate::proto::{Igmp, Protocol, Received};
+use crate::proto::{Igmp, Mld, Protocol, Received};
 use crate::{GroupRecord, IgmpConfig, Query};
 
 /// What the state machine asks its caller to do.
@@ -277,8 +277,12 @@ pub struct Router<P: Protocol> {
 
 /// The IGMP router (IPv4).
 pub type IgmpRouter = Router<Igmp>;
+/// The MLD router (IPv6): the same state machine as [`IgmpRouter`], see [`crate::mld`].
+pub type MldRouter = Router<Mld>;
 /// What the IGMP router asks for.
 pub type IgmpAction = Action<Ipv4Addr>;
+/// What the MLD router asks for.
+pub type MldAction = Action<Ipv6Addr>;
 
 /// A host's membership: (group, source), the source unspecified for the whole group.
 type HostKey<A> = (A, A);
