@@ -1,11 +1,24 @@
-//! IGMP for a multicast router (RFC 2236 / RFC 3376 router side), as a pure state machine:
-//! packets and time in, actions out ([`IgmpAction`]). No sockets, no clock: the caller passes
-//! the time as a [`Duration`] since any fixed start.
+//! IGMP and MLD for a multicast router (the router side of RFC 2236 / RFC 3376 for IPv4 and
+//! of RFC 2710 / RFC 3810 for IPv6), as a pure state machine: packets and time in, actions
+//! out ([`Action`]). No sockets, no clock: the caller passes the time as a [`Duration`] since
+//! any fixed start.
+//!
+//! One state machine, [`Router`], serves both: [`IgmpRouter`] is `Router<Igmp>` and
+//! [`MldRouter`] is `Router<Mld>`. MLDv1 is IGMPv2 and MLDv2 is IGMPv3 over IPv6 with other
+//! type numbers, so everything below holds for both; the [`Protocol`] they implement gives
+//! only the codec ([`parse`] here, [`mld::parse`]), the addresses queries go to, and the
+//! address checks (IGMP: the link's subnets; MLD: link-local sources). MLD terms map onto
+//! IGMP's names: a listener is a member, "multicast address" a group, a done a leave, the
+//! last listener query interval and count [`IgmpConfig::last_member_query_interval`] and
+//! [`IgmpConfig::last_member_query_count`] ([`MldConfig`] is [`IgmpConfig`], with the same
+//! defaults as RFC 3810 gives).
 //!
 //! Hosts' memberships map onto engine selectors: a group in EXCLUDE mode (any IGMPv1/v2
 //! report, IGMPv3 `IS_EX`/`TO_EX`) is a `(*,G)` membership (exclusion lists are not kept:
 //! forwarding more than asked is allowed); sources in INCLUDE mode are `(S,G)` memberships.
-//! Queries are always sent in IGMPv3 format so hosts are never pushed down to IGMPv2.
+//! Queries are always sent in IGMPv3 (MLDv2) format so hosts are never pushed down to IGMPv2
+//! (MLDv1); an IGMPv1/v2 (MLDv1) report puts the group in compatibility mode, where `BLOCK`
+//! records are ignored, for a group membership interval.
 //!
 //! Every reporting host is tracked per interface and group (explicit tracking,
 //! [`IgmpRouter::group_hosts`]): its filter mode and the sources it named, each expiring one
@@ -26,10 +39,11 @@
 //! that is acceptable. IGMPv3 hosts do not suppress reports: each member that reports is
 //! tracked.
 //!
-//! Nothing a link sends is trusted before it is checked ([`IgmpRouter::receive_packet`]): TTL
-//! 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the link's
-//! subnets ([`Subnet`]; 0.0.0.0 for reports), routable groups and valid unicast sources
-//! ([`is_valid_source`]). What may enter the state is bounded per link, group and host
+//! Nothing a link sends is trusted before it is checked ([`Router::receive_packet`]): TTL
+//! (hop limit) 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the
+//! link's subnets ([`Subnet`]; 0.0.0.0 for reports) or, for MLD, a link-local source (`::`
+//! for reports), routable groups and valid unicast sources ([`is_valid_source`],
+//! [`mld::is_valid_source`]). What may enter the state is bounded per link, group and host
 //! ([`IgmpLimits`]), and every drop and refusal is counted ([`IgmpCounters`]). Groups are
 //! filed under their next timer, so one message or one tick costs a logarithm of the table,
 //! not a walk of it (`benches/router.rs`).

@@ -277,7 +277,33 @@ pub struct Router<P: Protocol> {
 
 /// The IGMP router (IPv4).
 pub type IgmpRouter = Router<Igmp>;
-/// The MLD router (IPv6): the same state machine as [`IgmpRouter`], see [`crate::mld`].
+/// The MLD router (IPv6): the same state machine as [`IgmpRouter`], with MLD's codec and
+/// address rules (see [`crate::mld`]). Its interface address is the router's link-local
+/// address on the link, the one its queries go out from and the querier election compares
+/// (lowest wins); what it hears is the ICMPv6 message from its type byte, as a raw ICMPv6
+/// socket delivers it, with the source, hop limit and Router Alert in [`Heard`].
+///
+/// ```
+/// use mgm_igmp::{mld, Action, Heard, MldConfig, MldRouter};
+/// use mgm::Selector;
+/// use std::{net::Ipv6Addr, time::Duration};
+/// let mut r = MldRouter::new(MldConfig::default());
+/// let me: Ipv6Addr = "fe80::1".parse().unwrap();
+/// let acts = r.add_interface(3, me, Duration::ZERO);
+/// let [Action::Send { destination, query, .. }] = &acts[..] else { panic!("{acts:?}") };
+/// assert_eq!((*destination, query.version), (mld::ALL_NODES, 2), "an MLDv2 general query");
+/// let bytes = query.encode(); // for the socket: the kernel fills the checksum
+/// assert_eq!(bytes[0], mld::QUERY);
+///
+/// let (host, g): (Ipv6Addr, Ipv6Addr) = ("fe80::2".parse().unwrap(), "ff0e::1".parse().unwrap());
+/// let report = mld::encode_v1(mld::V1_REPORT, g);
+/// let acts = r.receive_packet(3, &Heard::well_formed(host), &report, Duration::from_secs(1));
+/// assert_eq!(acts, vec![Action::Join { ifindex: 3, selector: Selector::Group(g) }]);
+/// // A hop limit other than 1 is refused, as in IGMP.
+/// let routed = Heard { ttl: 64, ..Heard::well_formed(host) };
+/// assert!(r.receive_packet(3, &routed, &report, Duration::from_secs(2)).is_empty());
+/// assert_eq!(r.counters(3).unwrap().bad_ttl, 1);
+/// ```
 pub type MldRouter = Router<Mld>;
 /// What the IGMP router asks for.
 pub type IgmpAction = Action<Ipv4Addr>;
@@ -1436,5 +1462,7 @@ impl Router<Igmp> {
     }
 }
 
+#[cfg(test)]
+mod mld_tests;
 #[cfg(test)]
 mod tests;
