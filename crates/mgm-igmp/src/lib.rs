@@ -299,26 +299,42 @@ pub fn checksum(b: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Encodes a value as an IGMPv3 8-bit code (max response code, QQIC).
-pub(crate) fn encode_code(v: u128) -> u8 {
-    if v < 128 {
-        return v as u8;
+/// Encodes a value in the floating-point form of IGMPv3's 8-bit codes (max response code,
+/// QQIC; `mant_bits` 4) and MLDv2's 16-bit maximum response code (`mant_bits` 12): exact
+/// below `1 << (mant_bits + 3)`, then the top bit set, a 3-bit exponent and the mantissa
+/// (rounded down; saturating at the longest).
+pub(crate) fn encode_float(v: u128, mant_bits: u32) -> u32 {
+    let exact = 1u32 << (mant_bits + 3);
+    if v < u128::from(exact) {
+        return v as u32;
     }
+    let implied = 1u128 << mant_bits;
     for exp in 0u32..8 {
-        let mant = (v >> (exp + 3)).saturating_sub(16);
-        if mant < 16 {
-            return 0x80 | ((exp as u8) << 4) | mant as u8;
+        let mant = (v >> (exp + 3)).saturating_sub(implied);
+        if mant < implied {
+            return exact | (exp << mant_bits) | mant as u32;
         }
     }
-    0xff
+    exact * 2 - 1
+}
+
+/// The value a code of [`encode_float`]'s form stands for.
+pub(crate) fn decode_float(c: u32, mant_bits: u32) -> u64 {
+    let exact = 1u32 << (mant_bits + 3);
+    if c < exact {
+        return u64::from(c);
+    }
+    let implied = 1u32 << mant_bits;
+    u64::from((c & (implied - 1)) | implied) << (((c >> mant_bits) & 0x07) + 3)
+}
+
+/// Encodes a value as an IGMPv3 8-bit code (max response code, QQIC).
+pub(crate) fn encode_code(v: u128) -> u8 {
+    encode_float(v, 4) as u8
 }
 
 pub(crate) fn decode_code(c: u8) -> u64 {
-    if c < 128 {
-        u64::from(c)
-    } else {
-        (u64::from(c & 0x0f) | 0x10) << (((c >> 4) & 0x07) + 3)
-    }
+    decode_float(c.into(), 4)
 }
 
 fn addr(b: &[u8]) -> Ipv4Addr {

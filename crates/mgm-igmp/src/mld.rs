@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use mgm::Family;
 
-use crate::{decode_code, encode_code, GroupRecord, Query};
+use crate::{decode_code, decode_float, encode_code, encode_float, GroupRecord, Query};
 
 /// ff02::1, all nodes: destination of general queries.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -158,25 +158,12 @@ impl std::error::Error for ParseError {}
 /// below 32,768 ms, then a 3-bit exponent and 12-bit mantissa (rounded down; the longest
 /// is about 8,387 s).
 fn encode_mrc(ms: u128) -> u16 {
-    if ms < 0x8000 {
-        return ms as u16;
-    }
-    for exp in 0u32..8 {
-        let mant = (ms >> (exp + 3)).saturating_sub(0x1000);
-        if mant < 0x1000 {
-            return 0x8000 | ((exp as u16) << 12) | mant as u16;
-        }
-    }
-    0xffff
+    encode_float(ms, 12) as u16
 }
 
 /// The delay an MLDv2 maximum response code stands for, in milliseconds.
 fn decode_mrc(c: u16) -> u64 {
-    if c < 0x8000 {
-        u64::from(c)
-    } else {
-        (u64::from(c & 0x0fff) | 0x1000) << (((c >> 12) & 0x07) + 3)
-    }
+    decode_float(c.into(), 12)
 }
 
 fn addr(b: &[u8]) -> Ipv6Addr {

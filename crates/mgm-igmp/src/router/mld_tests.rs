@@ -1,6 +1,7 @@
 //! The MLD router: the state machine of the IGMP tests beside, driven with MLD messages
 //! (RFC 2710, RFC 3810) and MLD's address rules.
 
+use super::tests::{joins, leaves, ms, queries, run, secs};
 use super::*;
 use crate::mld::{self, encode_v1, encode_v2_report, V1_DONE, V1_REPORT};
 use crate::MldConfig;
@@ -28,54 +29,12 @@ fn ssm() -> Ipv6Addr {
 fn s() -> Ipv6Addr {
     a("2001:db8::2")
 }
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 fn rec(kind: u8, group: Ipv6Addr, sources: &[Ipv6Addr]) -> Vec<u8> {
     encode_v2_report(&[GroupRecord {
         kind,
         group,
         sources: sources.to_vec(),
     }])
-}
-fn joins(acts: &[MldAction]) -> Vec<Selector<Ipv6Addr>> {
-    acts.iter()
-        .filter_map(|x| match x {
-            Action::Join { selector, .. } => Some(*selector),
-            _ => None,
-        })
-        .collect()
-}
-fn leaves(acts: &[MldAction]) -> Vec<Selector<Ipv6Addr>> {
-    acts.iter()
-        .filter_map(|x| match x {
-            Action::Leave { selector, .. } => Some(*selector),
-            _ => None,
-        })
-        .collect()
-}
-fn queries(acts: &[MldAction]) -> Vec<(Ipv6Addr, Query<Ipv6Addr>)> {
-    acts.iter()
-        .filter_map(|x| match x {
-            Action::Send {
-                destination, query, ..
-            } => Some((*destination, query.clone())),
-            _ => None,
-        })
-        .collect()
-}
-/// Runs the machine from `from` to `to` in 100 ms steps, collecting actions with times.
-fn run(r: &mut MldRouter, from: Duration, to: Duration) -> Vec<(Duration, MldAction)> {
-    let mut out = Vec::new();
-    let mut t = from;
-    while t <= to {
-        out.extend(r.tick(t).into_iter().map(|x| (t, x)));
-        t += ms(100);
-    }
-    out
 }
 fn started(cfg: MldConfig) -> MldRouter {
     let mut r = MldRouter::new(cfg);
