@@ -4,7 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-/// How one IGMP message arrived: the IP header fields the checks need.
+use mgm::Family;
+
+/// How one IGMP or MLD message arrived: the IP header fields the checks need
+/// (`Heard<Ipv4Addr>`, the default, for IGMP; `Heard<Ipv6Addr>` for MLD).
 ///
 /// ```
 /// use mgm_igmp::Heard;
@@ -13,18 +16,19 @@ use std::net::Ipv4Addr;
 /// assert_eq!((h.ttl, h.router_alert), (1, true));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Heard {
+pub struct Heard<A = Ipv4Addr> {
     /// IP source.
-    pub source: Ipv4Addr,
-    /// IP time to live (every IGMP message is sent with 1).
+    pub source: A,
+    /// IPv4 time to live or IPv6 hop limit (every IGMP and MLD message is sent with 1).
     pub ttl: u8,
-    /// The IP header carried the Router Alert option (RFC 2113).
+    /// The IP header carried the Router Alert option: the IPv4 option (RFC 2113) or the
+    /// IPv6 hop-by-hop option with value 0, MLD (RFC 2711).
     pub router_alert: bool,
 }
 
-impl Heard {
+impl<A> Heard<A> {
     /// A message from `source` with TTL 1 and Router Alert, as every conforming host sends.
-    pub fn well_formed(source: Ipv4Addr) -> Self {
+    pub fn well_formed(source: A) -> Self {
         Heard {
             source,
             ttl: 1,
@@ -35,7 +39,8 @@ impl Heard {
 
 /// Which IP header fields a message must have to be heard on a link.
 ///
-/// The defaults are RFC 3376 section 9.1's: TTL 1 and Router Alert. Some IGMPv1 and early
+/// The defaults are RFC 3376 section 9.1's and RFC 3810 section 5's: TTL (hop limit) 1 and
+/// Router Alert. Some IGMPv1 and early
 /// IGMPv2 hosts send reports without Router Alert; on links with such hosts, turn
 /// `require_router_alert` off (per router in [`crate::IgmpConfig::input`], per link with
 /// [`crate::IgmpRouter::set_input_policy`]).
@@ -49,7 +54,7 @@ impl Heard {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputPolicy {
-    /// Drop messages whose TTL is not 1 (default true).
+    /// Drop messages whose TTL (IPv6: hop limit) is not 1 (default true).
     pub require_ttl_one: bool,
     /// Drop messages without the Router Alert option (default true).
     pub require_router_alert: bool,
@@ -66,7 +71,7 @@ impl Default for InputPolicy {
 
 impl InputPolicy {
     /// True when `h` passes both header checks.
-    pub fn admits(&self, h: &Heard) -> bool {
+    pub fn admits<A>(&self, h: &Heard<A>) -> bool {
         (!self.require_ttl_one || h.ttl == 1) && (!self.require_router_alert || h.router_alert)
     }
 }
@@ -99,7 +104,7 @@ pub struct IgmpLimits {
     /// INCLUDE-mode sources of one group on one interface.
     pub sources_per_group: usize,
     /// Memberships one host address has reported on one interface and that have not
-    /// expired (hosts reporting from 0.0.0.0 share one budget).
+    /// expired (hosts reporting from 0.0.0.0 or `::` share one budget).
     pub memberships_per_host: usize,
     /// Host addresses with memberships on one interface: without it, a host that forges
     /// every address of its subnet would multiply the per-host budget by the subnet's size.
@@ -118,7 +123,8 @@ impl Default for IgmpLimits {
     }
 }
 
-/// One IPv4 subnet of a link: an address of the router there and its prefix length.
+/// One subnet of a link: an address of the router there and its prefix length (IGMP's
+/// source check; MLD requires link-local sources instead).
 ///
 /// ```
 /// use mgm_igmp::Subnet;
@@ -129,26 +135,29 @@ impl Default for IgmpLimits {
 /// assert!(Subnet::new(Ipv4Addr::new(10, 0, 0, 1), 0).contains(Ipv4Addr::new(8, 8, 8, 8)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Subnet {
+pub struct Subnet<A = Ipv4Addr> {
     /// An address in the subnet (the router's own).
-    pub address: Ipv4Addr,
-    /// Prefix length, 0 to 32 (larger values count as 32).
+    pub address: A,
+    /// Prefix length, 0 to the address width (larger values count as the width).
     pub prefix_len: u8,
 }
 
-impl Subnet {
+impl<A: Family> Subnet<A> {
     /// The subnet of `address`/`prefix_len`.
-    pub fn new(address: Ipv4Addr, prefix_len: u8) -> Self {
+    pub fn new(address: A, prefix_len: u8) -> Self {
         Subnet {
             address,
             prefix_len,
         }
     }
     /// True when `a` is in the subnet.
-    pub fn contains(&self, a: Ipv4Addr) -> bool {
-        let len = u32::from(self.prefix_len.min(32));
-        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-        u32::from(a) & mask == u32::from(self.address) & mask
+    pub fn contains(&self, a: A) -> bool {
+        let host_bits = A::BITS - u32::from(self.prefix_len).min(A::BITS);
+        // Shifting out the host bits leaves the prefix bits (nothing when all are host bits).
+        (a.to_bits() ^ self.address.to_bits())
+            .checked_shr(host_bits)
+            .unwrap_or(0)
+            == 0
     }
 }
 
@@ -193,20 +202,25 @@ pub struct IgmpCounters {
     pub accepted: u64,
     /// Dropped: sent by this router itself (looped back).
     pub own: u64,
-    /// Dropped: too short, bad checksum or unknown type.
+    /// Dropped: too short, bad checksum (IGMP; MLD leaves it to the kernel, see
+    /// [`crate::mld`]), or unknown type.
     pub malformed: u64,
     /// Dropped: IP TTL other than 1.
     pub bad_ttl: u64,
     /// Dropped: no Router Alert option.
     pub no_router_alert: u64,
-    /// Dropped: a report or leave from a source outside the link's subnets (and not 0.0.0.0).
+    /// Dropped: a report or leave from a source outside the link's subnets (and not 0.0.0.0);
+    /// MLD: from a source neither link-local nor `::`.
     pub off_subnet_report: u64,
-    /// Dropped: a query from a source outside the link's subnets.
+    /// Dropped: a query from a source outside the link's subnets; MLD: from a source that
+    /// is not link-local.
     pub off_subnet_query: u64,
     /// Records (or IGMPv1/v2 messages) ignored because their group is not a routable
-    /// multicast group (outside 224.0.0.0/4, or link-local 224.0.0.0/24).
+    /// multicast group (outside 224.0.0.0/4, or link-local 224.0.0.0/24; MLD: outside
+    /// ff00::/8, or of a scope no router forwards, see [`crate::mld::is_routable_group`]).
     pub invalid_groups: u64,
-    /// Sources removed from records because they are not valid unicast sources.
+    /// Sources removed from records because they are not valid unicast sources
+    /// ([`is_valid_source`], [`crate::mld::is_valid_source`]).
     pub invalid_sources: u64,
     /// Records refused because the interface had as many groups as allowed.
     pub group_limit: u64,

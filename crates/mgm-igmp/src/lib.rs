@@ -1,11 +1,24 @@
-//! IGMP for a multicast router (RFC 2236 / RFC 3376 router side), as a pure state machine:
-//! packets and time in, actions out ([`IgmpAction`]). No sockets, no clock: the caller passes
-//! the time as a [`Duration`] since any fixed start.
+//! IGMP and MLD for a multicast router (the router side of RFC 2236 / RFC 3376 for IPv4 and
+//! of RFC 2710 / RFC 3810 for IPv6), as a pure state machine: packets and time in, actions
+//! out ([`Action`]). No sockets, no clock: the caller passes the time as a [`Duration`] since
+//! any fixed start.
+//!
+//! One state machine, [`Router`], serves both: [`IgmpRouter`] is `Router<Igmp>` and
+//! [`MldRouter`] is `Router<Mld>`. MLDv1 is IGMPv2 and MLDv2 is IGMPv3 over IPv6 with other
+//! type numbers, so everything below holds for both; the [`Protocol`] they implement gives
+//! only the codec ([`parse`] here, [`mld::parse`]), the addresses queries go to, and the
+//! address checks (IGMP: the link's subnets; MLD: link-local sources). MLD terms map onto
+//! IGMP's names: a listener is a member, "multicast address" a group, a done a leave, the
+//! last listener query interval and count [`IgmpConfig::last_member_query_interval`] and
+//! [`IgmpConfig::last_member_query_count`] ([`MldConfig`] is [`IgmpConfig`], with the same
+//! defaults as RFC 3810 gives).
 //!
 //! Hosts' memberships map onto engine selectors: a group in EXCLUDE mode (any IGMPv1/v2
 //! report, IGMPv3 `IS_EX`/`TO_EX`) is a `(*,G)` membership (exclusion lists are not kept:
 //! forwarding more than asked is allowed); sources in INCLUDE mode are `(S,G)` memberships.
-//! Queries are always sent in IGMPv3 format so hosts are never pushed down to IGMPv2.
+//! Queries are always sent in IGMPv3 (MLDv2) format so hosts are never pushed down to IGMPv2
+//! (MLDv1); an IGMPv1/v2 (MLDv1) report puts the group in compatibility mode, where `BLOCK`
+//! records are ignored, for a group membership interval.
 //!
 //! Every reporting host is tracked per interface and group (explicit tracking,
 //! [`IgmpRouter::group_hosts`]): its filter mode and the sources it named, each expiring one
@@ -26,10 +39,11 @@
 //! that is acceptable. IGMPv3 hosts do not suppress reports: each member that reports is
 //! tracked.
 //!
-//! Nothing a link sends is trusted before it is checked ([`IgmpRouter::receive_packet`]): TTL
-//! 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the link's
-//! subnets ([`Subnet`]; 0.0.0.0 for reports), routable groups and valid unicast sources
-//! ([`is_valid_source`]). What may enter the state is bounded per link, group and host
+//! Nothing a link sends is trusted before it is checked ([`Router::receive_packet`]): TTL
+//! (hop limit) 1 and Router Alert ([`InputPolicy`], per router and per link), a source on the
+//! link's subnets ([`Subnet`]; 0.0.0.0 for reports) or, for MLD, a link-local source (`::`
+//! for reports), routable groups and valid unicast sources ([`is_valid_source`],
+//! [`mld::is_valid_source`]). What may enter the state is bounded per link, group and host
 //! ([`IgmpLimits`]), and every drop and refusal is counted ([`IgmpCounters`]). Groups are
 //! filed under their next timer, so one message or one tick costs a logarithm of the table,
 //! not a walk of it (`benches/router.rs`).
@@ -38,10 +52,22 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 mod input;
+pub mod mld;
+mod proto;
 mod router;
 
 pub use input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
-pub use router::{GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState};
+pub use proto::{Igmp, Mld, Protocol, Received};
+pub use router::{
+    Action, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState, MldAction, MldRouter,
+    Router,
+};
+
+/// MLD's timers and counts (RFC 3810 section 9): the same fields and the same defaults as
+/// IGMP's (robustness 2, query interval 125 s, query response interval 10 s, last listener
+/// query interval 1 s, last listener query count 2), under IGMP's names
+/// (`last_member_query_*` are MLD's last listener query interval and count).
+pub type MldConfig = IgmpConfig;
 
 /// 224.0.0.1, all systems: destination of general queries.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -142,7 +168,8 @@ impl IgmpConfig {
     }
 }
 
-/// One IGMPv3 group record.
+/// One IGMPv3 group record (`GroupRecord<Ipv4Addr>`, the default) or MLDv2 multicast
+/// address record (`GroupRecord<Ipv6Addr>`, see [`mld`]).
 ///
 /// ```
 /// use mgm_igmp::{encode_v3_report, parse, GroupRecord, Message};
@@ -153,17 +180,18 @@ impl IgmpConfig {
 /// assert_eq!(parse(&bytes), Some(Message::V3Report(vec![allow])));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupRecord {
+pub struct GroupRecord<A = Ipv4Addr> {
     /// Record type: 1 `MODE_IS_INCLUDE`, 2 `MODE_IS_EXCLUDE`, 3 `CHANGE_TO_INCLUDE`,
     /// 4 `CHANGE_TO_EXCLUDE`, 5 `ALLOW_NEW_SOURCES`, 6 `BLOCK_OLD_SOURCES`.
     pub kind: u8,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// The sources.
-    pub sources: Vec<Ipv4Addr>,
+    pub sources: Vec<A>,
 }
 
-/// A query, as sent or heard.
+/// A query, as sent or heard: IGMP (`Query<Ipv4Addr>`, the default) or MLD
+/// (`Query<Ipv6Addr>`, see [`mld`]).
 ///
 /// ```
 /// use mgm_igmp::{checksum, parse, Message};
@@ -177,11 +205,11 @@ pub struct GroupRecord {
 /// assert!(q.sources.is_empty() && !q.s_flag);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Query {
+pub struct Query<A = Ipv4Addr> {
     /// The group; unspecified for a general query.
-    pub group: Ipv4Addr,
+    pub group: A,
     /// Sources of a group-and-source-specific query.
-    pub sources: Vec<Ipv4Addr>,
+    pub sources: Vec<A>,
     /// Maximum response time.
     pub max_response: Duration,
     /// "Suppress router-side processing".
@@ -190,11 +218,12 @@ pub struct Query {
     pub qrv: u8,
     /// Querier's query interval.
     pub qqi: Duration,
-    /// IGMP version of the query heard (1, 2 or 3; queries sent are 3).
+    /// Version of the query heard: IGMP 1, 2 or 3 (queries sent are 3), MLD 1 or 2 (queries
+    /// sent are 2).
     pub version: u8,
 }
 
-impl Query {
+impl Query<Ipv4Addr> {
     /// The IGMPv3 query message, checksummed.
     ///
     /// ```
@@ -270,26 +299,42 @@ pub fn checksum(b: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Encodes a value as an IGMPv3 8-bit code (max response code, QQIC).
-fn encode_code(v: u128) -> u8 {
-    if v < 128 {
-        return v as u8;
+/// Encodes a value in the floating-point form of IGMPv3's 8-bit codes (max response code,
+/// QQIC; `mant_bits` 4) and MLDv2's 16-bit maximum response code (`mant_bits` 12): exact
+/// below `1 << (mant_bits + 3)`, then the top bit set, a 3-bit exponent and the mantissa
+/// (rounded down; saturating at the longest).
+pub(crate) fn encode_float(v: u128, mant_bits: u32) -> u32 {
+    let exact = 1u32 << (mant_bits + 3);
+    if v < u128::from(exact) {
+        return v as u32;
     }
+    let implied = 1u128 << mant_bits;
     for exp in 0u32..8 {
-        let mant = (v >> (exp + 3)).saturating_sub(16);
-        if mant < 16 {
-            return 0x80 | ((exp as u8) << 4) | mant as u8;
+        let mant = (v >> (exp + 3)).saturating_sub(implied);
+        if mant < implied {
+            return exact | (exp << mant_bits) | mant as u32;
         }
     }
-    0xff
+    exact * 2 - 1
 }
 
-fn decode_code(c: u8) -> u64 {
-    if c < 128 {
-        u64::from(c)
-    } else {
-        (u64::from(c & 0x0f) | 0x10) << (((c >> 4) & 0x07) + 3)
+/// The value a code of [`encode_float`]'s form stands for.
+pub(crate) fn decode_float(c: u32, mant_bits: u32) -> u64 {
+    let exact = 1u32 << (mant_bits + 3);
+    if c < exact {
+        return u64::from(c);
     }
+    let implied = 1u32 << mant_bits;
+    u64::from((c & (implied - 1)) | implied) << (((c >> mant_bits) & 0x07) + 3)
+}
+
+/// Encodes a value as an IGMPv3 8-bit code (max response code, QQIC).
+pub(crate) fn encode_code(v: u128) -> u8 {
+    encode_float(v, 4) as u8
+}
+
+pub(crate) fn decode_code(c: u8) -> u64 {
+    decode_float(c.into(), 4)
 }
 
 fn addr(b: &[u8]) -> Ipv4Addr {

@@ -6,13 +6,14 @@
 //! both are logarithmic in the number of groups, as is [`IgmpRouter::next_deadline`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use mgm::Selector;
+use mgm::{Family, Selector};
 
-use crate::input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
-use crate::{parse, GroupRecord, IgmpConfig, Message, Query, ALL_SYSTEMS};
+use crate::input::{Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
+use crate::proto::{Igmp, Mld, Protocol, Received};
+use crate::{GroupRecord, IgmpConfig, Query};
 
 /// What the state machine asks its caller to do.
 ///
@@ -31,29 +32,29 @@ use crate::{parse, GroupRecord, IgmpConfig, Message, Query, ALL_SYSTEMS};
 /// assert_eq!(r.remove_interface(3), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IgmpAction {
+pub enum Action<A> {
     /// Add this membership in the engine.
     Join {
         /// The interface (ifindex).
         ifindex: u32,
         /// What hosts there want.
-        selector: Selector<Ipv4Addr>,
+        selector: Selector<A>,
     },
     /// Delete this membership in the engine.
     Leave {
         /// The interface (ifindex).
         ifindex: u32,
         /// What nobody there wants any more.
-        selector: Selector<Ipv4Addr>,
+        selector: Selector<A>,
     },
     /// Send this query out of the interface.
     Send {
         /// The interface (ifindex).
         ifindex: u32,
         /// The IP destination.
-        destination: Ipv4Addr,
+        destination: A,
         /// The query.
-        query: Query,
+        query: Query<A>,
     },
 }
 
@@ -74,27 +75,52 @@ pub enum IgmpAction {
 /// assert!(gs.sources.is_empty());
 /// assert_eq!(gs.old_host_until, Some(now + gmi), "an IGMPv2 host is on the link");
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GroupState {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupState<A = Ipv4Addr> {
     /// EXCLUDE mode until this time; `None`: INCLUDE mode.
     pub group_timer: Option<Duration>,
     /// INCLUDE-mode sources and their timers.
-    pub sources: BTreeMap<Ipv4Addr, Duration>,
+    pub sources: BTreeMap<A, Duration>,
     /// An IGMPv1/v2 host was heard; compatibility mode until this time.
     pub old_host_until: Option<Duration>,
     /// Group-specific queries still to send, and when the next one is due.
     gsq: Option<(u8, Duration)>,
     /// Group-and-source-specific queries still to send per source, and the next time.
-    ssq: BTreeMap<Ipv4Addr, u8>,
+    ssq: BTreeMap<A, u8>,
     ssq_next: Option<Duration>,
     /// What the engine has been told.
-    joined: BTreeSet<Selector<Ipv4Addr>>,
+    joined: BTreeSet<Selector<A>>,
     /// The time this group is filed under in the router's timer index.
     wake: Option<Duration>,
 }
 
-impl GroupState {
-    fn wanted(&self, group: Ipv4Addr) -> BTreeSet<Selector<Ipv4Addr>> {
+// Not derived: the addresses have no default, and none is needed.
+impl<A> Default for GroupState<A> {
+    fn default() -> Self {
+        GroupState {
+            group_timer: None,
+            sources: BTreeMap::new(),
+            old_host_until: None,
+            gsq: None,
+            ssq: BTreeMap::new(),
+            ssq_next: None,
+            joined: BTreeSet::new(),
+            wake: None,
+        }
+    }
+}
+
+impl<A> Default for HostRecord<A> {
+    fn default() -> Self {
+        HostRecord {
+            exclude_until: None,
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+impl<A: Family> GroupState<A> {
+    fn wanted(&self, group: A) -> BTreeSet<Selector<A>> {
         if self.group_timer.is_some() {
             [Selector::Group(group)].into()
         } else {
@@ -151,33 +177,33 @@ impl GroupState {
 /// assert_eq!(st.other_querier_until, Some(now + r.config().other_querier_present_interval()));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InterfaceState {
+pub struct InterfaceState<A = Ipv4Addr> {
     /// The router's address on it (its querier address).
-    pub address: Ipv4Addr,
+    pub address: A,
     /// True while this router is the querier.
     pub querier: bool,
     /// The querier heard, when another router is.
-    pub other_querier: Option<Ipv4Addr>,
+    pub other_querier: Option<A>,
     /// When the other querier is considered gone.
     pub other_querier_until: Option<Duration>,
     /// When the next general query is due (as querier).
     pub next_general_query: Duration,
     startup_left: u8,
     /// Groups with state.
-    pub groups: BTreeMap<Ipv4Addr, GroupState>,
+    pub groups: BTreeMap<A, GroupState<A>>,
     /// The link's subnets: reports and queries from elsewhere are dropped. Empty until
     /// [`IgmpRouter::set_subnets`] gives them; while empty, sources are not checked.
-    pub subnets: Vec<Subnet>,
+    pub subnets: Vec<Subnet<A>>,
     /// The IP header checks of this link.
     pub policy: InputPolicy,
     /// What was heard, accepted and refused.
     pub counters: IgmpCounters,
     /// Each host's memberships and when they expire: the per-host limit's count, and the
     /// hosts tracked in each group (explicit tracking, for fast leave).
-    hosts: BTreeMap<Ipv4Addr, BTreeMap<HostKey, Duration>>,
+    hosts: BTreeMap<A, BTreeMap<HostKey<A>, Duration>>,
     /// The same memberships by group, so the hosts still holding a group or a source are
     /// found without a walk of every host.
-    members: BTreeSet<Member>,
+    members: BTreeSet<Member<A>>,
 }
 
 /// What one host has reported for one group and not taken back (explicit tracking): read
@@ -205,12 +231,12 @@ pub struct InterfaceState {
 /// assert_eq!(hosts[&b].exclude_until, None, "INCLUDE {s}");
 /// assert_eq!(hosts[&b].sources[&s], until);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HostRecord {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRecord<A = Ipv4Addr> {
     /// EXCLUDE mode until this time; `None`: INCLUDE mode.
     pub exclude_until: Option<Duration>,
     /// The sources the host named, and when each expires.
-    pub sources: BTreeMap<Ipv4Addr, Duration>,
+    pub sources: BTreeMap<A, Duration>,
 }
 
 /// The IGMP router side for every interface.
@@ -237,28 +263,71 @@ pub struct HostRecord {
 /// assert!(r.memberships(3).is_empty());
 /// ```
 #[derive(Clone, Debug)]
-pub struct IgmpRouter {
+pub struct Router<P: Protocol> {
     config: IgmpConfig,
-    ifaces: BTreeMap<u32, InterfaceState>,
+    ifaces: BTreeMap<u32, InterfaceState<P::Addr>>,
     /// Every group's next timer as (due, ifindex, group): `tick` takes the due ones from the
     /// front and `next_deadline` reads the first, whatever the number of groups.
-    wakes: BTreeSet<(Duration, u32, Ipv4Addr)>,
+    wakes: BTreeSet<(Duration, u32, P::Addr)>,
     /// Every host membership's expiry as (due, ifindex, host, membership).
-    host_expiry: BTreeSet<(Duration, u32, Ipv4Addr, HostKey)>,
+    host_expiry: BTreeSet<Expiry<P::Addr>>,
     /// Messages handed in for an interface IGMP does not run on.
     unknown_interface: u64,
 }
 
-/// A host's membership: (group, source), the source 0.0.0.0 for the whole group.
-type HostKey = (Ipv4Addr, Ipv4Addr);
+/// The IGMP router (IPv4).
+pub type IgmpRouter = Router<Igmp>;
+/// The MLD router (IPv6): the same state machine as [`IgmpRouter`], with MLD's codec and
+/// address rules (see [`crate::mld`]). Its interface address is the router's link-local
+/// address on the link, the one its queries go out from and the querier election compares
+/// (lowest wins); what it hears is the ICMPv6 message from its type byte, as a raw ICMPv6
+/// socket delivers it, with the source, hop limit and Router Alert in [`Heard`].
+///
+/// ```
+/// use mgm_igmp::{mld, Action, Heard, MldConfig, MldRouter};
+/// use mgm::Selector;
+/// use std::{net::Ipv6Addr, time::Duration};
+/// let mut r = MldRouter::new(MldConfig::default());
+/// let me: Ipv6Addr = "fe80::1".parse().unwrap();
+/// let acts = r.add_interface(3, me, Duration::ZERO);
+/// let [Action::Send { destination, query, .. }] = &acts[..] else { panic!("{acts:?}") };
+/// assert_eq!((*destination, query.version), (mld::ALL_NODES, 2), "an MLDv2 general query");
+/// let bytes = query.encode(); // for the socket: the kernel fills the checksum
+/// assert_eq!(bytes[0], mld::QUERY);
+///
+/// let (host, g): (Ipv6Addr, Ipv6Addr) = ("fe80::2".parse().unwrap(), "ff0e::1".parse().unwrap());
+/// let report = mld::encode_v1(mld::V1_REPORT, g);
+/// let acts = r.receive_packet(3, &Heard::well_formed(host), &report, Duration::from_secs(1));
+/// assert_eq!(acts, vec![Action::Join { ifindex: 3, selector: Selector::Group(g) }]);
+/// // A hop limit other than 1 is refused, as in IGMP.
+/// let routed = Heard { ttl: 64, ..Heard::well_formed(host) };
+/// assert!(r.receive_packet(3, &routed, &report, Duration::from_secs(2)).is_empty());
+/// assert_eq!(r.counters(3).unwrap().bad_ttl, 1);
+/// ```
+pub type MldRouter = Router<Mld>;
+/// What the IGMP router asks for.
+pub type IgmpAction = Action<Ipv4Addr>;
+/// What the MLD router asks for.
+pub type MldAction = Action<Ipv6Addr>;
+
+/// A host's membership: (group, source), the source unspecified for the whole group.
+type HostKey<A> = (A, A);
+
+/// When a host membership expires: (due, ifindex, host, membership).
+type Expiry<A> = (Duration, u32, A, HostKey<A>);
 
 /// A host's membership filed by group: (group, source, host).
-type Member = (Ipv4Addr, Ipv4Addr, Ipv4Addr);
+type Member<A> = (A, A, A);
 
-/// True when some host still holds `(g, source)` (the source 0.0.0.0: EXCLUDE mode).
-fn held(members: &BTreeSet<Member>, g: Ipv4Addr, source: Ipv4Addr) -> bool {
+/// The highest address: the end of range scans.
+fn max_addr<A: Family>() -> A {
+    A::from_bits(u128::MAX)
+}
+
+/// True when some host still holds `(g, source)` (the source unspecified: EXCLUDE mode).
+fn held<A: Family>(members: &BTreeSet<Member<A>>, g: A, source: A) -> bool {
     members
-        .range((g, source, Ipv4Addr::UNSPECIFIED)..=(g, source, Ipv4Addr::BROADCAST))
+        .range((g, source, A::UNSPECIFIED)..=(g, source, max_addr()))
         .next()
         .is_some()
 }
@@ -266,8 +335,8 @@ fn held(members: &BTreeSet<Member>, g: Ipv4Addr, source: Ipv4Addr) -> bool {
 /// Fast leave: cuts the group down at once to what its tracked hosts still hold. EXCLUDE
 /// mode ends when no host is in it, and a source goes when no host names it; whatever a
 /// host still holds stays, without a query.
-fn prune_untracked(gs: &mut GroupState, members: &BTreeSet<Member>, g: Ipv4Addr) {
-    if gs.group_timer.is_some() && !held(members, g, Ipv4Addr::UNSPECIFIED) {
+fn prune_untracked<A: Family>(gs: &mut GroupState<A>, members: &BTreeSet<Member<A>>, g: A) {
+    if gs.group_timer.is_some() && !held(members, g, A::UNSPECIFIED) {
         gs.group_timer = None;
         gs.gsq = None;
     }
@@ -278,13 +347,13 @@ fn prune_untracked(gs: &mut GroupState, members: &BTreeSet<Member>, g: Ipv4Addr)
     }
 }
 
-/// 224.0.0.0/24 is link-local: never routed, never tracked.
-fn routable(g: Ipv4Addr) -> bool {
-    g.is_multicast() && g.octets()[..3] != [224, 0, 0]
-}
-
-fn query_for(cfg: &IgmpConfig, group: Ipv4Addr, sources: Vec<Ipv4Addr>, s_flag: bool) -> Query {
-    let general = group.is_unspecified();
+fn query_for<P: Protocol>(
+    cfg: &IgmpConfig,
+    group: P::Addr,
+    sources: Vec<P::Addr>,
+    s_flag: bool,
+) -> Query<P::Addr> {
+    let general = group == P::Addr::UNSPECIFIED;
     Query {
         group,
         sources,
@@ -296,20 +365,25 @@ fn query_for(cfg: &IgmpConfig, group: Ipv4Addr, sources: Vec<Ipv4Addr>, s_flag: 
         s_flag,
         qrv: cfg.robustness,
         qqi: cfg.query_interval,
-        version: 3,
+        version: P::QUERY_VERSION,
     }
 }
 
 /// Counts the message and runs the checks that do not need state: the parsed message when
 /// it may go on.
-fn admit(st: &mut InterfaceState, heard: &Heard, own: bool, payload: &[u8]) -> Option<Message> {
+fn admit<P: Protocol>(
+    st: &mut InterfaceState<P::Addr>,
+    heard: &Heard<P::Addr>,
+    own: bool,
+    payload: &[u8],
+) -> Option<Received<P::Addr>> {
     let c = &mut st.counters;
     c.received += 1;
     if own {
         c.own += 1;
         return None;
     }
-    let Some(msg) = parse(payload) else {
+    let Some(msg) = P::decode(payload) else {
         c.malformed += 1;
         return None;
     };
@@ -321,28 +395,25 @@ fn admit(st: &mut InterfaceState, heard: &Heard, own: bool, payload: &[u8]) -> O
         c.no_router_alert += 1;
         return None;
     }
-    let on_link = st.subnets.is_empty() || st.subnets.iter().any(|s| s.contains(heard.source));
-    if !on_link {
-        if matches!(msg, Message::Query(_)) {
+    let query = matches!(msg, Received::Query(_));
+    if !P::on_link(&st.subnets, heard.source, query) {
+        if query {
             c.off_subnet_query += 1;
-            return None;
-        }
-        // RFC 3376 4.2.13: a host without an address yet reports from 0.0.0.0.
-        if !heard.source.is_unspecified() {
+        } else {
             c.off_subnet_report += 1;
-            return None;
         }
+        return None;
     }
     c.accepted += 1;
     Some(msg)
 }
 
 /// True when `g` has state or there is room for it (a refusal is counted).
-fn has_room(
-    groups: &BTreeMap<Ipv4Addr, GroupState>,
+fn has_room<A: Ord>(
+    groups: &BTreeMap<A, GroupState<A>>,
     counters: &mut IgmpCounters,
     limits: &IgmpLimits,
-    g: Ipv4Addr,
+    g: A,
 ) -> bool {
     if groups.contains_key(&g) || groups.len() < limits.groups_per_interface {
         return true;
@@ -352,21 +423,21 @@ fn has_room(
 }
 
 /// The per-host table of one interface and the router's expiry index, borrowed together.
-struct HostBook<'a> {
-    hosts: &'a mut BTreeMap<Ipv4Addr, BTreeMap<HostKey, Duration>>,
-    members: &'a mut BTreeSet<Member>,
-    expiry: &'a mut BTreeSet<(Duration, u32, Ipv4Addr, HostKey)>,
+struct HostBook<'a, A> {
+    hosts: &'a mut BTreeMap<A, BTreeMap<HostKey<A>, Duration>>,
+    members: &'a mut BTreeSet<Member<A>>,
+    expiry: &'a mut BTreeSet<Expiry<A>>,
     ifindex: u32,
-    host: Ipv4Addr,
+    host: A,
     limit: usize,
     /// Most hosts the table holds.
     hosts_limit: usize,
 }
 
-impl HostBook<'_> {
+impl<A: Family> HostBook<'_, A> {
     /// Records (or refreshes) the host's membership `key` until `until`; false, counted,
     /// when the host has as many memberships as allowed.
-    fn charge(&mut self, counters: &mut IgmpCounters, key: HostKey, until: Duration) -> bool {
+    fn charge(&mut self, counters: &mut IgmpCounters, key: HostKey<A>, until: Duration) -> bool {
         if !self.hosts.contains_key(&self.host) && self.hosts.len() >= self.hosts_limit {
             counters.host_limit += 1;
             return false;
@@ -390,7 +461,7 @@ impl HostBook<'_> {
     }
 
     /// Forgets the host's membership `key` (it left).
-    fn release(&mut self, key: HostKey) {
+    fn release(&mut self, key: HostKey<A>) {
         let Some(entries) = self.hosts.get_mut(&self.host) else {
             return;
         };
@@ -404,19 +475,18 @@ impl HostBook<'_> {
     }
 
     /// True when the host is in EXCLUDE mode for `g`.
-    fn excludes(&self, g: Ipv4Addr) -> bool {
-        self.members
-            .contains(&(g, Ipv4Addr::UNSPECIFIED, self.host))
+    fn excludes(&self, g: A) -> bool {
+        self.members.contains(&(g, A::UNSPECIFIED, self.host))
     }
 
     /// Forgets the sources of `g` the host named and `keep` (sorted) does not hold; true
     /// when there were any.
-    fn release_sources_except(&mut self, g: Ipv4Addr, keep: &[Ipv4Addr]) -> bool {
+    fn release_sources_except(&mut self, g: A, keep: &[A]) -> bool {
         let Some(entries) = self.hosts.get(&self.host) else {
             return false;
         };
-        let gone: Vec<HostKey> = entries
-            .range((g, Ipv4Addr::new(0, 0, 0, 1))..=(g, Ipv4Addr::BROADCAST))
+        let gone: Vec<HostKey<A>> = entries
+            .range((g, A::from_bits(1))..=(g, max_addr()))
             .map(|(k, _)| *k)
             .filter(|(_, s)| keep.binary_search(s).is_err())
             .collect();
@@ -431,17 +501,17 @@ impl HostBook<'_> {
     /// or with no sources, its record becomes exactly those sources; otherwise (INCLUDE mode
     /// already: a record split for size, a retransmission) they add to it. True when
     /// something was released.
-    fn include_only(&mut self, g: Ipv4Addr, sources: &[Ipv4Addr]) -> bool {
+    fn include_only(&mut self, g: A, sources: &[A]) -> bool {
         let mode = self.excludes(g);
         if !mode && !sources.is_empty() {
             return false;
         }
-        self.release((g, Ipv4Addr::UNSPECIFIED));
+        self.release((g, A::UNSPECIFIED));
         self.release_sources_except(g, sources) || mode
     }
 }
 
-impl IgmpRouter {
+impl<P: Protocol> Router<P> {
     /// A router with no interfaces.
     ///
     /// ```
@@ -451,7 +521,7 @@ impl IgmpRouter {
     /// assert_eq!(r.next_deadline(), None, "nothing to do without interfaces");
     /// ```
     pub fn new(config: IgmpConfig) -> Self {
-        IgmpRouter {
+        Router {
             config,
             ifaces: BTreeMap::new(),
             wakes: BTreeSet::new(),
@@ -482,7 +552,7 @@ impl IgmpRouter {
     /// assert_eq!(r.interfaces().keys().copied().collect::<Vec<_>>(), [3, 4]);
     /// assert_eq!(r.interfaces()[&4].address, Ipv4Addr::new(192, 0, 2, 1));
     /// ```
-    pub fn interfaces(&self) -> &BTreeMap<u32, InterfaceState> {
+    pub fn interfaces(&self) -> &BTreeMap<u32, InterfaceState<P::Addr>> {
         &self.ifaces
     }
 
@@ -508,7 +578,7 @@ impl IgmpRouter {
     /// r.receive(3, host, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
     /// assert_eq!(r.host_memberships(3)[&host], 1);
     /// ```
-    pub fn host_memberships(&self, ifindex: u32) -> BTreeMap<Ipv4Addr, usize> {
+    pub fn host_memberships(&self, ifindex: u32) -> BTreeMap<P::Addr, usize> {
         self.ifaces.get(&ifindex).map_or(BTreeMap::new(), |i| {
             i.hosts.iter().map(|(h, m)| (*h, m.len())).collect()
         })
@@ -516,19 +586,23 @@ impl IgmpRouter {
 
     /// The hosts tracked in a group on an interface and what each holds (explicit tracking;
     /// see [`HostRecord`]). Logarithmic in the number of memberships, linear in the group's.
-    pub fn group_hosts(&self, ifindex: u32, group: Ipv4Addr) -> BTreeMap<Ipv4Addr, HostRecord> {
-        let mut out: BTreeMap<Ipv4Addr, HostRecord> = BTreeMap::new();
+    pub fn group_hosts(
+        &self,
+        ifindex: u32,
+        group: P::Addr,
+    ) -> BTreeMap<P::Addr, HostRecord<P::Addr>> {
+        let mut out: BTreeMap<P::Addr, HostRecord<P::Addr>> = BTreeMap::new();
         let Some(st) = self.ifaces.get(&ifindex) else {
             return out;
         };
-        let lo = (group, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
-        let hi = (group, Ipv4Addr::BROADCAST, Ipv4Addr::BROADCAST);
+        let lo = (group, P::Addr::UNSPECIFIED, P::Addr::UNSPECIFIED);
+        let hi = (group, max_addr(), max_addr());
         for &(_, source, host) in st.members.range(lo..=hi) {
             let Some(&until) = st.hosts.get(&host).and_then(|e| e.get(&(group, source))) else {
                 continue;
             };
             let rec = out.entry(host).or_default();
-            if source.is_unspecified() {
+            if source == P::Addr::UNSPECIFIED {
                 rec.exclude_until = Some(until);
             } else {
                 rec.sources.insert(source, until);
@@ -564,7 +638,7 @@ impl IgmpRouter {
                 return Err(format!("interface {i}: {} groups", st.groups.len()));
             }
             for (g, gs) in &st.groups {
-                if !routable(*g) {
+                if !P::routable(*g) {
                     return Err(format!("interface {i}: group {g} in the state"));
                 }
                 if gs.sources.len() > lim.sources_per_group {
@@ -573,7 +647,7 @@ impl IgmpRouter {
                         gs.sources.len()
                     ));
                 }
-                if let Some(s) = gs.sources.keys().find(|s| !is_valid_source(**s)) {
+                if let Some(s) = gs.sources.keys().find(|s| !P::valid_source(**s)) {
                     return Err(format!("interface {i}: source {s} of {g} in the state"));
                 }
                 if gs.wake != gs.next_timer() {
@@ -645,7 +719,7 @@ impl IgmpRouter {
     /// // Its own packets, looped back, are ignored.
     /// assert!(r.receive(3, me, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1)).is_empty());
     /// ```
-    pub fn is_own(&self, a: Ipv4Addr) -> bool {
+    pub fn is_own(&self, a: P::Addr) -> bool {
         self.ifaces.values().any(|i| i.address == a)
     }
 
@@ -668,9 +742,9 @@ impl IgmpRouter {
     pub fn add_interface(
         &mut self,
         ifindex: u32,
-        address: Ipv4Addr,
+        address: P::Addr,
         now: Duration,
-    ) -> Vec<IgmpAction> {
+    ) -> Vec<Action<P::Addr>> {
         let _ = self.remove_interface(ifindex);
         self.ifaces.insert(
             ifindex,
@@ -690,29 +764,6 @@ impl IgmpRouter {
             },
         );
         self.tick(now)
-    }
-
-    /// Sets the subnets of an interface's link; from now on reports from other sources
-    /// (but 0.0.0.0) and queries from other sources are dropped. False when IGMP does not
-    /// run on `ifindex`.
-    ///
-    /// ```
-    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter, Subnet};
-    /// use std::{net::Ipv4Addr, time::Duration};
-    /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
-    /// assert!(r.set_subnets(3, &[Subnet::new(Ipv4Addr::new(203, 0, 113, 1), 24)]));
-    /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
-    /// assert!(r.receive(3, Ipv4Addr::new(8, 8, 8, 8), &report, Duration::from_secs(1)).is_empty());
-    /// assert_eq!(r.counters(3).unwrap().off_subnet_report, 1);
-    /// assert!(!r.set_subnets(9, &[]));
-    /// ```
-    pub fn set_subnets(&mut self, ifindex: u32, subnets: &[Subnet]) -> bool {
-        let Some(st) = self.ifaces.get_mut(&ifindex) else {
-            return false;
-        };
-        st.subnets = subnets.to_vec();
-        true
     }
 
     /// Sets the IP header checks of one interface (for a link with old hosts). False when
@@ -750,7 +801,7 @@ impl IgmpRouter {
     /// assert!(!r.is_own(Ipv4Addr::new(203, 0, 113, 1)));
     /// assert!(!r.set_address(4, Ipv4Addr::new(203, 0, 113, 9)));
     /// ```
-    pub fn set_address(&mut self, ifindex: u32, address: Ipv4Addr) -> bool {
+    pub fn set_address(&mut self, ifindex: u32, address: P::Addr) -> bool {
         let Some(st) = self.ifaces.get_mut(&ifindex) else {
             return false;
         };
@@ -818,7 +869,7 @@ impl IgmpRouter {
     /// assert_eq!(r.remove_interface(3), vec![IgmpAction::Leave { ifindex: 3, selector: Selector::Source { source: s, group: g } }]);
     /// assert!(r.remove_interface(3).is_empty(), "already gone");
     /// ```
-    pub fn remove_interface(&mut self, ifindex: u32) -> Vec<IgmpAction> {
+    pub fn remove_interface(&mut self, ifindex: u32) -> Vec<Action<P::Addr>> {
         let Some(st) = self.ifaces.remove(&ifindex) else {
             return Vec::new();
         };
@@ -835,7 +886,7 @@ impl IgmpRouter {
         st.groups
             .into_values()
             .flat_map(|g| g.joined)
-            .map(|selector| IgmpAction::Leave { ifindex, selector })
+            .map(|selector| Action::Leave { ifindex, selector })
             .collect()
     }
 
@@ -856,7 +907,7 @@ impl IgmpRouter {
     /// assert_eq!(r.memberships(3), vec![Selector::Source { source: s, group: ssm }, Selector::Group(g)]);
     /// assert!(r.memberships(9).is_empty(), "not an IGMP interface");
     /// ```
-    pub fn memberships(&self, ifindex: u32) -> Vec<Selector<Ipv4Addr>> {
+    pub fn memberships(&self, ifindex: u32) -> Vec<Selector<P::Addr>> {
         self.ifaces.get(&ifindex).map_or(Vec::new(), |i| {
             i.groups
                 .values()
@@ -917,10 +968,10 @@ impl IgmpRouter {
     pub fn receive(
         &mut self,
         ifindex: u32,
-        source: Ipv4Addr,
+        source: P::Addr,
         payload: &[u8],
         now: Duration,
-    ) -> Vec<IgmpAction> {
+    ) -> Vec<Action<P::Addr>> {
         self.receive_packet(ifindex, &Heard::well_formed(source), payload, now)
     }
 
@@ -946,34 +997,34 @@ impl IgmpRouter {
     pub fn receive_packet(
         &mut self,
         ifindex: u32,
-        heard: &Heard,
+        heard: &Heard<P::Addr>,
         payload: &[u8],
         now: Duration,
-    ) -> Vec<IgmpAction> {
+    ) -> Vec<Action<P::Addr>> {
         let mut out = Vec::new();
         let own = self.is_own(heard.source);
         let Some(st) = self.ifaces.get_mut(&ifindex) else {
             self.unknown_interface = self.unknown_interface.saturating_add(1);
             return out;
         };
-        let Some(msg) = admit(st, heard, own, payload) else {
+        let Some(msg) = admit::<P>(st, heard, own, payload) else {
             return out;
         };
         let host = heard.source;
         let mut touched = Vec::new();
         match msg {
-            Message::Query(q) => self.heard_query(ifindex, host, &q, now, &mut touched),
-            Message::V1Report(g) | Message::V2Report(g) => {
+            Received::Query(q) => self.heard_query(ifindex, host, &q, now, &mut touched),
+            Received::OldReport(g) => {
                 self.old_report(ifindex, host, g, now, &mut touched);
             }
-            Message::V2Leave(g) => {
+            Received::OldLeave(g) => {
                 if let Some(mut book) = self.book(ifindex, host, g) {
                     // RFC 3376 7.3.2: TO_IN {}.
                     book.include_only(g, &[]);
                     self.leave(ifindex, g, now, &mut touched);
                 }
             }
-            Message::V3Report(recs) => {
+            Received::Records(recs) => {
                 for r in recs {
                     self.record(ifindex, host, r, now, &mut touched);
                 }
@@ -989,11 +1040,11 @@ impl IgmpRouter {
     }
 
     /// The interface's host table for `host`, when `g` is a routable group (else counted).
-    fn book(&mut self, ifindex: u32, host: Ipv4Addr, g: Ipv4Addr) -> Option<HostBook<'_>> {
+    fn book(&mut self, ifindex: u32, host: P::Addr, g: P::Addr) -> Option<HostBook<'_, P::Addr>> {
         let limit = self.config.limits.memberships_per_host;
         let hosts_limit = self.config.limits.hosts_per_interface;
         let st = self.ifaces.get_mut(&ifindex)?;
-        if !routable(g) {
+        if !P::routable(g) {
             st.counters.invalid_groups += 1;
             return None;
         }
@@ -1012,10 +1063,10 @@ impl IgmpRouter {
     fn old_report(
         &mut self,
         ifindex: u32,
-        host: Ipv4Addr,
-        g: Ipv4Addr,
+        host: P::Addr,
+        g: P::Addr,
         now: Duration,
-        touched: &mut Vec<Ipv4Addr>,
+        touched: &mut Vec<P::Addr>,
     ) {
         let cfg = self.config;
         let until = now + cfg.group_membership_interval();
@@ -1030,7 +1081,7 @@ impl IgmpRouter {
             counters,
             ..
         } = st;
-        if !routable(g) {
+        if !P::routable(g) {
             counters.invalid_groups += 1;
             return;
         }
@@ -1049,7 +1100,7 @@ impl IgmpRouter {
         // RFC 3376 7.3.2: the report is IS_EX {}; the host's named sources go (first, so
         // that they free their budget).
         let released = book.release_sources_except(g, &[]);
-        if !book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), until) {
+        if !book.charge(counters, (g, P::Addr::UNSPECIFIED), until) {
             return;
         }
         let gs = groups.entry(g).or_default();
@@ -1064,24 +1115,24 @@ impl IgmpRouter {
     fn heard_query(
         &mut self,
         ifindex: u32,
-        source: Ipv4Addr,
-        q: &Query,
+        source: P::Addr,
+        q: &Query<P::Addr>,
         now: Duration,
-        touched: &mut Vec<Ipv4Addr>,
+        touched: &mut Vec<P::Addr>,
     ) {
         let cfg = self.config;
         let lmqt = cfg.last_member_query_time();
         let Some(st) = self.ifaces.get_mut(&ifindex) else {
             return;
         };
-        if source < st.address && !source.is_unspecified() {
+        if source < st.address && source != P::Addr::UNSPECIFIED {
             st.querier = false;
             st.other_querier = Some(source);
             st.other_querier_until = Some(now + cfg.other_querier_present_interval());
             st.startup_left = 0;
         }
         // As non-querier, lower timers on the querier's specific queries (RFC 3376 6.6.1).
-        if !st.querier && !q.group.is_unspecified() && !q.s_flag {
+        if !st.querier && q.group != P::Addr::UNSPECIFIED && !q.s_flag {
             if let Some(g) = st.groups.get_mut(&q.group) {
                 if q.sources.is_empty() {
                     if let Some(t) = g.group_timer.as_mut() {
@@ -1101,7 +1152,7 @@ impl IgmpRouter {
 
     /// An IGMPv2 leave (the host's record is already released): with fast leave, what no
     /// tracked host holds goes at once; otherwise the last member queries begin.
-    fn leave(&mut self, ifindex: u32, g: Ipv4Addr, now: Duration, touched: &mut Vec<Ipv4Addr>) {
+    fn leave(&mut self, ifindex: u32, g: P::Addr, now: Duration, touched: &mut Vec<P::Addr>) {
         let cfg = self.config;
         let Some(st) = self.ifaces.get_mut(&ifindex) else {
             return;
@@ -1135,10 +1186,10 @@ impl IgmpRouter {
     fn record(
         &mut self,
         ifindex: u32,
-        host: Ipv4Addr,
-        r: GroupRecord,
+        host: P::Addr,
+        r: GroupRecord<P::Addr>,
         now: Duration,
-        touched: &mut Vec<Ipv4Addr>,
+        touched: &mut Vec<P::Addr>,
     ) {
         let cfg = self.config;
         let gmi = cfg.group_membership_interval();
@@ -1155,13 +1206,13 @@ impl IgmpRouter {
             ..
         } = st;
         let g = r.group;
-        if !routable(g) {
+        if !P::routable(g) {
             counters.invalid_groups += 1;
             return;
         }
         let mut sources = r.sources;
         let before = sources.len();
-        sources.retain(|s| is_valid_source(*s));
+        sources.retain(|s| P::valid_source(*s));
         counters.invalid_sources += (before - sources.len()) as u64;
         sources.sort_unstable();
         sources.dedup();
@@ -1203,7 +1254,7 @@ impl IgmpRouter {
                         if gs.group_timer.is_some() {
                             group_leave = true;
                         } else {
-                            let gone: Vec<Ipv4Addr> = gs
+                            let gone: Vec<P::Addr> = gs
                                 .sources
                                 .keys()
                                 .filter(|s| sources.binary_search(s).is_err())
@@ -1217,7 +1268,7 @@ impl IgmpRouter {
             2 | 4 if has_room(groups, counters, &cfg.limits, g) => {
                 // IS_EX, TO_EX: EXCLUDE mode covers the sources the host named.
                 released = book.release_sources_except(g, &[]);
-                if book.charge(counters, (g, Ipv4Addr::UNSPECIFIED), now + gmi) {
+                if book.charge(counters, (g, P::Addr::UNSPECIFIED), now + gmi) {
                     groups.entry(g).or_default().group_timer = Some(now + gmi);
                     touched.push(g);
                 }
@@ -1230,7 +1281,7 @@ impl IgmpRouter {
                 if let Some(gs) = groups.get_mut(&g).filter(|_| !cfg.fast_leave) {
                     let compat = gs.old_host_until.is_some_and(|t| t > now);
                     if !compat && gs.group_timer.is_none() {
-                        let gone: Vec<Ipv4Addr> = sources
+                        let gone: Vec<P::Addr> = sources
                             .iter()
                             .filter(|s| gs.sources.contains_key(s))
                             .copied()
@@ -1256,8 +1307,8 @@ impl IgmpRouter {
     /// RFC 3376 6.4.2, as querier: the sources' timers go down to the last member query
     /// time and group-and-source-specific queries begin.
     fn lower_sources(
-        gs: &mut GroupState,
-        gone: &[Ipv4Addr],
+        gs: &mut GroupState<P::Addr>,
+        gone: &[P::Addr],
         cfg: &IgmpConfig,
         querier: bool,
         now: Duration,
@@ -1294,7 +1345,7 @@ impl IgmpRouter {
     /// assert!(r.tick(gmi - Duration::from_millis(1)).iter().all(|a| !matches!(a, IgmpAction::Leave { .. })));
     /// assert!(r.tick(gmi).contains(&IgmpAction::Leave { ifindex: 3, selector: Selector::Group(g) }));
     /// ```
-    pub fn tick(&mut self, now: Duration) -> Vec<IgmpAction> {
+    pub fn tick(&mut self, now: Duration) -> Vec<Action<P::Addr>> {
         let mut out = Vec::new();
         let ids: Vec<u32> = self.ifaces.keys().copied().collect();
         for i in ids {
@@ -1347,7 +1398,7 @@ impl IgmpRouter {
     }
 
     /// The interface's querier timers: election and general queries.
-    fn settle_interface(&mut self, ifindex: u32, now: Duration, out: &mut Vec<IgmpAction>) {
+    fn settle_interface(&mut self, ifindex: u32, now: Duration, out: &mut Vec<Action<P::Addr>>) {
         let cfg = self.config;
         let Some(st) = self.ifaces.get_mut(&ifindex) else {
             return;
@@ -1359,10 +1410,10 @@ impl IgmpRouter {
             st.next_general_query = now;
         }
         if st.querier && st.next_general_query <= now {
-            out.push(IgmpAction::Send {
+            out.push(Action::Send {
                 ifindex,
-                destination: ALL_SYSTEMS,
-                query: query_for(&cfg, Ipv4Addr::UNSPECIFIED, Vec::new(), false),
+                destination: P::ALL_NODES,
+                query: query_for::<P>(&cfg, P::Addr::UNSPECIFIED, Vec::new(), false),
             });
             if st.startup_left > 1 {
                 st.startup_left -= 1;
@@ -1379,9 +1430,9 @@ impl IgmpRouter {
     fn settle_group(
         &mut self,
         ifindex: u32,
-        g: Ipv4Addr,
+        g: P::Addr,
         now: Duration,
-        out: &mut Vec<IgmpAction>,
+        out: &mut Vec<Action<P::Addr>>,
     ) {
         let cfg = self.config;
         let lmqt = cfg.last_member_query_time();
@@ -1397,16 +1448,16 @@ impl IgmpRouter {
             if at <= now {
                 if querier && left > 0 {
                     let s_flag = gs.group_timer.is_some_and(|t| t > now + lmqt);
-                    sends.push(query_for(&cfg, g, Vec::new(), s_flag));
+                    sends.push(query_for::<P>(&cfg, g, Vec::new(), s_flag));
                 }
                 gs.gsq =
                     (left > 1 && querier).then(|| (left - 1, now + cfg.last_member_query_interval));
             }
         }
         if gs.ssq_next.is_some_and(|t| t <= now) {
-            let srcs: Vec<Ipv4Addr> = gs.ssq.keys().copied().collect();
+            let srcs: Vec<P::Addr> = gs.ssq.keys().copied().collect();
             if querier && !srcs.is_empty() {
-                sends.push(query_for(&cfg, g, srcs, false));
+                sends.push(query_for::<P>(&cfg, g, srcs, false));
             }
             gs.ssq.retain(|_, n| {
                 *n = n.saturating_sub(1);
@@ -1424,15 +1475,15 @@ impl IgmpRouter {
             gs.old_host_until = None;
         }
         let wanted = gs.wanted(g);
-        let leaves = gs.joined.difference(&wanted).map(|sel| IgmpAction::Leave {
+        let leaves = gs.joined.difference(&wanted).map(|sel| Action::Leave {
             ifindex,
             selector: *sel,
         });
-        let joins = wanted.difference(&gs.joined).map(|sel| IgmpAction::Join {
+        let joins = wanted.difference(&gs.joined).map(|sel| Action::Join {
             ifindex,
             selector: *sel,
         });
-        let changes: Vec<IgmpAction> = leaves.chain(joins).collect();
+        let changes: Vec<Action<P::Addr>> = leaves.chain(joins).collect();
         gs.joined = wanted;
         if let Some(t) = gs.wake.take() {
             self.wakes.remove(&(t, ifindex, g));
@@ -1443,7 +1494,7 @@ impl IgmpRouter {
             gs.wake = Some(t);
             self.wakes.insert((t, ifindex, g));
         }
-        out.extend(sends.into_iter().map(|query| IgmpAction::Send {
+        out.extend(sends.into_iter().map(|query| Action::Send {
             ifindex,
             destination: g,
             query,
@@ -1452,5 +1503,32 @@ impl IgmpRouter {
     }
 }
 
+impl Router<Igmp> {
+    /// Sets the subnets of an interface's link; from now on reports from other sources
+    /// (but 0.0.0.0) and queries from other sources are dropped. False when IGMP does not
+    /// run on `ifindex`.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter, Subnet};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// assert!(r.set_subnets(3, &[Subnet::new(Ipv4Addr::new(203, 0, 113, 1), 24)]));
+    /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
+    /// assert!(r.receive(3, Ipv4Addr::new(8, 8, 8, 8), &report, Duration::from_secs(1)).is_empty());
+    /// assert_eq!(r.counters(3).unwrap().off_subnet_report, 1);
+    /// assert!(!r.set_subnets(9, &[]));
+    /// ```
+    pub fn set_subnets(&mut self, ifindex: u32, subnets: &[Subnet<Ipv4Addr>]) -> bool {
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return false;
+        };
+        st.subnets = subnets.to_vec();
+        true
+    }
+}
+
+#[cfg(test)]
+mod mld_tests;
 #[cfg(test)]
 mod tests;

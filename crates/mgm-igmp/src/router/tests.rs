@@ -1,5 +1,5 @@
 use super::*;
-use crate::{encode_v2, encode_v3_report};
+use crate::{encode_v2, encode_v3_report, ALL_SYSTEMS};
 
 const IF: u32 = 3;
 const ME: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
@@ -7,10 +7,10 @@ const HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 const G: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 3);
 const S: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
-fn secs(n: u64) -> Duration {
+pub(super) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 fn rec(kind: u8, group: Ipv4Addr, sources: &[Ipv4Addr]) -> Vec<u8> {
@@ -20,26 +20,26 @@ fn rec(kind: u8, group: Ipv4Addr, sources: &[Ipv4Addr]) -> Vec<u8> {
         sources: sources.to_vec(),
     }])
 }
-fn joins(a: &[IgmpAction]) -> Vec<Selector<Ipv4Addr>> {
+pub(super) fn joins<A: Copy>(a: &[Action<A>]) -> Vec<Selector<A>> {
     a.iter()
         .filter_map(|x| match x {
-            IgmpAction::Join { selector, .. } => Some(*selector),
+            Action::Join { selector, .. } => Some(*selector),
             _ => None,
         })
         .collect()
 }
-fn leaves(a: &[IgmpAction]) -> Vec<Selector<Ipv4Addr>> {
+pub(super) fn leaves<A: Copy>(a: &[Action<A>]) -> Vec<Selector<A>> {
     a.iter()
         .filter_map(|x| match x {
-            IgmpAction::Leave { selector, .. } => Some(*selector),
+            Action::Leave { selector, .. } => Some(*selector),
             _ => None,
         })
         .collect()
 }
-fn queries(a: &[IgmpAction]) -> Vec<(Ipv4Addr, Query)> {
+pub(super) fn queries<A: Copy>(a: &[Action<A>]) -> Vec<(A, Query<A>)> {
     a.iter()
         .filter_map(|x| match x {
-            IgmpAction::Send {
+            Action::Send {
                 destination, query, ..
             } => Some((*destination, query.clone())),
             _ => None,
@@ -47,7 +47,11 @@ fn queries(a: &[IgmpAction]) -> Vec<(Ipv4Addr, Query)> {
         .collect()
 }
 /// Runs the machine from `from` to `to` in 100 ms steps, collecting actions with times.
-fn run(r: &mut IgmpRouter, from: Duration, to: Duration) -> Vec<(Duration, IgmpAction)> {
+pub(super) fn run<P: Protocol>(
+    r: &mut Router<P>,
+    from: Duration,
+    to: Duration,
+) -> Vec<(Duration, Action<P::Addr>)> {
     let mut out = Vec::new();
     let mut t = from;
     while t <= to {
@@ -270,7 +274,7 @@ fn heard(source: Ipv4Addr, ttl: u8, router_alert: bool) -> Heard {
     }
 }
 fn general_query() -> Vec<u8> {
-    query_for(
+    query_for::<Igmp>(
         &IgmpConfig::default(),
         Ipv4Addr::UNSPECIFIED,
         Vec::new(),
@@ -585,7 +589,7 @@ fn the_timer_index_follows_every_change() {
             3 => rec(6, g, &[s]),
             4 => rec(3, g, &[]),
             5 => rec(4, g, &[]),
-            6 => query_for(&IgmpConfig::default(), g, vec![s], false).encode(),
+            6 => query_for::<Igmp>(&IgmpConfig::default(), g, vec![s], false).encode(),
             _ => rec(1, g, &[s, Ipv4Addr::LOCALHOST]),
         };
         r.receive(IF, host, &msg, now);
