@@ -9,8 +9,8 @@ use arc_swap::ArcSwap;
 use super::counters::WorkerSlot;
 use super::index::{direct_of, Index};
 use super::table::{
-    hash_key, key_of, Block, FastBlock, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Table,
-    Tables, ABSENT, MAX_INLINE,
+    hash_key, key_of, Block, FastBlock, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Short,
+    Table, Tables, ABSENT, MAX_INLINE, NEXT_GROUP,
 };
 use super::{is_direct, Directory};
 use crate::addr::{Family, IfKey, Sg};
@@ -412,10 +412,41 @@ impl<A: Family> Reader<A> {
                 {
                     // Not in the arrival's shard: the full path goes straight to the index.
                     Some(ABSENT) => elsewhere = true,
+                    Some(NEXT_GROUP) => return self.lookup_next(arrival, source, group, bytes),
                     Some(0) => return Verdict::Negative,
                     Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
                     None => {}
                 }
+            }
+        }
+        self.lookup_full(arrival, source, group, bytes, elsewhere)
+    }
+
+    /// [`Reader::lookup`] for a key whose home group in the arrival's shard is full and
+    /// holds no match: the next group, on the fast path again, else the full path. Out of
+    /// line, with the lookup's own arguments, so the common case keeps nothing in memory for
+    /// it.
+    #[inline(never)]
+    fn lookup_next(
+        &mut self,
+        arrival: IfKey<A>,
+        source: A,
+        group: A,
+        bytes: u32,
+    ) -> Verdict<'_, A> {
+        let words = key_of(&Sg::new(source, group));
+        let hash = hash_key(&words);
+        let mut elsewhere = false;
+        if let Some(pin) = self.pin.current() {
+            let i = arrival.index as usize;
+            match self
+                .kept
+                .hit_next(pin, i, &words, hash, bytes, &mut self.buf)
+            {
+                Some(ABSENT) => elsewhere = true,
+                Some(0) => return Verdict::Negative,
+                Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
+                None => {}
             }
         }
         self.lookup_full(arrival, source, group, bytes, elsewhere)
@@ -525,12 +556,22 @@ impl<A: Family> Reader<A> {
                 ring[i % AHEAD] = hq;
                 start_loading(kept, worker, q, hq);
             }
-            let mut gone = false;
-            let fast =
-                fast_of(kept, p).and_then(|f| f.hit::<A, true>(&w, h, p.bytes, buf, &mut gone));
+            let mut why = Short::Other;
+            let f = fast_of(kept, p);
+            let fast = match f.and_then(|f| f.hit::<A>(&w, h, p.bytes, buf, &mut why)) {
+                None if why == Short::Next => {
+                    let mut gone = false;
+                    let next = f.and_then(|f| f.hit_next::<A>(&w, h, p.bytes, buf, &mut gone));
+                    if gone {
+                        why = Short::Absent;
+                    }
+                    next
+                }
+                fast => fast,
+            };
             let hit = match fast {
                 Some(_) => None,
-                None if gone => None,
+                None if why == Short::Absent => None,
                 None => block_of(kept, &p.arrival).and_then(|b| b.get_cold(&w, h, buf)),
             };
             let buf: &'r [IfKey<A>; MAX_INLINE] = buf;

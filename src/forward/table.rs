@@ -87,6 +87,9 @@ const HUGE_FROM: usize = HUGE_PAGE / 2;
 pub(super) const REPIN: u32 = 64;
 /// What [`Kept::hit_fast`] gives when the key is surely not in the block.
 pub(super) const ABSENT: usize = usize::MAX;
+/// What [`Kept::hit_fast`] gives when the key's home group is full and holds no match: the
+/// key may be in the next group ([`Kept::hit_next`]).
+pub(super) const NEXT_GROUP: usize = usize::MAX - 1;
 
 /// The header's length field when the list is in a heap array (the array has the length).
 const SPILLED: u64 = 0xffff;
@@ -292,31 +295,47 @@ impl ReaderPin {
     pub(super) fn enter(&mut self, now: bool) -> Pin<'_> {
         self.since += 1;
         if now || self.since >= REPIN {
-            self.since = 0;
-            if let Some(guard) = &mut self.guard {
-                guard.repin();
-                // Re-pinning reads the collector's epoch with a relaxed load. Made an acquire
-                // here (free where loads are ordered), a reader whose new epoch is past a
-                // block's retirement also sees the layout version bumped before it, so it
-                // never keeps using that block (see `BlockRef`).
-                fence(Ordering::Acquire);
-            }
+            self.repin();
         }
         let guard = &*self.guard.get_or_insert_with(|| self.handle.pin());
         Pin { guard }
     }
 
-    /// The pin of a lookup that needs no re-pin: `None` when this one is due to re-pin (or
-    /// the reader is not pinned), and nothing is counted then; the caller falls back to
-    /// [`ReaderPin::enter`], which does it.
+    /// The pin of a lookup on the fast path: as [`ReaderPin::enter`] without `now`, with the
+    /// re-pin due every [`REPIN`] lookups done out of line, so the common lookup carries
+    /// only the count and its compare. `None` when the reader is not pinned (the caller falls
+    /// back to [`ReaderPin::enter`], which pins).
     #[inline(always)]
     pub(super) fn enter_fast(&mut self) -> Option<Pin<'_>> {
         if self.since + 1 >= REPIN {
-            return None;
+            self.repin();
         }
         let guard = self.guard.as_ref()?;
         self.since += 1;
         Some(Pin { guard })
+    }
+
+    /// The pin the reader holds, if pinned, without counting a lookup: for a lookup that
+    /// [`ReaderPin::enter_fast`] counted already.
+    #[inline(always)]
+    pub(super) fn current(&mut self) -> Option<Pin<'_>> {
+        self.guard.as_ref().map(|guard| Pin { guard })
+    }
+
+    /// Moves the local epoch forward (if pinned) and restarts the count. Out of line: it is
+    /// due once per [`REPIN`] lookups.
+    #[cold]
+    #[inline(never)]
+    fn repin(&mut self) {
+        self.since = 0;
+        if let Some(guard) = &mut self.guard {
+            guard.repin();
+            // Re-pinning reads the collector's epoch with a relaxed load. Made an acquire here
+            // (free where loads are ordered), a reader whose new epoch is past a block's
+            // retirement also sees the layout version bumped before it, so it never keeps
+            // using that block (see `BlockRef`).
+            fence(Ordering::Acquire);
+        }
     }
 
     /// Unpins, so an idle worker does not hold back reclamation.
@@ -621,7 +640,8 @@ pub(super) struct Kept<H> {
     seen: u64,
     holder: H,
     blocks: Vec<Option<BlockRef>>,
-    /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]).
+    /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]); `None`
+    /// also for a block without a counter run for the reader.
     fast: Vec<Option<Fast>>,
     /// The incoming-interface index's block, under the same rule as the blocks (`None`: none
     /// taken yet).
@@ -636,26 +656,29 @@ pub(super) struct Kept<H> {
 struct Fast {
     tags: NonNull<AtomicU64>,
     slots: NonNull<AtomicU64>,
-    /// The reader's counter run; `None` when the block has no counter line for its worker.
-    counters: Option<NonNull<AtomicU64>>,
+    /// The reader's counter run.
+    counters: NonNull<AtomicU64>,
     groups: usize,
 }
 
 impl Fast {
-    /// The fast path's places in the block of `b`, for `worker`.
-    fn of(b: &BlockRef, worker: usize) -> Fast {
+    /// The fast path's places in the block of `b`, for `worker`; `None` when the block has
+    /// no counter run for the worker (its lookups then take the full path, which knows).
+    fn of(b: &BlockRef, worker: usize) -> Option<Fast> {
+        if worker >= b.geo.workers {
+            return None;
+        }
         let base = b.head.cast::<AtomicU64>();
         let g = &b.geo;
         // SAFETY: each offset is the first word of a region of the block (tag words, slots,
         // the worker's counter run), inside its allocation (see `Block::new`).
         unsafe {
-            Fast {
+            Some(Fast {
                 tags: base.add(g.tags_base * LINE_WORDS),
                 slots: base.add(g.groups_base * LINE_WORDS),
-                counters: (worker < g.workers)
-                    .then(|| base.add(g.counter_run_line(worker) * LINE_WORDS)),
+                counters: base.add(g.counter_run_line(worker) * LINE_WORDS),
                 groups: g.groups,
-            }
+            })
         }
     }
 }
@@ -730,7 +753,7 @@ impl<H> Kept<H> {
         self.fast.extend(
             self.blocks
                 .iter()
-                .map(|b| b.as_ref().map(|b| Fast::of(b, worker))),
+                .map(|b| b.as_ref().and_then(|b| Fast::of(b, worker))),
         );
         self.index = Some(holder.index().current(pin));
         // The old snapshot goes only now, when no copy taken from it is left.
@@ -768,16 +791,58 @@ impl<H> Kept<H> {
             return None;
         }
         let Some(&Some(f)) = self.fast.get(i) else {
-            return Some(ABSENT);
+            // No block, or one without this reader's counter run (the full path's).
+            return match self.blocks.get(i) {
+                Some(Some(_)) => None,
+                _ => Some(ABSENT),
+            };
         };
         let f = FastBlock { f, _pin: pin };
         f.prefetch::<A>(hash);
+        let mut why = Short::Other;
+        match f.hit::<A>(key, hash, bytes, buf, &mut why) {
+            None if why == Short::Absent => Some(ABSENT),
+            None if why == Short::Next => Some(NEXT_GROUP),
+            n => n,
+        }
+    }
+
+    /// [`Kept::hit_fast`] for a key it gave [`NEXT_GROUP`] for: the key in the next group,
+    /// as [`FastBlock::hit_next`]; [`ABSENT`] when the key is surely not in the block, `None`
+    /// for everything else, with nothing counted.
+    #[inline(always)]
+    pub(super) fn hit_next<A: Family>(
+        &self,
+        pin: Pin<'_>,
+        i: usize,
+        key: &KeyWords,
+        hash: u64,
+        bytes: u32,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+    ) -> Option<usize> {
+        if self.version.load(Ordering::Acquire) != self.seen {
+            return None;
+        }
+        let &Some(f) = self.fast.get(i)? else {
+            return None;
+        };
         let mut absent = false;
-        match f.hit::<A, false>(key, hash, bytes, buf, &mut absent) {
+        match (FastBlock { f, _pin: pin }).hit_next::<A>(key, hash, bytes, buf, &mut absent) {
             None if absent => Some(ABSENT),
             n => n,
         }
     }
+}
+
+/// Why [`FastBlock::hit`] gave no hit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Short {
+    /// The key is not in the block.
+    Absent,
+    /// The home group is full and holds no match: the key may be in the next group.
+    Next,
+    /// Anything else: the full path decides.
+    Other,
 }
 
 /// A kept block's fast-path places checked against the layout version under a pin: usable
@@ -814,9 +879,7 @@ impl<'a> FastBlock<'a> {
         let g = start(hash, f.groups);
         let slot_words = layout::<A>().lines * LINE_WORDS;
         prefetch_line(self.at(f.slots, (g * GROUP + lane_of(hash)) * slot_words));
-        if let Some(c) = f.counters {
-            prefetch_line(self.at(c, g * LINE_WORDS));
-        }
+        prefetch_line(self.at(f.counters, g * LINE_WORDS));
     }
 
     /// As [`FastBlock::prefetch`], and the home group's tag word too: for a key looked up a
@@ -827,20 +890,46 @@ impl<'a> FastBlock<'a> {
         self.prefetch::<A>(hash);
     }
 
-    /// The common hit: the key in the first slot whose tag matches in its home group, or,
-    /// with `NEXT` and when the home group is full and holds no match, in the next one; that
+    /// The common hit: the key in the first slot whose tag matches in its home group; that
     /// slot stable (not mid-rewrite) and its list inline. Then the list is copied into `buf`,
     /// the hit counted on the reader's counter run, and the list's length returned. `None` for
-    /// everything else, with nothing counted, and `absent` set when the home group has an empty
-    /// slot and no tag match (the key is not in the block).
+    /// everything else, with nothing counted, and `why` set to [`Short::Absent`] when the home
+    /// group has an empty slot and no tag match (the key is not in the block), to
+    /// [`Short::Next`] when it is full and holds no match (about one key in ten at the table's
+    /// usual load; [`FastBlock::hit_next`] looks there).
     ///
     /// The same reads and the same checks as the full path, in fewer instructions: no
     /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
-    /// cache misses of several lookups in a row. Single lookups go without `NEXT`: with it,
-    /// `compare` measured them slower (the keys past their home group, one in ten, take the
-    /// full path instead); a burst, whose lines were loaded ahead, goes with it.
+    /// cache misses of several lookups in a row. The next group is left to the caller, out of
+    /// line: inline, it made the common case slower than the full path it saves.
     #[inline(always)]
-    pub(super) fn hit<A: Family, const NEXT: bool>(
+    pub(super) fn hit<A: Family>(
+        self,
+        key: &KeyWords,
+        hash: u64,
+        bytes: u32,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+        why: &mut Short,
+    ) -> Option<usize> {
+        let g = start(hash, self.f.groups);
+        let t = self.at(self.f.tags, g).load(Ordering::Acquire);
+        let m = lanes_matching(t, tag_of(hash));
+        if m == 0 {
+            *why = if has_empty(t) {
+                Short::Absent
+            } else {
+                Short::Next
+            };
+            return None;
+        }
+        self.take::<A>(key, g, m, bytes, buf)
+    }
+
+    /// As [`FastBlock::hit`], in the group after the key's home group (for a key whose full
+    /// home group holds no match), with `absent` set when that group has an empty slot and no
+    /// tag match. Further than that, or past the end, and it is the full path's.
+    #[inline(always)]
+    pub(super) fn hit_next<A: Family>(
         self,
         key: &KeyWords,
         hash: u64,
@@ -848,34 +937,34 @@ impl<'a> FastBlock<'a> {
         buf: &mut [IfKey<A>; MAX_INLINE],
         absent: &mut bool,
     ) -> Option<usize> {
+        let g = start(hash, self.f.groups) + 1;
+        if g == self.f.groups {
+            return None;
+        }
+        let t = self.at(self.f.tags, g).load(Ordering::Acquire);
+        let m = lanes_matching(t, tag_of(hash));
+        if m == 0 {
+            *absent = has_empty(t);
+            return None;
+        }
+        self.take::<A>(key, g, m, bytes, buf)
+    }
+
+    /// The rest of a hit in group `g`, whose tag lanes `m` may hold the key: the first such
+    /// slot read under its sequence lock, the list copied into `buf` and the hit counted, as
+    /// [`FastBlock::hit`] says.
+    #[inline(always)]
+    fn take<A: Family>(
+        self,
+        key: &KeyWords,
+        g: usize,
+        m: u64,
+        bytes: u32,
+        buf: &mut [IfKey<A>; MAX_INLINE],
+    ) -> Option<usize> {
         let f = self.f;
         let lay = layout::<A>();
         let slot_words = lay.lines * LINE_WORDS;
-        let mut g = start(hash, f.groups);
-        let tag = tag_of(hash);
-        let t = self.at(f.tags, g).load(Ordering::Acquire);
-        let mut m = lanes_matching(t, tag);
-        if m == 0 {
-            // Not in a home group with an empty slot: not in the block.
-            if has_empty(t) {
-                *absent = true;
-                return None;
-            }
-            // A full home group: the key may have been placed in the next one, as about one
-            // in ten is at the table's usual load. Further than that, or past the end, and it
-            // is the full path's to find.
-            if !NEXT {
-                return None;
-            }
-            g += 1;
-            if g == f.groups {
-                return None;
-            }
-            m = lanes_matching(self.at(f.tags, g).load(Ordering::Acquire), tag);
-            if m == 0 {
-                return None;
-            }
-        }
         let lane = m.trailing_zeros() as usize / 16;
         let s = (g * GROUP + lane) * slot_words;
         let lock = SeqLock::at(self.at(f.slots, s));
@@ -895,11 +984,9 @@ impl<'a> FastBlock<'a> {
         if !lock.read_valid(h1) {
             return None;
         }
-        if let Some(c) = f.counters {
-            let w = g * LINE_WORDS + lane * 2;
-            bump(self.at(c, w), 1);
-            bump(self.at(c, w + 1), u64::from(bytes));
-        }
+        let w = g * LINE_WORDS + lane * 2;
+        bump(self.at(f.counters, w), 1);
+        bump(self.at(f.counters, w + 1), u64::from(bytes));
         Some((len as usize).min(lay.inline))
     }
 }
