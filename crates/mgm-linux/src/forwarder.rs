@@ -1,8 +1,9 @@
 //! The adapter between the engine's southbound stream and a kernel multicast routing table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;
+use std::ops::Bound;
 
 use crate::mroute::{
     Kernel, KernelCounters, MrouteFamily, Upcall, UpcallKind, VifCounters, MAXVIFS,
@@ -10,7 +11,7 @@ use crate::mroute::{
 use crate::sys;
 use mgm::Batches;
 use mgm::Mgm;
-use mgm::{Family, IfKey, Sg};
+use mgm::{IfKey, Sg};
 use mgm::{Mfe, MfeChange, MfeStats, MissOutcome};
 #[cfg(doc)]
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -187,6 +188,22 @@ pub struct ForwarderCounters {
     pub errors: u64,
 }
 
+/// What one bounded pump ([`Forwarder::pump_some`]) did.
+#[derive(Debug, Default)]
+pub struct Pumped {
+    /// The units of work done: one per change applied, one per entry a resync installed or
+    /// deleted.
+    pub applied: usize,
+    /// The errors met (each change is still applied as far as it can be).
+    pub errors: Vec<LinuxError>,
+    /// Whether work is left: changes held or still queued, or a resync not finished.
+    pub more: bool,
+}
+
+/// How many units of work [`Forwarder::handle_upcall`] does on the queued changes after the
+/// engine's call; the caller's pump does the rest.
+const UPCALL_CHANGES: usize = 8;
+
 /// Follows an engine's southbound stream into a kernel table, and turns the kernel's upcalls
 /// into the engine's miss and wrong-interface paths.
 ///
@@ -194,10 +211,40 @@ pub struct ForwarderCounters {
 /// `MRT6_*`), and only the kernel table `K` knows the layouts. Interfaces are engine
 /// [`IfKey`]s whose index is the kernel ifindex (next hops of point-to-multipoint links are
 /// not distinguished: one VIF per ifindex).
+///
+/// **Bounded work.** [`Forwarder::pump_some`] applies at most a given number of changes per
+/// call, holding the rest of a batch for the next call, so a caller's event loop can give it
+/// a slice of time and come back; [`Forwarder::pending`] says whether it should.
+///
+/// **Resync in pages.** On [`MfeChange::Resync`] the forwarder walks the engine's table a
+/// page at a time, within the same budget, merging each page with the installed entries of
+/// the same key range: an entry the page has is installed (`MRT_ADD_MFC` replaces it in
+/// place), an installed entry of the range the page lacks is deleted. The walk resumes after
+/// the last key it dealt with, so each call does at most its budget of kernel calls however
+/// many stale entries lie between two engine keys.
+///
+/// Changes after the marker wait (in the engine's queue, or held here) until the walk has
+/// covered the whole key space, and are then applied in stream order: nothing is applied out
+/// of the stream's order, and a change made while the walk runs is applied after it.
+/// Why the table ends right: each page shows the engine's table as it is when read, which
+/// includes every change queued before the read. For a key the walk dealt with at that
+/// moment, every later change of it is still to come in the stream and is applied after the
+/// walk, so the last one leaves the key as the engine has it; when there is none, the walk's
+/// state, or the last change queued before the read (the same state), stands. A change queued
+/// before the read of its page and applied after the walk may briefly put back an older state
+/// of an entry, until the later changes of that entry, which follow it in the stream, are
+/// applied (each change carries the full state). A key created after the walk passed its
+/// range comes as an `Installed` change after the walk. If the engine's queue overflows again
+/// while the walk runs, its next marker, later in the stream, starts another walk.
 pub struct Forwarder<A: MrouteFamily, K: Kernel<A>> {
     mgm: Mgm<A>,
     kernel: K,
     changes: Batches<MfeChange<A>>,
+    /// Changes received from `changes` and not applied yet, in stream order.
+    held: VecDeque<MfeChange<A>>,
+    /// The resync under way: the walk has dealt with every key up to this one (`None`: it
+    /// starts from the first key).
+    resync: Option<Option<Sg<A>>>,
     vifs: VifTable,
     installed: BTreeMap<Sg<A>, KernelEntry>,
     counters: ForwarderCounters,
@@ -215,6 +262,8 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
             mgm,
             kernel,
             changes,
+            held: VecDeque::new(),
+            resync: None,
             vifs: VifTable::new(MAXVIFS),
             installed: BTreeMap::new(),
             counters: ForwarderCounters::default(),
@@ -307,19 +356,102 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
             })
     }
 
-    /// Applies every queued engine change to the kernel; returns the errors met (each change
-    /// is still applied as far as it can be).
+    /// Applies every queued engine change to the kernel, and finishes a resync under way;
+    /// returns the errors met (each change is still applied as far as it can be). It takes
+    /// as long as the queue is: an event loop calls [`Forwarder::pump_some`] instead.
     pub fn pump(&mut self) -> Vec<LinuxError> {
         let mut errs = Vec::new();
-        for change in self.changes.drain() {
-            if let Err(e) = self.apply(&change) {
-                errs.push(e);
+        loop {
+            let p = self.pump_some(256);
+            errs.extend(p.errors);
+            if !p.more {
+                return errs;
             }
         }
-        errs
     }
 
-    /// Applies one change.
+    /// Applies queued engine changes in order, at most `max` units of work: a change is one
+    /// unit, and so is each entry a resync installs or deletes (a resync goes on across
+    /// calls, a page of at most the units left at a time). The rest of a batch is held for
+    /// the next call; `more` in the answer says whether anything is left.
+    ///
+    /// ```
+    /// # use mgm_linux::{Forwarder, Kernel, KernelCounters};
+    /// # use mgm_linux::mroute::VifCounters;
+    /// # use mgm::{IfKey, Mgm, Sg};
+    /// # use std::{io, net::Ipv4Addr};
+    /// # #[derive(Default)] struct Table;
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn del_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn add_mfc(&mut self, _: Sg<Ipv4Addr>, _: u16, _: &[u16]) -> io::Result<()> { Ok(()) }
+    /// #     fn del_mfc(&mut self, _: Sg<Ipv4Addr>) -> io::Result<()> { Ok(()) }
+    /// #     fn sg_counters(&self, _: Sg<Ipv4Addr>) -> io::Result<KernelCounters> { Ok(KernelCounters::default()) }
+    /// #     fn vif_counters(&self, _: u16) -> io::Result<VifCounters> { Ok(VifCounters::default()) }
+    /// # }
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut f = Forwarder::new(mgm.clone(), Table).unwrap();
+    /// for g in 1..=5 {
+    ///     mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 0, 0, g)).unwrap();
+    /// }
+    /// let p = f.pump_some(3);
+    /// assert_eq!((p.applied, p.more, f.installed().len()), (3, true, 3));
+    /// assert!(f.pending());
+    /// let p = f.pump_some(3);
+    /// assert_eq!((p.applied, p.more, f.installed().len()), (2, false, 5));
+    /// assert!(!f.pending());
+    /// ```
+    pub fn pump_some(&mut self, max: usize) -> Pumped {
+        let mut out = Pumped::default();
+        while out.applied < max {
+            if self.resync.is_some() {
+                out.applied += self.resync_some(max - out.applied, &mut out.errors);
+                continue;
+            }
+            let Some(change) = self.next_change() else {
+                break;
+            };
+            if let MfeChange::Resync { .. } = change {
+                // Walked from the first key, a page per call; what follows waits for it.
+                self.resync = Some(None);
+                continue;
+            }
+            if let Err(e) = self.apply(&change) {
+                out.errors.push(e);
+            }
+            out.applied += 1;
+        }
+        if self.resync.is_none() && self.held.is_empty() {
+            // Also brings in the marker of a loss found with the queue drained.
+            self.receive();
+        }
+        out.more = self.pending();
+        out
+    }
+
+    /// Whether [`Forwarder::pump_some`] has work: changes held or queued, or a resync not
+    /// finished.
+    pub fn pending(&self) -> bool {
+        self.resync.is_some() || !self.held.is_empty() || !self.changes.receiver().is_empty()
+    }
+
+    /// The next change in stream order, receiving a batch when none is held.
+    fn next_change(&mut self) -> Option<MfeChange<A>> {
+        if self.held.is_empty() {
+            self.receive();
+        }
+        self.held.pop_front()
+    }
+
+    /// Holds the next queued batch, if there is one.
+    fn receive(&mut self) {
+        if let Ok(batch) = self.changes.try_recv_batch() {
+            self.held.extend(batch);
+        }
+    }
+
+    /// Applies one change at once; a [`MfeChange::Resync`] walks the whole table in this
+    /// call (as [`Forwarder::resync`]).
     ///
     /// # Errors
     /// [`LinuxError::TooManyVifs`] when an interface of the entry gets no VIF (the entry is
@@ -336,37 +468,82 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
         }
     }
 
-    /// Makes the kernel table match the engine's again, after the southbound stream lost
-    /// changes ([`MfeChange::Resync`]): walks the engine's entries, deletes the installed
-    /// entries the walk does not have, and installs every entry it has (`MRT_ADD_MFC`
-    /// replaces an entry in place).
+    /// Makes the kernel table match the engine's again in this call, as the paged resync
+    /// of [`Forwarder::pump_some`] does across calls (and ending one under way): deletes the
+    /// installed entries the engine does not have, and installs every entry it has
+    /// (`MRT_ADD_MFC` replaces an entry in place).
     ///
     /// # Errors
     /// [`LinuxError::Engine`] when the walk fails; the first error of installing or deleting
     /// (the others are still tried).
     pub fn resync(&mut self) -> Result<(), LinuxError> {
-        let mut engine = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.mgm.mfes(after, 256)?;
-            after = page.items.last().map(Mfe::sg);
-            engine.extend(page.items);
-            if !page.more {
-                break;
-            }
+        self.resync = Some(None);
+        let mut errs = Vec::new();
+        while self.resync.is_some() {
+            self.resync_some(256, &mut errs);
         }
-        let mut first_err = None;
-        for sg in stale_entries(&self.installed, &engine) {
-            if let Err(e) = self.uninstall(sg) {
-                first_err.get_or_insert(e);
+        errs.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Goes on with the resync under way for at most `max` (at least 1) units; returns the
+    /// units done. A walk the engine refuses (it was stopped) is given up, with the error.
+    fn resync_some(&mut self, max: usize, errs: &mut Vec<LinuxError>) -> usize {
+        let Some(after) = self.resync else {
+            return 0;
+        };
+        let page = match self.mgm.mfes(after, max.max(1)) {
+            Ok(p) => p,
+            Err(e) => {
+                self.resync = None;
+                errs.push(e.into());
+                return 0;
             }
-        }
-        for m in &engine {
-            if let Err(e) = self.install(m) {
-                first_err.get_or_insert(e);
+        };
+        // The key range this page covers: after `after`, up to its last entry, or to the end
+        // of the key space when it is the last page.
+        let end = match page.items.last() {
+            Some(m) if page.more => Bound::Included(m.sg()),
+            _ => Bound::Unbounded,
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let live: BTreeSet<Sg<A>> = page.items.iter().map(Mfe::sg).collect();
+        let stale: Vec<Sg<A>> = self
+            .installed
+            .range((from, end))
+            .map(|(sg, _)| *sg)
+            .filter(|sg| !live.contains(sg))
+            // One over the budget: then the range is known not done.
+            .take(max.saturating_add(1))
+            .collect();
+        // Both in key order and disjoint: dealt with together in key order, until the
+        // budget ends.
+        let mut work: Vec<(Sg<A>, Option<&Mfe<A>>)> = page
+            .items
+            .iter()
+            .map(|m| (m.sg(), Some(m)))
+            .chain(stale.into_iter().map(|sg| (sg, None)))
+            .collect();
+        work.sort_unstable_by_key(|(sg, _)| *sg);
+        let range_done = work.len() <= max;
+        let mut last = after;
+        let mut done = 0;
+        for (sg, entry) in work.into_iter().take(max) {
+            let r = match entry {
+                Some(m) => self.install(m),
+                None => self.uninstall(sg),
+            };
+            if let Err(e) = r {
+                errs.push(e);
             }
+            last = Some(sg);
+            done += 1;
         }
-        first_err.map_or(Ok(()), Err)
+        self.resync = match (range_done, page.more) {
+            (true, false) => None,
+            (true, true) => page.items.last().map(Mfe::sg).map(Some),
+            (false, _) => Some(last),
+        };
+        done
     }
 
     fn install(&mut self, m: &Mfe<A>) -> Result<(), LinuxError> {
@@ -414,8 +591,10 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
     }
 
     /// Hands an upcall to the engine (a miss to [`Mgm::new_packet`], a wrong-VIF arrival to
-    /// [`Mgm::report_wrong_interface`]) and applies the resulting changes at once, so the
-    /// packets the kernel holds for an unresolved entry are forwarded.
+    /// [`Mgm::report_wrong_interface`]) and applies the queued changes at once, so the
+    /// packets the kernel holds for an unresolved entry are forwarded: at most 8 units of
+    /// work, as [`Forwarder::pump_some`] counts them (behind a backlog, the caller's pump
+    /// applies the rest; the kernel holds the packets meanwhile).
     ///
     /// # Errors
     /// [`LinuxError::UnknownVif`]; [`LinuxError::Engine`]; the first error of applying.
@@ -445,7 +624,7 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
             }
             UpcallKind::Other(_) => UpcallOutcome::Ignored,
         };
-        if let Some(e) = self.pump().into_iter().next() {
+        if let Some(e) = self.pump_some(UPCALL_CHANGES).errors.into_iter().next() {
             return Err(e);
         }
         Ok(outcome)
@@ -511,7 +690,6 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
     /// assert_eq!(f.sync_counters_some(2), 2, "the next round");
     /// ```
     pub fn sync_counters_some(&mut self, max: usize) -> usize {
-        use std::ops::Bound;
         let from = match self.sync_cursor {
             Some(c) => Bound::Excluded(c),
             None => Bound::Unbounded,
@@ -621,19 +799,6 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
     }
 }
 
-/// The installed entries that `engine` (the engine's entries, in walk order) no longer has.
-fn stale_entries<A: Family>(
-    installed: &BTreeMap<Sg<A>, KernelEntry>,
-    engine: &[Mfe<A>],
-) -> Vec<Sg<A>> {
-    let live: std::collections::BTreeSet<Sg<A>> = engine.iter().map(Mfe::sg).collect();
-    installed
-        .keys()
-        .filter(|sg| !live.contains(sg))
-        .copied()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,38 +906,31 @@ mod tests {
         assert!(f.kernel().mfcs.is_empty() && f.kernel().vifs.is_empty());
     }
 
-    #[test]
-    fn stale_entries_are_the_installed_ones_the_engine_lacks() {
-        let g = |i| Ipv4Addr::new(239, 0, 0, i);
-        let s = Ipv4Addr::new(198, 51, 100, 2);
-        let entry = KernelEntry {
-            parent: 0,
-            oifs: vec![],
-        };
-        let installed: BTreeMap<_, _> =
-            (1..=3).map(|i| (Sg::new(s, g(i)), entry.clone())).collect();
-        let mgm = Mgm::<Ipv4Addr>::default();
-        for i in [2, 4] {
-            mgm.new_packet(IfKey::new(1), s, g(i)).unwrap();
-        }
-        let engine = mgm.mfes(None, 10).unwrap().items;
-        assert_eq!(
-            stale_entries(&installed, &engine),
-            vec![Sg::new(s, g(1)), Sg::new(s, g(3))]
-        );
-        assert!(stale_entries(&BTreeMap::new(), &engine).is_empty());
+    /// An engine queueing at most `queue_capacity` batches per subscriber, with an IGMP
+    /// client on if20 and a route to 198.51.100.0/24 through if10; the client's events are
+    /// kept with it.
+    fn igmp_engine(
+        queue_capacity: usize,
+    ) -> (
+        Mgm<Ipv4Addr>,
+        mgm::ProtocolHandle,
+        mgm::EventReceiver<Ipv4Addr>,
+    ) {
+        let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
+            queue_capacity,
+            ..mgm::Config::default()
+        });
+        let (igmp, ev) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
+        mgm.take_interface(igmp, IfKey::new(20)).unwrap();
+        let net = Ipv4Addr::new(198, 51, 100, 0);
+        mgm.add_route(Route::new(net, 24, IfKey::new(10))).unwrap();
+        (mgm, igmp, ev)
     }
 
     #[test]
     fn a_lost_southbound_stream_is_resynced_to_the_engine() {
-        let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
-            queue_capacity: 2,
-            ..mgm::Config::default()
-        });
-        let (igmp, _ev) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks)).unwrap();
-        mgm.take_interface(igmp, IfKey::new(20)).unwrap();
+        let (mgm, igmp, _ev) = igmp_engine(2);
         let net = Ipv4Addr::new(198, 51, 100, 0);
-        mgm.add_route(Route::new(net, 24, IfKey::new(10))).unwrap();
         let mut f = Forwarder::new(mgm.clone(), FakeKernel::default()).unwrap();
         let s = Ipv4Addr::new(198, 51, 100, 2);
         let g = |i| Ipv4Addr::new(239, 0, 0, i);
@@ -803,6 +961,167 @@ mod tests {
         assert_eq!(f.installed().keys().copied().collect::<Vec<_>>(), engine);
         let parent = f.vifs().vif_of(30).unwrap();
         assert_eq!(f.kernel().mfcs[&engine[0]], (parent, vec![]));
+    }
+
+    /// What the kernel table should hold for the engine's entries now.
+    fn engine_table(
+        f: &Forwarder<Ipv4Addr, FakeKernel>,
+        mgm: &Mgm<Ipv4Addr>,
+    ) -> BTreeMap<Sg<Ipv4Addr>, (u16, Vec<u16>)> {
+        let vif = |i: u32| f.vifs().vif_of(i).expect("every interface has a VIF");
+        mgm.mfes(None, 1000)
+            .unwrap()
+            .items
+            .iter()
+            .map(|m| {
+                let parent = vif(m.iif.index);
+                let mut oifs: Vec<u16> = m.oifs.iter().map(|o| vif(o.index)).collect();
+                oifs.retain(|v| *v != parent);
+                oifs.sort_unstable();
+                (m.sg(), (parent, oifs))
+            })
+            .collect()
+    }
+
+    /// One `pump_some(max)`, checked to have made at most `max` kernel calls without error.
+    fn pump_checked(f: &mut Forwarder<Ipv4Addr, FakeKernel>, max: usize) -> Pumped {
+        let calls = |c: ForwarderCounters| c.mfc_adds + c.mfc_dels;
+        let before = calls(f.counters());
+        let p = f.pump_some(max);
+        let made = calls(f.counters()) - before;
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(
+            p.applied <= max,
+            "{} units for a budget of {max}",
+            p.applied
+        );
+        assert!(
+            made <= max as u64,
+            "{made} kernel calls for a budget of {max}"
+        );
+        assert_eq!(p.more, f.pending());
+        p
+    }
+
+    #[test]
+    fn the_pump_applies_its_budget_and_holds_the_rest_in_order() {
+        let (mgm, igmp, _ev) = igmp_engine(mgm::Config::default().queue_capacity);
+        let net = Ipv4Addr::new(198, 51, 100, 0);
+        let mut f = Forwarder::new(mgm.clone(), FakeKernel::default()).unwrap();
+        let s = Ipv4Addr::new(198, 51, 100, 2);
+        let g = |i| Ipv4Addr::new(239, 0, 0, i);
+        // Twenty batches of one install each.
+        for i in 1..=20 {
+            mgm.new_packet(IfKey::new(10), s, g(i)).unwrap();
+        }
+        let zero = pump_checked(&mut f, 0);
+        assert_eq!((zero.applied, zero.more), (0, true));
+        assert!(f.kernel().mfcs.is_empty());
+        for (applied, more, installed) in [(8, true, 8), (8, true, 16), (4, false, 20)] {
+            let p = pump_checked(&mut f, 8);
+            assert_eq!((p.applied, p.more), (applied, more));
+            let first: Vec<Sg<Ipv4Addr>> = (1..=installed).map(|i| Sg::new(s, g(i))).collect();
+            assert_eq!(
+                f.kernel().mfcs.keys().copied().collect::<Vec<_>>(),
+                first,
+                "the oldest changes first"
+            );
+        }
+        // A member on if20 changes g1, then one batch deletes all twenty.
+        mgm.add_membership(igmp, Selector::Group(g(1)), IfKey::new(20), JOIN)
+            .unwrap();
+        mgm.remove_route(net, 24).unwrap();
+        assert_eq!(pump_checked(&mut f, 1).applied, 1);
+        assert_eq!(f.kernel().mfcs.len(), 20);
+        assert_eq!(f.kernel().mfcs[&Sg::new(s, g(1))], (0, vec![1]));
+        let p = pump_checked(&mut f, 5);
+        assert_eq!(
+            (p.applied, p.more),
+            (5, true),
+            "part of the batch, the rest held"
+        );
+        assert_eq!(f.kernel().mfcs.len(), 15);
+        let p = pump_checked(&mut f, 100);
+        assert_eq!((p.applied, p.more), (15, false));
+        assert!(f.kernel().mfcs.is_empty() && f.installed().is_empty());
+        assert!(!f.pending());
+    }
+
+    #[test]
+    fn a_resync_runs_in_pages_and_the_changes_made_meanwhile_follow_it() {
+        let (mgm, igmp, _ev) = igmp_engine(3);
+        let gone = Ipv4Addr::new(203, 0, 113, 0);
+        mgm.add_route(Route::new(gone, 24, IfKey::new(30))).unwrap();
+        let mut f = Forwarder::new(mgm.clone(), FakeKernel::default()).unwrap();
+        let (s_kept, s_gone) = (
+            Ipv4Addr::new(198, 51, 100, 2),
+            Ipv4Addr::new(203, 0, 113, 2),
+        );
+        let g = |i| Ipv4Addr::new(239, 0, 0, i);
+        // g1 and g10..g12 stay; g2..g9 and g30..g37, runs longer than the budget (one
+        // between two engine entries, one at the end), go with their route.
+        for i in (1..=12).chain(30..=37) {
+            let (s, iif) = if i >= 30 || (2..=9).contains(&i) {
+                (s_gone, 30)
+            } else {
+                (s_kept, 10)
+            };
+            mgm.new_packet(IfKey::new(iif), s, g(i)).unwrap();
+            pump_checked(&mut f, 100);
+        }
+        assert_eq!(f.kernel().mfcs.len(), 20);
+        // Three batches fill the queue; the fourth, the route's deletions, is lost.
+        mgm.new_packet(IfKey::new(10), s_kept, g(13)).unwrap();
+        mgm.new_packet(IfKey::new(10), s_kept, g(14)).unwrap();
+        mgm.add_membership(igmp, Selector::Group(g(1)), IfKey::new(20), JOIN)
+            .unwrap();
+        mgm.remove_route(gone, 24).unwrap();
+        assert_eq!(mgm.counters().dropped, 16);
+        // Pump until the walk is past g4, three units a call.
+        let budget = 3;
+        let mut calls = 0;
+        while !matches!(f.resync, Some(Some(k)) if k.group > g(4)) {
+            assert!(pump_checked(&mut f, budget).more, "the walk got past g4");
+            calls += 1;
+            assert!(calls < 20, "no progress");
+        }
+        let member = f.vifs().vif_of(20).unwrap();
+        assert_eq!(f.kernel().mfcs[&Sg::new(s_kept, g(1))], (0, vec![member]));
+        // Meanwhile: g1 loses its member (walked already), an entry appears behind the walk
+        // and one ahead of it.
+        mgm.delete_membership(igmp, Selector::Group(g(1)), IfKey::new(20), JOIN)
+            .unwrap();
+        mgm.new_packet(IfKey::new(10), s_kept, g(3)).unwrap();
+        mgm.new_packet(IfKey::new(10), s_kept, g(20)).unwrap();
+        assert_eq!(mgm.counters().dropped, 16, "nothing more lost");
+        let behind = Sg::new(s_kept, g(3));
+        let mut walk_calls = 0;
+        while f.resync.is_some() {
+            assert!(
+                !f.kernel().mfcs.contains_key(&behind),
+                "applied before the walk ended"
+            );
+            assert_eq!(
+                f.kernel().mfcs[&Sg::new(s_kept, g(1))],
+                (0, vec![member]),
+                "the walk's state until the walk ends"
+            );
+            pump_checked(&mut f, budget);
+            walk_calls += 1;
+            assert!(walk_calls < 20, "no progress");
+        }
+        assert!(walk_calls >= 2, "the walk took {walk_calls} calls");
+        while pump_checked(&mut f, budget).more {}
+        assert!(!f.pending());
+        let want = engine_table(&f, &mgm);
+        let groups: Vec<Ipv4Addr> = want.keys().map(|sg| sg.group).collect();
+        assert_eq!(groups, [1, 3, 10, 11, 12, 13, 14, 20].map(g));
+        assert_eq!(f.kernel().mfcs, want, "the kernel's MFCs are the engine's");
+        assert_eq!(
+            f.installed().keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(f.kernel().mfcs[&Sg::new(s_kept, g(1))], (0, vec![]));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   to VIFs or MIFs by ifindex (at most [`mroute::MAXVIFS`]), turns `NOCACHE` upcalls into
 //!   [`mgm::Mgm::new_packet`] and `WRONGVIF`/`WRONGMIF` into
 //!   [`mgm::Mgm::report_wrong_interface`], and reads the kernel's counters per (S,G); the
-//!   same code for both families, which differ only in [`MrouteFamily`].
+//!   same code for both families, which differ only in [`MrouteFamily`]. Its work comes in
+//!   bounded pieces ([`Forwarder::pump_some`], a resync a page at a time) for an event loop.
 //! * [`GroupMemberships`] — the router groups joined on each interface (224.0.0.22 and
 //!   224.0.0.2; ff02::16 and ff02::2).
 //! * [`link`] — the host's interfaces and addresses followed live through rtnetlink
@@ -63,7 +64,8 @@ pub mod net {
 }
 
 pub use forwarder::{
-    ForwardedStats, Forwarder, ForwarderCounters, KernelEntry, LinuxError, UpcallOutcome, VifTable,
+    ForwardedStats, Forwarder, ForwarderCounters, KernelEntry, LinuxError, Pumped, UpcallOutcome,
+    VifTable,
 };
 pub use membership::GroupMemberships;
 pub use mroute::{

@@ -34,7 +34,8 @@
 //! in a storm, upcalls queued together wait for each other), how long the socket went
 //! unwatched between two looks, and how long the main loop spent on control steps. Every
 //! piece of the loop's work is a slice bounded in time (200 µs, the clock read every few
-//! entries: an `mfes` page, the kernel counters' sync), with a look at the mroute socket
+//! entries: an `mfes` page, the kernel counters' sync, the forwarder's changes and resync
+//! pages), with a look at the mroute socket
 //! between slices; replies are formatted on the client's thread. At `--log debug`, work
 //! longer than 500 µs is logged with its time on and off the CPU.
 //!
@@ -170,7 +171,7 @@ const EVENT_RING: usize = 1000;
 /// How long the main loop works on control requests per turn, a slice at a time.
 const TURN: Duration = Duration::from_millis(1);
 /// Entries read between two looks at the clock, in an `mfes` page (engine record and kernel
-/// counters) and in the kernel counters' sync.
+/// counters) and in the kernel counters' sync, and forwarder changes applied between two.
 const CLOCK_EVERY: usize = 8;
 
 /// The page key of a membership: the engine's walk order (interface, selector, protocol)
@@ -424,7 +425,7 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
     let mut sync_due = 0usize;
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = if !work.is_empty() || sync_due > 0 {
+        let wait = if !work.is_empty() || sync_due > 0 || d.fwd.pending() {
             0
         } else {
             d.igmp
@@ -954,8 +955,17 @@ impl Daemon {
             }
             self.record("routing-event", detail);
         }
-        for e in self.fwd.pump() {
-            self.error(&e);
+        // The forwarder's queued changes, for at most a slice (a resync too, a page at a
+        // time): the loop does not wait while some are left, and goes on next turn.
+        let start = Instant::now();
+        loop {
+            let p = self.fwd.pump_some(CLOCK_EVERY);
+            for e in &p.errors {
+                self.error(e);
+            }
+            if !p.more || timing::slice_over(start) {
+                break;
+            }
         }
     }
 
