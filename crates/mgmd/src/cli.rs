@@ -106,8 +106,9 @@ impl LogLevel {
 JSON with --json. `mfes` and `memberships` are fetched a page at a time and printed as they \
 come, so neither mgmd nor mgmctl holds a large table in memory; with --json the pages print \
 as one array.",
-    after_help = "Exit status: 0 when mgmd answered, 1 when it could not be reached or \
-refused the request, 2 for a bad command line."
+    after_help = "Exit status: 0 when mgmd did what was asked (its reply's status is ok), 1 \
+when it refused or failed (the reply's error is printed), 2 for a bad command line, 3 when \
+mgmd could not be reached or its reply could not be read."
 )]
 pub struct MgmctlArgs {
     /// The options every command takes.

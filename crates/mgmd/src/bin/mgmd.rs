@@ -190,15 +190,8 @@ impl Work {
     /// What the step is, for the log of slow work.
     fn what(&self) -> &'static str {
         match self {
-            Work::New(j) => match j.request.command {
-                Command::Status => "control: status",
-                Command::Interfaces => "control: interfaces",
-                Command::Memberships { .. } => "control: memberships",
-                Command::Mfes { .. } => "control: mfes",
-                Command::Events => "control: events",
-                Command::Igmp => "control: igmp",
-            },
-            Work::Mfes { .. } => "control: mfes (continued)",
+            Work::New(j) => j.request.command.name(),
+            Work::Mfes { .. } => "mfes (continued)",
         }
     }
 }
@@ -444,7 +437,7 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
                 Ok((job, reply)) => {
                     let _ = job.reply.send(reply);
                 }
-                Err(more) => work.push_front(more),
+                Err(more) => work.push_front(*more),
             }
             if turn.elapsed() >= TURN {
                 break;
@@ -1063,16 +1056,16 @@ impl Daemon {
         Ok(())
     }
 
-    /// The reply to one request: text or pretty JSON, or for `mfes` and `memberships` one
-    /// page as a one-line JSON object (`rows` or `text`, `more`, `next`).
+    /// The reply to one request (a [`control::Envelope`]): its result text or data, or for
+    /// `mfes` and `memberships` one page (`rows` or `text`, `more`, `next`).
     fn answer(&self, req: &Request) -> server::Reply {
-        let (value, text) = match req.command {
+        let (value, text) = match &req.command {
             Command::Mfes { .. } => {
                 // Answered by `step`, a slice at a time.
                 let r = control::error_reply("internal: mfes is answered in steps");
                 return Box::new(move || r);
             }
-            Command::Memberships { after, max } => return self.memberships(after, max, req.json),
+            Command::Memberships { after, max } => return self.memberships(*after, *max, req.json),
             Command::Interfaces => self.interfaces(),
             Command::Events => {
                 let v: Vec<Value> = self.events.iter().cloned().collect();
@@ -1089,13 +1082,17 @@ impl Daemon {
             }
             Command::Igmp => self.igmp_state(),
             Command::Status => self.status(),
+            other => {
+                let r = control::error_reply(&format!("{}: not served by this mgmd", other.name()));
+                return Box::new(move || r);
+            }
         };
         let json = req.json;
         Box::new(move || {
             if json {
-                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+                control::ok_reply(&value)
             } else {
-                text
+                control::ok_reply(&control::Text { text })
             }
         })
     }
@@ -1144,7 +1141,7 @@ impl Daemon {
         (v, t)
     }
 
-    /// A page reply: `{"rows": [...]}` (JSON) or `{"text": "..."}`, with `more` and `next`.
+    /// A page reply: rows (JSON) or text, with `more` and `next`.
     fn page(
         rows: Vec<Value>,
         text: String,
@@ -1152,14 +1149,17 @@ impl Daemon {
         more: bool,
         next: Option<String>,
     ) -> String {
-        let mut v = if json {
-            json!({ "rows": rows })
+        let (rows, text) = if json {
+            (Some(rows), None)
         } else {
-            json!({ "text": text })
+            (None, Some(text))
         };
-        v["more"] = json!(more);
-        v["next"] = json!(next);
-        v.to_string() + "\n"
+        control::ok_reply(&control::Page {
+            rows,
+            text,
+            more,
+            next,
+        })
     }
 
     fn proto_name(p: Option<(u32, u32)>) -> String {
@@ -1269,9 +1269,9 @@ impl Daemon {
     }
 
     /// One step of a request: its reply (with the job to send it to), or what is left to do.
-    fn step(&self, w: Work) -> Result<(server::Job, server::Reply), Work> {
+    fn step(&self, w: Work) -> Result<(server::Job, server::Reply), Box<Work>> {
         let (job, cursor, left, mut rows, first) = match w {
-            Work::New(job) => match job.request.command {
+            Work::New(job) => match job.request.command.clone() {
                 Command::Mfes { after, max } => (
                     job,
                     after.map(|(s, g)| mgm::Sg::new(s, g)),
@@ -1310,13 +1310,13 @@ impl Daemon {
             rows.extend(page.items);
         }
         if left > 0 && more {
-            return Err(Work::Mfes {
+            return Err(Box::new(Work::Mfes {
                 job,
                 cursor,
                 left,
                 rows,
                 first,
-            });
+            }));
         }
         let reply = self.mfes_reply(rows, more, first, job.request.json);
         Ok((job, reply))

@@ -317,6 +317,7 @@ impl MrouteConf {
 
 #[path = "config_check.rs"]
 mod check;
+pub use check::check_ifname;
 
 impl Config {
     /// Parses and checks a config file's text: everything that would stop mgmd's start-up
