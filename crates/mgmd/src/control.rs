@@ -881,6 +881,31 @@ pub struct Page<R> {
     pub next: Option<String>,
 }
 
+/// The result of a command that changes mgmd's state (`mroute-add`, `reload`, ...): what
+/// changed, a line each (empty when nothing had to), and what waits for a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Changed {
+    /// What changed.
+    pub changes: Vec<String>,
+    /// Settings that changed in the file but take effect only when mgmd starts again.
+    pub restart_needed: Vec<String>,
+}
+
+impl Changed {
+    /// As text: a line per change, or `nothing changed`.
+    pub fn text(&self) -> String {
+        let mut t: String = self.changes.iter().map(|c| format!("{c}\n")).collect();
+        if self.changes.is_empty() {
+            t = "nothing changed\n".into();
+        }
+        for r in &self.restart_needed {
+            t += &format!("not applied until mgmd restarts: {r}\n");
+        }
+        t
+    }
+}
+
 /// The ok reply line carrying `result`, newline included.
 pub fn ok_reply<T: Serialize>(result: &T) -> String {
     let e = Envelope {

@@ -45,6 +45,8 @@
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
 
+#[path = "mgmd/changes.rs"]
+mod changes;
 #[path = "mgmd/server.rs"]
 mod server;
 #[path = "mgmd/timing.rs"]
@@ -57,7 +59,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mgm::{
@@ -71,7 +73,8 @@ use mgm_linux::{
     net, Forwarder, GroupMemberships, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind,
     UpcallOutcome,
 };
-use mgmd::control::{self, Command, MembershipKey, Request};
+use mgmd::control::{self, Command, JoinSpec, MembershipKey, Request};
+use mgmd::plan::{self, IfaceWanted, Origin, Sel, Wanted};
 use mgmd::ratelimit::LogLimiter;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
@@ -84,20 +87,21 @@ fn static_protocol() -> u32 {
     mgm::protocol_id(1, 0x2d6, 1)
 }
 
-/// RPF overrides of `[[mroute]] from = ...`.
+/// RPF overrides of `[[mroute]] from = ...`: (selector, incoming ifindex), replaced as a
+/// whole when the mroutes change.
 struct StaticHooks {
-    rules: Vec<(Option<Ipv4Addr>, Ipv4Addr, u32)>,
+    rules: Arc<Mutex<Vec<(Sel, u32)>>>,
 }
 
 impl Hooks<Ipv4Addr> for StaticHooks {
     fn rpf(&self, q: &RpfQuery<Ipv4Addr>) -> RpfDecision<Ipv4Addr> {
-        let rule = self
-            .rules
+        let rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        let rule = rules
             .iter()
-            .filter(|(s, g, _)| *g == q.sg.group && s.is_none_or(|s| s == q.sg.source))
-            .max_by_key(|(s, _, _)| s.is_some());
+            .filter(|((s, g), _)| *g == q.sg.group && s.is_none_or(|s| s == q.sg.source))
+            .max_by_key(|((s, _), _)| s.is_some());
         match rule {
-            Some((_, _, iif)) => RpfDecision {
+            Some((_, iif)) => RpfDecision {
                 iif: IfKey::new(*iif),
                 upstream: q.upstream,
             },
@@ -124,7 +128,16 @@ struct Daemon {
     ifaces: Vec<Iface>,
     events: VecDeque<Value>,
     start: Instant,
-    mroutes: Vec<Value>,
+    /// The configuration in force: the file's, with the control requests' changes.
+    config: Config,
+    /// Where it was read from (a reload reads it again).
+    config_path: PathBuf,
+    /// The static memberships of `mgmctl join`.
+    joins: Vec<JoinSpec>,
+    /// The static state as applied to the engine, step by step.
+    applied: Wanted,
+    /// The RPF overrides the static routing client's hooks read.
+    rules: Arc<Mutex<Vec<(Sel, u32)>>>,
     /// The router groups' memberships, one socket per interface.
     groups: GroupMemberships,
     max_mfes: usize,
@@ -184,6 +197,12 @@ enum Work {
         rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
         first: bool,
     },
+    /// A `flush`, a slice of the walk per step.
+    Flush {
+        job: server::Job,
+        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        deleted: usize,
+    },
 }
 
 impl Work {
@@ -192,6 +211,7 @@ impl Work {
         match self {
             Work::New(j) => j.request.command.name(),
             Work::Mfes { .. } => "mfes (continued)",
+            Work::Flush { .. } => "flush (continued)",
         }
     }
 }
@@ -245,7 +265,7 @@ fn main() {
     let socket = socket
         .or_else(|| config.control_socket.clone())
         .unwrap_or_else(|| PathBuf::from(mgmd::cli::DEFAULT_SOCKET));
-    if let Err(e) = run(config, socket, pid_file) {
+    if let Err(e) = run(config, config_path, socket, pid_file) {
         error!("{e}");
         std::process::exit(1);
     }
@@ -355,17 +375,26 @@ fn probe(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(), String> {
+fn run(
+    config: Config,
+    config_path: PathBuf,
+    socket: PathBuf,
+    pid_path: Option<PathBuf>,
+) -> Result<(), String> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(|e| format!("signal: {e}"))?;
     }
+    // SIGHUP: read the configuration again (a reload), as `mgmctl reload` does.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal: {e}"))?;
     // Before touching the kernel: a path that is not ours is a configuration error.
     mgmd::socket_path::prepare(&socket)?;
     if let Some(p) = &pid_path {
         mgmd::pid_file::check(p)?;
     }
-    let mut d = Daemon::start(&config)?;
+    let mut d = Daemon::start(&config, config_path)?;
     let listener = match UnixListener::bind(&socket) {
         Ok(l) => l,
         Err(e) => {
@@ -449,6 +478,13 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
         {
             d.read_socket();
         }
+        if hup.swap(false, Ordering::Relaxed) {
+            info!("SIGHUP: reloading {}", d.config_path.display());
+            let t = d.watch.begin();
+            // The outcome is logged; nothing else waits for it.
+            let _ = d.reload();
+            d.watch.end(t, "reload");
+        }
         let t = d.watch.begin();
         let acts = d.igmp.tick(d.now());
         d.igmp_actions(acts);
@@ -494,7 +530,7 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
 }
 
 impl Daemon {
-    fn start(config: &Config) -> Result<Self, String> {
+    fn start(config: &Config, config_path: PathBuf) -> Result<Self, String> {
         let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
             max_mfes: config.limits.max_mfes,
             ..mgm::Config::default()
@@ -504,39 +540,17 @@ impl Daemon {
             version = format!("{:#x}", sock.version().unwrap_or(0)),
             "mroute socket open (MRT_INIT, MRT_ASSERT)"
         );
-        let igmp_config = config.igmp.to_config().map_err(|e| e.to_string())?;
-        let global_input = igmp_config.input;
-        let mut ifaces = Vec::new();
-        for i in &config.interfaces {
-            let ifindex =
-                net::interface_index(&i.name).map_err(|e| format!("interface {}: {e}", i.name))?;
-            let address = mgm_linux::mroute::ipv4_addrs_of(&i.name)
-                .ok()
-                .and_then(|a| a.first().copied());
-            ifaces.push(Iface {
-                name: i.name.clone(),
-                ifindex,
-                address,
-                igmp: i.igmp,
-                input: i.input_policy(global_input),
-            });
-        }
-        let names: Vec<(String, u32)> =
-            ifaces.iter().map(|i| (i.name.clone(), i.ifindex)).collect();
-        let index_of = |n: &str| {
-            names
-                .iter()
-                .find(|(name, _)| name == n)
-                .map(|(_, i)| *i)
-                .expect("checked by Config::parse")
-        };
-        let rules = config
-            .mroutes
-            .iter()
-            .filter_map(|m| m.from.as_ref().map(|f| (m.source, m.group, index_of(f))))
-            .collect();
+        let target = Wanted::of(config, &[])?;
+        let igmp_config = config.igmp.to_config()?;
+        let rules = Arc::new(Mutex::new(Vec::new()));
         let (routing, routing_events) = mgm
-            .register(static_protocol(), 1, Arc::new(StaticHooks { rules }))
+            .register(
+                static_protocol(),
+                1,
+                Arc::new(StaticHooks {
+                    rules: rules.clone(),
+                }),
+            )
             .map_err(|e| format!("register: {e}"))?;
         let igmp = IgmpClient::register(mgm.clone(), igmp_config)
             .map_err(|e| format!("register IGMP: {e}"))?;
@@ -547,10 +561,17 @@ impl Daemon {
             igmp,
             routing,
             routing_events,
-            ifaces,
+            ifaces: Vec::new(),
             events: VecDeque::new(),
             start: Instant::now(),
-            mroutes: Vec::new(),
+            config: config.clone(),
+            config_path,
+            joins: Vec::new(),
+            applied: Wanted {
+                igmp: Some(igmp_config),
+                ..Wanted::default()
+            },
+            rules,
             groups: GroupMemberships::default(),
             max_mfes: config.limits.max_mfes,
             sync_per_second: config.limits.counter_sync_per_second,
@@ -563,44 +584,7 @@ impl Daemon {
             control: None,
             subnets_read: Instant::now(),
         };
-        for i in 0..d.ifaces.len() {
-            let (name, ifindex) = (d.ifaces[i].name.clone(), d.ifaces[i].ifindex);
-            let vif = d.fwd.add_interface(ifindex).map_err(|e| e.to_string())?;
-            d.mgm
-                .take_interface(d.routing, IfKey::new(ifindex))
-                .map_err(|e| format!("take {name}: {e}"))?;
-            info!(interface = %name, ifindex, vif, "interface owned by the static routing client");
-            if !d.ifaces[i].igmp {
-                continue;
-            }
-            let Some(addr) = d.ifaces[i].address else {
-                warn!(interface = %name, "no IPv4 address: IGMP not started there");
-                continue;
-            };
-            let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
-            d.groups.join(ifindex, &router_groups).map_err(|e| {
-                format!(
-                    "join {} and {} on {name}: {e}",
-                    router_groups[0], router_groups[1]
-                )
-            })?;
-            let now = d.now();
-            let acts = d
-                .igmp
-                .add_interface(ifindex, addr, now)
-                .map_err(|e| format!("IGMP on {name}: {e}"))?;
-            let input = d.ifaces[i].input;
-            d.igmp.set_input_policy(ifindex, input);
-            info!(
-                interface = %name,
-                address = %addr,
-                require_ttl_one = input.require_ttl_one,
-                require_router_alert = input.require_router_alert,
-                "IGMP querier started"
-            );
-            d.igmp_actions(acts);
-        }
-        d.refresh_subnets();
+        d.converge(&target)?;
         if d.groups.interfaces() > 0 {
             let limit = mgm_linux::membership::max_memberships_per_socket();
             info!(
@@ -612,48 +596,338 @@ impl Daemon {
                 limit.map_or("?".to_string(), |n| (n / 2).to_string())
             );
         }
-        for r in &config.routes {
-            let (prefix, len) = r.parse()?;
-            let mut route = Route::new(prefix, len, IfKey::new(index_of(&r.interface)));
+        Ok(d)
+    }
+
+    /// The ifindex of a configured interface.
+    fn ifindex(&self, name: &str) -> Result<u32, String> {
+        self.ifaces
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.ifindex)
+            .ok_or_else(|| format!("interface {name:?} is not one of mgmd's"))
+    }
+
+    /// Takes one interface live: a VIF, ownership by the static routing client, and IGMP when
+    /// `want` says so. Wholly or not at all: on an error, what was done is undone. (Start-up,
+    /// reload and interfaces that appear use it alike.)
+    fn add_interface(&mut self, name: &str, want: IfaceWanted) -> Result<(), String> {
+        let ifindex = net::interface_index(name).map_err(|e| format!("interface {name}: {e}"))?;
+        let address = mgm_linux::mroute::ipv4_addrs_of(name)
+            .ok()
+            .and_then(|a| a.first().copied());
+        let vif = self
+            .fwd
+            .add_interface(ifindex)
+            .map_err(|e| format!("interface {name}: {e}"))?;
+        if let Err(e) = self.mgm.take_interface(self.routing, IfKey::new(ifindex)) {
+            let _ = self.fwd.remove_interface(ifindex);
+            return Err(format!("take {name}: {e}"));
+        }
+        info!(interface = %name, ifindex, vif, "interface owned by the static routing client");
+        self.ifaces.push(Iface {
+            name: name.to_string(),
+            ifindex,
+            address,
+            igmp: false,
+            input: want.input,
+        });
+        if want.igmp {
+            if let Err(e) = self.start_igmp(name, want.input) {
+                self.remove_interface(name);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets one interface go live: the static routing client releases it (the engine drops
+    /// it from every entry and deletes the entries that came in on it), IGMP stops there, its
+    /// VIF goes. Failures are logged; the interface is gone from mgmd's view in any case.
+    fn remove_interface(&mut self, name: &str) {
+        let Some(pos) = self.ifaces.iter().position(|i| i.name == name) else {
+            return;
+        };
+        let ifindex = self.ifaces[pos].ifindex;
+        if let Err(e) = self
+            .mgm
+            .release_interface(self.routing, IfKey::new(ifindex))
+        {
+            warn!("release {name}: {e}");
+        }
+        // The engine bracketed the release with IGMP's disable/enable: let IGMP replay.
+        self.housekeeping();
+        if self.ifaces[pos].igmp {
+            self.stop_igmp(name);
+        }
+        if let Err(e) = self.fwd.remove_interface(ifindex) {
+            warn!("{name}: {e}");
+        }
+        self.ifaces.remove(pos);
+        self.housekeeping();
+        info!(interface = %name, ifindex, "interface released");
+    }
+
+    /// Starts the IGMP querier on a configured interface (not without an IPv4 address: that
+    /// is logged and left out).
+    fn start_igmp(&mut self, name: &str, input: igmp::InputPolicy) -> Result<(), String> {
+        let Some(i) = self.ifaces.iter().position(|i| i.name == name) else {
+            return Err(format!("interface {name:?} is not one of mgmd's"));
+        };
+        let (ifindex, address) = (self.ifaces[i].ifindex, self.ifaces[i].address);
+        let Some(addr) = address else {
+            warn!(interface = %name, "no IPv4 address: IGMP not started there");
+            return Ok(());
+        };
+        let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
+        self.groups.join(ifindex, &router_groups).map_err(|e| {
+            format!(
+                "join {} and {} on {name}: {e}",
+                router_groups[0], router_groups[1]
+            )
+        })?;
+        let now = self.now();
+        let acts = match self.igmp.add_interface(ifindex, addr, now) {
+            Ok(a) => a,
+            Err(e) => {
+                self.groups.leave(ifindex);
+                return Err(format!("IGMP on {name}: {e}"));
+            }
+        };
+        self.igmp.set_input_policy(ifindex, input);
+        self.ifaces[i].igmp = true;
+        self.ifaces[i].input = input;
+        info!(
+            interface = %name,
+            address = %addr,
+            require_ttl_one = input.require_ttl_one,
+            require_router_alert = input.require_router_alert,
+            "IGMP querier started"
+        );
+        self.igmp_actions(acts);
+        self.refresh_subnets();
+        Ok(())
+    }
+
+    /// Stops the IGMP querier on an interface (its IGMP memberships go with it).
+    fn stop_igmp(&mut self, name: &str) {
+        let Some(i) = self.ifaces.iter().position(|i| i.name == name) else {
+            return;
+        };
+        let ifindex = self.ifaces[i].ifindex;
+        if self.igmp.router().interfaces().contains_key(&ifindex) {
+            self.groups.leave(ifindex);
+            if let Err(e) = self.igmp.remove_interface(ifindex) {
+                warn!("IGMP release {name}: {e}");
+            }
+            info!(interface = %name, "released by IGMP");
+        }
+        self.ifaces[i].igmp = false;
+        self.housekeeping();
+    }
+
+    /// The engine's selector of `sel`.
+    fn selector(sel: &Sel) -> Selector<Ipv4Addr> {
+        match sel.0 {
+            Some(source) => Selector::Source {
+                source,
+                group: sel.1,
+            },
+            None => Selector::Group(sel.1),
+        }
+    }
+
+    /// Brings the applied static state to `target`, step by step ([`plan::diff`]); returns
+    /// a line per change. Each step that succeeds is recorded in `self.applied`, so after an
+    /// error a second call with the former state undoes what was done.
+    fn converge(&mut self, target: &Wanted) -> Result<Vec<String>, String> {
+        let d = plan::diff(&self.applied, target);
+        let mut done = Vec::new();
+        for name in &d.add_interfaces {
+            self.add_interface(name, target.interfaces[name])?;
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("interface {name} added"));
+        }
+        if let Some(c) = target.igmp.filter(|c| self.applied.igmp != Some(*c)) {
+            self.igmp.set_config(c);
+            self.applied.igmp = Some(c);
+            done.push("IGMP settings changed".into());
+        }
+        for name in &d.igmp_off {
+            self.stop_igmp(name);
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("IGMP stopped on {name}"));
+        }
+        for name in &d.igmp_on {
+            self.start_igmp(name, target.interfaces[name].input)?;
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("IGMP started on {name}"));
+        }
+        for name in &d.policies {
+            let input = target.interfaces[name].input;
+            let ifindex = self.ifindex(name)?;
+            self.igmp.set_input_policy(ifindex, input);
+            if let Some(i) = self.ifaces.iter_mut().find(|i| i.name == *name) {
+                i.input = input;
+            }
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("IGMP input checks changed on {name}"));
+        }
+        if d.rules {
+            let resolved = target
+                .rules
+                .iter()
+                .map(|(sel, from)| Ok((*sel, self.ifindex(from)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            *self.rules.lock().unwrap_or_else(PoisonError::into_inner) = resolved;
+            self.applied.rules.clone_from(&target.rules);
+        }
+        for k in &d.remove_routes {
+            self.mgm
+                .remove_route(k.0, k.1)
+                .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+            let r = self.applied.routes.remove(k);
+            info!(prefix = %format!("{}/{}", k.0, k.1), "route removed");
+            if r.is_some_and(|r| r.origin == Origin::Route) {
+                done.push(format!("route {}/{} removed", k.0, k.1));
+            }
+        }
+        for k in &d.add_routes {
+            let r = &target.routes[k];
+            let mut route = Route::new(k.0, k.1, IfKey::new(self.ifindex(&r.interface)?));
             if let Some(u) = r.upstream {
                 route.upstream = u;
             }
-            d.mgm
+            self.mgm
                 .add_route(route)
-                .map_err(|e| format!("route {}: {e}", r.prefix))?;
-            info!(prefix = %r.prefix, interface = %r.interface, "route");
+                .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+            self.applied.routes.insert(*k, r.clone());
+            info!(prefix = %format!("{}/{}", k.0, k.1), interface = %r.interface, "route");
+            if r.origin == Origin::Route {
+                done.push(format!("route {}/{} via {} added", k.0, k.1, r.interface));
+            }
         }
-        for m in &config.mroutes {
-            let sel = match m.source {
-                Some(source) => Selector::Source {
-                    source,
-                    group: m.group,
-                },
-                None => Selector::Group(m.group),
-            };
-            if let (Some(s), Some(from)) = (m.source, &m.from) {
-                // A host route makes the RPF answer independent of the configured routes.
-                let _ = d
-                    .mgm
-                    .add_route(Route::new(s, 32, IfKey::new(index_of(from))));
+        for sel in &d.regroup {
+            let n = self.delete_entries_of(*sel, target);
+            if n > 0 {
+                done.push(format!(
+                    "{n} entries of {} deleted for their new incoming interface",
+                    plan::show_sel(sel)
+                ));
             }
-            for to in &m.to {
-                d.mgm
-                    .add_membership(d.routing, sel, IfKey::new(index_of(to)), JOIN)
-                    .map_err(|e| format!("mroute {sel} to {to}: {e}"))?;
+        }
+        for m in &d.join {
+            let ifindex = self.ifindex(&m.1)?;
+            let sel = Self::selector(&m.0);
+            self.mgm
+                .add_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+            self.applied.members.insert(m.clone());
+            info!(selector = %sel, interface = %m.1, "static membership");
+            done.push(format!("{sel} forwarded to {}", m.1));
+        }
+        for m in &d.leave {
+            let ifindex = self.ifindex(&m.1)?;
+            let sel = Self::selector(&m.0);
+            self.mgm
+                .delete_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+            self.applied.members.remove(m);
+            info!(selector = %sel, interface = %m.1, "static membership removed");
+            done.push(format!("{sel} no longer forwarded to {}", m.1));
+        }
+        for sg in &d.unpin {
+            self.applied.pinned.remove(sg);
+            // Rebuilt by the next packet as a dynamic entry, with the default lifetime.
+            match self.mgm.delete_mfe(self.routing, sg.0, sg.1) {
+                Ok(()) | Err(mgm::Error::NoSuchMfe { .. }) => {}
+                Err(e) => warn!("deleting the entry of ({}, {}): {e}", sg.0, sg.1),
             }
-            if let (Some(s), Some(from)) = (m.source, &m.from) {
-                match d.mgm.new_packet(IfKey::new(index_of(from)), s, m.group) {
-                    Ok(_) => {}
-                    Err(e) => warn!("pre-installing {sel}: {e}"),
+        }
+        for sg in &d.pin {
+            self.applied.pinned.insert(*sg, target.pinned[sg].clone());
+        }
+        self.ensure_pinned();
+        for name in &d.remove_interfaces {
+            self.remove_interface(name);
+            self.applied.interfaces.remove(name);
+            done.push(format!("interface {name} removed"));
+        }
+        self.housekeeping();
+        Ok(done)
+    }
+
+    /// Deletes the dynamic entries `sel` selects (a slice of the walk from the group's first
+    /// entry); returns how many.
+    fn delete_entries_of(&mut self, sel: Sel, target: &Wanted) -> usize {
+        let mut after = Some(mgm::Sg::new(Ipv4Addr::UNSPECIFIED, sel.1));
+        let mut deleted = 0;
+        while let Ok(page) = self.mgm.mfes(after, 64) {
+            let mut past = false;
+            for m in &page.items {
+                if m.group != sel.1 {
+                    past = true;
+                    break;
+                }
+                let chosen = sel.0.is_none_or(|s| s == m.source);
+                if chosen
+                    && !target.pinned.contains_key(&(m.source, m.group))
+                    && self.mgm.delete_mfe(self.routing, m.source, m.group).is_ok()
+                {
+                    deleted += 1;
                 }
             }
-            info!(selector = %sel, from = ?m.from, to = ?m.to, "static mroute");
-            d.mroutes
-                .push(json!({"selector": sel.to_string(), "from": m.from, "to": m.to}));
+            after = page.items.last().map(|m| m.sg());
+            if past || !page.more {
+                break;
+            }
         }
-        d.housekeeping();
-        Ok(d)
+        deleted
+    }
+
+    /// Every static (S,G)'s entry never expires: pinned where it exists, installed ahead of
+    /// traffic where its rule has a `from`.
+    fn ensure_pinned(&mut self) {
+        let pinned: Vec<((Ipv4Addr, Ipv4Addr), Option<String>)> = self
+            .applied
+            .pinned
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for ((s, g), from) in pinned {
+            match self.mgm.mfe(s, g) {
+                Ok(m) if m.timeout.is_none() => continue,
+                Ok(_) => {}
+                Err(_) => {
+                    let Some(ifindex) = from.and_then(|f| self.ifindex(&f).ok()) else {
+                        continue;
+                    };
+                    if let Err(e) = self.mgm.new_packet(IfKey::new(ifindex), s, g) {
+                        warn!("pre-installing ({s}, {g}): {e}");
+                        continue;
+                    }
+                }
+            }
+            self.pin(mgm::Sg::new(s, g));
+        }
+    }
+
+    /// The entry of a static (S,G) never expires.
+    fn pin(&mut self, sg: mgm::Sg<Ipv4Addr>) {
+        if let Err(e) = self
+            .mgm
+            .set_mfe_timeout(self.routing, sg.source, sg.group, None)
+        {
+            warn!("pinning the entry of ({}, {}): {e}", sg.source, sg.group);
+        }
     }
 
     fn now(&self) -> Duration {
@@ -714,6 +988,11 @@ impl Daemon {
                     self.watch.upcall_handled();
                     match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
+                            if let MissOutcome::Created(m) = &o {
+                                if self.applied.pinned.contains_key(&(m.source, m.group)) {
+                                    self.pin(m.sg());
+                                }
+                            }
                             let what = match &o {
                                 MissOutcome::Created(m) => format!(
                                     "created, iif {}, oifs [{}]",
@@ -1082,6 +1361,7 @@ impl Daemon {
             }
             Command::Igmp => self.igmp_state(),
             Command::Status => self.status(),
+            Command::Routes => self.routes(),
             other => {
                 let r = control::error_reply(&format!("{}: not served by this mgmd", other.name()));
                 return Box::new(move || r);
@@ -1130,7 +1410,7 @@ impl Daemon {
             "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
             "control_timed_out": load(ctl.map(|s| &s.timed_out)),
             "log_lines_left_out": suppressed,
-            "static_mroutes": self.mroutes,
+            "static_mroutes": self.config.mroutes.iter().map(|m| json!({"selector": plan::show_sel(&(m.source, m.group)), "from": m.from, "to": m.to})).collect::<Vec<_>>(),
         });
         let t = format!(
             "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
@@ -1269,8 +1549,25 @@ impl Daemon {
     }
 
     /// One step of a request: its reply (with the job to send it to), or what is left to do.
-    fn step(&self, w: Work) -> Result<(server::Job, server::Reply), Box<Work>> {
+    fn step(&mut self, w: Work) -> Result<(server::Job, server::Reply), Box<Work>> {
         let (job, cursor, left, mut rows, first) = match w {
+            Work::Flush {
+                job,
+                cursor,
+                deleted,
+            } => return self.flush_step(job, cursor, deleted),
+            Work::New(job) if job.request.command == Command::Flush => {
+                return self.flush_step(job, None, 0)
+            }
+            Work::New(job) if job.request.command.changes() => {
+                let result = self.change(&job.request.command);
+                let reply = match result {
+                    Ok(c) if job.request.json => control::ok_reply(&c),
+                    Ok(c) => control::ok_reply(&control::Text { text: c.text() }),
+                    Err(e) => control::error_reply(&e),
+                };
+                return Ok((job, Box::new(move || reply)));
+            }
             Work::New(job) => match job.request.command.clone() {
                 Command::Mfes { after, max } => (
                     job,
