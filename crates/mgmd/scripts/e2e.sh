@@ -21,67 +21,17 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-MGMD=${MGMD:-$ROOT/target/debug/mgmd}
-MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
-PY=${PYTHON:-$(command -v python3)}
+. "$HERE/lib.sh"
 N=${N:-50}
 ROUTERS=${ROUTERS:-mgmd smcroute}
 G=239.1.2.3
 
-if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
-    # Rootless: a private user, network and mount namespace for the whole run.
-    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
-        N="$N" ROUTERS="$ROUTERS" bash "$0" "$@"
-fi
-if [ -n "${MGM_E2E_INNER:-}" ]; then
-    mount --make-rprivate / 2>/dev/null || true
-    if [ -d /run/netns ]; then
-        mount -t tmpfs tmpfs /run/netns
-    else
-        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
-    fi
-fi
-
-P="mgme2e$$"
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-e2e.XXXXXX")
-PIDS=()
-KEEP_LOGS=1
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for n in snd rtr rcv1 rcv2; do
-        ip netns del "$P$n" 2>/dev/null || true
-    done
-    if [ "$KEEP_LOGS" = 1 ]; then
-        echo "e2e: logs kept in $RUN" >&2
-    else
-        rm -rf "$RUN"
-    fi
-}
-trap cleanup EXIT
-
-nx() {
-    local ns=$1
-    shift
-    ip netns exec "$P$ns" "$@"
-}
-# Background processes are started with `ip netns exec` directly (not through the nx
-# function, which would run in a subshell): `ip netns exec` execs the command, so $! is its PID.
+e2e_unshare N ROUTERS -- "$@"
+NSS=(snd rtr rcv1 rcv2)
+e2e_setup e2e mgme2e mgm-e2e "${NSS[@]}"
 
 topology() {
-    local n
-    for n in snd rtr rcv1 rcv2; do
-        ip netns del "$P$n" 2>/dev/null || true
-        ip netns add "$P$n"
-        nx "$n" ip link set lo up
-    done
+    e2e_netns_add "${NSS[@]}"
     ip link add snd0 netns "${P}snd" type veth peer name rsnd netns "${P}rtr"
     ip link add rcv1 netns "${P}rcv1" type veth peer name rrcv1 netns "${P}rtr"
     ip link add rcv2 netns "${P}rcv2" type veth peer name rrcv2 netns "${P}rtr"
@@ -96,21 +46,16 @@ topology() {
     nx rcv2 ip addr add 203.0.113.130/25 dev rcv2
     nx rcv2 ip link set rcv2 up
 }
+teardown() {
+    local n
+    for n in "${NSS[@]}"; do ip netns del "$P$n"; done
+}
 
 kernel_state() { # prints "VIFS MFCS" in rtr
     local v c
     v=$(nx rtr tail -n +2 /proc/net/ip_mr_vif | wc -l)
     c=$(nx rtr tail -n +2 /proc/net/ip_mr_cache | wc -l)
     echo "$v $c"
-}
-
-wait_for() { # wait_for SECONDS COMMAND...
-    local until=$((SECONDS + $1))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$until" ] && return 1
-        sleep 0.1
-    done
 }
 
 start_mgmd() {
@@ -127,10 +72,7 @@ name = "rrcv2"
 prefix = "198.51.100.0/24"
 interface = "rsnd"
 EOF
-    ip netns exec "${P}rtr" "$MGMD" --config "$RUN/mgmd.toml" --log debug >"$RUN/mgmd.log" 2>&1 &
-    RPID=$!
-    PIDS+=("$RPID")
-    wait_for 5 test -S "$RUN/mgmd.sock" || { cat "$RUN/mgmd.log"; echo "mgmd did not start" >&2; return 1; }
+    e2e_start_mgmd debug
 }
 
 start_smcroute() {
@@ -146,8 +88,6 @@ EOF
     PIDS+=("$RPID")
     wait_for 5 test -S "$RUN/smcroute.sock" || { cat "$RUN/smcroute.log"; echo "smcrouted did not start" >&2; return 1; }
 }
-
-ctl() { nx rtr "$MGMCTL" --socket "$RUN/mgmd.sock" "$@"; }
 
 both_joined() {
     local m
@@ -202,10 +142,9 @@ scenario() { # scenario ROUTER
     wrong_kernel=$(awk '$1=="030201EF" && $2=="026433C6" {print $6}' "$out/ip_mr_cache.txt" | head -1)
     read -r vifs_before mfcs_before < <(kernel_state)
     # 4. stop.
-    local t0=$SECONDS rc=0
-    kill -TERM "$RPID"
-    wait_for 10 bash -c "! kill -0 $RPID" || { echo "e2e: $r did not stop in 10 s" >&2; kill -KILL "$RPID"; }
-    wait "$RPID" || rc=$?
+    local t0=$SECONDS rc
+    e2e_stop "$RPID" "e2e: $r"
+    rc=$STOP_STATUS
     read -r vifs mfcs < <(kernel_state)
     cat >"$out/result.env" <<EOF
 wrong_events=$wrong_events
@@ -217,13 +156,13 @@ mfcs_after=$mfcs
 exit_code=$rc
 stop_seconds=$((SECONDS - t0))
 EOF
-    for n in snd rtr rcv1 rcv2; do ip netns del "$P$n"; done
+    teardown
 }
 
 # IPv6: MRT6_INIT, MIFs, one MFC6 through the engine (forwarding of IPv6 traffic is not tested).
 topology
 nx rtr "$MGMD" --probe rsnd rrcv1 rrcv2 || { echo "FAIL: mgmd --probe" >&2; exit 1; }
-for n in snd rtr rcv1 rcv2; do ip netns del "$P$n"; done
+teardown
 
 ran=()
 for r in $ROUTERS; do
@@ -327,6 +266,4 @@ checks = 7 if "mgmd" in res else 0
 print(f"e2e: {checks - len(fails)} passed, {len(fails)} failed")
 sys.exit(1 if fails else 0)
 EOF
-status=$?
-if [ "$status" = 0 ]; then KEEP_LOGS=0; else tail -50 "$RUN/mgmd.log" 2>/dev/null; fi
-exit "$status"
+e2e_finish "$?" 50

@@ -22,10 +22,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-MGMD=${MGMD:-$ROOT/target/debug/mgmd}
-MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
-PY=${PYTHON:-$(command -v python3)}
+. "$HERE/lib.sh"
 G=239.1.2.4
 # The flow: COUNT datagrams, one every INTERVAL s; the receivers leave at datagrams LEAVE_A
 # and LEAVE_B (0.75 s and 2 s into it).
@@ -36,70 +33,13 @@ LEAVE_B=1000
 # Most time from rcvb's leave report on the link to the last datagram there.
 STOP_WITHIN=0.020
 
-if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
-    # Rootless: a private user, network and mount namespace for the whole run.
-    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
-        bash "$0" "$@"
-fi
-if [ -n "${MGM_E2E_INNER:-}" ]; then
-    mount --make-rprivate / 2>/dev/null || true
-    if [ -d /run/netns ]; then
-        mount -t tmpfs tmpfs /run/netns
-    else
-        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
-    fi
-fi
-
-P="mgmfl$$"
-NAMESPACES="snd rtr lan rcva rcvb"
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-e2e-fast-leave.XXXXXX")
-PIDS=()
-KEEP_LOGS=1
-
-cleanup() {
-    local pid n
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for n in $NAMESPACES; do
-        ip netns del "$P$n" 2>/dev/null || true
-    done
-    if [ "$KEEP_LOGS" = 1 ]; then
-        echo "e2e_fast_leave: logs kept in $RUN" >&2
-    else
-        rm -rf "$RUN"
-    fi
-}
-trap cleanup EXIT
-
-nx() {
-    local ns=$1
-    shift
-    ip netns exec "$P$ns" "$@"
-}
-# Background processes are started with `ip netns exec` directly (not through the nx
-# function, which would run in a subshell): `ip netns exec` execs the command, so $! is its PID.
-
-wait_for() { # wait_for SECONDS COMMAND...
-    local until=$((SECONDS + $1))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$until" ] && return 1
-        sleep 0.1
-    done
-}
-
-ctl() { nx rtr "$MGMCTL" --socket "$RUN/mgmd.sock" "$@"; }
+e2e_unshare -- "$@"
+NAMESPACES=(snd rtr lan rcva rcvb)
+e2e_setup e2e_fast_leave mgmfl mgm-e2e-fast-leave "${NAMESPACES[@]}"
 
 joined() { ctl memberships | grep -q "rlan.*(\*,$G)"; }
 
-for n in $NAMESPACES; do
-    ip netns add "$P$n"
-    nx "$n" ip link set lo up
-done
+e2e_netns_add "${NAMESPACES[@]}"
 ip link add snd0 netns "${P}snd" type veth peer name rsnd netns "${P}rtr"
 ip link add rlan netns "${P}rtr" type veth peer name lr netns "${P}lan"
 ip link add rcv0 netns "${P}rcva" type veth peer name la netns "${P}lan"
@@ -135,10 +75,7 @@ prefix = "198.51.100.0/24"
 interface = "rsnd"
 EOF
 [ -x "$MGMD" ] || { echo "e2e_fast_leave: $MGMD missing (cargo build)" >&2; exit 1; }
-ip netns exec "${P}rtr" "$MGMD" --config "$RUN/mgmd.toml" --log debug >"$RUN/mgmd.log" 2>&1 &
-RPID=$!
-PIDS+=("$RPID")
-wait_for 5 test -S "$RUN/mgmd.sock" || { cat "$RUN/mgmd.log"; echo "mgmd did not start" >&2; exit 1; }
+e2e_start_mgmd debug || exit 1
 
 # The flow's sender and the link's sniffer, with the timing this test needs: the sender makes
 # the receivers leave at given datagrams of the flow (whatever the machine's load, the leaves
@@ -219,10 +156,8 @@ ctl memberships >"$RUN/memberships_after_b.txt" || true
 touch "$RUN/stop"
 wait "$PA" "$PB" "$PS" || true
 
-rc=0
-kill -TERM "$RPID"
-wait_for 10 bash -c "! kill -0 $RPID" || { echo "e2e_fast_leave: mgmd did not stop in 10 s" >&2; kill -KILL "$RPID"; }
-wait "$RPID" || rc=$?
+e2e_stop "$RPID" "e2e_fast_leave: mgmd"
+rc=$STOP_STATUS
 
 set +e
 "$PY" - "$RUN" "$INTERVAL" "$STOP_WITHIN" "$rc" "$G" <<'EOF'
@@ -292,6 +227,4 @@ for x in fails:
 print(f"e2e_fast_leave: {'ok' if not fails else str(len(fails)) + ' failed'}")
 sys.exit(1 if fails else 0)
 EOF
-status=$?
-if [ "$status" = 0 ]; then KEEP_LOGS=0; else tail -40 "$RUN/mgmd.log" 2>/dev/null; fi
-exit "$status"
+e2e_finish "$?" 40

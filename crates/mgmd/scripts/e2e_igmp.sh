@@ -20,67 +20,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-MGMD=${MGMD:-$ROOT/target/debug/mgmd}
-MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
-PY=${PYTHON:-$(command -v python3)}
+. "$HERE/lib.sh"
 
-if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
-    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
-        bash "$0" "$@"
-fi
-if [ -n "${MGM_E2E_INNER:-}" ]; then
-    mount --make-rprivate / 2>/dev/null || true
-    if [ -d /run/netns ]; then
-        mount -t tmpfs tmpfs /run/netns
-    else
-        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
-    fi
-fi
+e2e_unshare -- "$@"
+e2e_setup e2e_igmp mgmigmp mgm-e2e-igmp rtr host
 
-P="mgmigmp$$"
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-e2e-igmp.XXXXXX")
-PIDS=()
-KEEP_LOGS=1
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for n in rtr host; do
-        ip netns del "$P$n" 2>/dev/null || true
-    done
-    if [ "$KEEP_LOGS" = 1 ]; then
-        echo "e2e_igmp: logs kept in $RUN" >&2
-    else
-        rm -rf "$RUN"
-    fi
-}
-trap cleanup EXIT
-
-nx() {
-    local ns=$1
-    shift
-    ip netns exec "$P$ns" "$@"
-}
-
-wait_for() { # wait_for SECONDS COMMAND...
-    local until=$((SECONDS + $1))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$until" ] && return 1
-        sleep 0.1
-    done
-}
-
-for n in rtr host; do
-    ip netns add "$P$n"
-    nx "$n" ip link set lo up
-done
+e2e_netns_add rtr host
 ip link add h0 netns "${P}host" mtu 9000 type veth peer name rh0 netns "${P}rtr" mtu 9000
 nx rtr ip addr add 203.0.113.1/24 dev rh0
 nx host ip addr add 203.0.113.2/24 dev h0
@@ -99,12 +44,8 @@ max_groups_per_interface = 1000
 [[interface]]
 name = "rh0"
 EOF
-ip netns exec "${P}rtr" "$MGMD" --config "$RUN/mgmd.toml" --log info >"$RUN/mgmd.log" 2>&1 &
-RPID=$!
-PIDS+=("$RPID")
-wait_for 5 test -S "$RUN/mgmd.sock" || { cat "$RUN/mgmd.log"; echo "mgmd did not start" >&2; exit 1; }
+e2e_start_mgmd info || exit 1
 
-ctl() { nx rtr "$MGMCTL" --socket "$RUN/mgmd.sock" "$@"; }
 forge() { nx host "$PY" "$HERE/igmp_forge.py" --ifname h0 "$@" >>"$RUN/forge.log"; }
 snapshot() { ctl --json igmp >"$RUN/$1.json"; }
 # counter NAME FILE: the rh0 counter NAME in a snapshot.
@@ -127,7 +68,7 @@ forge --src 203.0.113.2 report --group 239.5.5.5
 until_count 5 s0 'counters["accepted"]' 1 || { echo "FAIL: mgmd heard nothing" >&2; exit 1; }
 
 fails=()
-check() { # check WHAT CONDITION-RESULT(0/1)
+check() { # check WHAT CONDITION-RESULT(0/1): its own form, in place of lib.sh's
     if [ "$2" = 1 ]; then echo "ok   $1"; else echo "FAIL $1"; fails+=("$1"); fi
 }
 py_true() { "$PY" -c "import sys; sys.exit(0 if ($1) else 1)" && echo 1 || echo 0; }
@@ -173,11 +114,9 @@ ctl igmp | grep -E "received|refused" >"$RUN/igmp.txt" || true
 cat "$RUN/igmp.txt"
 
 # 5. Stop.
-rc=0
-kill -TERM "$RPID"
-wait_for 10 bash -c "! kill -0 $RPID" || { echo "mgmd did not stop in 10 s" >&2; kill -KILL "$RPID"; }
-wait "$RPID" || rc=$?
+e2e_stop "$RPID" mgmd
+rc=$STOP_STATUS
 check "mgmd stops cleanly (exit $rc)" "$(py_true "$rc == 0")"
 
 echo "e2e_igmp: $((14 - ${#fails[@]})) passed, ${#fails[@]} failed"
-if [ "${#fails[@]}" = 0 ]; then KEEP_LOGS=0; else tail -30 "$RUN/mgmd.log"; exit 1; fi
+e2e_finish "$((${#fails[@]} > 0))" 30

@@ -34,77 +34,15 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-MGMD=${MGMD:-$ROOT/target/debug/mgmd}
-MGMCTL=${MGMCTL:-$ROOT/target/debug/mgmctl}
-PY=${PYTHON:-$(command -v python3)}
+. "$HERE/lib.sh"
 BUDGET_US=${BUDGET_US:-1000}
 if [ -z "${MGMD_SCHED:-}" ]; then
     if chrt -f 10 true 2>/dev/null; then MGMD_SCHED=fifo; else MGMD_SCHED=normal; fi
 fi
 
-if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
-    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" MGMCTL="$MGMCTL" \
-        BUDGET_US="$BUDGET_US" MGMD_SCHED="$MGMD_SCHED" KEEP="${KEEP:-}" bash "$0" "$@"
-fi
-if [ -n "${MGM_E2E_INNER:-}" ]; then
-    mount --make-rprivate / 2>/dev/null || true
-    if [ -d /run/netns ]; then
-        mount -t tmpfs tmpfs /run/netns
-    else
-        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
-    fi
-fi
+e2e_unshare BUDGET_US MGMD_SCHED KEEP -- "$@"
+e2e_setup e2e_overload mgmov mgm-overload snd rtr rcv rtr32
 
-P="mgmov$$"
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-overload.XXXXXX")
-PIDS=()
-KEEP_LOGS=1
-FAILS=()
-NSS=(snd rtr rcv rtr32)
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    for n in "${NSS[@]}"; do
-        ip netns del "$P$n" 2>/dev/null || true
-    done
-    if [ "$KEEP_LOGS" = 1 ] || [ -n "${KEEP:-}" ]; then
-        echo "e2e_overload: logs kept in $RUN" >&2
-    else
-        rm -rf "$RUN"
-    fi
-}
-trap cleanup EXIT
-
-nx() {
-    local ns=$1
-    shift
-    ip netns exec "$P$ns" "$@"
-}
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok:   $what"
-    else
-        echo "FAIL: $what"
-        FAILS+=("$what")
-    fi
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local until=$((SECONDS + $1))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$until" ] && return 1
-        sleep 0.1
-    done
-}
 json_field() { # json_field FILE KEY
     "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
@@ -119,11 +57,8 @@ setup_failed() {
 }
 
 topology() {
-    local n i
-    for n in snd rtr rcv; do
-        ip netns add "$P$n"
-        nx "$n" ip link set lo up
-    done
+    local i
+    e2e_netns_add snd rtr rcv
     ip link add snd0 netns "${P}snd" type veth peer name rsnd netns "${P}rtr"
     ip link add rcv1 netns "${P}rcv" type veth peer name rrcv1 netns "${P}rtr"
     nx snd ip addr add 198.51.100.2/24 dev snd0
@@ -146,11 +81,7 @@ start_mgmd() { # start_mgmd NAME NAMESPACE [SCHED]; sets RPID
     PIDS+=("$RPID")
     wait_for 10 test -S "$RUN/$name.sock" || { cat "$RUN/$name.log"; echo "mgmd $name did not start" >&2; return 1; }
 }
-stop_mgmd() {
-    kill -TERM "$RPID"
-    wait_for 10 bash -c "! kill -0 $RPID" || kill -KILL "$RPID"
-    wait "$RPID" || true
-}
+stop_mgmd() { e2e_stop "$RPID" ""; }
 router_conf() { # router_conf NAME [LIMITS...]
     local name=$1
     shift
@@ -274,12 +205,15 @@ check "(b) the log stays small (< 64 KiB)" test "$log_bytes" -lt 65536
 check "(b) the log says how many lines were left out" grep -q "left out" "$RUN/b.log"
 check "(b) the paged dump lists every entry once (text and JSON)" \
     test "$rows_text" -eq "$mfes" -a "$rows_json" -eq "$mfes"
-ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
-    --ready-file "$RUN/hold.ready" --stop-file "$RUN/b.stop" >/dev/null &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for "$SETUP_WAIT" test -e "$RUN/hold.ready" || setup_failed "the held clients did not start"
-sleep 0.2
+hold_clients() { # hold_clients READY STOP: two clients on B that stay until $RUN/STOP exists; sets HOLD
+    ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
+        --ready-file "$RUN/$1" --stop-file "$RUN/$2" >/dev/null &
+    HOLD=$!
+    PIDS+=("$HOLD")
+    wait_for "$SETUP_WAIT" test -e "$RUN/$1" || setup_failed "the held clients did not start"
+    sleep 0.2
+}
+hold_clients hold.ready b.stop
 busy=$(nx rtr "$MGMCTL" --socket "$B" status 2>&1 || true)
 touch "$RUN/b.stop"
 wait "$HOLD" || true
@@ -292,12 +226,7 @@ check "(b) a second mgmd on the live socket is refused" \
     bash -c "[ $second = refused ] && grep -q 'answers on it' '$RUN/b2.log'"
 # Shutdown with clients connected: their sockets are shut down and their threads joined, at
 # once (not at their 2 s read deadline).
-ip netns exec "${P}rtr" "$PY" "$HERE/overload.py" hold --socket "$B" --count 2 \
-    --ready-file "$RUN/hold2.ready" --stop-file "$RUN/b.stop2" >/dev/null &
-HOLD=$!
-PIDS+=("$HOLD")
-wait_for "$SETUP_WAIT" test -e "$RUN/hold2.ready" || setup_failed "the held clients did not start"
-sleep 0.2
+hold_clients hold2.ready b.stop2
 t0=$(date +%s%N)
 stop_mgmd
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
@@ -313,8 +242,7 @@ check "(b) a control_socket path that is a regular file is refused and kept" \
     bash -c "[ $fstart = refused ] && grep -q 'regular file' '$RUN/f.log' && [ \"\$(cat '$RUN/file.sock')\" = 'keep me' ]"
 
 # ---- (c) 32 interfaces with IGMP ----
-ip netns add "${P}rtr32"
-nx rtr32 ip link set lo up
+e2e_netns_add rtr32
 {
     echo "control_socket = \"$RUN/c.sock\""
 } >"$RUN/c.toml"
@@ -343,5 +271,6 @@ left=$(nx rtr32 ip maddr show | grep -c "224.0.0.22" || true)
 check "(c) the memberships are gone after SIGTERM" test "$left" -eq 0
 
 echo "e2e_overload: ${#FAILS[@]} failed"
-if [ "${#FAILS[@]}" = 0 ]; then KEEP_LOGS=0; fi
+# KEEP=1 keeps the logs of a run that passed.
+if [ "${#FAILS[@]}" = 0 ] && [ -z "${KEEP:-}" ]; then KEEP_LOGS=0; fi
 [ "${#FAILS[@]}" = 0 ]

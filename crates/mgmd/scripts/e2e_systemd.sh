@@ -17,74 +17,17 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-MGMD=${MGMD:-$ROOT/target/debug/mgmd}
-PY=${PYTHON:-$(command -v python3)}
+. "$HERE/lib.sh"
 
-if [ "$(id -u)" != 0 ] && [ -z "${MGM_E2E_INNER:-}" ]; then
-    exec unshare -Urnm env MGM_E2E_INNER=1 PYTHON="$PY" MGMD="$MGMD" bash "$0" "$@"
-fi
-if [ -n "${MGM_E2E_INNER:-}" ]; then
-    mount --make-rprivate / 2>/dev/null || true
-    if [ -d /run/netns ]; then
-        mount -t tmpfs tmpfs /run/netns
-    else
-        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
-    fi
-fi
+e2e_unshare -- "$@"
+e2e_setup e2e_systemd mgmsd mgm-systemd rtr
 
-P="mgmsd$$"
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/mgm-systemd.XXXXXX")
-PIDS=()
-KEEP_LOGS=1
-FAILS=()
-CHECKS=0
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    ip netns del "${P}rtr" 2>/dev/null || true
-    if [ "$KEEP_LOGS" = 1 ]; then
-        echo "e2e_systemd: logs kept in $RUN" >&2
-    else
-        rm -rf "$RUN"
-    fi
-}
-trap cleanup EXIT
-
-nx() { ip netns exec "${P}rtr" "$@"; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    CHECKS=$((CHECKS + 1))
-    if "$@"; then
-        echo "ok:   $what"
-    else
-        echo "FAIL: $what"
-        FAILS+=("$what")
-    fi
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local until=$((SECONDS + $1))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -ge "$until" ] && return 1
-        sleep 0.1
-    done
-}
-
-ip netns add "${P}rtr"
-nx ip link set lo up
-nx ip link add ra0 type veth peer name rb0
-nx ip addr add 203.0.113.1/30 dev ra0
-nx ip addr add 203.0.113.2/30 dev rb0
-nx ip link set ra0 up
-nx ip link set rb0 up
+e2e_netns_add rtr
+nx rtr ip link add ra0 type veth peer name rb0
+nx rtr ip addr add 203.0.113.1/30 dev ra0
+nx rtr ip addr add 203.0.113.2/30 dev rb0
+nx rtr ip link set ra0 up
+nx rtr ip link set rb0 up
 conf() { # conf NAME: a configuration with its own control socket
     printf 'control_socket = "%s"\n[[interface]]\nname = "ra0"\n[[interface]]\nname = "rb0"\n' \
         "$RUN/$1.sock" >"$RUN/$1.toml"
@@ -131,7 +74,7 @@ check "1. at READY=1 both interfaces have their VIF" \
 check "2. the pid file holds mgmd's pid" test "$(cat "$RUN/a.pid" 2>/dev/null)" = "$RPID"
 
 refusal() { # refusal LOG PIDFILE: how a second mgmd (config b) ends, under `timeout`
-    if nx timeout 10 "$MGMD" --config "$RUN/b.toml" --pid-file "$2" >"$1" 2>&1; then
+    if nx rtr timeout 10 "$MGMD" --config "$RUN/b.toml" --pid-file "$2" >"$1" 2>&1; then
         echo started
     else
         echo "refused ($?)"
