@@ -36,8 +36,9 @@ pub const DEFAULT_SOCKET: &str = "/run/mgmd.sock";
 engine. It owns the configured interfaces (a VIF each), routes toward sources for RPF from \
 its configuration, runs the IGMP querier on them, keeps static (S,G) and (*,G) forwarding, \
 installs the engine's forwarding entries in the kernel, and answers mgmctl on a unix control \
-socket.\n\nOn SIGTERM or SIGINT it removes every forwarding entry and VIF it made and exits \
-0.",
+socket.\n\nOn SIGHUP it reads the configuration again and applies the difference (an \
+invalid file changes nothing). On SIGTERM or SIGINT it removes every forwarding entry and VIF \
+it made and exits 0.",
     after_help = "The configuration's keys are documented in mgmd.example.toml, which ships \
 with the sources. Exit status: 0 on a clean stop or a configuration that passes --check, 1 \
 when the configuration or the kernel refuses, 2 for a bad command line."

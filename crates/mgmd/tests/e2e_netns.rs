@@ -5,7 +5,9 @@
 //! `e2e_igmp_input` runs `scripts/e2e_igmp.sh` (forged and oversized IGMP, floods over the
 //! limits); `e2e_fast_leave` runs `scripts/e2e_fast_leave.sh` (two receivers on one link,
 //! fast leave with explicit host tracking); `e2e_systemd` runs `scripts/e2e_systemd.sh`
-//! (readiness notification, pid file, the refusal of a second multicast router).
+//! (readiness notification, pid file, the refusal of a second multicast router);
+//! `e2e_control` runs `scripts/e2e_control.sh` (SIGHUP and `mgmctl reload`, valid and not,
+//! runtime mroutes, flush and the static (S,G) that never expires, with flows' loss counted).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
 //! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
@@ -131,4 +133,14 @@ fn e2e_fast_leave() {
 #[test]
 fn e2e_systemd() {
     run_script("e2e_systemd", "e2e_systemd.sh", &[]);
+}
+
+/// Reload and runtime control with flows running: `scripts/e2e_control.sh` checks that a
+/// SIGHUP with the file unchanged, a reload adding a downstream interface (which then gets
+/// the flow) and `mgmctl flush` lose no datagram of a static (S,G) flow, that a reload of an
+/// invalid file changes nothing and says why (exit status 1), that `mgmctl mroute add` and
+/// `del` start and stop a second flow within 0.5 s, and that the static (S,G) shows no expiry.
+#[test]
+fn e2e_control() {
+    run_script("e2e_control", "e2e_control.sh", &[]);
 }

@@ -41,6 +41,14 @@
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
 //!
+//! **Reload and runtime control.** On SIGHUP, and on `mgmctl reload`, it reads the
+//! configuration file again, checks it whole as `--check` does (an invalid file changes
+//! nothing, and says why), and applies the difference live ([`mgmd::plan`]): interfaces,
+//! IGMP settings, RPF routes, static mroutes. `mgmctl` adds and removes static mroutes, RPF
+//! routes and static memberships (each change checked as the configuration is, applied wholly
+//! or not at all), and flushes the dynamic entries; each is one control step of the main loop
+//! (a flush a slice at a time). A static (S,G)'s entry never expires.
+//!
 //! On SIGTERM or SIGINT it releases every interface (the routing client first, so IGMP sees
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
@@ -819,7 +827,7 @@ impl Daemon {
             let n = self.delete_entries_of(*sel, target);
             if n > 0 {
                 done.push(format!(
-                    "{n} entries of {} deleted for their new incoming interface",
+                    "{n} forwarding entries of {} deleted, to be rebuilt under its new `from`",
                     plan::show_sel(sel)
                 ));
             }
