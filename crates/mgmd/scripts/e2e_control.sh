@@ -11,7 +11,8 @@
 # (198.51.100.2, 239.5.5.5) from rsnd to rrcv1 and rrcv2. The sender sends that flow and a
 # second one, (198.51.100.2, 239.5.5.6), a datagram of each every 4 ms, the whole time; a
 # sniffer on each receiver's link records every datagram. While they run:
-#   1. the static (S,G) shows no expiry (`mgmctl mfes`: never; --json: null);
+#   1. the static (S,G) shows no expiry (`mgmctl mfes`: never; --json: null); the --json
+#      replies have null for what is absent, and `routes` shows the RPF routes;
 #   2. SIGHUP with the file unchanged: nothing changes, nothing is lost;
 #   3. `mgmctl reload` after rrcv3 is added to the file (and to the mroute's `to`): the reply
 #      names the new interface, rcv3 gets the flow, rcv1 and rcv2 lose nothing;
@@ -127,6 +128,19 @@ check "static (S,G) has expiry null in --json" "$PY" -c '
 import json, sys
 rows = [r for r in json.load(open(sys.argv[1])) if r["group"] == sys.argv[2]]
 sys.exit(0 if len(rows) == 1 and rows[0]["expiry"] is None else 1)' "$RUN/mfes.json" $G1
+
+check "--json interfaces: null where IGMP is absent, a string querier where it runs" "$PY" -c '
+import json, subprocess, sys
+rows = {r["name"]: r for r in json.loads(subprocess.check_output(sys.argv[1:] + ["--json", "interfaces"]))}
+ok = rows["rsnd"]["igmp"] is None and rows["rsnd"]["querier"] is None and rows["rsnd"]["owner"] == "static"
+sys.exit(0 if ok and rows["rrcv1"]["igmp"] == "igmp" and rows["rrcv1"]["querier"] == "self" else 1)' \
+    ip netns exec "${P}rtr" "$MGMCTL" --socket "$RUN/mgmd.sock"
+check "--json routes: the configured route and the (S,G) rule's host route" "$PY" -c '
+import json, subprocess, sys
+r = json.loads(subprocess.check_output(sys.argv[1:] + ["--json", "routes"]))
+got = {(x["prefix"], x["interface"], x["origin"], x["upstream"]) for x in r["routes"]}
+sys.exit(0 if got == {("198.51.100.0/24", "rsnd", "route", None), ("198.51.100.2/32", "rsnd", "mroute", None)} and len(r["mroutes"]) == 1 else 1)' \
+    ip netns exec "${P}rtr" "$MGMCTL" --socket "$RUN/mgmd.sock"
 
 # 2. SIGHUP, the file unchanged.
 mark hup

@@ -11,4 +11,5 @@ pub mod notify;
 pub mod pid_file;
 pub mod plan;
 pub mod ratelimit;
+pub mod reply;
 pub mod socket_path;

@@ -68,7 +68,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mgm::{
     DefaultHooks, Event, EventReceiver, Hooks, IfKey, Mgm, MissOutcome, ProtocolHandle, Route,
@@ -84,6 +84,7 @@ use mgm_linux::{
 use mgmd::control::{self, Command, JoinSpec, MembershipKey, Request};
 use mgmd::plan::{self, IfaceWanted, Origin, Sel, Wanted};
 use mgmd::ratelimit::LogLimiter;
+use mgmd::reply;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
@@ -134,8 +135,10 @@ struct Daemon {
     routing: ProtocolHandle,
     routing_events: EventReceiver<Ipv4Addr>,
     ifaces: Vec<Iface>,
-    events: VecDeque<Value>,
+    events: VecDeque<reply::Event>,
     start: Instant,
+    /// The wall clock at `start`.
+    start_wall: SystemTime,
     /// The configuration in force: the file's, with the control requests' changes.
     config: Config,
     /// Where it was read from (a reload reads it again).
@@ -572,6 +575,7 @@ impl Daemon {
             ifaces: Vec::new(),
             events: VecDeque::new(),
             start: Instant::now(),
+            start_wall: SystemTime::now(),
             config: config.clone(),
             config_path,
             joins: Vec::new(),
@@ -955,8 +959,13 @@ impl Daemon {
         if self.events.len() >= EVENT_RING {
             self.events.pop_front();
         }
-        self.events
-            .push_back(json!({"time": self.now().as_secs_f64(), "kind": kind, "detail": detail}));
+        let now = self.now();
+        self.events.push_back(reply::Event {
+            time: now.as_secs_f64(),
+            at: reply::rfc3339(self.start_wall + now),
+            kind: kind.to_string(),
+            detail,
+        });
     }
 
     fn read_socket(&mut self) {
@@ -1355,17 +1364,12 @@ impl Daemon {
             Command::Memberships { after, max } => return self.memberships(*after, *max, req.json),
             Command::Interfaces => self.interfaces(),
             Command::Events => {
-                let v: Vec<Value> = self.events.iter().cloned().collect();
+                let v: Vec<reply::Event> = self.events.iter().cloned().collect();
                 let mut t = String::new();
                 for e in &v {
-                    t += &format!(
-                        "{:>10.3}  {:<14} {}\n",
-                        e["time"].as_f64().unwrap_or(0.0),
-                        e["kind"].as_str().unwrap_or(""),
-                        e["detail"].as_str().unwrap_or("")
-                    );
+                    t += &format!("{:>10.3}  {:<14} {}\n", e.time, e.kind, e.detail);
                 }
-                (Value::Array(v), t)
+                (json!(v), t)
             }
             Command::Igmp => self.igmp_state(),
             Command::Status => self.status(),
@@ -1396,37 +1400,49 @@ impl Daemon {
             + self.wrong_if_log.total_suppressed()
             + self.routing_log.total_suppressed()
             + self.error_log.total_suppressed();
-        let v = json!({
-            "uptime": self.now().as_secs_f64(),
-            "mfes": c.mfes, "pending": c.pending, "max_mfes": self.max_mfes,
-            "refused_misses": c.refused_misses,
-            "created": c.created, "deleted": c.deleted,
-            "wrong_if_notified": c.wrong_if_notified,
-            "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
-            "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
-            "upcall_delay_max_us": us(self.watch.upcalls.max),
-            "upcall_delay_last_us": us(self.watch.upcalls.last),
-            "upcalls_timed": self.watch.upcalls.count,
-            "control_reply_max_us": us(self.steps.max),
-            "unwatched_max_us": us(self.watch.unwatched.max),
-            "delay_bucket_edges_us": timing::DELAY_EDGES_US,
-            "upcall_delay_buckets": self.watch.upcalls.buckets,
-            "control_step_buckets": self.steps.buckets,
-            "unwatched_buckets": self.watch.unwatched.buckets,
-            "control_served": load(ctl.map(|s| &s.served)),
-            "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
-            "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
-            "control_timed_out": load(ctl.map(|s| &s.timed_out)),
-            "log_lines_left_out": suppressed,
-            "static_mroutes": self.config.mroutes.iter().map(|m| json!({"selector": plan::show_sel(&(m.source, m.group)), "from": m.from, "to": m.to})).collect::<Vec<_>>(),
-        });
+        let v = reply::Status {
+            uptime: self.now().as_secs_f64(),
+            started_at: reply::rfc3339(self.start_wall),
+            mfes: c.mfes as u64,
+            pending: c.pending as u64,
+            max_mfes: self.max_mfes as u64,
+            refused_misses: c.refused_misses,
+            created: c.created,
+            deleted: c.deleted,
+            wrong_if_notified: c.wrong_if_notified,
+            upcalls_nocache: f.nocache,
+            upcalls_wrongvif: f.wrongvif,
+            mfc_adds: f.mfc_adds,
+            mfc_dels: f.mfc_dels,
+            errors: f.errors,
+            upcall_delay_max_us: us(self.watch.upcalls.max),
+            upcall_delay_last_us: us(self.watch.upcalls.last),
+            upcalls_timed: self.watch.upcalls.count,
+            control_reply_max_us: us(self.steps.max),
+            unwatched_max_us: us(self.watch.unwatched.max),
+            delay_bucket_edges_us: timing::DELAY_EDGES_US.to_vec(),
+            upcall_delay_buckets: self.watch.upcalls.buckets.to_vec(),
+            control_step_buckets: self.steps.buckets.to_vec(),
+            unwatched_buckets: self.watch.unwatched.buckets.to_vec(),
+            control_served: load(ctl.map(|s| &s.served)),
+            control_refused_busy: load(ctl.map(|s| &s.refused_busy)),
+            control_bad_requests: load(ctl.map(|s| &s.bad_requests)),
+            control_timed_out: load(ctl.map(|s| &s.timed_out)),
+            log_lines_left_out: suppressed,
+            static_mroutes: self
+                .config
+                .mroutes
+                .iter()
+                .map(changes::mroute_row)
+                .collect(),
+        };
         let t = format!(
             "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
             self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
             f.nocache, f.wrongvif, us(self.watch.upcalls.max), f.mfc_adds, f.mfc_dels, f.errors,
-            v["control_served"], v["control_refused_busy"], v["control_bad_requests"], v["control_timed_out"], suppressed
+            v.control_served, v.control_refused_busy, v.control_bad_requests, v.control_timed_out, suppressed
         );
-        (v, t)
+        (json!(v), t)
     }
 
     /// A page reply: rows (JSON) or text, with `more` and `next`.
@@ -1450,12 +1466,20 @@ impl Daemon {
         })
     }
 
-    fn proto_name(p: Option<(u32, u32)>) -> String {
-        match p {
-            None => "-".into(),
-            Some((id, _)) if id == mgm::MS_IP_IGMP => "igmp".into(),
-            Some((id, _)) if id == static_protocol() => "static".into(),
-            Some((id, c)) => format!("{id:#x}/{c}"),
+    fn proto_name(p: Option<(u32, u32)>) -> Option<String> {
+        p.map(|p| match p {
+            (id, _) if id == mgm::MS_IP_IGMP => "igmp".into(),
+            (id, _) if id == static_protocol() => "static".into(),
+            (id, c) => format!("{id:#x}/{c}"),
+        })
+    }
+
+    /// The querier of an IGMP link: `self`, another router's address, or `None` (none heard).
+    fn querier(st: &igmp::InterfaceState) -> Option<String> {
+        if st.querier {
+            Some("self".into())
+        } else {
+            st.other_querier.map(|a| a.to_string())
         }
     }
 
@@ -1472,32 +1496,38 @@ impl Daemon {
             let igmp = Self::proto_name(info.and_then(|x| x.igmp));
             let vif = self.fwd.vifs().vif_of(i.ifindex);
             let vc = self.fwd.vif_counters(i.ifindex).unwrap_or_default();
-            let querier = self.igmp.router().interfaces().get(&i.ifindex).map(|s| {
-                if s.querier {
-                    "self".to_string()
-                } else {
-                    s.other_querier.map_or("?".into(), |a| a.to_string())
-                }
-            });
-            rows.push(json!({
-                "name": i.name, "ifindex": i.ifindex, "vif": vif, "address": i.address,
-                "owner": owner, "igmp": igmp, "querier": querier,
-                "in_packets": vc.in_packets, "out_packets": vc.out_packets,
-                "in_bytes": vc.in_bytes, "out_bytes": vc.out_bytes,
-            }));
+            let querier = self
+                .igmp
+                .router()
+                .interfaces()
+                .get(&i.ifindex)
+                .and_then(Self::querier);
             t += &format!(
                 "{:<10} {:>7} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
                 i.name,
                 i.ifindex,
                 vif.map_or("-".into(), |v| v.to_string()),
                 i.address.map_or("-".into(), |a| a.to_string()),
-                owner,
-                igmp,
+                owner.as_deref().unwrap_or("-"),
+                igmp.as_deref().unwrap_or("-"),
                 vc.in_packets,
                 vc.out_packets
             );
+            rows.push(reply::Interface {
+                name: i.name.clone(),
+                ifindex: i.ifindex,
+                vif,
+                address: i.address,
+                owner,
+                igmp,
+                querier,
+                in_packets: vc.in_packets,
+                out_packets: vc.out_packets,
+                in_bytes: vc.in_bytes,
+                out_bytes: vc.out_bytes,
+            });
         }
-        (Value::Array(rows), t)
+        (json!(rows), t)
     }
 
     /// A page of memberships, read with the engine's walk (a lookup and the page's own
@@ -1523,7 +1553,7 @@ impl Daemon {
             .items
             .iter()
             .map(|m| {
-                let p = Self::proto_name(Some(m.protocol));
+                let p = Self::proto_name(Some(m.protocol)).unwrap_or_default();
                 (self.name(m.interface.index), *m, p)
             })
             .collect();
@@ -1546,8 +1576,12 @@ impl Daemon {
         let mut out = Vec::new();
         for (name, m, p) in rows {
             if json {
-                out.push(json!({"interface": name, "ifindex": m.interface.index,
-                    "selector": m.selector.to_string(), "protocol": p}));
+                out.push(json!(reply::Membership {
+                    interface: name.clone(),
+                    ifindex: m.interface.index,
+                    selector: m.selector.to_string(),
+                    protocol: p.clone(),
+                }));
             } else {
                 t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
             }
@@ -1646,7 +1680,9 @@ impl Daemon {
             }
         }
         let page = mgm::Page { items, more };
-        Box::new(move || Self::render_mfes(page, &names, first, json))
+        // The engine's ages and countdowns are as of now.
+        let now = SystemTime::now();
+        Box::new(move || Self::render_mfes(page, &names, first, json, now))
     }
 
     fn render_mfes(
@@ -1654,6 +1690,7 @@ impl Daemon {
         names: &[(u32, String)],
         first: bool,
         json: bool,
+        now: SystemTime,
     ) -> String {
         let name = |i: u32| {
             names
@@ -1696,14 +1733,29 @@ impl Daemon {
                 );
                 continue;
             }
-            rows.push(json!({
-                "source": m.source, "group": m.group, "iif": name(m.iif.index),
-                "oifs": oifs, "upstream": m.upstream,
-                "expiry": m.expiry.map(|e| e.as_secs_f64()),
-                "up_time": m.up_time.as_secs_f64(),
-                "engine": {"in_packets": s.engine.in_packets, "in_octets": s.engine.in_octets,
-                    "different_if": s.engine.different_if, "negative": s.engine.negative},
-                "kernel": s.kernel.map(|k| json!({"packets": k.packets, "bytes": k.bytes, "wrong_if": k.wrong_if})),
+            rows.push(json!(reply::Mfe {
+                source: m.source,
+                group: m.group,
+                iif: name(m.iif.index),
+                oifs,
+                upstream: Some(m.upstream).filter(|u| !u.is_unspecified()),
+                expiry: m.expiry.map(|e| e.as_secs_f64()),
+                expires_at: m.expiry.map(|e| reply::rfc3339(now + e)),
+                up_time: m.up_time.as_secs_f64(),
+                created_at: reply::rfc3339(
+                    now.checked_sub(m.up_time).unwrap_or(std::time::UNIX_EPOCH),
+                ),
+                engine: reply::EngineCounters {
+                    in_packets: s.engine.in_packets,
+                    in_octets: s.engine.in_octets,
+                    different_if: s.engine.different_if,
+                    negative: s.engine.negative,
+                },
+                kernel: s.kernel.map(|k| reply::KernelCounters {
+                    packets: k.packets,
+                    bytes: k.bytes,
+                    wrong_if: k.wrong_if,
+                }),
             }));
         }
         Self::page(rows, t, json, page.more, next)
@@ -1715,14 +1767,11 @@ impl Daemon {
         let mut t = String::new();
         for (ifindex, st) in self.igmp.router().interfaces() {
             let name = self.name(*ifindex);
+            let querier = Self::querier(st);
             t += &format!(
                 "{name}: address {}, querier {}; input checks: TTL 1 {}, Router Alert {}\n",
                 st.address,
-                if st.querier {
-                    "self".to_string()
-                } else {
-                    st.other_querier.map_or("?".into(), |a| a.to_string())
-                },
+                querier.as_deref().unwrap_or("?"),
                 if st.policy.require_ttl_one {
                     "required"
                 } else {
@@ -1737,14 +1786,15 @@ impl Daemon {
             let mut groups = Vec::new();
             for (g, gs) in &st.groups {
                 let left = gs.group_timer.map(|x| x.saturating_sub(now).as_secs_f64());
-                let srcs: Vec<String> = gs.sources.keys().map(|s| s.to_string()).collect();
+                let srcs: Vec<Ipv4Addr> = gs.sources.keys().copied().collect();
+                let shown: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
                 t += &format!(
                     "  {g}: {} {}{}\n",
                     left.map_or("INCLUDE".to_string(), |l| format!("EXCLUDE {l:.1}s")),
-                    if srcs.is_empty() {
+                    if shown.is_empty() {
                         String::new()
                     } else {
-                        format!("sources {}", srcs.join(","))
+                        format!("sources {}", shown.join(","))
                     },
                     if gs.old_host_until.is_some() {
                         " (IGMPv1/v2 host present)"
@@ -1752,8 +1802,13 @@ impl Daemon {
                         ""
                     }
                 );
-                groups.push(json!({"group": g, "exclude_timer": left, "sources": srcs,
-                    "old_host": gs.old_host_until.is_some()}));
+                groups.push(reply::IgmpGroup {
+                    group: *g,
+                    exclude_timer: left,
+                    exclude_until: gs.group_timer.map(|x| reply::rfc3339(self.start_wall + x)),
+                    sources: srcs,
+                    old_host: gs.old_host_until.is_some(),
+                });
             }
             let c = &st.counters;
             t += &format!(
@@ -1762,25 +1817,38 @@ impl Daemon {
                 c.off_subnet_report, c.off_subnet_query, c.invalid_groups, c.invalid_sources,
                 c.group_limit, c.source_limit, c.host_limit
             );
-            let counters = json!({"received": c.received, "accepted": c.accepted, "own": c.own,
-                "malformed": c.malformed, "bad_ttl": c.bad_ttl, "no_router_alert": c.no_router_alert,
-                "off_subnet_report": c.off_subnet_report, "off_subnet_query": c.off_subnet_query,
-                "invalid_groups": c.invalid_groups, "invalid_sources": c.invalid_sources,
-                "group_limit": c.group_limit, "source_limit": c.source_limit,
-                "host_limit": c.host_limit});
+            let counters = reply::IgmpCounters {
+                received: c.received,
+                accepted: c.accepted,
+                own: c.own,
+                malformed: c.malformed,
+                bad_ttl: c.bad_ttl,
+                no_router_alert: c.no_router_alert,
+                off_subnet_report: c.off_subnet_report,
+                off_subnet_query: c.off_subnet_query,
+                invalid_groups: c.invalid_groups,
+                invalid_sources: c.invalid_sources,
+                group_limit: c.group_limit,
+                source_limit: c.source_limit,
+                host_limit: c.host_limit,
+            };
             let subnets: Vec<String> = st
                 .subnets
                 .iter()
                 .map(|s| format!("{}/{}", s.address, s.prefix_len))
                 .collect();
-            rows.push(
-                json!({"interface": name, "address": st.address, "querier": st.querier,
-                "other_querier": st.other_querier, "groups": groups, "subnets": subnets,
-                "require_ttl_one": st.policy.require_ttl_one,
-                "require_router_alert": st.policy.require_router_alert,
-                "counters": counters}),
-            );
+            rows.push(reply::IgmpInterface {
+                interface: name,
+                address: st.address,
+                querier,
+                other_querier: st.other_querier,
+                groups,
+                subnets,
+                require_ttl_one: st.policy.require_ttl_one,
+                require_router_alert: st.policy.require_router_alert,
+                counters,
+            });
         }
-        (Value::Array(rows), t)
+        (json!(rows), t)
     }
 }

@@ -12,6 +12,7 @@ use mgmd::config::{Config, MrouteConf, RouteConf};
 use mgmd::control::{self, Changed, Command, JoinSpec};
 use mgmd::plan::{self, Wanted};
 use mgmd::ratelimit::LogLimiter;
+use mgmd::reply;
 use serde_json::{json, Value};
 use tracing::{error, info};
 
@@ -220,10 +221,12 @@ impl Daemon {
                 upstream.map_or("-".into(), |u| u.to_string()),
                 origin
             );
-            routes.push(
-                json!({"prefix": format!("{}/{}", r.prefix, r.len), "interface": name,
-                "upstream": upstream, "origin": origin}),
-            );
+            routes.push(reply::Route {
+                prefix: format!("{}/{}", r.prefix, r.len),
+                interface: name,
+                upstream,
+                origin,
+            });
         }
         t += &format!(
             "\n{:<20} {:<16} {:<10} {}\n",
@@ -238,7 +241,7 @@ impl Daemon {
                 m.from.as_deref().unwrap_or("-"),
                 m.to.join(",")
             );
-            mroutes.push(json!({"source": m.source, "group": m.group, "from": m.from, "to": m.to}));
+            mroutes.push(mroute_row(m));
         }
         t += &format!("\n{:<20} {:<16} {}\n", "JOIN INTERFACE", "GROUP", "SOURCE");
         let mut joins = Vec::new();
@@ -249,12 +252,28 @@ impl Daemon {
                 j.group.to_string(),
                 j.source.map_or("*".into(), |s| s.to_string())
             );
-            joins.push(json!({"interface": j.interface, "group": j.group, "source": j.source}));
+            joins.push(reply::Join {
+                interface: j.interface.clone(),
+                group: j.group,
+                source: j.source,
+            });
         }
-        (
-            json!({"routes": routes, "mroutes": mroutes, "joins": joins}),
-            t,
-        )
+        let v = reply::Routes {
+            routes,
+            mroutes,
+            joins,
+        };
+        (json!(v), t)
+    }
+}
+
+/// A static mroute as the replies show it.
+pub(super) fn mroute_row(m: &MrouteConf) -> reply::Mroute {
+    reply::Mroute {
+        source: m.source,
+        group: m.group,
+        from: m.from.clone(),
+        to: m.to.clone(),
     }
 }
 
