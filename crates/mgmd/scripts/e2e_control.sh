@@ -14,12 +14,13 @@
 #   1. the static (S,G) shows no expiry (`mgmctl mfes`: never; --json: null); the --json
 #      replies have null for what is absent, and `routes` shows the RPF routes;
 #   2. SIGHUP with the file unchanged: nothing changes, nothing is lost;
-#   3. `mgmctl reload` after rrcv3 is added to the file (and to the mroute's `to`): the reply
-#      names the new interface, rcv3 gets the flow, rcv1 and rcv2 lose nothing;
+#   3. `mgmctl reload` after rrcv3 is added to the file (and to the mroute's `to`) and an IGMP
+#      timer changed: the reply names both, rcv3 gets the flow, rcv1 and rcv2 lose nothing;
 #   4. `mgmctl reload` with an invalid file: exit status 1, the reply says why, the routes
 #      and interfaces are as before, nothing is lost;
 #   5. `mgmctl mroute add` of (198.51.100.2, 239.5.5.6) to rrcv1: rcv1 gets the second flow
-#      within 0.5 s; `mgmctl mroute del`: it stops within 0.5 s;
+#      within 0.5 s; `mgmctl mroute del`: it stops within 0.5 s; a reload that removes rrcv3
+#      again: rcv3's flow stops, rcv1 and rcv2 lose nothing;
 #   6. `mgmctl flush`: the static (S,G) stays, nothing of it is lost;
 #   7. mgmd stops on SIGTERM with exit status 0.
 # Over the whole run rcv1 and rcv2 must miss no datagram of the first flow from their first.
@@ -55,10 +56,13 @@ for r in rcv1 rcv2 rcv3; do
     n=$((n + 1))
 done
 
-# config TO... : the configuration with interfaces rsnd and TO, the (S,G) mroute to TO.
+# config TO... : the configuration with interfaces rsnd and TO, the (S,G) mroute to TO, and
+# the [igmp] section $IGMP.
+IGMP=""
 config() {
     local i to=""
     echo "control_socket = \"$RUN/mgmd.sock\""
+    printf '%b' "$IGMP"
     printf '[[interface]]\nname = "rsnd"\nigmp = false\n'
     for i in "$@"; do
         printf '[[interface]]\nname = "%s"\n' "$i"
@@ -149,11 +153,13 @@ check "SIGHUP: mgmd logs that nothing changed" wait_for 5 grep -q "reload: .*not
 check "SIGHUP: mgmd still runs" kill -0 "$RPID"
 sleep 0.5
 
-# 3. A downstream interface added by reload.
+# 3. A downstream interface added by reload, and an IGMP setting changed.
+IGMP='[igmp]\nquery_interval = 60.0\n'
 config rrcv1 rrcv2 rrcv3 >"$RUN/mgmd.toml"
 mark add3
 ctl reload >"$RUN/reload_add.txt" 2>&1 || true
 check "reload adding rrcv3: the reply names it" grep -q "interface rrcv3 added" "$RUN/reload_add.txt"
+check "reload: the IGMP settings changed" grep -q "IGMP settings changed" "$RUN/reload_add.txt"
 sleep 1
 mark add3_done
 
@@ -180,6 +186,14 @@ sleep 1
 mark g2_del
 check "mroute del: accepted" ctl mroute del --source $S $G2
 ctl routes >"$RUN/routes_final.txt"
+sleep 1
+
+# 5b. The downstream interface removed by reload.
+config rrcv1 rrcv2 >"$RUN/mgmd.toml"
+mark rm3
+ctl reload >"$RUN/reload_rm.txt" 2>&1 || true
+check "reload removing rrcv3: the reply names it" grep -q "interface rrcv3 removed" "$RUN/reload_rm.txt"
+check "reload removing rrcv3: it has no VIF" bash -c "! '$MGMCTL' --socket '$RUN/mgmd.sock' interfaces | grep -q rrcv3"
 sleep 1
 
 # 6. flush: the static (S,G) stays.
@@ -231,8 +245,12 @@ after = [t for _, t in rows3 if marks["add3"] <= t < marks["add3_done"]]
 print(f"rcv3: {len(before)} datagrams before the reload, {len(after)} in the second after; first {min(after) - marks['add3']:.3f} s after the reload" if after else f"rcv3: {len(before)} before, none after")
 if before or len(after) < 100:
     fails.append("rcv3 did not get the flow after the reload that added rrcv3")
-if rows3 and gaps([x for x in rows3 if x[1] >= marks["add3_done"]]):
+if rows3 and gaps([x for x in rows3 if marks["add3_done"] <= x[1] < marks["rm3"]]):
     fails.append("rcv3 lost datagrams once it had the flow")
+removed = [t for _, t in rows3 if t >= marks["rm3"] + 0.5]
+print(f"rcv3: {len(removed)} datagrams from 0.5 s after the reload that removed rrcv3")
+if removed:
+    fails.append("rcv3 still got the flow after the reload that removed rrcv3")
 rows = load("sniff.rcv1.json").get(g2, [])
 t_add, t_del = marks["g2_add"], marks["g2_del"]
 early = [t for _, t in rows if t < t_add]

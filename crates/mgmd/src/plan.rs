@@ -260,3 +260,191 @@ impl Diff {
         *self == Diff::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [[interface]]
+        name = "up"
+        igmp = false
+        [[interface]]
+        name = "down1"
+        [[interface]]
+        name = "down2"
+        [[route]]
+        prefix = "198.51.100.0/24"
+        interface = "up"
+        [[mroute]]
+        from = "up"
+        source = "198.51.100.2"
+        group = "239.1.2.3"
+        to = ["down1"]
+        [[mroute]]
+        group = "239.1.2.4"
+        to = ["down1", "down2"]
+    "#;
+
+    fn wanted(text: &str, joins: &[JoinSpec]) -> Wanted {
+        Wanted::of(&Config::parse(text).unwrap(), joins).unwrap()
+    }
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn sel(s: Option<&str>, g: &str) -> Sel {
+        (s.map(a), a(g))
+    }
+
+    #[test]
+    fn the_state_of_a_configuration() {
+        let w = wanted(BASE, &[]);
+        assert_eq!(w.interfaces.len(), 3);
+        assert!(!w.interfaces["up"].igmp && w.interfaces["down1"].igmp);
+        // The configured route and the (S,G) rule's host route.
+        let routes: Vec<_> = w
+            .routes
+            .iter()
+            .map(|(k, r)| (*k, r.interface.as_str(), r.origin))
+            .collect();
+        assert_eq!(
+            routes,
+            vec![
+                ((a("198.51.100.0"), 24), "up", Origin::Route),
+                ((a("198.51.100.2"), 32), "up", Origin::Mroute)
+            ]
+        );
+        let members: Vec<_> = w.members.iter().cloned().collect();
+        assert_eq!(
+            members,
+            vec![
+                (sel(None, "239.1.2.4"), "down1".to_string()),
+                (sel(None, "239.1.2.4"), "down2".to_string()),
+                (sel(Some("198.51.100.2"), "239.1.2.3"), "down1".to_string()),
+            ]
+        );
+        assert_eq!(
+            w.rules,
+            vec![(sel(Some("198.51.100.2"), "239.1.2.3"), "up".to_string())]
+        );
+        assert_eq!(
+            w.pinned.into_iter().collect::<Vec<_>>(),
+            vec![((a("198.51.100.2"), a("239.1.2.3")), Some("up".to_string()))]
+        );
+    }
+
+    #[test]
+    fn an_unchanged_configuration_changes_nothing() {
+        let w = wanted(BASE, &[]);
+        assert!(diff(&w, &w).is_empty());
+        // The same configuration written in another order of its keys and comments.
+        let again = BASE.replace("igmp = false\n", "igmp = false # no hosts upstream\n");
+        assert!(diff(&w, &wanted(&again, &[])).is_empty());
+    }
+
+    #[test]
+    fn an_added_interface_and_its_mroute_target_are_all_that_change() {
+        let more = format!(
+            "{}\n[[interface]]\nname = \"down3\"\n",
+            BASE.replace("to = [\"down1\"]", "to = [\"down1\", \"down3\"]")
+        );
+        let d = diff(&wanted(BASE, &[]), &wanted(&more, &[]));
+        assert_eq!(d.add_interfaces, vec!["down3".to_string()]);
+        assert_eq!(
+            d.join,
+            vec![(sel(Some("198.51.100.2"), "239.1.2.3"), "down3".to_string())]
+        );
+        let expected = Diff {
+            add_interfaces: d.add_interfaces.clone(),
+            join: d.join.clone(),
+            ..Diff::default()
+        };
+        assert_eq!(d, expected, "nothing else: no route, pin or rule touched");
+        // Back again: the interface goes, and with it the membership.
+        let back = diff(&wanted(&more, &[]), &wanted(BASE, &[]));
+        assert_eq!(
+            (back.remove_interfaces, back.leave),
+            (vec!["down3".to_string()], d.join)
+        );
+    }
+
+    #[test]
+    fn igmp_settings_and_input_checks_are_told_apart() {
+        let w = wanted(BASE, &[]);
+        let timers = format!("[igmp]\nquery_interval = 60.0\n{BASE}");
+        let d = diff(&w, &wanted(&timers, &[]));
+        assert!(d.igmp_config && d.policies.is_empty(), "{d:?}");
+        let old_hosts = BASE.replace(
+            "name = \"down2\"",
+            "name = \"down2\"\nrequire_router_alert = false",
+        );
+        let d = diff(&w, &wanted(&old_hosts, &[]));
+        assert_eq!(d.policies, vec!["down2".to_string()]);
+        assert!(!d.igmp_config);
+        let off = BASE.replace("name = \"down1\"", "name = \"down1\"\nigmp = false");
+        let d = diff(&w, &wanted(&off, &[]));
+        assert_eq!((d.igmp_off, d.igmp_on), (vec!["down1".to_string()], vec![]));
+        let d = diff(&wanted(&off, &[]), &w);
+        assert_eq!(d.igmp_on, vec!["down1".to_string()]);
+    }
+
+    #[test]
+    fn a_changed_route_is_removed_and_added() {
+        let moved = BASE.replace(
+            "prefix = \"198.51.100.0/24\"\n        interface = \"up\"",
+            "prefix = \"198.51.100.0/24\"\n        interface = \"up\"\n        upstream = \"198.51.100.254\"",
+        );
+        let d = diff(&wanted(BASE, &[]), &wanted(&moved, &[]));
+        let key = (a("198.51.100.0"), 24);
+        assert_eq!((d.remove_routes, d.add_routes), (vec![key], vec![key]));
+        assert!(d.join.is_empty() && d.pin.is_empty());
+    }
+
+    #[test]
+    fn an_sg_rule_from_another_interface_moves_its_host_route_and_its_entry() {
+        let from_down2 = BASE.replace("from = \"up\"", "from = \"down2\"");
+        let d = diff(&wanted(BASE, &[]), &wanted(&from_down2, &[]));
+        let host = (a("198.51.100.2"), 32);
+        let sg = sel(Some("198.51.100.2"), "239.1.2.3");
+        assert_eq!((d.remove_routes, d.add_routes), (vec![host], vec![host]));
+        assert!(d.rules);
+        assert_eq!(d.regroup, vec![sg]);
+        assert_eq!(d.pin, vec![(a("198.51.100.2"), a("239.1.2.3"))]);
+        assert!(d.unpin.is_empty());
+    }
+
+    #[test]
+    fn a_removed_sg_rule_is_unpinned_with_its_route_and_membership() {
+        let without = BASE.replace(
+            "from = \"up\"\n        source = \"198.51.100.2\"\n        group = \"239.1.2.3\"\n        to = [\"down1\"]",
+            "group = \"239.1.2.4\"\n        to = [\"down1\"]",
+        );
+        let d = diff(&wanted(BASE, &[]), &wanted(&without, &[]));
+        assert_eq!(d.unpin, vec![(a("198.51.100.2"), a("239.1.2.3"))]);
+        assert_eq!(d.remove_routes, vec![(a("198.51.100.2"), 32)]);
+        assert_eq!(
+            d.leave,
+            vec![(sel(Some("198.51.100.2"), "239.1.2.3"), "down1".to_string())]
+        );
+        assert!(d.rules && d.add_routes.is_empty() && d.join.is_empty());
+    }
+
+    #[test]
+    fn joins_add_memberships_once() {
+        let w = wanted(BASE, &[]);
+        let join = |i: &str, g: &str| JoinSpec {
+            interface: i.into(),
+            group: a(g),
+            source: None,
+        };
+        // down1 already takes (*, 239.1.2.4) from an mroute: the join adds nothing more, and
+        // leaving it later keeps the mroute's.
+        let same = wanted(BASE, &[join("down1", "239.1.2.4")]);
+        assert!(diff(&w, &same).is_empty());
+        let d = diff(&w, &wanted(BASE, &[join("down2", "239.9.9.9")]));
+        assert_eq!(d.join, vec![(sel(None, "239.9.9.9"), "down2".to_string())]);
+        assert_eq!(d.leave, vec![]);
+    }
+}
