@@ -1,7 +1,10 @@
 //! `mgmctl`: asks a running `mgmd` over its unix control socket.
 //!
 //! ```text
-//! mgmctl [--socket PATH] [--json] [--page N] [status|interfaces|memberships|mfes|events|igmp]
+//! mgmctl [--socket PATH] [--json] [--page N] [status|interfaces|memberships|mfes|events|igmp|routes]
+//! mgmctl mroute add [--from IF] [--source S] GROUP TO...   mgmctl mroute del [--from IF] [--source S] GROUP
+//! mgmctl route add PREFIX IF [--upstream A]               mgmctl route del PREFIX
+//! mgmctl join|leave IF GROUP [--source S]                 mgmctl flush | reload
 //! ```
 //!
 //! Text tables by default, JSON with `--json`. `mfes` and `memberships` are fetched page

@@ -1375,7 +1375,11 @@ impl Daemon {
             Command::Status => self.status(),
             Command::Routes => self.routes(),
             other => {
-                let r = control::error_reply(&format!("{}: not served by this mgmd", other.name()));
+                // The changes and `flush` are answered by `step`.
+                let r = control::error_reply(&format!(
+                    "internal: {} is answered in steps",
+                    other.name()
+                ));
                 return Box::new(move || r);
             }
         };
