@@ -204,7 +204,7 @@ sleep 0.5
 mark end
 # The longest control step (a reload or a change is one step; a flush a slice at a time):
 # shown, not checked; the machine's load decides it as much as mgmd does.
-ctl --json status | "$PY" -c 'import json,sys; s=json.load(sys.stdin); print(f"longest control step {s[\"control_reply_max_us\"]} us, longest unwatched {s[\"unwatched_max_us\"]} us")'
+ctl --json status | "$PY" -c 'import json,sys; s=json.load(sys.stdin); print("longest control step %d us, longest unwatched %d us" % (s["control_reply_max_us"], s["unwatched_max_us"]))'
 
 touch "$RUN/stop"
 wait "$PF"
