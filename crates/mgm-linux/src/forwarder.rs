@@ -4,17 +4,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
-use crate::mroute::{Kernel, KernelCounters, Upcall, UpcallKind, VifCounters, MAXVIFS};
+use crate::mroute::{
+    Kernel, KernelCounters, MrouteFamily, Upcall, UpcallKind, VifCounters, MAXVIFS,
+};
 use crate::sys;
 use mgm::Batches;
 use mgm::Mgm;
 use mgm::{Family, IfKey, Sg};
 use mgm::{Mfe, MfeChange, MfeStats, MissOutcome};
+#[cfg(doc)]
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// What went wrong in the Linux forwarder.
 #[derive(Debug)]
 pub enum LinuxError {
-    /// The kernel has no free VIF (it has [`MAXVIFS`]): the interface cannot forward.
+    /// The kernel has no free VIF or MIF (it has [`MAXVIFS`]): the interface cannot forward.
     TooManyVifs {
         /// The interface that got none.
         ifindex: u32,
@@ -22,10 +26,12 @@ pub enum LinuxError {
         name: Option<String>,
         /// The kernel's limit.
         limit: usize,
+        /// What the kernel calls them: "VIF" (IPv4) or "MIF" (IPv6).
+        what: &'static str,
     },
     /// A kernel call failed.
     Kernel {
-        /// The operation (`MRT_ADD_VIF`, `MRT_ADD_MFC`, ...).
+        /// The operation (`MRT_ADD_VIF`, `MRT6_ADD_MFC`, ...).
         op: &'static str,
         /// What it was applied to.
         what: String,
@@ -48,9 +54,10 @@ impl fmt::Display for LinuxError {
                 ifindex,
                 name,
                 limit,
+                what,
             } => write!(
                 f,
-                "interface {} (ifindex {ifindex}) gets no VIF: the kernel allows {limit} VIFs and all are in use",
+                "interface {} (ifindex {ifindex}) gets no {what}: the kernel allows {limit} {what}s and all are in use",
                 name.as_deref().unwrap_or("?")
             ),
             LinuxError::Kernel { op, what, source } => write!(f, "{op} {what}: {source}"),
@@ -183,9 +190,11 @@ pub struct ForwarderCounters {
 /// Follows an engine's southbound stream into a kernel table, and turns the kernel's upcalls
 /// into the engine's miss and wrong-interface paths.
 ///
-/// Interfaces are engine [`IfKey`]s whose index is the kernel ifindex (next hops of
-/// point-to-multipoint links are not distinguished: one VIF per ifindex).
-pub struct Forwarder<A: Family, K: Kernel<A>> {
+/// One code path for both families: `A` is [`Ipv4Addr`] (VIFs, `MRT_*`) or [`Ipv6Addr`] (MIFs,
+/// `MRT6_*`), and only the kernel table `K` knows the layouts. Interfaces are engine
+/// [`IfKey`]s whose index is the kernel ifindex (next hops of point-to-multipoint links are
+/// not distinguished: one VIF per ifindex).
+pub struct Forwarder<A: MrouteFamily, K: Kernel<A>> {
     mgm: Mgm<A>,
     kernel: K,
     changes: Batches<MfeChange<A>>,
@@ -195,7 +204,7 @@ pub struct Forwarder<A: Family, K: Kernel<A>> {
     sync_cursor: Option<Sg<A>>,
 }
 
-impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
+impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
     /// Subscribes to `mgm` and installs the entries it already has.
     ///
     /// # Errors
@@ -266,14 +275,15 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
                 ifindex,
                 name: sys::interface_name(ifindex),
                 limit: MAXVIFS,
+                what: A::CALLS.vif,
             });
         };
         if let Err(source) = self.kernel.add_vif(vif, ifindex) {
             self.vifs.release(ifindex);
             self.counters.errors += 1;
             return Err(LinuxError::Kernel {
-                op: "MRT_ADD_VIF",
-                what: format!("vif {vif} ifindex {ifindex}"),
+                op: A::CALLS.add_vif,
+                what: format!("{} {vif} ifindex {ifindex}", A::CALLS.vif),
                 source,
             });
         }
@@ -291,8 +301,8 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
         self.kernel
             .del_vif(vif, ifindex)
             .map_err(|source| LinuxError::Kernel {
-                op: "MRT_DEL_VIF",
-                what: format!("vif {vif} ifindex {ifindex}"),
+                op: A::CALLS.del_vif,
+                what: format!("{} {vif} ifindex {ifindex}", A::CALLS.vif),
                 source,
             })
     }
@@ -378,7 +388,7 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
         if let Err(source) = self.kernel.add_mfc(sg, parent, &oifs) {
             self.counters.errors += 1;
             return Err(LinuxError::Kernel {
-                op: "MRT_ADD_MFC",
+                op: A::CALLS.add_mfc,
                 what: format!("{sg} parent {parent} oifs {oifs:?}"),
                 source,
             });
@@ -396,7 +406,7 @@ impl<A: Family, K: Kernel<A>> Forwarder<A, K> {
         self.kernel.del_mfc(sg).map_err(|source| {
             self.counters.errors += 1;
             LinuxError::Kernel {
-                op: "MRT_DEL_MFC",
+                op: A::CALLS.del_mfc,
                 what: sg.to_string(),
                 source,
             }

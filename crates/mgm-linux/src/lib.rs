@@ -1,12 +1,17 @@
 //! The "real router": the Linux kernel's multicast forwarding plane as the engine's
 //! southbound forwarder.
 //!
-//! * [`mroute`] — the mroute sockets (`MRT_INIT`, `MRT_ADD_VIF`, `MRT_ADD_MFC`, upcalls,
-//!   `SIOCGETSGCNT`), IPv4 and IPv6 (`MRT6_*`).
+//! * [`mroute`] — the mroute socket [`Mroute`], one type for IPv4 (`MRT_*` on a raw IGMP
+//!   socket) and IPv6 (`MRT6_*` on a raw ICMPv6 socket): `MRT_INIT`, VIFs and MIFs, cache
+//!   entries, upcalls, `SIOCGETSGCNT` and `SIOCGETSGCNT_IN6`; the IGMP and MLD messages it
+//!   also carries.
 //! * [`Forwarder`] — follows [`mgm::Mgm::subscribe`] into the kernel table, maps interfaces
-//!   to VIFs by ifindex (at most [`mroute::MAXVIFS`]), turns `IGMPMSG_NOCACHE` into
-//!   [`mgm::Mgm::new_packet`] and `IGMPMSG_WRONGVIF` into
-//!   [`mgm::Mgm::report_wrong_interface`], and reads the kernel's counters per (S,G).
+//!   to VIFs or MIFs by ifindex (at most [`mroute::MAXVIFS`]), turns `NOCACHE` upcalls into
+//!   [`mgm::Mgm::new_packet`] and `WRONGVIF`/`WRONGMIF` into
+//!   [`mgm::Mgm::report_wrong_interface`], and reads the kernel's counters per (S,G); the
+//!   same code for both families, which differ only in [`MrouteFamily`].
+//! * [`GroupMemberships`] — the router groups joined on each interface (224.0.0.22 and
+//!   224.0.0.2; ff02::16 and ff02::2).
 //! * [`net`] — interface names and indexes, and waiting for descriptors to be readable: what
 //!   the daemon needs of the host besides the forwarder.
 //!
@@ -49,11 +54,15 @@ mod sys;
 /// What the daemon needs of the host besides the forwarder: interface names and indexes, and
 /// waiting for descriptors to be readable.
 pub mod net {
-    pub use crate::sys::{interface_index, interface_name, poll_readable, thread_cpu_time};
+    pub use crate::sys::{
+        interface_index, interface_name, poll_readable, set_multicast_hops_v6, thread_cpu_time,
+    };
 }
 
 pub use forwarder::{
     ForwardedStats, Forwarder, ForwarderCounters, KernelEntry, LinuxError, UpcallOutcome, VifTable,
 };
 pub use membership::GroupMemberships;
-pub use mroute::{Kernel, KernelCounters, Mroute6Socket, MrouteSocket, Upcall, UpcallKind};
+pub use mroute::{
+    Kernel, KernelCounters, Mroute, Mroute6Socket, MrouteFamily, MrouteSocket, Upcall, UpcallKind,
+};

@@ -1,4 +1,6 @@
-//! Multicast group memberships of a router's interfaces, one socket per interface.
+//! Multicast group memberships of a router's interfaces, one socket per interface, for
+//! either family: the IGMP router's 224.0.0.22 and 224.0.0.2, the MLD router's ff02::16
+//! (MLDv2 reports) and ff02::2 (MLDv1 dones).
 //!
 //! The kernel allows `igmp_max_memberships` (20 by default) memberships per socket: joining
 //! the two router groups (224.0.0.22 for IGMPv3 reports, 224.0.0.2 for IGMPv2 leaves) on the
@@ -7,21 +9,16 @@
 //! still receives every IGMP message (a raw socket hears groups it did not join while
 //! `IP_MULTICAST_ALL` is on, the default). So each interface gets a UDP socket of its own,
 //! bound to an ephemeral port (it receives nothing), that holds its joins; closing it leaves
-//! them.
+//! them. IPv6 has its own limit (`mld_max_memberships`, 64 by default) and the same answer.
+//! The raw ICMPv6 socket hears MLD addressed to groups it did not join as the raw IGMP socket
+//! does (`IPV6_MULTICAST_ALL`, on by default).
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
+use crate::mroute::MrouteFamily;
 use crate::sys::{self, SockOpt};
-
-/// The `ip_mreqn` of a membership on an interface by ifindex.
-fn mreqn(group: Ipv4Addr, ifindex: u32) -> [u8; 12] {
-    let mut b = [0u8; 12];
-    b[0..4].copy_from_slice(&group.octets());
-    b[8..12].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-    b
-}
 
 /// The kernel's `net.ipv4.igmp_max_memberships` of this network namespace, when readable.
 pub fn max_memberships_per_socket() -> Option<u32> {
@@ -32,49 +29,70 @@ pub fn max_memberships_per_socket() -> Option<u32> {
         .ok()
 }
 
-/// Group memberships by interface, each interface's on a socket of its own.
+/// Group memberships by interface, each interface's on a socket of its own; `A` is the
+/// family, IPv4 unless said.
 ///
 /// ```no_run
 /// // no_run: needs an interface named eth0.
+/// use mgm_linux::mroute::{MLDV2_ROUTERS, MLD_ALL_ROUTERS};
 /// use mgm_linux::GroupMemberships;
-/// use std::net::Ipv4Addr;
+/// use std::net::{Ipv4Addr, Ipv6Addr};
 /// let eth0 = mgm_linux::net::interface_index("eth0")?;
 /// let mut m = GroupMemberships::default();
 /// m.join(eth0, &[Ipv4Addr::new(224, 0, 0, 22), Ipv4Addr::new(224, 0, 0, 2)])?;
 /// m.leave(eth0); // closes the socket: both memberships go
+/// let mut m6 = GroupMemberships::<Ipv6Addr>::default();
+/// m6.join(eth0, &[MLDV2_ROUTERS, MLD_ALL_ROUTERS])?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Default)]
-pub struct GroupMemberships {
-    sockets: BTreeMap<u32, (UdpSocket, Vec<Ipv4Addr>)>,
+#[derive(Debug)]
+pub struct GroupMemberships<A = Ipv4Addr> {
+    sockets: BTreeMap<u32, (UdpSocket, Vec<A>)>,
 }
 
-impl GroupMemberships {
+impl<A> Default for GroupMemberships<A> {
+    fn default() -> Self {
+        GroupMemberships {
+            sockets: BTreeMap::new(),
+        }
+    }
+}
+
+/// A UDP socket of the family of `A` on an ephemeral port: it holds memberships and
+/// receives nothing it reads.
+fn holder<A: MrouteFamily>() -> io::Result<UdpSocket> {
+    let any: SocketAddr = if A::IPV6 {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    UdpSocket::bind(any)
+}
+
+impl<A: MrouteFamily> GroupMemberships<A> {
     /// Joins `groups` on interface `ifindex` (adding to what it already joined). Nothing is
     /// left half-done: when one join fails, the joins of this call are undone.
     ///
     /// # Errors
     /// The OS error of the socket or of the failing join.
-    pub fn join(&mut self, ifindex: u32, groups: &[Ipv4Addr]) -> io::Result<()> {
+    pub fn join(&mut self, ifindex: u32, groups: &[A]) -> io::Result<()> {
         let (sock, joined) = match self.sockets.entry(ifindex) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?, Vec::new()))
-            }
+            std::collections::btree_map::Entry::Vacant(v) => v.insert((holder::<A>()?, Vec::new())),
         };
+        let (add, drop) = (
+            SockOpt::membership(A::IPV6, true),
+            SockOpt::membership(A::IPV6, false),
+        );
         let mut done = Vec::new();
         for g in groups {
             if joined.contains(g) || done.contains(g) {
                 continue;
             }
-            let r = sys::setsockopt_bytes(sock, SockOpt::IP_ADD_MEMBERSHIP, &mreqn(*g, ifindex));
+            let r = sys::setsockopt_bytes(sock, add, &A::membership_arg(*g, ifindex));
             if let Err(e) = r {
                 for d in &done {
-                    let _ = sys::setsockopt_bytes(
-                        sock,
-                        SockOpt::IP_DROP_MEMBERSHIP,
-                        &mreqn(*d, ifindex),
-                    );
+                    let _ = sys::setsockopt_bytes(sock, drop, &A::membership_arg(*d, ifindex));
                 }
                 if joined.is_empty() {
                     self.sockets.remove(&ifindex);
@@ -93,7 +111,7 @@ impl GroupMemberships {
     }
 
     /// The groups joined on `ifindex`.
-    pub fn groups(&self, ifindex: u32) -> &[Ipv4Addr] {
+    pub fn groups(&self, ifindex: u32) -> &[A] {
         self.sockets
             .get(&ifindex)
             .map_or(&[], |(_, g)| g.as_slice())
@@ -108,14 +126,6 @@ impl GroupMemberships {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mreqn_puts_the_group_and_the_ifindex_where_the_kernel_reads_them() {
-        let b = mreqn(Ipv4Addr::new(224, 0, 0, 22), 7);
-        assert_eq!(&b[0..4], &[224, 0, 0, 22]);
-        assert_eq!(&b[4..8], &[0; 4], "no local address: the ifindex decides");
-        assert_eq!(i32::from_ne_bytes(b[8..12].try_into().unwrap()), 7);
-    }
 
     #[test]
     fn joins_and_leaves_on_loopback_and_a_refused_join_leaves_nothing() {
@@ -139,6 +149,27 @@ mod tests {
         // A group that is not multicast is refused by the kernel, and nothing stays half-done.
         let e = m.join(lo, &[groups[0], Ipv4Addr::new(198, 51, 100, 1)]);
         assert!(e.is_err());
+        assert_eq!(m.interfaces(), 0);
+    }
+
+    #[test]
+    fn ipv6_joins_on_loopback_and_a_refused_join_leaves_nothing() {
+        use crate::mroute::{MLDV2_ROUTERS, MLD_ALL_ROUTERS};
+        let lo = crate::net::interface_index("lo").expect("lo");
+        let mut m = GroupMemberships::<Ipv6Addr>::default();
+        if let Err(e) = m.join(lo, &[MLDV2_ROUTERS, MLD_ALL_ROUTERS]) {
+            // A host without IPv6 cannot open the socket at all.
+            assert_eq!(e.raw_os_error(), Some(libc::EAFNOSUPPORT), "{e}");
+            eprintln!("no IPv6 here ({e}): skipped");
+            return;
+        }
+        assert_eq!(m.groups(lo), [MLDV2_ROUTERS, MLD_ALL_ROUTERS]);
+        // A unicast address is no group: refused, and the groups before it stay joined.
+        let unicast: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let ff0e: Ipv6Addr = "ff0e::1".parse().unwrap();
+        assert!(m.join(lo, &[ff0e, unicast]).is_err());
+        assert_eq!(m.groups(lo), [MLDV2_ROUTERS, MLD_ALL_ROUTERS]);
+        m.leave(lo);
         assert_eq!(m.interfaces(), 0);
     }
 }

@@ -1,24 +1,54 @@
 //! The kernel's multicast routing sockets: `MRT_*` on a raw IGMP socket (IPv4) and `MRT6_*`
-//! on a raw ICMPv6 socket (IPv6). The socket option structures are encoded here by hand, as
-//! bytes, with the layouts of `<linux/mroute.h>` and `<linux/mroute6.h>` (checked with the C
-//! compiler on the project's machines: `vifctl` 16 bytes, `mfcctl` 60, `mif6ctl` 12,
-//! `mf6cctl` 92, `mrt6msg` 40); the counter ioctls' structures (`sioc_sg_req` 32,
+//! on a raw ICMPv6 socket (IPv6), one type for both, [`Mroute`], generic over the engine's
+//! address [`Family`].
+//!
+//! The two kernel routers take the same calls under the same option numbers; they differ in
+//! the option level, in the layouts of their structures and in the group management protocol
+//! the socket also carries (IGMP, MLD). What differs is [`MrouteFamily`]: the structures
+//! are encoded there by hand, as bytes, with the layouts of `<linux/mroute.h>` and
+//! `<linux/mroute6.h>` (checked with the C compiler on the project's machines: `vifctl` 16
+//! bytes, `mfcctl` 60, `igmpmsg` 20, `mif6ctl` 12, `mf6cctl` 92, `mrt6msg` 40; the sizes and
+//! every offset the encoders and parsers use are asserted at compile time against
+//! `#[repr(C)]` copies of the structures); the counter ioctls' structures (`sioc_sg_req` 32,
 //! `sioc_vif_req` 40, `sioc_sg_req6` 80, `sioc_mif_req6` 40) are `#[repr(C)]` types of the
-//! crate's syscall layer. This file has no `unsafe` code.
+//! crate's syscall layer, with compile-time size checks. This file and its two family files
+//! have no `unsafe` code.
+//!
+//! # IPv4
+//! [`MrouteSocket`] = `Mroute<Ipv4Addr>`: upcalls are `struct igmpmsg`, told from IGMP by the
+//! IP protocol byte ([`parse_received4`]).
+//!
+//! # IPv6
+//! [`Mroute6Socket`] = `Mroute<Ipv6Addr>`: upcalls are `struct mrt6msg`, told from ICMPv6 by
+//! `im6_mbz`, which lies where an ICMPv6 message has its type, never 0
+//! ([`parse_received6`]); the socket hears MLD messages with their arrival interface,
+//! source, destination, hop limit and hop-by-hop options.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::marker::PhantomData;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 
-use crate::sys::{self, Icmpv6Socket, IgmpSocket, SockOpt};
-use mgm::Sg;
+use crate::sys::{self, Mrt, RouterProto, RouterSocket};
+use mgm::{Family, Sg};
+
+mod v4;
+mod v6;
+
+pub use v4::{
+    has_router_alert, ipv4_addrs_of, ipv4_subnets_of, parse_received4, Received4, RECV4_BUFFER,
+};
+pub use v6::{
+    has_router_alert6, parse_received6, parse_upcall6, Arrival6, Received6, MLDV2_ROUTERS,
+    MLD_ALL_ROUTERS, RECV6_BUFFER,
+};
 
 /// The kernel's limit on VIFs (`MAXVIFS`) and on IPv6 MIFs (`MAXMIFS`).
 pub const MAXVIFS: usize = 32;
 
 /// `MRT_INIT` (and `MRT6_INIT`).
 pub const MRT_INIT: libc::c_int = 200;
-/// `MRT_DONE`.
+/// `MRT_DONE` (`MRT6_DONE`).
 pub const MRT_DONE: libc::c_int = 201;
 /// `MRT_ADD_VIF` (`MRT6_ADD_MIF`).
 pub const MRT_ADD_VIF: libc::c_int = 202;
@@ -28,9 +58,9 @@ pub const MRT_DEL_VIF: libc::c_int = 203;
 pub const MRT_ADD_MFC: libc::c_int = 204;
 /// `MRT_DEL_MFC` (`MRT6_DEL_MFC`).
 pub const MRT_DEL_MFC: libc::c_int = 205;
-/// `MRT_VERSION`.
+/// `MRT_VERSION` (`MRT6_VERSION`).
 pub const MRT_VERSION: libc::c_int = 206;
-/// `MRT_ASSERT`.
+/// `MRT_ASSERT` (`MRT6_ASSERT`).
 pub const MRT_ASSERT: libc::c_int = 207;
 /// `SIOCGETVIFCNT` (`SIOCPROTOPRIVATE`).
 pub const SIOCGETVIFCNT: libc::c_ulong = 0x89e0;
@@ -38,8 +68,6 @@ pub const SIOCGETVIFCNT: libc::c_ulong = 0x89e0;
 pub const SIOCGETSGCNT: libc::c_ulong = 0x89e1;
 /// `SIOCGETMIFCNT_IN6` (`SIOCPROTOPRIVATE`).
 pub const SIOCGETMIFCNT_IN6: libc::c_ulong = 0x89e0;
-
-const VIFF_USE_IFINDEX: u8 = 0x8;
 
 /// The kernel's counters of one (S,G) cache entry (`SIOCGETSGCNT`).
 ///
@@ -188,51 +216,6 @@ pub struct Upcall<A> {
     pub source: A,
     /// The packet's destination group.
     pub group: A,
-}
-
-/// What one read from an IPv4 mroute socket gave.
-///
-/// ```
-/// use mgm_igmp::encode_v2;
-/// use mgm_linux::mroute::{parse_received4, Received4};
-/// use std::net::Ipv4Addr;
-/// // An IGMPv2 report as read from the socket: a 20-byte IP header (protocol 2), then IGMP.
-/// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
-/// let mut pkt = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 1, 2, 0, 0, 203, 0, 113, 2, 239, 1, 2, 3];
-/// pkt.extend_from_slice(&report);
-/// let (source, destination) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
-/// assert_eq!(
-///     parse_received4(&pkt, Some(4)),
-///     Received4::Igmp { ifindex: 4, source, destination, ttl: 1, router_alert: false, payload: report.clone() }
-/// );
-/// // The same with the Router Alert option (RFC 2113) in a 24-byte header.
-/// let mut ra = vec![0x46, 0, 0, 32, 0, 0, 0, 0, 1, 2, 0, 0, 203, 0, 113, 2, 239, 1, 2, 3, 0x94, 4, 0, 0];
-/// ra.extend_from_slice(&report);
-/// assert!(matches!(parse_received4(&ra, Some(4)), Received4::Igmp { router_alert: true, ttl: 1, .. }));
-/// assert_eq!(parse_received4(&pkt, None), Received4::Junk, "no IP_PKTINFO: arrival unknown");
-/// assert_eq!(parse_received4(&pkt[..12], Some(4)), Received4::Junk, "too short");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Received4 {
-    /// A kernel upcall (IP protocol byte zero).
-    Upcall(Upcall<Ipv4Addr>),
-    /// A real IGMP packet heard on an interface.
-    Igmp {
-        /// Arrival interface (from `IP_PKTINFO`).
-        ifindex: u32,
-        /// IP source.
-        source: Ipv4Addr,
-        /// IP destination.
-        destination: Ipv4Addr,
-        /// IP time to live (1 for every IGMP message a host sends).
-        ttl: u8,
-        /// The IP header carried the Router Alert option (RFC 2113).
-        router_alert: bool,
-        /// The IGMP message (IP header stripped).
-        payload: Vec<u8>,
-    },
-    /// Something too short or malformed; ignored.
-    Junk,
 }
 
 /// What the adapter needs from a kernel multicast routing table: implemented by the real
@@ -532,9 +515,73 @@ pub trait Kernel<A> {
     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters>;
 }
 
-/// The IPv4 multicast routing socket: a raw IGMP socket on which `MRT_INIT` succeeded. It
-/// also carries the IGMP traffic of the router (reports in, queries out). Dropping it (or
-/// [`MrouteSocket::done`]) makes the kernel remove every VIF and cache entry.
+pub(crate) mod sealed {
+    use super::Mroute;
+    use mgm::Sg;
+    use std::io;
+
+    /// What differs between the families, inside the crate: the layouts of the kernel's
+    /// structures, and the options of the group management protocol on the socket.
+    pub trait Sealed: Sized {
+        /// True for IPv6: the socket is a raw ICMPv6 socket, its options at `IPPROTO_IPV6`.
+        const IPV6: bool;
+        /// The `MRT_ADD_VIF` / `MRT6_ADD_MIF` argument for `vif` on `ifindex`.
+        fn add_vif_arg(vif: u16, ifindex: u32) -> io::Result<Vec<u8>>;
+        /// The `MRT_DEL_VIF` / `MRT6_DEL_MIF` argument.
+        fn del_vif_arg(vif: u16, ifindex: u32) -> io::Result<Vec<u8>>;
+        /// The `MRT_ADD_MFC` / `MRT6_ADD_MFC` argument (and, with no oifs, the delete's).
+        fn mfc_arg(sg: Sg<Self>, parent: u16, oifs: &[u16]) -> Vec<u8>;
+        /// The membership request (`ip_mreqn`, `ipv6_mreq`) of `group` on `ifindex`.
+        fn membership_arg(group: Self, ifindex: u32) -> Vec<u8>;
+        /// Sets the options the group management protocol needs on a fresh socket.
+        ///
+        /// # Errors
+        /// The OS error.
+        fn configure(sock: &Mroute<Self>) -> io::Result<()>
+        where
+            Self: super::MrouteFamily;
+    }
+}
+
+/// An address family of the kernel's multicast forwarding plane: the engine's [`Family`]
+/// ([`Ipv4Addr`], [`Ipv6Addr`]) with what the kernel's router of that family takes. Sealed:
+/// implemented for the two families only.
+///
+/// ```
+/// use mgm_linux::mroute::MrouteFamily;
+/// use std::net::{Ipv4Addr, Ipv6Addr};
+/// assert_eq!(Ipv4Addr::CALLS.add_vif, "MRT_ADD_VIF");
+/// assert_eq!(Ipv6Addr::CALLS.add_vif, "MRT6_ADD_MIF");
+/// ```
+pub trait MrouteFamily: Family + sealed::Sealed {
+    /// The kernel's names of the family's calls, as error messages give them.
+    const CALLS: KernelCalls;
+}
+
+/// The kernel's names of one family's calls and of its interfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelCalls {
+    /// "IPv4" or "IPv6".
+    pub family: &'static str,
+    /// `MRT_INIT` / `MRT6_INIT`.
+    pub init: &'static str,
+    /// `MRT_ADD_VIF` / `MRT6_ADD_MIF`.
+    pub add_vif: &'static str,
+    /// `MRT_DEL_VIF` / `MRT6_DEL_MIF`.
+    pub del_vif: &'static str,
+    /// `MRT_ADD_MFC` / `MRT6_ADD_MFC`.
+    pub add_mfc: &'static str,
+    /// `MRT_DEL_MFC` / `MRT6_DEL_MFC`.
+    pub del_mfc: &'static str,
+    /// What the kernel calls a forwarding interface: "VIF" or "MIF".
+    pub vif: &'static str,
+}
+
+/// A multicast routing socket of family `A`: a raw IGMP ([`MrouteSocket`]) or ICMPv6
+/// ([`Mroute6Socket`]) socket on which `MRT_INIT` / `MRT6_INIT` succeeded, with asserts
+/// (wrong-interface upcalls) on. It also carries the group management traffic of the router
+/// (reports in, queries out), with the options that protocol needs. Dropping it (or
+/// [`Mroute::done`]) makes the kernel remove every VIF/MIF and cache entry.
 ///
 /// ```no_run
 /// // no_run: MRT_INIT needs CAP_NET_ADMIN and takes the namespace's multicast routing table.
@@ -549,13 +596,22 @@ pub trait Kernel<A> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct MrouteSocket {
-    fd: IgmpSocket,
+pub struct Mroute<A> {
+    fd: RouterSocket,
+    family: PhantomData<A>,
 }
 
-impl MrouteSocket {
-    /// Opens the socket, `MRT_INIT`, `MRT_ASSERT` on, `IP_PKTINFO` on, router alert on sent
-    /// packets, multicast TTL 1 and no loopback of its own packets.
+/// The IPv4 multicast routing socket.
+pub type MrouteSocket = Mroute<Ipv4Addr>;
+/// The IPv6 multicast routing socket.
+pub type Mroute6Socket = Mroute<Ipv6Addr>;
+
+impl<A: MrouteFamily> Mroute<A> {
+    /// Opens the socket: `MRT_INIT` (`MRT6_INIT`), `MRT_ASSERT` on, then the options of the
+    /// group management protocol: for IPv4 `IP_PKTINFO`, the router alert on sent packets,
+    /// multicast TTL 1 and no loopback of its own packets; for IPv6 the same with
+    /// `IPV6_RECVPKTINFO`, `IPV6_RECVHOPLIMIT`, `IPV6_RECVHOPOPTS`, a hop-by-hop router
+    /// alert (RFC 2711) on sent packets, and an ICMPv6 filter that lets only MLD through.
     ///
     /// # Errors
     /// `EPERM` without `CAP_NET_RAW`/`CAP_NET_ADMIN`; `EADDRINUSE` when another daemon holds
@@ -572,24 +628,32 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn open() -> io::Result<Self> {
-        let fd = IgmpSocket::open()?;
-        sys::setsockopt_int(&fd, SockOpt::MRT_INIT, 1).map_err(|e| {
+        let proto = if A::IPV6 {
+            RouterProto::Icmpv6
+        } else {
+            RouterProto::Igmp
+        };
+        let fd = RouterSocket::open(proto)?;
+        sys::setsockopt_int(&fd, fd.mrt(Mrt::Init), 1).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("MRT_INIT: {e} (another multicast router in this namespace?)"),
+                format!(
+                    "{}: {e} (another multicast router in this namespace?)",
+                    A::CALLS.init
+                ),
             )
         })?;
-        sys::setsockopt_int(&fd, SockOpt::MRT_ASSERT, 1)?;
-        sys::setsockopt_int(&fd, SockOpt::IP_PKTINFO, 1)?;
-        // Router alert (RFC 2113) on every packet sent.
-        sys::setsockopt_bytes(&fd, SockOpt::IP_OPTIONS, &[0x94, 4, 0, 0])?;
-        sys::setsockopt_int(&fd, SockOpt::IP_MULTICAST_TTL, 1)?;
-        sys::setsockopt_int(&fd, SockOpt::IP_MULTICAST_LOOP, 0)?;
+        sys::setsockopt_int(&fd, fd.mrt(Mrt::Assert), 1)?;
         sys::set_nonblocking(&fd)?;
-        Ok(MrouteSocket { fd })
+        let sock = Mroute {
+            fd,
+            family: PhantomData,
+        };
+        A::configure(&sock)?;
+        Ok(sock)
     }
 
-    /// `MRT_VERSION` (0x305 on current kernels).
+    /// `MRT_VERSION` / `MRT6_VERSION` (0x305 for IPv4 on current kernels).
     ///
     /// # Errors
     /// The OS error.
@@ -602,10 +666,11 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn version(&self) -> io::Result<i32> {
-        sys::getsockopt_int(&self.fd, SockOpt::MRT_VERSION)
+        sys::getsockopt_int(&self.fd, self.fd.mrt(Mrt::Version))
     }
 
-    /// `MRT_DONE`: the kernel removes every VIF and cache entry of the table.
+    /// `MRT_DONE` / `MRT6_DONE`: the kernel removes every VIF/MIF and cache entry of the
+    /// table.
     ///
     /// # Errors
     /// The OS error.
@@ -626,11 +691,14 @@ impl MrouteSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn done(&self) -> io::Result<()> {
-        sys::setsockopt_int(&self.fd, SockOpt::MRT_DONE, 1)
+        sys::setsockopt_int(&self.fd, self.fd.mrt(Mrt::Done), 1)
     }
 
     /// Joins (or leaves) `group` on interface `ifindex` (`IP_ADD_MEMBERSHIP` with an
-    /// `ip_mreqn`), e.g. 224.0.0.22 and 224.0.0.2 to hear IGMPv3 reports and v2 leaves.
+    /// `ip_mreqn`, `IPV6_ADD_MEMBERSHIP` with an `ipv6_mreq`): 224.0.0.22 and 224.0.0.2 to
+    /// hear IGMPv3 reports and v2 leaves, ff02::16 and ff02::2 for MLDv2 reports and MLDv1
+    /// dones. A socket holds at most `igmp_max_memberships` (20) IPv4 memberships;
+    /// [`GroupMemberships`](crate::GroupMemberships) has no such limit.
     ///
     /// # Errors
     /// The OS error.
@@ -638,527 +706,68 @@ impl MrouteSocket {
     /// ```no_run
     /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
     /// use mgm_igmp::{ALL_ROUTERS, IGMPV3_ROUTERS};
-    /// use mgm_linux::mroute::MrouteSocket;
+    /// use mgm_linux::mroute::{Mroute6Socket, MrouteSocket, MLDV2_ROUTERS};
     /// let sock = MrouteSocket::open()?;
     /// let eth0 = mgm_linux::net::interface_index("eth0")?;
     /// sock.membership(IGMPV3_ROUTERS, eth0, true)?; // hear IGMPv3 reports
     /// sock.membership(ALL_ROUTERS, eth0, true)?; // and IGMPv2 leaves
     /// sock.membership(ALL_ROUTERS, eth0, false)?;
+    /// Mroute6Socket::open()?.membership(MLDV2_ROUTERS, eth0, true)?; // MLDv2 reports
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn membership(&self, group: Ipv4Addr, ifindex: u32, join: bool) -> io::Result<()> {
-        let opt = if join {
-            SockOpt::IP_ADD_MEMBERSHIP
-        } else {
-            SockOpt::IP_DROP_MEMBERSHIP
-        };
-        sys::setsockopt_bytes(&self.fd, opt, &mreqn(group, ifindex))
-    }
-
-    /// Sends an IGMP message out of interface `ifindex` to `destination` (TTL 1, router alert).
-    ///
-    /// # Errors
-    /// The OS error.
-    ///
-    /// ```no_run
-    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm_igmp::IgmpAction;
-    /// use mgm_linux::mroute::MrouteSocket;
-    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
-    /// use std::{net::Ipv4Addr, time::Duration};
-    /// let sock = MrouteSocket::open()?;
-    /// let eth0 = mgm_linux::net::interface_index("eth0")?;
-    /// let mut router = IgmpRouter::new(IgmpConfig::default());
-    /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO) {
-    ///     if let IgmpAction::Send { ifindex, destination, query } = action {
-    ///         sock.send_igmp(ifindex, destination, &query.encode())?; // the startup general query
-    ///     }
-    /// }
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn send_igmp(&self, ifindex: u32, destination: Ipv4Addr, msg: &[u8]) -> io::Result<()> {
-        sys::setsockopt_bytes(
-            &self.fd,
-            SockOpt::IP_MULTICAST_IF,
-            &mreqn(Ipv4Addr::UNSPECIFIED, ifindex),
-        )?;
-        sys::send_to_v4(&self.fd, msg, destination)?;
-        Ok(())
-    }
-
-    /// Reads one message without waiting; `Ok(None)` when none is queued.
-    ///
-    /// # Errors
-    /// The OS error.
-    ///
-    /// ```no_run
-    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm_linux::mroute::{MrouteSocket, Received4};
-    /// let sock = MrouteSocket::open()?;
-    /// mgm_linux::net::poll_readable(&[std::os::fd::AsRawFd::as_raw_fd(&sock)], 1000)?;
-    /// while let Some(msg) = sock.recv()? {
-    ///     match msg {
-    ///         Received4::Upcall(up) => println!("{:?} on VIF {}: {} -> {}", up.kind, up.vif, up.source, up.group),
-    ///         Received4::Igmp { ifindex, source, payload, .. } => println!("IGMP from {source} on {ifindex}: {payload:?}"),
-    ///         Received4::Junk => {}
-    ///     }
-    /// }
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn recv(&self) -> io::Result<Option<Received4>> {
-        // The largest IPv4 datagram: a report is never cut, whatever the link's MTU.
-        let mut buf = [0u8; RECV4_BUFFER];
-        let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
-            return Ok(None);
-        };
-        Ok(Some(parse_received4(&buf[..info.len], info.ifindex)))
+    pub fn membership(&self, group: A, ifindex: u32, join: bool) -> io::Result<()> {
+        let opt = sys::SockOpt::membership(A::IPV6, join);
+        sys::setsockopt_bytes(&self.fd, opt, &A::membership_arg(group, ifindex))
     }
 }
 
-/// Classifies a message read from the IPv4 mroute socket: an upcall when the IP protocol byte
-/// is zero, else an IGMP packet.
-///
-/// ```
-/// use mgm_linux::mroute::{parse_received4, Received4, UpcallKind};
-/// let mut up = [0u8; 28];
-/// up[8] = 1; // IGMPMSG_NOCACHE
-/// up[10] = 0; // vif 0
-/// up[12..16].copy_from_slice(&[198, 51, 100, 2]);
-/// up[16..20].copy_from_slice(&[239, 1, 2, 3]);
-/// match parse_received4(&up, None) {
-///     Received4::Upcall(u) => assert_eq!((u.kind, u.vif, u.group.octets()), (UpcallKind::NoCache, 0, [239, 1, 2, 3])),
-///     other => panic!("{other:?}"),
-/// }
-/// ```
-pub fn parse_received4(pkt: &[u8], ifindex: Option<u32>) -> Received4 {
-    if pkt.len() < 20 {
-        return Received4::Junk;
-    }
-    let src = Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]);
-    let dst = Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
-    if pkt[9] == 0 {
-        let kind = match pkt[8] {
-            1 => UpcallKind::NoCache,
-            2 => UpcallKind::WrongVif,
-            k => UpcallKind::Other(k),
-        };
-        return Received4::Upcall(Upcall {
-            kind,
-            vif: u16::from(pkt[10]) | (u16::from(pkt[11]) << 8),
-            source: src,
-            group: dst,
-        });
-    }
-    let ihl = usize::from(pkt[0] & 0x0f) * 4;
-    let (Some(ifindex), true) = (ifindex, ihl >= 20 && pkt.len() >= ihl) else {
-        return Received4::Junk;
-    };
-    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
-    let end = if total >= ihl && total <= pkt.len() {
-        total
-    } else {
-        pkt.len()
-    };
-    Received4::Igmp {
-        ifindex,
-        source: src,
-        destination: dst,
-        ttl: pkt[8],
-        router_alert: has_router_alert(&pkt[20..ihl]),
-        payload: pkt[ihl..end].to_vec(),
-    }
-}
-
-/// Bytes read per message from the IPv4 mroute socket: the largest IPv4 datagram (its total
-/// length is 16 bits), so that a report on a jumbo-frame link is read whole.
-pub const RECV4_BUFFER: usize = 65_535;
-
-/// True when the IPv4 options `opts` hold a Router Alert (type 148, length 4). Options are
-/// walked by their lengths; a length that is absurd (below 2 or past the end) ends the walk.
-///
-/// ```
-/// use mgm_linux::mroute::has_router_alert;
-/// assert!(has_router_alert(&[0x94, 4, 0, 0]));
-/// assert!(has_router_alert(&[1, 1, 0x94, 4, 0, 0, 0, 0]), "after NOPs");
-/// assert!(has_router_alert(&[0x83, 3, 4, 0x94, 4, 0, 0, 0]), "after a loose source route");
-/// assert!(!has_router_alert(&[0, 0x94, 4, 0, 0]), "after the end of the list");
-/// assert!(!has_router_alert(&[0x83, 0, 0x94, 4, 0, 0]), "a zero length ends the walk");
-/// assert!(!has_router_alert(&[0x94, 4, 0]), "cut short");
-/// ```
-pub fn has_router_alert(opts: &[u8]) -> bool {
-    let mut i = 0;
-    while i < opts.len() {
-        match opts[i] {
-            0 => return false,
-            1 => i += 1,
-            kind => {
-                let Some(&len) = opts.get(i + 1) else {
-                    return false;
-                };
-                let len = usize::from(len);
-                if len < 2 || i + len > opts.len() {
-                    return false;
-                }
-                if kind == 0x94 && len == 4 {
-                    return true;
-                }
-                i += len;
-            }
-        }
-    }
-    false
-}
-
-fn mreqn(group: Ipv4Addr, ifindex: u32) -> [u8; 12] {
-    let mut b = [0u8; 12];
-    b[0..4].copy_from_slice(&group.octets());
-    b[8..12].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-    b
-}
-
-/// The 16-byte `vifctl` for a VIF bound to an ifindex.
-fn vifctl(vif: u16, ifindex: u32) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[0..2].copy_from_slice(&vif.to_ne_bytes());
-    b[2] = VIFF_USE_IFINDEX;
-    b[3] = 1; // threshold; forwarding itself follows the entry's ttls (TTL > 1)
-    b[8..12].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-    b
-}
-
-/// The 60-byte `mfcctl`.
-fn mfcctl(sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> [u8; 60] {
-    let mut b = [0u8; 60];
-    b[0..4].copy_from_slice(&sg.source.octets());
-    b[4..8].copy_from_slice(&sg.group.octets());
-    b[8..10].copy_from_slice(&parent.to_ne_bytes());
-    for &o in oifs {
-        if usize::from(o) < MAXVIFS && o != parent {
-            b[10 + usize::from(o)] = 1;
-        }
-    }
-    b
-}
-
-impl Kernel<Ipv4Addr> for MrouteSocket {
+impl<A: MrouteFamily> Kernel<A> for Mroute<A> {
     fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_ADD_VIF, &vifctl(vif, ifindex))
+        let arg = A::add_vif_arg(vif, ifindex)?;
+        sys::setsockopt_bytes(&self.fd, self.fd.mrt(Mrt::AddVif), &arg)
     }
     fn del_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_DEL_VIF, &vifctl(vif, ifindex))
+        let arg = A::del_vif_arg(vif, ifindex)?;
+        sys::setsockopt_bytes(&self.fd, self.fd.mrt(Mrt::DelVif), &arg)
     }
-    fn add_mfc(&mut self, sg: Sg<Ipv4Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_ADD_MFC, &mfcctl(sg, parent, oifs))
+    fn add_mfc(&mut self, sg: Sg<A>, parent: u16, oifs: &[u16]) -> io::Result<()> {
+        let arg = A::mfc_arg(sg, parent, oifs);
+        sys::setsockopt_bytes(&self.fd, self.fd.mrt(Mrt::AddMfc), &arg)
     }
-    fn del_mfc(&mut self, sg: Sg<Ipv4Addr>) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT_DEL_MFC, &mfcctl(sg, 0, &[]))
+    fn del_mfc(&mut self, sg: Sg<A>) -> io::Result<()> {
+        let arg = A::mfc_arg(sg, 0, &[]);
+        sys::setsockopt_bytes(&self.fd, self.fd.mrt(Mrt::DelMfc), &arg)
     }
-    fn sg_counters(&self, sg: Sg<Ipv4Addr>) -> io::Result<KernelCounters> {
-        self.fd.sg_counters(sg.source, sg.group) // SIOCGETSGCNT
+    fn sg_counters(&self, sg: Sg<A>) -> io::Result<KernelCounters> {
+        // SIOCGETSGCNT, SIOCGETSGCNT_IN6
+        self.fd.sg_counters(sg.source.into(), sg.group.into())
     }
     fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
-        self.fd.vif_counters(vif) // SIOCGETVIFCNT
+        self.fd.vif_counters(vif) // SIOCGETVIFCNT, SIOCGETMIFCNT_IN6
     }
 }
 
-impl AsRawFd for MrouteSocket {
+impl<A> AsRawFd for Mroute<A> {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 }
 
-/// The IPv6 multicast routing socket: a raw ICMPv6 socket on which `MRT6_INIT` succeeded.
-/// MIFs, cache entries, counters and upcalls work as for IPv4; MLD is not implemented.
-///
-/// ```no_run
-/// // no_run: MRT6_INIT needs CAP_NET_ADMIN and takes the namespace's IPv6 multicast routing table.
-/// use mgm_linux::mroute::{Kernel, Mroute6Socket};
-/// use mgm::Sg;
-/// use std::net::Ipv6Addr;
-/// let mut sock = Mroute6Socket::open()?;
-/// sock.add_vif(0, 2)?; // MRT6_ADD_MIF
-/// sock.add_vif(1, 3)?;
-/// let sg = Sg::new("2001:db8::2".parse::<Ipv6Addr>().unwrap(), "ff0e::1".parse::<Ipv6Addr>().unwrap());
-/// sock.add_mfc(sg, 0, &[1])?; // MRT6_ADD_MFC
-/// assert_eq!(sock.sg_counters(sg)?.packets, 0);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug)]
-pub struct Mroute6Socket {
-    fd: Icmpv6Socket,
-}
-
-impl Mroute6Socket {
-    /// Opens the socket and sends `MRT6_INIT`.
-    ///
-    /// # Errors
-    /// As [`MrouteSocket::open`].
-    ///
-    /// ```no_run
-    /// // no_run: needs CAP_NET_RAW and CAP_NET_ADMIN, and takes the namespace's IPv6 mroute table.
-    /// use mgm_linux::mroute::Mroute6Socket;
-    /// let sock = Mroute6Socket::open()?;
-    /// sock.done()?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn open() -> io::Result<Self> {
-        let fd = Icmpv6Socket::open()?;
-        sys::setsockopt_int(&fd, SockOpt::MRT6_INIT, 1).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("MRT6_INIT: {e} (another multicast router in this namespace?)"),
-            )
-        })?;
-        sys::set_nonblocking(&fd)?;
-        Ok(Mroute6Socket { fd })
-    }
-
-    /// `MRT6_DONE`.
-    ///
-    /// # Errors
-    /// The OS error.
-    ///
-    /// ```no_run
-    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm_linux::mroute::{Kernel, Mroute6Socket};
-    /// let mut sock = Mroute6Socket::open()?;
-    /// sock.add_vif(0, 2)?;
-    /// sock.done()?; // the kernel forgets MIF 0 and every cache entry
-    /// assert!(sock.vif_counters(0).is_err());
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn done(&self) -> io::Result<()> {
-        sys::setsockopt_int(&self.fd, SockOpt::MRT6_DONE, 1)
-    }
-
-    /// Reads one upcall without waiting; `Ok(None)` when none is queued; ICMPv6 packets
-    /// (never of type 0) are skipped as `Ok(Some(None))`.
-    ///
-    /// # Errors
-    /// The OS error.
-    ///
-    /// ```no_run
-    /// // no_run: opening the socket needs CAP_NET_RAW and CAP_NET_ADMIN.
-    /// use mgm_linux::mroute::{Mroute6Socket, UpcallKind};
-    /// let sock = Mroute6Socket::open()?;
-    /// match sock.recv_upcall()? {
-    ///     None => println!("nothing queued"),
-    ///     Some(None) => println!("an ICMPv6 packet, skipped"),
-    ///     Some(Some(up)) => assert!(matches!(up.kind, UpcallKind::NoCache | UpcallKind::WrongVif | UpcallKind::Other(_))),
-    /// }
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn recv_upcall(&self) -> io::Result<Option<Option<Upcall<Ipv6Addr>>>> {
-        let mut buf = [0u8; 2048];
-        let Some(info) = sys::recv_with_info(&self.fd, &mut buf)? else {
-            return Ok(None);
-        };
-        Ok(Some(parse_upcall6(&buf[..info.len])))
-    }
-}
-
-/// Parses a `mrt6msg` upcall; `None` for an ICMPv6 packet.
-///
-/// ```
-/// use mgm_linux::mroute::{parse_upcall6, UpcallKind};
-/// use std::net::Ipv6Addr;
-/// let (s, g): (Ipv6Addr, Ipv6Addr) = ("2001:db8::2".parse().unwrap(), "ff0e::1".parse().unwrap());
-/// // struct mrt6msg: im6_mbz 0, im6_msgtype, im6_mif (host order), pad, source, group.
-/// let mut msg = [0u8; 40];
-/// msg[1] = 1; // MRT6MSG_NOCACHE
-/// msg[2..4].copy_from_slice(&5u16.to_ne_bytes());
-/// msg[8..24].copy_from_slice(&s.octets());
-/// msg[24..40].copy_from_slice(&g.octets());
-/// let up = parse_upcall6(&msg).unwrap();
-/// assert_eq!((up.kind, up.vif, up.source, up.group), (UpcallKind::NoCache, 5, s, g));
-/// msg[0] = 130; // an ICMPv6 packet (MLD query), not an upcall
-/// assert_eq!(parse_upcall6(&msg), None);
-/// ```
-pub fn parse_upcall6(pkt: &[u8]) -> Option<Upcall<Ipv6Addr>> {
-    if pkt.len() < 40 || pkt[0] != 0 {
-        return None;
-    }
-    let kind = match pkt[1] {
+/// The upcall kind of a message type byte (`im_msgtype`, `im6_msgtype`): the two families
+/// number NOCACHE 1 and WRONGVIF/WRONGMIF 2 alike.
+fn upcall_kind(msgtype: u8) -> UpcallKind {
+    match msgtype {
         1 => UpcallKind::NoCache,
         2 => UpcallKind::WrongVif,
         k => UpcallKind::Other(k),
-    };
-    let mut s = [0u8; 16];
-    let mut g = [0u8; 16];
-    s.copy_from_slice(&pkt[8..24]);
-    g.copy_from_slice(&pkt[24..40]);
-    Some(Upcall {
-        kind,
-        vif: u16::from_ne_bytes([pkt[2], pkt[3]]),
-        source: Ipv6Addr::from(s),
-        group: Ipv6Addr::from(g),
-    })
+    }
 }
 
-fn sockaddr_in6(b: &mut [u8], addr: Ipv6Addr) {
-    b[0..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
-    b[8..24].copy_from_slice(&addr.octets());
-}
-
-/// The 12-byte `mif6ctl`. Its interface field, `mif6c_pifi`, is 16 bits: a larger ifindex
-/// is an error, not another interface.
-fn mif6ctl(mif: u16, ifindex: u32) -> io::Result<[u8; 12]> {
-    let pifi = u16::try_from(ifindex).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("ifindex {ifindex} does not fit mif6ctl's 16-bit mif6c_pifi"),
-        )
-    })?;
-    let mut b = [0u8; 12];
-    b[0..2].copy_from_slice(&mif.to_ne_bytes());
-    b[3] = 1;
-    b[4..6].copy_from_slice(&pifi.to_ne_bytes());
-    Ok(b)
-}
-
-fn mf6cctl(sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> [u8; 92] {
-    let mut b = [0u8; 92];
-    sockaddr_in6(&mut b[0..28], sg.source);
-    sockaddr_in6(&mut b[28..56], sg.group);
-    b[56..58].copy_from_slice(&parent.to_ne_bytes());
+/// Sets the bit of every oif but `parent` below [`MAXVIFS`]: `set(byte, bit)` once per VIF.
+fn each_oif(parent: u16, oifs: &[u16], mut set: impl FnMut(u16)) {
     for &o in oifs {
         if usize::from(o) < MAXVIFS && o != parent {
-            let word = 60 + usize::from(o / 32) * 4;
-            let mut w = u32::from_ne_bytes(b[word..word + 4].try_into().expect("4 bytes"));
-            w |= 1 << (o % 32);
-            b[word..word + 4].copy_from_slice(&w.to_ne_bytes());
+            set(o);
         }
-    }
-    b
-}
-
-impl Kernel<Ipv6Addr> for Mroute6Socket {
-    fn add_vif(&mut self, vif: u16, ifindex: u32) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_ADD_MIF, &mif6ctl(vif, ifindex)?)
-    }
-    fn del_vif(&mut self, vif: u16, _ifindex: u32) -> io::Result<()> {
-        // MRT6_DEL_MIF takes a bare mifi_t.
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_DEL_MIF, &vif.to_ne_bytes())
-    }
-    fn add_mfc(&mut self, sg: Sg<Ipv6Addr>, parent: u16, oifs: &[u16]) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_ADD_MFC, &mf6cctl(sg, parent, oifs))
-    }
-    fn del_mfc(&mut self, sg: Sg<Ipv6Addr>) -> io::Result<()> {
-        sys::setsockopt_bytes(&self.fd, SockOpt::MRT6_DEL_MFC, &mf6cctl(sg, 0, &[]))
-    }
-    fn sg_counters(&self, sg: Sg<Ipv6Addr>) -> io::Result<KernelCounters> {
-        self.fd.sg_counters(sg.source, sg.group) // SIOCGETSGCNT_IN6
-    }
-    fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
-        self.fd.mif_counters(vif) // SIOCGETMIFCNT_IN6
-    }
-}
-
-impl AsRawFd for Mroute6Socket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-/// The IPv4 addresses of an interface, from `getifaddrs`.
-///
-/// # Errors
-/// The OS error.
-///
-/// ```
-/// use mgm_linux::mroute::ipv4_addrs_of;
-/// assert!(ipv4_addrs_of("lo")?.iter().all(|a| a.is_loopback()));
-/// assert!(ipv4_addrs_of("no-such-if0")?.is_empty());
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn ipv4_addrs_of(name: &str) -> io::Result<Vec<Ipv4Addr>> {
-    Ok(ipv4_subnets_of(name)?.into_iter().map(|(a, _)| a).collect())
-}
-
-/// The IPv4 addresses of an interface with their prefix lengths, from `getifaddrs`: the
-/// subnets of its link.
-///
-/// # Errors
-/// The OS error.
-///
-/// ```
-/// use mgm_linux::mroute::ipv4_subnets_of;
-/// use std::net::Ipv4Addr;
-/// assert!(ipv4_subnets_of("lo")?.contains(&(Ipv4Addr::LOCALHOST, 8)));
-/// assert!(ipv4_subnets_of("no-such-if0")?.is_empty());
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn ipv4_subnets_of(name: &str) -> io::Result<Vec<(Ipv4Addr, u8)>> {
-    Ok(sys::interface_addrs()?
-        .into_iter()
-        .filter(|(n, _, _)| n == name)
-        .filter_map(|(_, a, mask)| match (a, mask) {
-            // A netmask's length is its count of leading ones; without one, the address alone.
-            (IpAddr::V4(v4), Some(IpAddr::V4(m))) => Some((v4, u32::from(m).leading_ones() as u8)),
-            (IpAddr::V4(v4), _) => Some((v4, 32)),
-            (IpAddr::V6(_), _) => None,
-        })
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layouts_match_the_kernel_headers() {
-        let sg = Sg::new(Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
-        let m = mfcctl(sg, 0, &[1, 3]);
-        assert_eq!(&m[0..8], &[198, 51, 100, 2, 239, 1, 2, 3]);
-        assert_eq!((m[10], m[11], m[12], m[13]), (0, 1, 0, 1));
-        let v = vifctl(5, 7);
-        assert_eq!(v[2], VIFF_USE_IFINDEX);
-        assert_eq!(i32::from_ne_bytes(v[8..12].try_into().unwrap()), 7);
-        let sg6 = Sg::new(
-            "2001:db8::2".parse::<Ipv6Addr>().unwrap(),
-            "ff0e::1".parse::<Ipv6Addr>().unwrap(),
-        );
-        let mif = mif6ctl(3, 7).unwrap();
-        assert_eq!((u16::from_ne_bytes([mif[0], mif[1]]), mif[3]), (3, 1));
-        assert_eq!(u16::from_ne_bytes([mif[4], mif[5]]), 7);
-        // 65536 + 7 would be ifindex 7 once cut to 16 bits: refused instead.
-        let err = mif6ctl(3, 65536 + 7).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        let m6 = mf6cctl(sg6, 1, &[0, 2, 1]);
-        assert_eq!(u32::from_ne_bytes(m6[60..64].try_into().unwrap()), 0b101);
-        assert_eq!(u16::from_ne_bytes([m6[56], m6[57]]), 1);
-    }
-
-    #[test]
-    fn igmp_packets_are_told_from_upcalls() {
-        let mut p = vec![0x46, 0, 0, 32, 0, 0, 0, 0, 1, 2, 0, 0];
-        p.extend_from_slice(&[203, 0, 113, 2, 224, 0, 0, 22, 0x94, 4, 0, 0]);
-        p.extend_from_slice(&[0x22, 0, 0, 0, 0, 0, 0, 0]);
-        match parse_received4(&p, Some(3)) {
-            Received4::Igmp {
-                ifindex,
-                payload,
-                ttl,
-                router_alert,
-                ..
-            } => assert_eq!(
-                (ifindex, payload[0], payload.len(), ttl, router_alert),
-                (3, 0x22, 8, 1, true)
-            ),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(parse_received4(&p, None), Received4::Junk);
-        // TTL 64, no option.
-        let mut q = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 2, 0, 0];
-        q.extend_from_slice(&[203, 0, 113, 2, 224, 0, 0, 22]);
-        q.extend_from_slice(&[0x22, 0, 0, 0, 0, 0, 0, 0]);
-        assert!(matches!(
-            parse_received4(&q, Some(3)),
-            Received4::Igmp {
-                ttl: 64,
-                router_alert: false,
-                ..
-            }
-        ));
     }
 }

@@ -4,13 +4,13 @@
 //! This module is private, and it is the only module of the crate with `unsafe` code: the
 //! crate denies `unsafe_code` (see its `Cargo.toml`) and only this file allows it. Every safe
 //! function here is sound with any argument; the two `unsafe fn`s (`ioctl_in_out`, and the
-//! reader inside `pktinfo_ifindex`) are private, and each call says why their contract
+//! reader inside `control_info`) are private, and each call says why their contract
 //! holds. Where the kernel's contract depends on what a descriptor is or on how a buffer is
 //! laid out, the types carry it:
 //!
-//! * the counter ioctls are methods of [`IgmpSocket`] and [`Icmpv6Socket`], which only this
-//!   module opens, and each passes its argument as a `#[repr(C)]` copy of the kernel's
-//!   structure;
+//! * the counter ioctls are methods of [`RouterSocket`], which only this module opens and
+//!   which knows its protocol, and each passes its argument as a `#[repr(C)]` copy of the
+//!   kernel's structure of that protocol;
 //! * socket options are a closed set, [`SockOpt`], set or read only on an [`InetSocket`];
 //! * descriptors are borrowed ([`AsFd`]); only [`poll_readable`] takes descriptor numbers,
 //!   which `poll` just reports on.
@@ -123,7 +123,7 @@ fn in_addr(a: Ipv4Addr) -> libc::in_addr {
     }
 }
 
-fn sockaddr_in6(a: Ipv6Addr) -> libc::sockaddr_in6 {
+fn sockaddr_in6(a: Ipv6Addr, scope_id: u32) -> libc::sockaddr_in6 {
     libc::sockaddr_in6 {
         sin6_family: libc::AF_INET6 as libc::sa_family_t,
         sin6_port: 0,
@@ -131,171 +131,196 @@ fn sockaddr_in6(a: Ipv6Addr) -> libc::sockaddr_in6 {
         sin6_addr: libc::in6_addr {
             s6_addr: a.octets(),
         },
-        sin6_scope_id: 0,
+        sin6_scope_id: scope_id,
     }
 }
 
-/// A raw IGMP socket, `socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_IGMP)`; only
-/// [`IgmpSocket::open`] makes one.
-///
-/// The type is what makes its counter methods safe. `SIOCGETSGCNT` and `SIOCGETVIFCNT` are
-/// `SIOCPROTOPRIVATE` numbers: what they do, and how much memory the kernel writes, belongs
-/// to the protocol of the descriptor. On a raw IPv4 socket the kernel hands them to the
-/// multicast router (`raw_ioctl` calls `ipmr_ioctl`), which copies one `sioc_sg_req` or
-/// `sioc_vif_req` in and out.
-#[derive(Debug)]
-pub(crate) struct IgmpSocket(OwnedFd);
+/// The protocol of a multicast router's raw socket, which decides the address family, the
+/// multicast router the kernel hands its calls to, and the level of its options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RouterProto {
+    /// `socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)`: the IPv4 router (`ipmr`).
+    Igmp,
+    /// `socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)`: the IPv6 router (`ip6mr`).
+    Icmpv6,
+}
 
-impl IgmpSocket {
+/// A raw IGMP or ICMPv6 socket; only [`RouterSocket::open`] makes one, and it records which.
+///
+/// The type is what makes its counter methods safe. `SIOCGETSGCNT`, `SIOCGETVIFCNT` and
+/// their IPv6 twins are `SIOCPROTOPRIVATE` numbers: what they do, and how much memory the
+/// kernel writes, belongs to the protocol of the descriptor. On a raw IPv4 socket the kernel
+/// hands them to the multicast router (`raw_ioctl` calls `ipmr_ioctl`), which copies one
+/// `sioc_sg_req` or `sioc_vif_req` in and out; on a raw IPv6 socket `rawv6_ioctl` calls
+/// `ip6mr_ioctl`, which copies one `sioc_sg_req6` or `sioc_mif_req6`. The recorded protocol
+/// picks the structure.
+#[derive(Debug)]
+pub(crate) struct RouterSocket {
+    fd: OwnedFd,
+    proto: RouterProto,
+}
+
+impl RouterSocket {
     /// Opens the socket.
     ///
     /// # Errors
-    /// The OS error (`EPERM` without `CAP_NET_RAW`).
-    pub(crate) fn open() -> io::Result<Self> {
-        raw_socket(libc::AF_INET, libc::IPPROTO_IGMP).map(IgmpSocket)
+    /// The OS error (`EPERM` without `CAP_NET_RAW`; `EAFNOSUPPORT` without IPv6).
+    pub(crate) fn open(proto: RouterProto) -> io::Result<Self> {
+        let fd = match proto {
+            RouterProto::Igmp => raw_socket(libc::AF_INET, libc::IPPROTO_IGMP)?,
+            RouterProto::Icmpv6 => raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6)?,
+        };
+        Ok(RouterSocket { fd, proto })
     }
 
-    /// The counters of the kernel's cache entry (`source`, `group`) (`SIOCGETSGCNT`).
+    /// The multicast routing option `call` at this socket's level (`IPPROTO_IP` or
+    /// `IPPROTO_IPV6`: the numbers are the same).
+    pub(crate) fn mrt(&self, call: Mrt) -> SockOpt {
+        let name = match call {
+            Mrt::Init => mroute::MRT_INIT,
+            Mrt::Done => mroute::MRT_DONE,
+            Mrt::AddVif => mroute::MRT_ADD_VIF,
+            Mrt::DelVif => mroute::MRT_DEL_VIF,
+            Mrt::AddMfc => mroute::MRT_ADD_MFC,
+            Mrt::DelMfc => mroute::MRT_DEL_MFC,
+            Mrt::Version => mroute::MRT_VERSION,
+            Mrt::Assert => mroute::MRT_ASSERT,
+        };
+        match self.proto {
+            RouterProto::Igmp => SockOpt::ip(name),
+            RouterProto::Icmpv6 => SockOpt::ipv6(name),
+        }
+    }
+
+    /// The counters of the kernel's cache entry (`source`, `group`) (`SIOCGETSGCNT`, or
+    /// `SIOCGETSGCNT_IN6`, the same number).
     ///
     /// # Errors
-    /// The OS error: `EADDRNOTAVAIL` when the table has no such entry.
-    pub(crate) fn sg_counters(
-        &self,
-        source: Ipv4Addr,
-        group: Ipv4Addr,
-    ) -> io::Result<KernelCounters> {
-        let mut req = SiocSgReq {
-            src: in_addr(source),
-            grp: in_addr(group),
-            pktcnt: 0,
-            bytecnt: 0,
-            wrong_if: 0,
+    /// The OS error: `EADDRNOTAVAIL` when the table has no such entry; `InvalidInput` for
+    /// addresses of the other family than the socket's.
+    pub(crate) fn sg_counters(&self, source: IpAddr, group: IpAddr) -> io::Result<KernelCounters> {
+        let (packets, bytes, wrong_if) = match (self.proto, source, group) {
+            (RouterProto::Igmp, IpAddr::V4(s), IpAddr::V4(g)) => {
+                let mut req = SiocSgReq {
+                    src: in_addr(s),
+                    grp: in_addr(g),
+                    pktcnt: 0,
+                    bytecnt: 0,
+                    wrong_if: 0,
+                };
+                // SAFETY: `self` is a raw IPv4 socket, on which SIOCGETSGCNT reads and writes
+                // one `struct sioc_sg_req`, laid out as `SiocSgReq`, whose fields take any
+                // bytes.
+                unsafe { ioctl_in_out(self.fd.as_fd(), mroute::SIOCGETSGCNT, &mut req) }?;
+                (req.pktcnt, req.bytecnt, req.wrong_if)
+            }
+            (RouterProto::Icmpv6, IpAddr::V6(s), IpAddr::V6(g)) => {
+                let mut req = SiocSgReq6 {
+                    src: sockaddr_in6(s, 0),
+                    grp: sockaddr_in6(g, 0),
+                    pktcnt: 0,
+                    bytecnt: 0,
+                    wrong_if: 0,
+                };
+                // SAFETY: `self` is a raw IPv6 socket, on which SIOCGETSGCNT_IN6 reads and
+                // writes one `struct sioc_sg_req6`, laid out as `SiocSgReq6`, whose fields
+                // take any bytes.
+                unsafe { ioctl_in_out(self.fd.as_fd(), mroute::SIOCGETSGCNT, &mut req) }?;
+                (req.pktcnt, req.bytecnt, req.wrong_if)
+            }
+            _ => return Err(self.other_family(source, group)),
         };
-        // SAFETY: `self` is a raw IPv4 socket, on which SIOCGETSGCNT reads and writes one
-        // `struct sioc_sg_req`, laid out as `SiocSgReq`, whose fields take any bytes.
-        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETSGCNT, &mut req) }?;
         Ok(KernelCounters {
-            packets: counter(req.pktcnt),
-            bytes: counter(req.bytecnt),
-            wrong_if: counter(req.wrong_if),
+            packets: counter(packets),
+            bytes: counter(bytes),
+            wrong_if: counter(wrong_if),
         })
     }
 
-    /// The kernel's counters of VIF `vif` (`SIOCGETVIFCNT`).
+    fn other_family(&self, source: IpAddr, group: IpAddr) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "({source},{group}) is not of the family of this {:?} socket",
+                self.proto
+            ),
+        )
+    }
+
+    /// The kernel's counters of VIF (or MIF) `vif` (`SIOCGETVIFCNT`, `SIOCGETMIFCNT_IN6`).
     ///
     /// # Errors
     /// The OS error: `EADDRNOTAVAIL` for a VIF not in use, `EINVAL` for one past the last.
     pub(crate) fn vif_counters(&self, vif: u16) -> io::Result<VifCounters> {
-        let mut req = SiocVifReq {
-            vifi: vif,
-            icount: 0,
-            ocount: 0,
-            ibytes: 0,
-            obytes: 0,
+        let (icount, ocount, ibytes, obytes) = match self.proto {
+            RouterProto::Igmp => {
+                let mut req = SiocVifReq {
+                    vifi: vif,
+                    icount: 0,
+                    ocount: 0,
+                    ibytes: 0,
+                    obytes: 0,
+                };
+                // SAFETY: `self` is a raw IPv4 socket, on which SIOCGETVIFCNT reads and writes
+                // one `struct sioc_vif_req`, laid out as `SiocVifReq`, whose fields take any
+                // bytes.
+                unsafe { ioctl_in_out(self.fd.as_fd(), mroute::SIOCGETVIFCNT, &mut req) }?;
+                (req.icount, req.ocount, req.ibytes, req.obytes)
+            }
+            RouterProto::Icmpv6 => {
+                let mut req = SiocMifReq6 {
+                    mifi: vif,
+                    icount: 0,
+                    ocount: 0,
+                    ibytes: 0,
+                    obytes: 0,
+                };
+                // SAFETY: `self` is a raw IPv6 socket, on which SIOCGETMIFCNT_IN6 reads and
+                // writes one `struct sioc_mif_req6`, laid out as `SiocMifReq6`, whose fields
+                // take any bytes.
+                unsafe { ioctl_in_out(self.fd.as_fd(), mroute::SIOCGETMIFCNT_IN6, &mut req) }?;
+                (req.icount, req.ocount, req.ibytes, req.obytes)
+            }
         };
-        // SAFETY: `self` is a raw IPv4 socket, on which SIOCGETVIFCNT reads and writes one
-        // `struct sioc_vif_req`, laid out as `SiocVifReq`, whose fields take any bytes.
-        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETVIFCNT, &mut req) }?;
         Ok(VifCounters {
-            in_packets: counter(req.icount),
-            out_packets: counter(req.ocount),
-            in_bytes: counter(req.ibytes),
-            out_bytes: counter(req.obytes),
+            in_packets: counter(icount),
+            out_packets: counter(ocount),
+            in_bytes: counter(ibytes),
+            out_bytes: counter(obytes),
         })
     }
 }
 
-/// A raw ICMPv6 socket, `socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6)`; only
-/// [`Icmpv6Socket::open`] makes one.
-///
-/// As for [`IgmpSocket`], the type makes its counter methods safe: on a raw IPv6 socket the
-/// kernel hands `SIOCGETSGCNT_IN6` and `SIOCGETMIFCNT_IN6` to the IPv6 multicast router
-/// (`rawv6_ioctl` calls `ip6mr_ioctl`), which copies one `sioc_sg_req6` or `sioc_mif_req6`
-/// in and out.
-#[derive(Debug)]
-pub(crate) struct Icmpv6Socket(OwnedFd);
-
-impl Icmpv6Socket {
-    /// Opens the socket.
-    ///
-    /// # Errors
-    /// The OS error (`EPERM` without `CAP_NET_RAW`).
-    pub(crate) fn open() -> io::Result<Self> {
-        raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6).map(Icmpv6Socket)
-    }
-
-    /// The counters of the kernel's cache entry (`source`, `group`) (`SIOCGETSGCNT_IN6`,
-    /// the same number as `SIOCGETSGCNT`).
-    ///
-    /// # Errors
-    /// The OS error: `EADDRNOTAVAIL` when the table has no such entry.
-    pub(crate) fn sg_counters(
-        &self,
-        source: Ipv6Addr,
-        group: Ipv6Addr,
-    ) -> io::Result<KernelCounters> {
-        let mut req = SiocSgReq6 {
-            src: sockaddr_in6(source),
-            grp: sockaddr_in6(group),
-            pktcnt: 0,
-            bytecnt: 0,
-            wrong_if: 0,
-        };
-        // SAFETY: `self` is a raw IPv6 socket, on which SIOCGETSGCNT_IN6 reads and writes one
-        // `struct sioc_sg_req6`, laid out as `SiocSgReq6`, whose fields take any bytes.
-        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETSGCNT, &mut req) }?;
-        Ok(KernelCounters {
-            packets: counter(req.pktcnt),
-            bytes: counter(req.bytecnt),
-            wrong_if: counter(req.wrong_if),
-        })
-    }
-
-    /// The kernel's counters of MIF `mif` (`SIOCGETMIFCNT_IN6`).
-    ///
-    /// # Errors
-    /// The OS error: `EADDRNOTAVAIL` for a MIF not in use, `EINVAL` for one past the last.
-    pub(crate) fn mif_counters(&self, mif: u16) -> io::Result<VifCounters> {
-        let mut req = SiocMifReq6 {
-            mifi: mif,
-            icount: 0,
-            ocount: 0,
-            ibytes: 0,
-            obytes: 0,
-        };
-        // SAFETY: `self` is a raw IPv6 socket, on which SIOCGETMIFCNT_IN6 reads and writes one
-        // `struct sioc_mif_req6`, laid out as `SiocMifReq6`, whose fields take any bytes.
-        unsafe { ioctl_in_out(self.0.as_fd(), mroute::SIOCGETMIFCNT_IN6, &mut req) }?;
-        Ok(VifCounters {
-            in_packets: counter(req.icount),
-            out_packets: counter(req.ocount),
-            in_bytes: counter(req.ibytes),
-            out_bytes: counter(req.obytes),
-        })
-    }
+/// The multicast routing calls made with `setsockopt`/`getsockopt` on a [`RouterSocket`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mrt {
+    /// `MRT_INIT` / `MRT6_INIT`: `int` 1.
+    Init,
+    /// `MRT_DONE` / `MRT6_DONE`: the value is not read.
+    Done,
+    /// `MRT_ADD_VIF` (`struct vifctl`) / `MRT6_ADD_MIF` (`struct mif6ctl`).
+    AddVif,
+    /// `MRT_DEL_VIF` (`struct vifctl`) / `MRT6_DEL_MIF` (a `mifi_t`).
+    DelVif,
+    /// `MRT_ADD_MFC` (`struct mfcctl`) / `MRT6_ADD_MFC` (`struct mf6cctl`).
+    AddMfc,
+    /// `MRT_DEL_MFC` / `MRT6_DEL_MFC`: as the add.
+    DelMfc,
+    /// `MRT_VERSION` / `MRT6_VERSION` (get): `int`.
+    Version,
+    /// `MRT_ASSERT` / `MRT6_ASSERT`: `int`.
+    Assert,
 }
 
-impl AsFd for IgmpSocket {
+impl AsFd for RouterSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        self.fd.as_fd()
     }
 }
 
-impl AsRawFd for IgmpSocket {
+impl AsRawFd for RouterSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
-impl AsFd for Icmpv6Socket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-impl AsRawFd for Icmpv6Socket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
+        self.fd.as_raw_fd()
     }
 }
 
@@ -306,10 +331,8 @@ impl AsRawFd for Icmpv6Socket {
 /// `as_fd` must always return an `AF_INET` or `AF_INET6` socket.
 pub(crate) unsafe trait InetSocket: AsFd {}
 
-// SAFETY: only `IgmpSocket::open` makes one, with socket(AF_INET, ...).
-unsafe impl InetSocket for IgmpSocket {}
-// SAFETY: only `Icmpv6Socket::open` makes one, with socket(AF_INET6, ...).
-unsafe impl InetSocket for Icmpv6Socket {}
+// SAFETY: only `RouterSocket::open` makes one, with socket(AF_INET or AF_INET6, ...).
+unsafe impl InetSocket for RouterSocket {}
 // SAFETY: std opens every `UdpSocket` with socket(AF_INET or AF_INET6, SOCK_DGRAM, 0).
 unsafe impl InetSocket for std::net::UdpSocket {}
 
@@ -341,22 +364,6 @@ impl SockOpt {
         }
     }
 
-    /// `MRT_INIT`: `int` 1.
-    pub(crate) const MRT_INIT: Self = Self::ip(mroute::MRT_INIT);
-    /// `MRT_DONE`: the value is not read.
-    pub(crate) const MRT_DONE: Self = Self::ip(mroute::MRT_DONE);
-    /// `MRT_ADD_VIF`: `struct vifctl`.
-    pub(crate) const MRT_ADD_VIF: Self = Self::ip(mroute::MRT_ADD_VIF);
-    /// `MRT_DEL_VIF`: `struct vifctl`.
-    pub(crate) const MRT_DEL_VIF: Self = Self::ip(mroute::MRT_DEL_VIF);
-    /// `MRT_ADD_MFC`: `struct mfcctl`.
-    pub(crate) const MRT_ADD_MFC: Self = Self::ip(mroute::MRT_ADD_MFC);
-    /// `MRT_DEL_MFC`: `struct mfcctl`.
-    pub(crate) const MRT_DEL_MFC: Self = Self::ip(mroute::MRT_DEL_MFC);
-    /// `MRT_VERSION` (get): `int`.
-    pub(crate) const MRT_VERSION: Self = Self::ip(mroute::MRT_VERSION);
-    /// `MRT_ASSERT`: `int`.
-    pub(crate) const MRT_ASSERT: Self = Self::ip(mroute::MRT_ASSERT);
     /// `IP_PKTINFO`: `int`.
     pub(crate) const IP_PKTINFO: Self = Self::ip(libc::IP_PKTINFO);
     /// `IP_OPTIONS`: the IP option bytes.
@@ -371,18 +378,41 @@ impl SockOpt {
     pub(crate) const IP_ADD_MEMBERSHIP: Self = Self::ip(libc::IP_ADD_MEMBERSHIP);
     /// `IP_DROP_MEMBERSHIP`: `struct ip_mreqn`.
     pub(crate) const IP_DROP_MEMBERSHIP: Self = Self::ip(libc::IP_DROP_MEMBERSHIP);
-    /// `MRT6_INIT`: `int` 1.
-    pub(crate) const MRT6_INIT: Self = Self::ipv6(mroute::MRT_INIT);
-    /// `MRT6_DONE`: the value is not read.
-    pub(crate) const MRT6_DONE: Self = Self::ipv6(mroute::MRT_DONE);
-    /// `MRT6_ADD_MIF`: `struct mif6ctl`.
-    pub(crate) const MRT6_ADD_MIF: Self = Self::ipv6(mroute::MRT_ADD_VIF);
-    /// `MRT6_DEL_MIF`: a `mifi_t`.
-    pub(crate) const MRT6_DEL_MIF: Self = Self::ipv6(mroute::MRT_DEL_VIF);
-    /// `MRT6_ADD_MFC`: `struct mf6cctl`.
-    pub(crate) const MRT6_ADD_MFC: Self = Self::ipv6(mroute::MRT_ADD_MFC);
-    /// `MRT6_DEL_MFC`: `struct mf6cctl`.
-    pub(crate) const MRT6_DEL_MFC: Self = Self::ipv6(mroute::MRT_DEL_MFC);
+    /// `IPV6_RECVPKTINFO`: `int`; `IPV6_PKTINFO` messages then carry the arrival interface
+    /// and the destination.
+    pub(crate) const IPV6_RECVPKTINFO: Self = Self::ipv6(libc::IPV6_RECVPKTINFO);
+    /// `IPV6_RECVHOPLIMIT`: `int`; `IPV6_HOPLIMIT` messages then carry the hop limit.
+    pub(crate) const IPV6_RECVHOPLIMIT: Self = Self::ipv6(libc::IPV6_RECVHOPLIMIT);
+    /// `IPV6_RECVHOPOPTS`: `int`; `IPV6_HOPOPTS` messages then carry the hop-by-hop header.
+    pub(crate) const IPV6_RECVHOPOPTS: Self = Self::ipv6(libc::IPV6_RECVHOPOPTS);
+    /// `IPV6_HOPOPTS`: the hop-by-hop options header put on every packet sent, as bytes.
+    pub(crate) const IPV6_HOPOPTS: Self = Self::ipv6(libc::IPV6_HOPOPTS);
+    /// `IPV6_MULTICAST_IF`: `int` ifindex.
+    pub(crate) const IPV6_MULTICAST_IF: Self = Self::ipv6(libc::IPV6_MULTICAST_IF);
+    /// `IPV6_MULTICAST_HOPS`: `int`.
+    pub(crate) const IPV6_MULTICAST_HOPS: Self = Self::ipv6(libc::IPV6_MULTICAST_HOPS);
+    /// `IPV6_MULTICAST_LOOP`: `int`.
+    pub(crate) const IPV6_MULTICAST_LOOP: Self = Self::ipv6(libc::IPV6_MULTICAST_LOOP);
+    /// `IPV6_ADD_MEMBERSHIP`: `struct ipv6_mreq`.
+    pub(crate) const IPV6_ADD_MEMBERSHIP: Self = Self::ipv6(libc::IPV6_ADD_MEMBERSHIP);
+    /// `IPV6_DROP_MEMBERSHIP`: `struct ipv6_mreq`.
+    pub(crate) const IPV6_DROP_MEMBERSHIP: Self = Self::ipv6(libc::IPV6_DROP_MEMBERSHIP);
+    /// `IP_ADD_MEMBERSHIP` / `IP_DROP_MEMBERSHIP` (`struct ip_mreqn`), or for IPv6
+    /// `IPV6_ADD_MEMBERSHIP` / `IPV6_DROP_MEMBERSHIP` (`struct ipv6_mreq`).
+    pub(crate) const fn membership(ipv6: bool, join: bool) -> Self {
+        match (ipv6, join) {
+            (false, true) => Self::IP_ADD_MEMBERSHIP,
+            (false, false) => Self::IP_DROP_MEMBERSHIP,
+            (true, true) => Self::IPV6_ADD_MEMBERSHIP,
+            (true, false) => Self::IPV6_DROP_MEMBERSHIP,
+        }
+    }
+    /// `ICMP6_FILTER` (level `IPPROTO_ICMPV6`): `struct icmp6_filter`, eight words of bits,
+    /// a set bit blocking that ICMPv6 type.
+    pub(crate) const ICMP6_FILTER: Self = SockOpt {
+        level: libc::IPPROTO_ICMPV6,
+        name: 1,
+    };
     /// `SO_TYPE` (get): `int`.
     #[cfg(test)]
     const SO_TYPE: Self = SockOpt {
@@ -467,7 +497,7 @@ pub(crate) fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
 }
 
 /// What `recvmsg` returned besides the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RecvInfo {
     /// Bytes received (at most the buffer's length).
     pub(crate) len: usize,
@@ -475,6 +505,13 @@ pub(crate) struct RecvInfo {
     pub(crate) from: Option<IpAddr>,
     /// The arrival interface from `IP_PKTINFO` / `IPV6_PKTINFO`, when enabled and present.
     pub(crate) ifindex: Option<u32>,
+    /// The destination from `IPV6_PKTINFO`, when enabled and present.
+    pub(crate) destination: Option<Ipv6Addr>,
+    /// The hop limit from `IPV6_HOPLIMIT`, when enabled and present (0..=255).
+    pub(crate) hop_limit: Option<u8>,
+    /// The hop-by-hop options header from `IPV6_HOPOPTS`, when enabled and the packet had
+    /// one.
+    pub(crate) hop_by_hop: Option<Vec<u8>>,
 }
 
 /// One `recvmsg` that does not wait; `Ok(None)` when nothing is queued.
@@ -483,8 +520,9 @@ pub(crate) struct RecvInfo {
 /// The OS error other than `EAGAIN`.
 pub(crate) fn recv_with_info(fd: &impl AsFd, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
     let mut from = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    // 8-byte aligned, as control message headers want.
-    let mut cbuf = [0u64; 32];
+    // 8-byte aligned, as control message headers want; room for packet info, the hop limit
+    // and a hop-by-hop header of up to 2 KiB.
+    let mut cbuf = [0u64; 320];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -510,31 +548,46 @@ pub(crate) fn recv_with_info(fd: &impl AsFd, buf: &mut [u8]) -> io::Result<Optio
     }
     // Without MSG_TRUNC in the flags, recvmsg returns at most the bytes it copied.
     let len = (n as usize).min(buf.len());
-    let ifindex = pktinfo_ifindex(&cbuf, msg.msg_controllen as usize);
+    let control = control_info(&cbuf, msg.msg_controllen as usize);
     // SAFETY: `from` was zeroed, and a zeroed sockaddr_storage (integers only) is valid; the
     // kernel may have written a sockaddr over its start, which leaves integers too.
     let sa = unsafe { from.assume_init() };
     Ok(Some(RecvInfo {
         len,
         from: sockaddr_ip(&sa),
-        ifindex,
+        ifindex: control.ifindex,
+        destination: control.destination,
+        hop_limit: control.hop_limit,
+        hop_by_hop: control.hop_by_hop,
     }))
 }
 
-/// The arrival interface of an `IP_PKTINFO` or `IPV6_PKTINFO` control message among the
-/// first `len` bytes of `control`, where recvmsg wrote its control messages. Safe with any
-/// bytes: headers and payloads are read only within those `len` bytes (at most the buffer),
-/// and a header's length, however absurd, only ends the walk. (libc's `CMSG_NXTHDR` is not
-/// used: it overflows on such a length.)
+/// What the control messages of one `recvmsg` said.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ControlInfo {
+    ifindex: Option<u32>,
+    destination: Option<Ipv6Addr>,
+    hop_limit: Option<u8>,
+    hop_by_hop: Option<Vec<u8>>,
+}
+
+/// The `IP_PKTINFO`, `IPV6_PKTINFO`, `IPV6_HOPLIMIT` and `IPV6_HOPOPTS` control messages
+/// among the first `len` bytes of `control`, where recvmsg wrote its control messages. Safe
+/// with any bytes: headers and payloads are read only within those `len` bytes (at most the
+/// buffer), and a header's length, however absurd, only ends the walk. (libc's `CMSG_NXTHDR`
+/// is not used: it overflows on such a length.)
 #[allow(clippy::unnecessary_cast)] // cmsg_len: a size_t, a socklen_t on musl
-fn pktinfo_ifindex(control: &[u64], len: usize) -> Option<u32> {
+fn control_info(control: &[u64], len: usize) -> ControlInfo {
     // The kernel's CMSG_ALIGN: to the size of a `long`.
     let align = |n: usize| {
         n.checked_add(size_of::<usize>() - 1)
             .map(|n| n & !(size_of::<usize>() - 1))
     };
     let hdr = size_of::<libc::cmsghdr>();
-    let data_at = align(hdr)?; // CMSG_DATA's offset in a message
+    let mut info = ControlInfo::default();
+    let Some(data_at) = align(hdr) else {
+        return info; // CMSG_DATA's offset in a message
+    };
     let len = len.min(std::mem::size_of_val(control));
     let base = control.as_ptr().cast::<u8>();
     /// The bytes at `at` read as a `T`, when they all lie before `end`.
@@ -548,7 +601,6 @@ fn pktinfo_ifindex(control: &[u64], len: usize) -> Option<u32> {
         // unaligned, and the caller vouches that any bytes are a valid `T`.
         (last <= end).then(|| unsafe { base.add(at).cast::<T>().read_unaligned() })
     }
-    let mut ifindex = None;
     let mut at = 0usize;
     // SAFETY: `base` points to the `len <= size_of_val(control)` bytes of `control`, all
     // initialized; cmsghdr is integers only (and, on musl, padding integers).
@@ -559,28 +611,45 @@ fn pktinfo_ifindex(control: &[u64], len: usize) -> Option<u32> {
         }
         // The end of this message, cut to the bytes written (`at + hdr <= len` here).
         let end = at + claimed.min(len - at);
-        let found = match (h.cmsg_level, h.cmsg_type) {
+        let data = at + data_at;
+        match (h.cmsg_level, h.cmsg_type) {
             (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
                 // SAFETY: `end <= len` bytes at `base`, as above; in_pktinfo is integers only.
-                let p = unsafe { read::<libc::in_pktinfo>(base, end, at + data_at) };
-                p.and_then(|p| u32::try_from(p.ipi_ifindex).ok())
+                let p = unsafe { read::<libc::in_pktinfo>(base, end, data) };
+                if let Some(i) = p.and_then(|p| u32::try_from(p.ipi_ifindex).ok()) {
+                    info.ifindex = Some(i);
+                }
             }
             (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                 // SAFETY: as above; in6_pktinfo is an integer and an address of bytes.
-                let p = unsafe { read::<libc::in6_pktinfo>(base, end, at + data_at) };
-                p.map(|p| p.ipi6_ifindex)
+                if let Some(p) = unsafe { read::<libc::in6_pktinfo>(base, end, data) } {
+                    info.ifindex = Some(p.ipi6_ifindex);
+                    info.destination = Some(Ipv6Addr::from(p.ipi6_addr.s6_addr));
+                }
             }
-            _ => None,
-        };
-        if found.is_some() {
-            ifindex = found;
+            (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                // SAFETY: as above; any bytes are a valid `int`.
+                let h = unsafe { read::<libc::c_int>(base, end, data) };
+                if let Some(h) = h.and_then(|h| u8::try_from(h).ok()) {
+                    info.hop_limit = Some(h);
+                }
+            }
+            (libc::IPPROTO_IPV6, libc::IPV6_HOPOPTS) => {
+                // The payload is the whole header: every byte of the message after CMSG_DATA.
+                let bytes = (data..end)
+                    // SAFETY: as above; each index lies before `end`, and any byte is a `u8`.
+                    .map_while(|i| unsafe { read::<u8>(base, end, i) })
+                    .collect();
+                info.hop_by_hop = Some(bytes);
+            }
+            _ => {}
         }
         match align(claimed).and_then(|step| at.checked_add(step)) {
             Some(next) => at = next,
             None => break,
         }
     }
-    ifindex
+    info
 }
 
 fn sockaddr_ip(sa: &libc::sockaddr_storage) -> Option<IpAddr> {
@@ -602,25 +671,43 @@ fn sockaddr_ip(sa: &libc::sockaddr_storage) -> Option<IpAddr> {
     }
 }
 
-/// `sendto` an IPv4 destination (port 0, as raw sockets want).
+/// `sendto` an IPv4 or IPv6 destination (port 0, as raw sockets want), with, for IPv6, the
+/// scope of a link-local destination (its interface; 0 for none; the kernel ignores it for
+/// the other destinations).
 ///
 /// # Errors
 /// The OS error.
-pub(crate) fn send_to_v4(fd: &impl AsFd, buf: &[u8], dst: Ipv4Addr) -> io::Result<usize> {
+pub(crate) fn send_to(fd: &impl AsFd, buf: &[u8], dst: IpAddr, scope_id: u32) -> io::Result<usize> {
     // SAFETY: sockaddr_in is integers only: all zeros is a valid value; fields are set below.
     let mut sin: libc::sockaddr_in = unsafe { zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_addr = in_addr(dst);
-    // SAFETY: `buf` and `sin` are live for the call and their lengths are given exactly;
-    // sendto(2) only reads them.
+    let sin6;
+    let (sa, len): (*const libc::sockaddr, usize) = match dst {
+        IpAddr::V4(a) => {
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_addr = in_addr(a);
+            (
+                std::ptr::from_ref(&sin).cast(),
+                size_of::<libc::sockaddr_in>(),
+            )
+        }
+        IpAddr::V6(a) => {
+            sin6 = sockaddr_in6(a, scope_id);
+            (
+                std::ptr::from_ref(&sin6).cast(),
+                size_of::<libc::sockaddr_in6>(),
+            )
+        }
+    };
+    // SAFETY: `buf` and the address `sa` points to (`sin` or `sin6`, both live until the end
+    // of the function) are given with their exact lengths; sendto(2) only reads them.
     let n = unsafe {
         libc::sendto(
             fd.as_fd().as_raw_fd(),
             buf.as_ptr().cast(),
             buf.len(),
             0,
-            std::ptr::from_ref(&sin).cast(),
-            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            sa,
+            len as libc::socklen_t,
         )
     };
     if n < 0 {
@@ -628,6 +715,25 @@ pub(crate) fn send_to_v4(fd: &impl AsFd, buf: &[u8], dst: Ipv4Addr) -> io::Resul
     } else {
         Ok(n as usize)
     }
+}
+
+/// Sets the hop limit of the multicast packets an IPv6 UDP socket sends
+/// (`IPV6_MULTICAST_HOPS`; the default, 1, keeps them on the link): the IPv6 twin of
+/// [`std::net::UdpSocket::set_multicast_ttl_v4`], which std lacks.
+///
+/// # Errors
+/// The OS error: `ENOPROTOOPT` on an IPv4 socket.
+///
+/// ```
+/// use std::net::UdpSocket;
+/// let Ok(sock) = UdpSocket::bind("[::1]:0") else { return Ok(()) }; // a host without IPv6
+/// mgm_linux::net::set_multicast_hops_v6(&sock, 8)?;
+/// let v4 = UdpSocket::bind("127.0.0.1:0")?;
+/// assert!(mgm_linux::net::set_multicast_hops_v6(&v4, 8).is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn set_multicast_hops_v6(sock: &std::net::UdpSocket, hops: u8) -> io::Result<()> {
+    setsockopt_int(sock, SockOpt::IPV6_MULTICAST_HOPS, libc::c_int::from(hops))
 }
 
 /// Waits until one of `fds` is readable or `timeout_ms` passes (-1: forever). Returns, per
@@ -840,8 +946,8 @@ mod tests {
 
     /// A raw IGMP socket, or `None` where opening one is not permitted (no `CAP_NET_RAW`),
     /// the one error accepted.
-    fn igmp_socket() -> Option<IgmpSocket> {
-        match IgmpSocket::open() {
+    fn igmp_socket() -> Option<RouterSocket> {
+        match RouterSocket::open(RouterProto::Igmp) {
             Ok(s) => Some(s),
             Err(e) => {
                 assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
@@ -866,8 +972,8 @@ mod tests {
 
     /// A raw ICMPv6 socket, or `None` where opening one is not permitted (no `CAP_NET_RAW`)
     /// or the kernel has no IPv6, the errors accepted.
-    fn icmpv6_socket() -> Option<Icmpv6Socket> {
-        match Icmpv6Socket::open() {
+    fn icmpv6_socket() -> Option<RouterSocket> {
+        match RouterSocket::open(RouterProto::Icmpv6) {
             Ok(s) => Some(s),
             Err(e) => {
                 let accepted = e.kind() == io::ErrorKind::PermissionDenied
@@ -941,7 +1047,7 @@ mod tests {
         let expected = RecvInfo {
             len: 4,
             from: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            ifindex: None,
+            ..RecvInfo::default()
         };
         assert_eq!(info, expected);
     }
@@ -1005,41 +1111,45 @@ mod tests {
             }
             words
         };
-        assert_eq!(pktinfo_ifindex(&control(whole), whole), Some(7));
+        assert_eq!(control_info(&control(whole), whole).ifindex, Some(7));
         assert_eq!(
-            pktinfo_ifindex(&control(whole), 1000),
+            control_info(&control(whole), 1000).ifindex,
             Some(7),
             "cut to the buffer"
         );
         assert_eq!(
-            pktinfo_ifindex(&control(whole), whole - 1),
+            control_info(&control(whole), whole - 1).ifindex,
             None,
             "payload cut off"
         );
         assert_eq!(
-            pktinfo_ifindex(&control(whole), hdr - 1),
+            control_info(&control(whole), hdr - 1).ifindex,
             None,
             "header cut off"
         );
         assert_eq!(
-            pktinfo_ifindex(&control(whole - 1), 64),
+            control_info(&control(whole - 1), 64).ifindex,
             None,
             "claims too little"
         );
         // An absurd length: the payload is whole within the bytes; the walk then stops.
-        assert_eq!(pktinfo_ifindex(&control(usize::MAX), 64), Some(7));
-        assert_eq!(pktinfo_ifindex(&control(0), 64), None, "claims nothing");
-        assert_eq!(pktinfo_ifindex(&[], 0), None);
+        assert_eq!(control_info(&control(usize::MAX), 64).ifindex, Some(7));
+        assert_eq!(
+            control_info(&control(0), 64).ifindex,
+            None,
+            "claims nothing"
+        );
+        assert_eq!(control_info(&[], 0).ifindex, None);
     }
 
     #[test]
-    fn send_to_v4_sends_an_igmp_message() {
+    fn send_to_sends_an_igmp_message() {
         let Some(sock) = igmp_socket() else { return };
         setsockopt_int(&sock, SockOpt::IP_PKTINFO, 1).unwrap();
         let leave = mgm_igmp::encode_v2(0x17, Ipv4Addr::new(239, 1, 2, 3));
         // To 127.0.0.1, so that it stays on this host and comes back to the raw socket.
         assert_eq!(
-            send_to_v4(&sock, &leave, Ipv4Addr::LOCALHOST).unwrap(),
+            send_to(&sock, &leave, Ipv4Addr::LOCALHOST.into(), 0).unwrap(),
             leave.len()
         );
         let mut buf = [0u8; 128];
@@ -1057,12 +1167,111 @@ mod tests {
         assert_eq!(info.ifindex, Some(interface_index("lo").unwrap()));
     }
 
+    /// One control message, `level`/`kind` with `payload`, padded to CMSG_ALIGN.
+    #[cfg(target_env = "gnu")] // where cmsg_len is a size_t
+    fn cmsg(level: libc::c_int, kind: libc::c_int, payload: &[u8]) -> Vec<u8> {
+        let hdr = size_of::<libc::cmsghdr>();
+        let mut b = vec![0u8; hdr];
+        let at = offset_of!(libc::cmsghdr, cmsg_len);
+        b[at..at + 8].copy_from_slice(&(hdr + payload.len()).to_ne_bytes());
+        let at = offset_of!(libc::cmsghdr, cmsg_level);
+        b[at..at + 4].copy_from_slice(&level.to_ne_bytes());
+        let at = offset_of!(libc::cmsghdr, cmsg_type);
+        b[at..at + 4].copy_from_slice(&kind.to_ne_bytes());
+        b.extend_from_slice(payload);
+        b.resize(b.len().next_multiple_of(8), 0);
+        b
+    }
+
+    #[cfg(target_env = "gnu")]
+    fn words(bytes: &[u8]) -> Vec<u64> {
+        bytes
+            .chunks(8)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                u64::from_ne_bytes(w)
+            })
+            .collect()
+    }
+
+    #[cfg(target_env = "gnu")]
+    #[test]
+    fn ipv6_control_messages_are_read_within_their_bytes() {
+        let dst: Ipv6Addr = "ff02::16".parse().unwrap();
+        let mut pktinfo = dst.octets().to_vec();
+        pktinfo.extend_from_slice(&3u32.to_ne_bytes());
+        let hbh = [58, 0, 5, 2, 0, 0, 1, 0];
+        let mut all = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &pktinfo);
+        all.extend(cmsg(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_HOPLIMIT,
+            &1i32.to_ne_bytes(),
+        ));
+        all.extend(cmsg(libc::IPPROTO_IPV6, libc::IPV6_HOPOPTS, &hbh));
+        let info = control_info(&words(&all), all.len());
+        let expected = ControlInfo {
+            ifindex: Some(3),
+            destination: Some(dst),
+            hop_limit: Some(1),
+            hop_by_hop: Some(hbh.to_vec()),
+        };
+        assert_eq!(info, expected);
+        // The hop-by-hop header cut by the bytes written: what there is of it.
+        let cut = control_info(&words(&all), all.len() - 3);
+        assert_eq!(cut.hop_by_hop.as_deref(), Some(&hbh[..5]));
+        // A hop limit that is no hop limit is left out.
+        for bad in [-1i32, 256] {
+            let m = cmsg(libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &bad.to_ne_bytes());
+            assert_eq!(control_info(&words(&m), m.len()).hop_limit, None, "{bad}");
+        }
+        // Packet info cut short: no interface, no destination.
+        let m = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &pktinfo[..19]);
+        assert_eq!(control_info(&words(&m), m.len()), ControlInfo::default());
+    }
+
+    #[test]
+    fn send_to_and_recv_with_info_carry_ipv6_hop_by_hop_options() {
+        let Some(sock) = icmpv6_socket() else { return };
+        for opt in [
+            SockOpt::IPV6_RECVPKTINFO,
+            SockOpt::IPV6_RECVHOPLIMIT,
+            SockOpt::IPV6_RECVHOPOPTS,
+        ] {
+            setsockopt_int(&sock, opt, 1).unwrap();
+        }
+        let hbh = [0, 0, 5, 2, 0, 0, 1, 0]; // router alert 0, PadN
+        setsockopt_bytes(&sock, SockOpt::IPV6_HOPOPTS, &hbh).unwrap();
+        // An MLDv2 report with no records and a marker in its reserved bytes, to ::1.
+        let msg = [143, 0, 0, 0, 0x6d, 0x67, 0, 0];
+        let n = send_to(&sock, &msg, Ipv6Addr::LOCALHOST.into(), 0).unwrap();
+        assert_eq!(n, msg.len());
+        let mut buf = [0u8; 256];
+        // The socket hears every ICMPv6 message of the host: look for ours among them.
+        let found = (0..16).find_map(|_| {
+            if !poll_readable(&[sock.as_raw_fd()], 1000).unwrap()[0] {
+                return None;
+            }
+            let info = recv_with_info(&sock, &mut buf).unwrap()?;
+            // The kernel filled in the checksum (bytes 2 and 3).
+            let ours = info.len == msg.len() && buf[..2] == msg[..2] && buf[4..8] == msg[4..];
+            ours.then_some(info)
+        });
+        let info = found.expect("the report came back through loopback");
+        assert_eq!(info.from, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        assert_eq!(info.ifindex, Some(interface_index("lo").unwrap()));
+        assert_eq!(info.destination, Some(Ipv6Addr::LOCALHOST));
+        assert!(info.hop_limit.is_some_and(|h| h > 0), "{info:?}");
+        // The next header, filled in by the kernel, is ICMPv6.
+        assert_eq!(info.hop_by_hop, Some(vec![58, 0, 5, 2, 0, 0, 1, 0]));
+    }
+
     #[test]
     fn ipv4_counter_ioctls_reach_the_multicast_router() {
         let Some(sock) = igmp_socket() else { return };
         // No cache entry for a TEST-NET-2 source: the kernel says so, as an error.
         let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
-        let err = sock.sg_counters(s, g).unwrap_err();
+        let err = sock.sg_counters(s.into(), g.into()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
         // VIF 65535 is past the kernel's MAXVIFS.
         let err = sock.vif_counters(u16::MAX).unwrap_err();
@@ -1074,10 +1283,14 @@ mod tests {
         let Some(sock) = icmpv6_socket() else { return };
         let s: Ipv6Addr = "2001:db8::2".parse().unwrap();
         let g: Ipv6Addr = "ff0e::1".parse().unwrap();
-        let err = sock.sg_counters(s, g).unwrap_err();
+        let err = sock.sg_counters(s.into(), g.into()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{err}");
-        let err = sock.mif_counters(u16::MAX).unwrap_err();
+        let err = sock.vif_counters(u16::MAX).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+        // Addresses of the other family are refused before the kernel is asked.
+        let v4 = Ipv4Addr::new(198, 51, 100, 2);
+        let err = sock.sg_counters(v4.into(), g.into()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
     }
 
     /// Moves this test's thread into a new network namespace, with its own multicast routing
