@@ -7,6 +7,7 @@
 
 mod memberships;
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub struct IgmpClient {
     /// The state machine's memberships in the engine, held to the bracket.
     memberships: IgmpMemberships<Ipv4Addr>,
     errors: Vec<mgm::Error>,
+    /// Interfaces whose link is down or gone: the state machine keeps its state there, the
+    /// engine has neither IGMP nor its memberships, and no query is sent.
+    suspended: BTreeSet<u32>,
 }
 
 impl IgmpClient {
@@ -58,6 +62,7 @@ impl IgmpClient {
             events,
             router: IgmpRouter::new(config),
             errors: Vec::new(),
+            suspended: BTreeSet::new(),
         })
     }
 
@@ -104,7 +109,92 @@ impl IgmpClient {
     pub fn remove_interface(&mut self, ifindex: u32) -> mgm::Result<()> {
         let _ = self.router.remove_interface(ifindex);
         self.memberships.forget_interface(IfKey::new(ifindex));
+        if self.suspended.remove(&ifindex) {
+            // The engine no longer has it.
+            return Ok(());
+        }
         self.mgm.release_interface(self.handle, IfKey::new(ifindex))
+    }
+
+    /// The link of `ifindex` is down or gone: IGMP leaves the interface in the engine (its
+    /// memberships there go, and with them the interface from the outgoing lists they
+    /// held), but the state machine keeps the hosts' reports and runs their timers, and
+    /// sends no query there, until [`IgmpClient::resume_interface`]. Nothing to do where
+    /// IGMP does not run or is suspended already.
+    ///
+    /// ```
+    /// use mgm_igmp::{self as igmp, IgmpConfig};
+    /// use mgm_igmp_client::IgmpClient;
+    /// use mgm::Mgm;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut c = IgmpClient::register(mgm.clone(), IgmpConfig::default()).unwrap();
+    /// c.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// c.receive(3, Ipv4Addr::new(203, 0, 113, 2), &igmp::encode_v2(0x16, g), Duration::from_secs(1));
+    /// c.suspend_interface(3).unwrap();
+    /// assert!(mgm.memberships().is_empty() && c.is_suspended(3));
+    /// assert!(c.tick(Duration::from_secs(200)).iter().all(|a| !matches!(a, igmp::IgmpAction::Send { .. })));
+    /// // The same link comes back as ifindex 5: the report is there again, on 5.
+    /// assert!(c.renumber_interface(3, 5));
+    /// c.resume_interface(5).unwrap();
+    /// assert_eq!(mgm.memberships()[0].interface.index, 5);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Mgm::release_interface`].
+    pub fn suspend_interface(&mut self, ifindex: u32) -> mgm::Result<()> {
+        if !self.router.interfaces().contains_key(&ifindex) || self.suspended.contains(&ifindex) {
+            return Ok(());
+        }
+        self.memberships.forget_interface(IfKey::new(ifindex));
+        self.suspended.insert(ifindex);
+        self.mgm.release_interface(self.handle, IfKey::new(ifindex))
+    }
+
+    /// The link of a suspended interface is up again: IGMP takes it in the engine again
+    /// and adds the memberships its hosts still report there (refusals are kept for
+    /// [`IgmpClient::take_errors`]). Nothing to do where it is not suspended.
+    ///
+    /// # Errors
+    /// As [`Mgm::take_interface`] (the interface stays suspended).
+    pub fn resume_interface(&mut self, ifindex: u32) -> mgm::Result<()> {
+        if !self.suspended.contains(&ifindex) {
+            return Ok(());
+        }
+        self.mgm.take_interface(self.handle, IfKey::new(ifindex))?;
+        self.suspended.remove(&ifindex);
+        for selector in self.router.memberships(ifindex) {
+            if let Err(e) = self
+                .memberships
+                .add_membership(IfKey::new(ifindex), selector)
+            {
+                self.errors.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a suspended interface's state to a new ifindex (the link deleted and created
+    /// again under the same name); it stays suspended there. False, and nothing changed,
+    /// unless `from` is suspended and IGMP does not run on `to`.
+    pub fn renumber_interface(&mut self, from: u32, to: u32) -> bool {
+        if !self.suspended.contains(&from) || !self.router.renumber(from, to) {
+            return false;
+        }
+        self.suspended.remove(&from);
+        self.suspended.insert(to);
+        true
+    }
+
+    /// True while the interface is suspended ([`IgmpClient::suspend_interface`]).
+    pub fn is_suspended(&self, ifindex: u32) -> bool {
+        self.suspended.contains(&ifindex)
+    }
+
+    /// Sets the router's address on an interface (see [`IgmpRouter::set_address`]).
+    pub fn set_address(&mut self, ifindex: u32, address: Ipv4Addr) -> bool {
+        self.router.set_address(ifindex, address)
     }
 
     /// Handles an IGMP message heard on `ifindex` from `source`; membership changes go to the
@@ -168,9 +258,18 @@ impl IgmpClient {
         self.router.next_deadline()
     }
 
-    fn apply(&mut self, acts: Vec<IgmpAction>) -> Vec<IgmpAction> {
+    fn apply(&mut self, mut acts: Vec<IgmpAction>) -> Vec<IgmpAction> {
+        // A suspended link gets no query; its reports change the engine at the resume.
+        acts.retain(
+            |a| !matches!(a, IgmpAction::Send { ifindex, .. } if self.suspended.contains(ifindex)),
+        );
         for a in &acts {
             let r = match *a {
+                IgmpAction::Join { ifindex, .. } | IgmpAction::Leave { ifindex, .. }
+                    if self.suspended.contains(&ifindex) =>
+                {
+                    continue
+                }
                 IgmpAction::Join { ifindex, selector } => self
                     .memberships
                     .add_membership(IfKey::new(ifindex), selector),

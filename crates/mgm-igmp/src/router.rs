@@ -753,6 +753,72 @@ impl IgmpRouter {
         true
     }
 
+    /// Gives the router a new address on an interface (its querier address, and the source
+    /// of its queries from now on). False when IGMP does not run on `ifindex`.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// assert!(r.set_address(3, Ipv4Addr::new(203, 0, 113, 9)));
+    /// assert_eq!(r.interfaces()[&3].address, Ipv4Addr::new(203, 0, 113, 9));
+    /// assert!(!r.is_own(Ipv4Addr::new(203, 0, 113, 1)));
+    /// assert!(!r.set_address(4, Ipv4Addr::new(203, 0, 113, 9)));
+    /// ```
+    pub fn set_address(&mut self, ifindex: u32, address: Ipv4Addr) -> bool {
+        let Some(st) = self.ifaces.get_mut(&ifindex) else {
+            return false;
+        };
+        st.address = address;
+        true
+    }
+
+    /// Moves an interface's whole state (groups, hosts, timers, querier state) to another
+    /// ifindex: the same link, deleted and created again by the host. False, and nothing
+    /// changed, when IGMP does not run on `from` or already runs on `to`.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::from_secs(1));
+    /// assert!(r.renumber(3, 5));
+    /// assert!(r.memberships(3).is_empty());
+    /// assert_eq!(r.memberships(5), vec![Selector::Group(g)]);
+    /// // The group's timer moved too: it expires on ifindex 5.
+    /// let acts = r.tick(Duration::from_secs(1000));
+    /// assert!(acts.iter().any(|a| matches!(a, mgm_igmp::IgmpAction::Leave { ifindex: 5, .. })));
+    /// ```
+    pub fn renumber(&mut self, from: u32, to: u32) -> bool {
+        if from == to || self.ifaces.contains_key(&to) {
+            return false;
+        }
+        let Some(st) = self.ifaces.remove(&from) else {
+            return false;
+        };
+        self.ifaces.insert(to, st);
+        let wakes: Vec<_> = self.wakes.iter().filter(|w| w.1 == from).copied().collect();
+        for w in wakes {
+            self.wakes.remove(&w);
+            self.wakes.insert((w.0, to, w.2));
+        }
+        let hosts: Vec<_> = self
+            .host_expiry
+            .iter()
+            .filter(|h| h.1 == from)
+            .copied()
+            .collect();
+        for h in hosts {
+            self.host_expiry.remove(&h);
+            self.host_expiry.insert((h.0, to, h.2, h.3));
+        }
+        true
+    }
+
     /// Stops IGMP on an interface; returns the leaves of its memberships.
     ///
     /// ```

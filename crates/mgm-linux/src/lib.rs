@@ -12,6 +12,8 @@
 //!   same code for both families, which differ only in [`MrouteFamily`].
 //! * [`GroupMemberships`] — the router groups joined on each interface (224.0.0.22 and
 //!   224.0.0.2; ff02::16 and ff02::2).
+//! * [`link`] — the host's interfaces and addresses followed live through rtnetlink
+//!   (`netlink-packet-route`), as typed events: up, down, added, removed, renamed, addresses.
 //! * [`net`] — interface names and indexes, and waiting for descriptors to be readable: what
 //!   the daemon needs of the host besides the forwarder.
 //!
@@ -47,6 +49,7 @@
 //! ```
 
 mod forwarder;
+pub mod link;
 pub mod membership;
 pub mod mroute;
 mod sys;

@@ -20,7 +20,11 @@
 #      and interfaces are as before, nothing is lost;
 #   5. `mgmctl mroute add` of (198.51.100.2, 239.5.5.6) to rrcv1: rcv1 gets the second flow
 #      within 0.5 s; `mgmctl mroute del`: it stops within 0.5 s; a reload that removes rrcv3
-#      again: rcv3's flow stops, rcv1 and rcv2 lose nothing;
+#      again: rcv3's flow stops, rcv1 and rcv2 lose nothing; a reload that adds rlate, a link
+#      that does not exist yet: `interfaces` shows it absent, a `mgmctl join` on it is
+#      accepted; once the link is created and up it is attached, with the mroute's and the
+#      join's memberships; a reload that removes it again detaches it, and its link going
+#      down afterwards is ignored;
 #   6. `mgmctl flush`: the static (S,G) stays, nothing of it is lost;
 #   7. mgmd stops on SIGTERM with exit status 0.
 # Over the whole run rcv1 and rcv2 must miss no datagram of the first flow from their first.
@@ -195,6 +199,36 @@ ctl reload >"$RUN/reload_rm.txt" 2>&1 || true
 check "reload removing rrcv3: the reply names it" grep -q "interface rrcv3 removed" "$RUN/reload_rm.txt"
 check "reload removing rrcv3: it has no VIF" bash -c "! '$MGMCTL' --socket '$RUN/mgmd.sock' interfaces | grep -q rrcv3"
 sleep 1
+
+# 5c. An interface added by reload before its link exists.
+config rrcv1 rrcv2 rlate >"$RUN/mgmd.toml"
+ctl reload >"$RUN/reload_late.txt" 2>&1 || true
+check "reload adding rlate (no link yet): the reply says it waits for the link" \
+    grep -q "interface rlate added (link absent" "$RUN/reload_late.txt"
+check "rlate shows absent, with no ifindex and no VIF" bash -c \
+    "'$MGMCTL' --socket '$RUN/mgmd.sock' interfaces | grep -Eq '^rlate +- +absent +- '"
+check "join on rlate while it is absent: accepted" ctl join rlate 239.5.5.7
+ip link add rlate netns "${P}rtr" type veth peer name late0 netns "${P}rcv3"
+nx rcv3 ip link set late0 up
+nx rtr ip link set rlate up
+late_attached() {
+    ctl --json memberships | "$PY" -c '
+import json, sys
+got = {r["selector"] for r in json.load(sys.stdin) if r["interface"] == "rlate" and r["protocol"] == "static"}
+sys.exit(0 if got == {"(*,239.5.5.7)", "(198.51.100.2,239.5.5.5)"} else 1)' &&
+        ctl --json interfaces | "$PY" -c '
+import json, sys
+r = [i for i in json.load(sys.stdin) if i["name"] == "rlate"]
+sys.exit(0 if r and r[0]["state"] == "up" and r[0]["vif"] is not None and isinstance(r[0]["ifindex"], int) else 1)'
+}
+check "rlate up: attached, with the mroute's and the join's memberships" wait_for 5 late_attached
+config rrcv1 rrcv2 >"$RUN/mgmd.toml"
+ctl reload >"$RUN/reload_rm_late.txt" 2>&1 || true
+check "reload removing rlate: the reply names it" grep -q "interface rlate removed" "$RUN/reload_rm_late.txt"
+check "reload removing rlate: gone from interfaces" bash -c "! '$MGMCTL' --socket '$RUN/mgmd.sock' interfaces | grep -q rlate"
+nx rtr ip link set rlate down
+sleep 0.3
+check "rlate down after its removal: ignored" bash -c "kill -0 $RPID && ! '$MGMCTL' --socket '$RUN/mgmd.sock' interfaces | grep -q rlate"
 
 # 6. flush: the static (S,G) stays.
 mark flush

@@ -80,8 +80,10 @@ pub struct Status {
 pub struct Interface {
     /// The name.
     pub name: String,
-    /// The ifindex.
-    pub ifindex: u32,
+    /// The ifindex of its link (null while there is no link of that name).
+    pub ifindex: Option<u32>,
+    /// Where its link is: `up` (attached: a VIF, owned, forwarding), `down` or `absent`.
+    pub state: LinkState,
     /// The VIF (null without one).
     pub vif: Option<u16>,
     /// The first IPv4 address (null without one).
@@ -101,6 +103,35 @@ pub struct Interface {
     pub in_bytes: u64,
     /// Bytes out.
     pub out_bytes: u64,
+}
+
+/// Where a configured interface's link is, as mgmd follows it through rtnetlink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// No link of that name.
+    Absent,
+    /// A link, not up (`IFF_UP` or `IFF_RUNNING` missing).
+    Down,
+    /// Up, with its carrier.
+    Up,
+}
+
+impl LinkState {
+    /// `up`, `down` or `absent`, as the JSON has it.
+    ///
+    /// ```
+    /// use mgmd::reply::LinkState;
+    /// assert_eq!(LinkState::Absent.as_str(), "absent");
+    /// assert_eq!(serde_json::to_value(LinkState::Down).unwrap(), "down");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Absent => "absent",
+            LinkState::Down => "down",
+            LinkState::Up => "up",
+        }
+    }
 }
 
 /// A row of `memberships`.
@@ -358,15 +389,34 @@ mod tests {
 
     #[test]
     fn the_interfaces_row_is_pinned() {
-        let row = json!({"name": "rrcv1", "ifindex": 3, "vif": 1, "address": "203.0.113.1",
-            "owner": "static", "igmp": "igmp", "querier": "self", "in_packets": 1,
-            "out_packets": 2, "in_bytes": 3, "out_bytes": 4});
+        let row = json!({"name": "rrcv1", "ifindex": 3, "state": "up", "vif": 1,
+            "address": "203.0.113.1", "owner": "static", "igmp": "igmp", "querier": "self",
+            "in_packets": 1, "out_packets": 2, "in_bytes": 3, "out_bytes": 4});
         pinned::<Interface>(row.clone());
         pinned::<Interface>(
-            json!({"name": "x", "ifindex": 3, "vif": null, "address": null,
+            json!({"name": "x", "ifindex": 3, "state": "down", "vif": null, "address": null,
             "owner": null, "igmp": null, "querier": null, "in_packets": 0, "out_packets": 0,
             "in_bytes": 0, "out_bytes": 0}),
         );
+        // A link absent: no ifindex.
+        pinned::<Interface>(
+            json!({"name": "y", "ifindex": null, "state": "absent", "vif": null,
+            "address": null, "owner": null, "igmp": null, "querier": null, "in_packets": 0,
+            "out_packets": 0, "in_bytes": 0, "out_bytes": 0}),
+        );
+        for (key, wrong) in [
+            ("state", json!("gone")),
+            ("state", json!(null)),
+            ("ifindex", json!(0.5)),
+            ("ifindex", json!("-")),
+        ] {
+            let mut bad = row.clone();
+            bad[key] = wrong;
+            refused::<Interface>(bad);
+        }
+        let mut bad = row.clone();
+        bad.as_object_mut().unwrap().remove("state");
+        refused::<Interface>(bad);
         // The old forms: "-" for none and a bool querier are no longer this type.
         let mut bad = row.clone();
         bad["querier"] = json!(true);

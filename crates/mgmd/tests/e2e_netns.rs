@@ -7,7 +7,9 @@
 //! fast leave with explicit host tracking); `e2e_systemd` runs `scripts/e2e_systemd.sh`
 //! (readiness notification, pid file, the refusal of a second multicast router);
 //! `e2e_control` runs `scripts/e2e_control.sh` (SIGHUP and `mgmctl reload`, valid and not,
-//! runtime mroutes, flush and the static (S,G) that never expires, with flows' loss counted).
+//! runtime mroutes, flush and the static (S,G) that never expires, with flows' loss counted);
+//! `e2e_links` runs `scripts/e2e_links.sh` (interfaces deleted and re-created, absent at start,
+//! set down and up, renumbered, with a flow running).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
 //! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
@@ -143,4 +145,14 @@ fn e2e_systemd() {
 #[test]
 fn e2e_control() {
     run_script("e2e_control", "e2e_control.sh", &[]);
+}
+
+/// Interfaces followed live: `scripts/e2e_links.sh` deletes and re-creates a downstream veth
+/// (the flow back on it within 1 s of its link up, the other downstream link losing nothing),
+/// brings up an interface absent at start (it gets the flow), sets a link down and up (its
+/// VIF leaves and rejoins the entry's outgoing list in /proc/net/ip_mr_cache), and changes
+/// an address (the IGMP querier's address and subnets follow).
+#[test]
+fn e2e_links() {
+    run_script("e2e_links", "e2e_links.sh", &[]);
 }

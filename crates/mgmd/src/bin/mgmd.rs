@@ -38,16 +38,25 @@
 //! between slices; replies are formatted on the client's thread. At `--log debug`, work
 //! longer than 500 µs is logged with its time on and off the CPU.
 //!
+//! **Interfaces** are followed live through rtnetlink (`mgmd/links.rs`): one absent at start
+//! is taken when its link appears and is up; one that goes down (`IFF_UP` or `IFF_RUNNING`
+//! lost) or is deleted leaves every outgoing list, IGMP keeping its hosts' reports, and comes
+//! back when it is up again, on a new ifindex if the link was created again; address changes
+//! reach the IGMP querier. `mgmctl interfaces` shows each one's ifindex and state (up, down,
+//! absent).
+//!
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
 //!
 //! **Reload and runtime control.** On SIGHUP, and on `mgmctl reload`, it reads the
 //! configuration file again, checks it whole as `--check` does (an invalid file changes
 //! nothing, and says why), and applies the difference live ([`mgmd::plan`]): interfaces,
-//! IGMP settings, RPF routes, static mroutes. `mgmctl` adds and removes static mroutes, RPF
-//! routes and static memberships (each change checked as the configuration is, applied wholly
-//! or not at all), and flushes the dynamic entries; each is one control step of the main loop
-//! (a flush a slice at a time). A static (S,G)'s entry never expires.
+//! IGMP settings, RPF routes, static mroutes; an interface added is attached when its link is
+//! up, one removed is detached and its link no longer followed, and what names a detached
+//! interface reaches the engine when it is attached. `mgmctl` adds and removes static
+//! mroutes, RPF routes and static memberships (each change checked as the configuration is,
+//! applied wholly or not at all), and flushes the dynamic entries; each is one control step of
+//! the main loop (a flush a slice at a time). A static (S,G)'s entry never expires.
 //!
 //! On SIGTERM or SIGINT it releases every interface (the routing client first, so IGMP sees
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
@@ -55,6 +64,8 @@
 
 #[path = "mgmd/changes.rs"]
 mod changes;
+#[path = "mgmd/links.rs"]
+mod links;
 #[path = "mgmd/server.rs"]
 mod server;
 #[path = "mgmd/timing.rs"]
@@ -96,8 +107,9 @@ fn static_protocol() -> u32 {
     mgm::protocol_id(1, 0x2d6, 1)
 }
 
-/// RPF overrides of `[[mroute]] from = ...`: (selector, incoming ifindex), replaced as a
-/// whole when the mroutes change.
+/// RPF overrides of `[[mroute]] from = ...`: (selector, incoming ifindex) for the `from`
+/// interfaces attached now, replaced as a whole when the mroutes or the attached interfaces
+/// change.
 struct StaticHooks {
     rules: Arc<Mutex<Vec<(Sel, u32)>>>,
 }
@@ -123,9 +135,15 @@ struct Iface {
     name: String,
     ifindex: u32,
     address: Option<Ipv4Addr>,
+    /// IGMP is configured there (it runs while the interface is attached and has an IPv4
+    /// address).
     igmp: bool,
     /// The IGMP input checks of this link (`[igmp]` with the interface's keys over it).
     input: igmp::InputPolicy,
+    /// Where its link is (`ifindex` 0: never seen).
+    link: links::LinkState,
+    /// Has its VIF and is owned: up ([`links`]).
+    attached: bool,
 }
 
 struct Daemon {
@@ -164,6 +182,8 @@ struct Daemon {
     control: Option<Arc<server::Stats>>,
     /// When the links' subnets were last read (`Daemon::refresh_subnets`).
     subnets_read: Instant,
+    /// The interfaces' links followed live.
+    links: links::Links,
 }
 
 /// How often the IGMP links' subnets are read again, so an address change reaches the
@@ -446,10 +466,17 @@ fn run(
                 .next_deadline()
                 .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
         };
-        let fds = [d.fwd.kernel().as_raw_fd(), wake_rx.as_raw_fd()];
+        let fds = [
+            d.fwd.kernel().as_raw_fd(),
+            wake_rx.as_raw_fd(),
+            d.links.monitor.as_raw_fd(),
+        ];
         let ready = d.watch.look(&fds, wait).map_err(|e| format!("poll: {e}"))?;
         if ready[0] {
             d.read_socket();
+        }
+        if ready[2] {
+            d.read_links();
         }
         if ready[1] {
             let mut buf = [0u8; 256];
@@ -554,6 +581,7 @@ impl Daemon {
         let target = Wanted::of(config, &[])?;
         let igmp_config = config.igmp.to_config()?;
         let rules = Arc::new(Mutex::new(Vec::new()));
+        let (links, dumped) = links::Links::open()?;
         let (routing, routing_events) = mgm
             .register(
                 static_protocol(),
@@ -595,7 +623,13 @@ impl Daemon {
             steps: timing::Histogram::default(),
             control: None,
             subnets_read: Instant::now(),
+            links,
         };
+        // The first dump's links and addresses are the state each interface starts in: one
+        // up is attached, the others are taken when their link is.
+        for e in dumped.errors {
+            warn!("rtnetlink message left out: {e}");
+        }
         d.converge(&target)?;
         if d.groups.interfaces() > 0 {
             let limit = mgm_linux::membership::max_memberships_per_socket();
@@ -611,119 +645,71 @@ impl Daemon {
         Ok(d)
     }
 
-    /// The ifindex of a configured interface.
-    fn ifindex(&self, name: &str) -> Result<u32, String> {
+    /// The ifindex of a configured interface whose link is attached now (none for one that
+    /// is absent or down, whose routes and memberships wait for its link: [`links`]).
+    fn attached_ifindex(&self, name: &str) -> Option<u32> {
         self.ifaces
             .iter()
-            .find(|i| i.name == name)
+            .find(|i| i.name == name && i.attached)
             .map(|i| i.ifindex)
-            .ok_or_else(|| format!("interface {name:?} is not one of mgmd's"))
     }
 
-    /// Takes one interface live: a VIF, ownership by the static routing client, and IGMP when
-    /// `want` says so. Wholly or not at all: on an error, what was done is undone. (Start-up,
-    /// reload and interfaces that appear use it alike.)
+    /// Follows one more interface (start-up and reload alike): attached at once when its link
+    /// is up, taken when it is otherwise ([`links`]). Wholly or not at all: on an error, what
+    /// was done is undone and the interface is not followed.
     fn add_interface(&mut self, name: &str, want: IfaceWanted) -> Result<(), String> {
-        let ifindex = net::interface_index(name).map_err(|e| format!("interface {name}: {e}"))?;
-        let address = mgm_linux::mroute::ipv4_addrs_of(name)
-            .ok()
-            .and_then(|a| a.first().copied());
-        let vif = self
-            .fwd
-            .add_interface(ifindex)
-            .map_err(|e| format!("interface {name}: {e}"))?;
-        if let Err(e) = self.mgm.take_interface(self.routing, IfKey::new(ifindex)) {
-            let _ = self.fwd.remove_interface(ifindex);
-            return Err(format!("take {name}: {e}"));
-        }
-        info!(interface = %name, ifindex, vif, "interface owned by the static routing client");
+        let (link, ifindex) = self.links.state_of(name);
+        let address = (ifindex != 0)
+            .then(|| self.links.ipv4_of(ifindex))
+            .flatten();
         self.ifaces.push(Iface {
             name: name.to_string(),
             ifindex,
             address,
-            igmp: false,
+            igmp: want.igmp,
             input: want.input,
+            link,
+            attached: false,
         });
-        if want.igmp {
-            if let Err(e) = self.start_igmp(name, want.input) {
-                self.remove_interface(name);
-                return Err(e);
-            }
+        let i = self.ifaces.len() - 1;
+        if link != links::LinkState::Up {
+            warn!(interface = %name, state = link.as_str(), "interface not up: taken when its link is");
+            return Ok(());
+        }
+        if let Err(e) = self.attach(i) {
+            self.forget_interface(i);
+            return Err(e);
         }
         Ok(())
     }
 
-    /// Lets one interface go live: the static routing client releases it (the engine drops
-    /// it from every entry and deletes the entries that came in on it), IGMP stops there, its
-    /// VIF goes. Failures are logged; the interface is gone from mgmd's view in any case.
+    /// Stops following one interface: detached if it was attached (the static routing client
+    /// releases it, its VIF goes), IGMP stopped there, with the state it kept while the link
+    /// was down; its link's announcements are ignored from now on. Failures are logged; the
+    /// interface is gone from mgmd's view in any case.
     fn remove_interface(&mut self, name: &str) {
-        let Some(pos) = self.ifaces.iter().position(|i| i.name == name) else {
+        let Some(i) = self.iface_named(name) else {
             return;
         };
-        let ifindex = self.ifaces[pos].ifindex;
-        if let Err(e) = self
-            .mgm
-            .release_interface(self.routing, IfKey::new(ifindex))
-        {
-            warn!("release {name}: {e}");
-        }
-        // The engine bracketed the release with IGMP's disable/enable: let IGMP replay.
-        self.housekeeping();
-        if self.ifaces[pos].igmp {
-            self.stop_igmp(name);
-        }
-        if let Err(e) = self.fwd.remove_interface(ifindex) {
-            warn!("{name}: {e}");
-        }
-        self.ifaces.remove(pos);
-        self.housekeeping();
-        info!(interface = %name, ifindex, "interface released");
+        let ifindex = self.ifaces[i].ifindex;
+        self.forget_interface(i);
+        info!(interface = %name, ifindex, "interface released and no longer followed");
     }
 
-    /// Starts the IGMP querier on a configured interface (not without an IPv4 address: that
-    /// is logged and left out).
-    fn start_igmp(&mut self, name: &str, input: igmp::InputPolicy) -> Result<(), String> {
-        let Some(i) = self.ifaces.iter().position(|i| i.name == name) else {
-            return Err(format!("interface {name:?} is not one of mgmd's"));
-        };
-        let (ifindex, address) = (self.ifaces[i].ifindex, self.ifaces[i].address);
-        let Some(addr) = address else {
-            warn!(interface = %name, "no IPv4 address: IGMP not started there");
-            return Ok(());
-        };
-        let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
-        self.groups.join(ifindex, &router_groups).map_err(|e| {
-            format!(
-                "join {} and {} on {name}: {e}",
-                router_groups[0], router_groups[1]
-            )
-        })?;
-        let now = self.now();
-        let acts = match self.igmp.add_interface(ifindex, addr, now) {
-            Ok(a) => a,
-            Err(e) => {
-                self.groups.leave(ifindex);
-                return Err(format!("IGMP on {name}: {e}"));
-            }
-        };
-        self.igmp.set_input_policy(ifindex, input);
-        self.ifaces[i].igmp = true;
-        self.ifaces[i].input = input;
-        info!(
-            interface = %name,
-            address = %addr,
-            require_ttl_one = input.require_ttl_one,
-            require_router_alert = input.require_router_alert,
-            "IGMP querier started"
-        );
-        self.igmp_actions(acts);
-        self.refresh_subnets();
-        Ok(())
+    fn forget_interface(&mut self, i: usize) {
+        if self.ifaces[i].attached {
+            self.detach(i, false);
+        }
+        let name = self.ifaces[i].name.clone();
+        self.stop_igmp(&name);
+        self.ifaces.remove(i);
+        self.housekeeping();
     }
 
-    /// Stops the IGMP querier on an interface (its IGMP memberships go with it).
+    /// Stops the IGMP querier on an interface (its IGMP memberships go with it, and the
+    /// hosts' reports it kept while the link was down).
     fn stop_igmp(&mut self, name: &str) {
-        let Some(i) = self.ifaces.iter().position(|i| i.name == name) else {
+        let Some(i) = self.iface_named(name) else {
             return;
         };
         let ifindex = self.ifaces[i].ifindex;
@@ -751,7 +737,9 @@ impl Daemon {
 
     /// Brings the applied static state to `target`, step by step ([`plan::diff`]); returns
     /// a line per change. Each step that succeeds is recorded in `self.applied`, so after an
-    /// error a second call with the former state undoes what was done.
+    /// error a second call with the former state undoes what was done. What names a detached
+    /// interface (a route toward it, a membership on it, an override from it) is recorded
+    /// only, and reaches the engine when the interface is attached ([`links`]).
     fn converge(&mut self, target: &Wanted) -> Result<Vec<String>, String> {
         let d = plan::diff(&self.applied, target);
         let mut done = Vec::new();
@@ -760,7 +748,13 @@ impl Daemon {
             self.applied
                 .interfaces
                 .insert(name.clone(), target.interfaces[name]);
-            done.push(format!("interface {name} added"));
+            match self.ifaces.iter().find(|i| i.name == *name) {
+                Some(i) if !i.attached => done.push(format!(
+                    "interface {name} added (link {}: attached when it is up)",
+                    i.link.as_str()
+                )),
+                _ => done.push(format!("interface {name} added")),
+            }
         }
         if let Some(c) = target.igmp.filter(|c| self.applied.igmp != Some(*c)) {
             self.igmp.set_config(c);
@@ -775,7 +769,17 @@ impl Daemon {
             done.push(format!("IGMP stopped on {name}"));
         }
         for name in &d.igmp_on {
-            self.start_igmp(name, target.interfaces[name].input)?;
+            let i = self
+                .iface_named(name)
+                .ok_or_else(|| format!("interface {name:?} is not one of mgmd's"))?;
+            self.ifaces[i].igmp = true;
+            self.ifaces[i].input = target.interfaces[name].input;
+            if self.ifaces[i].attached {
+                if let Err(e) = self.start_igmp(i) {
+                    self.ifaces[i].igmp = false;
+                    return Err(e);
+                }
+            }
             self.applied
                 .interfaces
                 .insert(name.clone(), target.interfaces[name]);
@@ -783,10 +787,10 @@ impl Daemon {
         }
         for name in &d.policies {
             let input = target.interfaces[name].input;
-            let ifindex = self.ifindex(name)?;
-            self.igmp.set_input_policy(ifindex, input);
-            if let Some(i) = self.ifaces.iter_mut().find(|i| i.name == *name) {
-                i.input = input;
+            if let Some(i) = self.iface_named(name) {
+                // Kept with IGMP's state where the link is down; used when IGMP starts.
+                self.igmp.set_input_policy(self.ifaces[i].ifindex, input);
+                self.ifaces[i].input = input;
             }
             self.applied
                 .interfaces
@@ -794,18 +798,16 @@ impl Daemon {
             done.push(format!("IGMP input checks changed on {name}"));
         }
         if d.rules {
-            let resolved = target
-                .rules
-                .iter()
-                .map(|(sel, from)| Ok((*sel, self.ifindex(from)?)))
-                .collect::<Result<Vec<_>, String>>()?;
-            *self.rules.lock().unwrap_or_else(PoisonError::into_inner) = resolved;
             self.applied.rules.clone_from(&target.rules);
+            self.rebuild_rules();
         }
         for k in &d.remove_routes {
-            self.mgm
-                .remove_route(k.0, k.1)
-                .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+            let toward = self.applied.routes.get(k).map(|r| r.interface.clone());
+            if toward.is_some_and(|n| self.attached_ifindex(&n).is_some()) {
+                self.mgm
+                    .remove_route(k.0, k.1)
+                    .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+            }
             let r = self.applied.routes.remove(k);
             info!(prefix = %format!("{}/{}", k.0, k.1), "route removed");
             if r.is_some_and(|r| r.origin == Origin::Route) {
@@ -814,15 +816,19 @@ impl Daemon {
         }
         for k in &d.add_routes {
             let r = &target.routes[k];
-            let mut route = Route::new(k.0, k.1, IfKey::new(self.ifindex(&r.interface)?));
-            if let Some(u) = r.upstream {
-                route.upstream = u;
+            if let Some(ifindex) = self.attached_ifindex(&r.interface) {
+                let mut route = Route::new(k.0, k.1, IfKey::new(ifindex));
+                if let Some(u) = r.upstream {
+                    route.upstream = u;
+                }
+                self.mgm
+                    .add_route(route)
+                    .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+                info!(prefix = %format!("{}/{}", k.0, k.1), interface = %r.interface, "route");
+            } else {
+                info!(prefix = %format!("{}/{}", k.0, k.1), interface = %r.interface, "route: in the engine when its interface is up");
             }
-            self.mgm
-                .add_route(route)
-                .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
             self.applied.routes.insert(*k, r.clone());
-            info!(prefix = %format!("{}/{}", k.0, k.1), interface = %r.interface, "route");
             if r.origin == Origin::Route {
                 done.push(format!("route {}/{} via {} added", k.0, k.1, r.interface));
             }
@@ -837,21 +843,26 @@ impl Daemon {
             }
         }
         for m in &d.join {
-            let ifindex = self.ifindex(&m.1)?;
             let sel = Self::selector(&m.0);
-            self.mgm
-                .add_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
-                .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+            if let Some(ifindex) = self.attached_ifindex(&m.1) {
+                self.mgm
+                    .add_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                    .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+                info!(selector = %sel, interface = %m.1, "static membership");
+            } else {
+                info!(selector = %sel, interface = %m.1, "static membership: in the engine when its interface is up");
+            }
             self.applied.members.insert(m.clone());
-            info!(selector = %sel, interface = %m.1, "static membership");
             done.push(format!("{sel} forwarded to {}", m.1));
         }
         for m in &d.leave {
-            let ifindex = self.ifindex(&m.1)?;
             let sel = Self::selector(&m.0);
-            self.mgm
-                .delete_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
-                .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+            // A detached interface's memberships left the engine with it.
+            if let Some(ifindex) = self.attached_ifindex(&m.1) {
+                self.mgm
+                    .delete_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                    .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+            }
             self.applied.members.remove(m);
             info!(selector = %sel, interface = %m.1, "static membership removed");
             done.push(format!("{sel} no longer forwarded to {}", m.1));
@@ -906,7 +917,7 @@ impl Daemon {
     }
 
     /// Every static (S,G)'s entry never expires: pinned where it exists, installed ahead of
-    /// traffic where its rule has a `from`.
+    /// traffic where its rule has a `from` that is attached now.
     fn ensure_pinned(&mut self) {
         let pinned: Vec<((Ipv4Addr, Ipv4Addr), Option<String>)> = self
             .applied
@@ -919,7 +930,7 @@ impl Daemon {
                 Ok(m) if m.timeout.is_none() => continue,
                 Ok(_) => {}
                 Err(_) => {
-                    let Some(ifindex) = from.and_then(|f| self.ifindex(&f).ok()) else {
+                    let Some(ifindex) = from.and_then(|f| self.attached_ifindex(&f)) else {
                         continue;
                     };
                     if let Err(e) = self.mgm.new_packet(IfKey::new(ifindex), s, g) {
@@ -1197,6 +1208,10 @@ impl Daemon {
             .map(|(i, st)| (*i, st.subnets.clone()))
             .collect();
         for (ifindex, had) in links {
+            if self.igmp.is_suspended(ifindex) {
+                // Its link is down or gone: read again when it is back.
+                continue;
+            }
             let name = self.name(ifindex);
             let mut subnets: Vec<igmp::Subnet> = match mgm_linux::mroute::ipv4_subnets_of(&name) {
                 Ok(found) => found
@@ -1287,6 +1302,7 @@ impl Daemon {
         let ids: Vec<(String, u32)> = self
             .ifaces
             .iter()
+            .filter(|i| i.attached)
             .map(|i| (i.name.clone(), i.ifindex))
             .collect();
         for (name, ifindex) in &ids {
@@ -1490,12 +1506,15 @@ impl Daemon {
     fn interfaces(&self) -> (Value, String) {
         let mut rows = Vec::new();
         let mut t = format!(
-            "{:<10} {:>7} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
-            "NAME", "IFINDEX", "VIF", "ADDRESS", "OWNER", "IGMP", "IN_PKTS", "OUT_PKTS"
+            "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
+            "NAME", "IFINDEX", "STATE", "VIF", "ADDRESS", "OWNER", "IGMP", "IN_PKTS", "OUT_PKTS"
         );
         let infos = self.mgm.interfaces();
         for i in &self.ifaces {
-            let info = infos.iter().find(|x| x.interface.index == i.ifindex);
+            let info = infos
+                .iter()
+                .find(|x| i.attached && x.interface.index == i.ifindex);
+            let ifindex = (i.link != links::LinkState::Absent).then_some(i.ifindex);
             let owner = Self::proto_name(info.and_then(|x| x.owner));
             let igmp = Self::proto_name(info.and_then(|x| x.igmp));
             let vif = self.fwd.vifs().vif_of(i.ifindex);
@@ -1507,9 +1526,10 @@ impl Daemon {
                 .get(&i.ifindex)
                 .and_then(Self::querier);
             t += &format!(
-                "{:<10} {:>7} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
+                "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
                 i.name,
-                i.ifindex,
+                ifindex.map_or("-".into(), |x| x.to_string()),
+                i.link.as_str(),
                 vif.map_or("-".into(), |v| v.to_string()),
                 i.address.map_or("-".into(), |a| a.to_string()),
                 owner.as_deref().unwrap_or("-"),
@@ -1519,7 +1539,8 @@ impl Daemon {
             );
             rows.push(reply::Interface {
                 name: i.name.clone(),
-                ifindex: i.ifindex,
+                ifindex,
+                state: i.link,
                 vif,
                 address: i.address,
                 owner,
