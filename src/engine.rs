@@ -866,6 +866,91 @@ impl<A: Family> Mgm<A> {
         })
     }
 
+    /// Sets an entry's lifetime and restarts its countdown: `Some(d)` deletes it `d` from now
+    /// (with [`Config::refresh_on_traffic`], `d` after the last look that saw no traffic),
+    /// `None` (or zero) keeps it until its owner deletes it, its route changes or its incoming
+    /// interface is released. Only the routing owner of its incoming interface may (as
+    /// [`Mgm::set_mfe`]). A static route's entry is pinned so; the entries other callers
+    /// create keep [`Config::default_timeout`] and the lifetime hook's answers (G-17).
+    ///
+    /// A pinned entry that is deleted, by [`Mgm::delete_mfe`], a route change or a release,
+    /// comes back on the next miss with the default lifetime: pinning is a property of the
+    /// entry, not of its (S,G).
+    ///
+    /// **Progress:** takes the control lock.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHandle`]; [`Error::InvalidSource`], [`Error::InvalidGroup`];
+    /// [`Error::NoSuchMfe`]; [`Error::NotIifOwner`].
+    ///
+    /// ```
+    /// use mgm::{DefaultHooks, IfKey, Mgm, Route};
+    /// use std::{net::Ipv4Addr, sync::Arc, time::Duration};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (sr, _) = mgm.register(mgm::protocol_id(1, 0x2d6, 1), 1, Arc::new(DefaultHooks)).unwrap();
+    /// mgm.take_interface(sr, IfKey::new(1)).unwrap();
+    /// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// assert_eq!(mgm.mfe(s, g).unwrap().timeout, Some(Duration::from_secs(900)));
+    /// mgm.set_mfe_timeout(sr, s, g, None).unwrap();
+    /// let m = mgm.mfe(s, g).unwrap();
+    /// assert_eq!((m.timeout, m.expiry), (None, None));
+    /// ```
+    pub fn set_mfe_timeout(
+        &self,
+        h: ProtocolHandle,
+        source: A,
+        group: A,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.check(h)?;
+        check_source(source)?;
+        check_group(group)?;
+        let protos = &self.inner.protos;
+        let sg = Sg::new(source, group);
+        let now = self.now_ms();
+        self.commit(|c, _| {
+            let slot = protos.check(h.raw())?;
+            c.set_lifetime(slot, sg, timeout, now)
+        })
+    }
+
+    /// Deletes an entry now, as its lifetime running out would (readers lose it at once; its
+    /// owner hears [`Event::MfeDeleted`] with [`DeleteReason::Deleted`](crate::DeleteReason::Deleted)); the next packet
+    /// of the (S,G) is a miss that builds it again. Only the routing owner of its incoming
+    /// interface may (as [`Mgm::set_mfe`]).
+    ///
+    /// **Progress:** takes the control lock.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHandle`]; [`Error::InvalidSource`], [`Error::InvalidGroup`];
+    /// [`Error::NoSuchMfe`]; [`Error::NotIifOwner`].
+    ///
+    /// ```
+    /// use mgm::{DefaultHooks, IfKey, Mgm, Route};
+    /// use std::{net::Ipv4Addr, sync::Arc};
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let (sr, _) = mgm.register(mgm::protocol_id(1, 0x2d6, 1), 1, Arc::new(DefaultHooks)).unwrap();
+    /// mgm.take_interface(sr, IfKey::new(1)).unwrap();
+    /// mgm.add_route(Route::new(Ipv4Addr::new(198, 51, 100, 0), 24, IfKey::new(1))).unwrap();
+    /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(239, 1, 2, 3));
+    /// mgm.new_packet(IfKey::new(1), s, g).unwrap();
+    /// mgm.delete_mfe(sr, s, g).unwrap();
+    /// assert!(mgm.mfe(s, g).is_err());
+    /// ```
+    pub fn delete_mfe(&self, h: ProtocolHandle, source: A, group: A) -> Result<()> {
+        self.check(h)?;
+        check_source(source)?;
+        check_group(group)?;
+        let protos = &self.inner.protos;
+        let sg = Sg::new(source, group);
+        self.commit(|c, out| {
+            let slot = protos.check(h.raw())?;
+            c.delete_owned(slot, sg, out)
+        })
+    }
+
     /// `MgmGroupEnumerationStart`: opens an enumeration of the joined groups, from a snapshot
     /// taken now (G-14).
     ///

@@ -45,6 +45,7 @@
 //! | `MgmGroupEnumerationStart` / `GetNext` / `End` | [`Mgm::group_enumeration_start`] / [`Mgm::group_enumeration_next`] / [`Mgm::group_enumeration_end`] |
 //! | `MgmSetMfe` | [`Mgm::set_mfe`] |
 //! | `MgmNewPacketReceived` (internal in Windows) | [`Mgm::new_packet`] |
+//! | (none: an entry's lifetime and its deletion by the owner of its incoming interface) | [`Mgm::set_mfe_timeout`], [`Mgm::delete_mfe`] |
 //! | `pfnRpfCallback` | [`Hooks::rpf`] |
 //! | `pfnCreationAlertCallback` | [`Hooks::creation_alert`] |
 //! | `pfnPruneAlertCallback` (and its `pdwTimeout`) | [`Event::PruneAlert`] (and [`Hooks::mfe_timeout`]) |

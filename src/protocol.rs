@@ -145,6 +145,8 @@ pub enum DeleteReason {
     InterfaceReleased,
     /// The route it was built from changed.
     RouteChanged,
+    /// The owner of its incoming interface deleted it ([`crate::Mgm::delete_mfe`]).
+    Deleted,
 }
 
 /// A notification to a protocol (spec 5.3-5.9), delivered in batches on its channel.

@@ -316,7 +316,134 @@ fn route_appearing_replaces_the_unrouted_entry<A: Addrs>() {
     assert_eq!((m.iif, m.route), (k(3), Some(route_a(k(3)))));
 }
 
+/// `set_mfe_timeout`: the iif owner pins an entry with outgoing interfaces (`None`: it never
+/// ages, and a later FALSE prune proposes no lifetime), or gives it another lifetime from now
+/// on; nobody else may; the other entries keep the default.
+fn owner_sets_one_entrys_lifetime<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    b.mgm.add_membership(b.pim.h, group(1), k(2), JOIN).unwrap();
+    let (s, g) = (A::far(1), A::grp(1));
+    let (s2, g2) = (A::far(2), A::grp(1));
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    created(b.mgm.new_packet(k(3), s2, g2).unwrap());
+    b.mospf.drain();
+    b.mospf.hooks.take_calls();
+    let changes = b.mgm.subscribe();
+    b.clock.advance(secs(10));
+    b.mgm.set_mfe_timeout(b.mospf.h, s, g, None).unwrap();
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!((m.expiry, m.timeout, m.oifs), (None, None, vec![k(2)]));
+    // Not the owner of the incoming interface; no entry; a bad group.
+    assert_eq!(
+        b.mgm.set_mfe_timeout(b.pim.h, s2, g2, None),
+        Err(Error::NotIifOwner {
+            source: s2.into(),
+            group: g2.into()
+        })
+    );
+    assert!(matches!(
+        b.mgm.set_mfe_timeout(b.mospf.h, A::far(3), g, None),
+        Err(Error::NoSuchMfe { .. })
+    ));
+    assert!(b.mgm.set_mfe_timeout(b.mospf.h, s, s, None).is_err());
+    assert_eq!(b.mgm.mfe(s2, g2).unwrap().expiry, Some(secs(890)));
+    // Nothing was published, nobody was told: a lifetime is the control plane's.
+    assert_eq!(changes.drain(), vec![]);
+    assert_eq!((b.pim.drain(), b.mospf.drain()), (vec![], vec![]));
+    b.clock.advance(secs(890));
+    assert_eq!(
+        b.mgm.run_timers().unwrap(),
+        1,
+        "only the other entry expires"
+    );
+    assert!(b.mgm.mfe(s2, g2).is_err());
+    assert_eq!(
+        b.mospf.drain(),
+        vec![deleted(Sg::new(s2, g2), k(3), DeleteReason::Expired)]
+    );
+    b.clock.advance(secs(100_000));
+    assert_eq!(b.mgm.run_timers().unwrap(), 0);
+    assert_eq!(b.mgm.mfe(s, g).unwrap().up_time, secs(100_900));
+    // Its outgoing list emptied, the owner is asked with no lifetime proposed, and the
+    // default answer keeps it pinned.
+    b.mospf.hooks.take_calls();
+    b.mgm
+        .delete_membership(b.pim.h, group(1), k(2), JOIN)
+        .unwrap();
+    assert_eq!(
+        b.mospf.hooks.take_calls(),
+        vec![Call::Timeout {
+            sg: Sg::new(s, g),
+            iif: k(3),
+            proposed: None
+        }]
+    );
+    assert_eq!(b.mgm.mfe(s, g).unwrap().expiry, None);
+    b.mospf.drain();
+    // A lifetime again, counted from now.
+    b.mgm
+        .set_mfe_timeout(b.mospf.h, s, g, Some(secs(5)))
+        .unwrap();
+    let m = b.mgm.mfe(s, g).unwrap();
+    assert_eq!((m.expiry, m.timeout), (Some(secs(5)), Some(secs(5))));
+    b.clock.advance(secs(5));
+    assert_eq!(b.mgm.run_timers().unwrap(), 1);
+    assert_eq!(
+        b.mospf.drain(),
+        vec![deleted(Sg::new(s, g), k(3), DeleteReason::Expired)]
+    );
+}
+
+/// `delete_mfe`: the iif owner deletes one entry at once (readers, the southbound stream and
+/// the owner hear it, with `DeleteReason::Deleted`); the next packet builds it again with the
+/// default lifetime, a pinned one too.
+fn owner_deletes_one_entry<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    b.mgm.add_membership(b.pim.h, group(1), k(2), JOIN).unwrap();
+    let (s, g) = (A::far(1), A::grp(1));
+    let sg = Sg::new(s, g);
+    created(b.mgm.new_packet(k(3), s, g).unwrap());
+    created(b.mgm.new_packet(k(3), A::far(2), g).unwrap());
+    b.mgm.set_mfe_timeout(b.mospf.h, s, g, None).unwrap();
+    b.mospf.drain();
+    let changes = b.mgm.subscribe();
+    let mut r = b.mgm.reader().unwrap();
+    assert_eq!(look(&mut r, k(3), s, g, 1), Seen::Forward(vec![k(2)]));
+    assert_eq!(
+        b.mgm.delete_mfe(b.pim.h, s, g),
+        Err(Error::NotIifOwner {
+            source: s.into(),
+            group: g.into()
+        })
+    );
+    b.mgm.delete_mfe(b.mospf.h, s, g).unwrap();
+    assert_eq!(look(&mut r, k(3), s, g, 1), Seen::Miss);
+    assert_eq!(
+        b.mospf.drain(),
+        vec![deleted(sg, k(3), DeleteReason::Deleted)]
+    );
+    assert_eq!(
+        changes.drain(),
+        vec![MfeChange::Deleted {
+            sg,
+            iif: k(3),
+            reason: DeleteReason::Deleted
+        }]
+    );
+    assert!(matches!(
+        b.mgm.delete_mfe(b.mospf.h, s, g),
+        Err(Error::NoSuchMfe { .. })
+    ));
+    assert!(b.mgm.mfe(A::far(2), g).is_ok(), "the other entry stays");
+    let again = created(b.mgm.new_packet(k(3), s, g).unwrap());
+    assert_eq!(again.expiry, Some(secs(900)));
+    let c = b.mgm.counters();
+    assert_eq!((c.mfes, c.deleted), (2, 1));
+}
+
 both_families!(
+    owner_sets_one_entrys_lifetime,
+    owner_deletes_one_entry,
     default_lifetime_runs_out,
     refresh_on_traffic,
     timeout_answers,

@@ -4,8 +4,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::reads::no_such;
 use super::{Control, Members, Outbox, SmallVec, TimeoutAnswer, TimeoutAsk};
 use crate::addr::{Family, IfKey, Selector, Sg};
+use crate::error::{Error, Result};
 use crate::mfe::{ExternalCounters, Mfe, MfeChange};
 use crate::protocol::{CreationEntry, DeleteReason, Event, Hooks};
 use crate::rib::Route;
@@ -369,7 +371,14 @@ impl<A: Family> Control<A> {
             stamp,
             timeout: t,
         } = answer;
-        let Some(rec) = self.mfes.get_mut(&sg).filter(|r| r.stamp == stamp) else {
+        if self.mfes.get(&sg).is_some_and(|r| r.stamp == stamp) {
+            self.restart_lifetime(sg, t, now_ms);
+        }
+    }
+
+    /// Gives entry `sg` the lifetime `t` from `now_ms` on (`None` or zero: it never ages).
+    fn restart_lifetime(&mut self, sg: Sg<A>, t: Option<Duration>, now_ms: u64) {
+        let Some(rec) = self.mfes.get_mut(&sg) else {
             return;
         };
         // G-17: a lifetime of zero means "never age", as MGM's `*pdwTimeout = 0`.
@@ -382,6 +391,40 @@ impl<A: Family> Control<A> {
         if let Some(d) = rec.deadline {
             self.timers.insert((d, sg));
         }
+    }
+
+    /// The protocol in `slot` may change entry `sg`: it owns the entry's incoming interface.
+    pub(super) fn check_iif_owner(&self, slot: u32, sg: Sg<A>) -> Result<()> {
+        let iif = self.mfes.get(&sg).ok_or_else(|| no_such(sg))?.iif;
+        if self.owner_of(iif) == Some(slot) {
+            Ok(())
+        } else {
+            Err(Error::NotIifOwner {
+                source: sg.source.into(),
+                group: sg.group.into(),
+            })
+        }
+    }
+
+    /// Protocol `slot`, the owner of entry `sg`'s incoming interface, gives the entry the
+    /// lifetime `t` from `now_ms` on (`None` or zero: it never ages).
+    pub(crate) fn set_lifetime(
+        &mut self,
+        slot: u32,
+        sg: Sg<A>,
+        t: Option<Duration>,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.check_iif_owner(slot, sg)?;
+        self.restart_lifetime(sg, t, now_ms);
+        Ok(())
+    }
+
+    /// Protocol `slot`, the owner of entry `sg`'s incoming interface, deletes the entry.
+    pub(crate) fn delete_owned(&mut self, slot: u32, sg: Sg<A>, out: &mut Outbox<A>) -> Result<()> {
+        self.check_iif_owner(slot, sg)?;
+        self.delete_mfe(sg, DeleteReason::Deleted, out, true);
+        Ok(())
     }
 
     /// Deletes the entries whose lifetime ran out; with refresh on traffic, an entry that

@@ -101,13 +101,7 @@ impl<A: Family> Control<A> {
     /// `MgmSetMfe`: protocol `slot`, the owner of entry `sg`'s incoming interface, sets its
     /// upstream neighbour.
     pub(crate) fn set_upstream(&mut self, slot: u32, sg: Sg<A>, upstream: A) -> Result<()> {
-        let iif = self.mfes.get(&sg).ok_or_else(|| no_such(sg))?.iif;
-        if self.owner_of(iif) != Some(slot) {
-            return Err(Error::NotIifOwner {
-                source: sg.source.into(),
-                group: sg.group.into(),
-            });
-        }
+        self.check_iif_owner(slot, sg)?;
         if let Some(rec) = self.mfes.get_mut(&sg) {
             rec.upstream = upstream;
         }

@@ -71,6 +71,11 @@ impl IgmpClient {
         &self.router
     }
 
+    /// Replaces the state machine's configuration ([`IgmpRouter::set_config`]).
+    pub fn set_config(&mut self, config: IgmpConfig) {
+        self.router.set_config(config);
+    }
+
     /// The engine handle.
     pub fn handle(&self) -> ProtocolHandle {
         self.handle

@@ -541,6 +541,22 @@ impl<P: Protocol> Router<P> {
         &self.config
     }
 
+    /// Replaces the configuration (a daemon's reload): timers already running keep their
+    /// deadlines, every timer started from now on and every later limit check takes the new
+    /// values; state over a lowered limit stays until it ages out. Each interface keeps its
+    /// own input policy ([`IgmpRouter::set_input_policy`]).
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpConfig, IgmpRouter};
+    /// use std::time::Duration;
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.set_config(IgmpConfig { query_interval: Duration::from_secs(30), ..IgmpConfig::default() });
+    /// assert_eq!(r.config().query_interval, Duration::from_secs(30));
+    /// ```
+    pub fn set_config(&mut self, config: IgmpConfig) {
+        self.config = config;
+    }
+
     /// Every interface's state.
     ///
     /// ```

@@ -79,7 +79,7 @@ forge --src 198.51.100.4 query
 until_count 5 s1 'counters["off_subnet_query"]' 1 || true
 check "forged query from 198.51.100.4, TTL 64: dropped for its TTL" "$(py_true "$(field s1 'counters["bad_ttl"]') >= 1")"
 check "forged query from 198.51.100.4, TTL 1: counted off-subnet" "$(py_true "$(field s1 'counters["off_subnet_query"]') >= 1")"
-check "mgmd is still the querier" "$(py_true "'$(field s1 'querier')' == 'True' and '$(field s1 'other_querier')' == 'None'")"
+check "mgmd is still the querier" "$(py_true "'$(field s1 'querier')' == 'self' and '$(field s1 'other_querier')' == 'None'")"
 
 # 2. A report with TTL 64; one without Router Alert.
 forge --src 203.0.113.2 --ttl 64 report --group 239.6.6.6

@@ -42,12 +42,17 @@ def cmd_clients(a):
     stop = threading.Event()
 
     def note(reply):
+        # An error is a reply envelope whose status says so.
+        try:
+            envelope = json.loads(reply.decode(errors="replace").splitlines()[0])
+        except (ValueError, IndexError):
+            return
+        if not isinstance(envelope, dict) or envelope.get("status") != "error":
+            return
         with lock:
-            if reply.startswith(b'{"error"'):
-                stats["cut_with_error"] += 1
-                msg = json.loads(reply.decode(errors="replace").splitlines()[0])["error"]
-                if msg not in stats["errors_seen"]:
-                    stats["errors_seen"].append(msg)
+            stats["cut_with_error"] += 1
+            if envelope.get("error") not in stats["errors_seen"]:
+                stats["errors_seen"].append(envelope.get("error"))
 
     def slow():
         while not stop.is_set():

@@ -17,7 +17,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
-use crate::control::{Command, DEFAULT_PAGE, MAX_PAGE};
+use std::net::Ipv4Addr;
+
+use crate::control::{
+    Command, JoinSpec, MrouteKey, MrouteSpec, Prefix, RouteSpec, DEFAULT_PAGE, MAX_PAGE,
+};
 
 /// The control socket's path when neither the configuration nor the command line names one.
 pub const DEFAULT_SOCKET: &str = "/run/mgmd.sock";
@@ -32,8 +36,9 @@ pub const DEFAULT_SOCKET: &str = "/run/mgmd.sock";
 engine. It owns the configured interfaces (a VIF each), routes toward sources for RPF from \
 its configuration, runs the IGMP querier on them, keeps static (S,G) and (*,G) forwarding, \
 installs the engine's forwarding entries in the kernel, and answers mgmctl on a unix control \
-socket.\n\nOn SIGTERM or SIGINT it removes every forwarding entry and VIF it made and exits \
-0.",
+socket.\n\nOn SIGHUP it reads the configuration again and applies the difference (an \
+invalid file changes nothing). On SIGTERM or SIGINT it removes every forwarding entry and VIF \
+it made and exits 0.",
     after_help = "The configuration's keys are documented in mgmd.example.toml, which ships \
 with the sources. Exit status: 0 on a clean stop or a configuration that passes --check, 1 \
 when the configuration or the kernel refuses, 2 for a bad command line."
@@ -106,8 +111,9 @@ impl LogLevel {
 JSON with --json. `mfes` and `memberships` are fetched a page at a time and printed as they \
 come, so neither mgmd nor mgmctl holds a large table in memory; with --json the pages print \
 as one array.",
-    after_help = "Exit status: 0 when mgmd answered, 1 when it could not be reached or \
-refused the request, 2 for a bad command line."
+    after_help = "Exit status: 0 when mgmd did what was asked (its reply's status is ok), 1 \
+when it refused or failed (the reply's error is printed), 2 for a bad command line, 3 when \
+mgmd could not be reached or its reply could not be read."
 )]
 pub struct MgmctlArgs {
     /// The options every command takes.
@@ -162,6 +168,34 @@ pub enum MgmctlCommand {
     Events,
     /// The IGMP querier's state per interface: groups, sources, timers, counters.
     Igmp,
+    /// The RPF routes (the configured ones and the host routes of (S,G) mroutes), the static
+    /// mroutes and the static memberships in force.
+    Routes,
+    /// Add or remove a static mroute, checked as the configuration is (until the next reload
+    /// or restart).
+    Mroute {
+        /// What to do.
+        #[command(subcommand)]
+        action: MrouteAction,
+    },
+    /// Add or remove an RPF route, checked as the configuration is (until the next reload or
+    /// restart).
+    Route {
+        /// What to do.
+        #[command(subcommand)]
+        action: RouteAction,
+    },
+    /// Forward a group, or one source of it, onto an interface whatever IGMP hears there (a
+    /// static membership, until the next reload or restart).
+    Join(JoinArgs),
+    /// Remove a static membership made by join.
+    Leave(JoinArgs),
+    /// Delete every dynamic forwarding entry (the next packet of each flow builds it again);
+    /// the static (S,G) ones stay.
+    Flush,
+    /// Read the configuration file again and apply the difference, as SIGHUP does; an invalid
+    /// file changes nothing and the reply says why.
+    Reload,
     /// Write the man pages or the shell completions of mgmd and mgmctl (for packaging).
     #[command(hide = true)]
     Generate {
@@ -188,9 +222,142 @@ impl MgmctlCommand {
             },
             MgmctlCommand::Events => Command::Events,
             MgmctlCommand::Igmp => Command::Igmp,
+            MgmctlCommand::Routes => Command::Routes,
+            MgmctlCommand::Mroute {
+                action:
+                    MrouteAction::Add {
+                        from,
+                        source,
+                        group,
+                        to,
+                    },
+            } => Command::MrouteAdd(MrouteSpec {
+                from: from.clone(),
+                source: *source,
+                group: *group,
+                to: to.clone(),
+            }),
+            MgmctlCommand::Mroute {
+                action:
+                    MrouteAction::Del {
+                        from,
+                        source,
+                        group,
+                    },
+            } => Command::MrouteDel(MrouteKey {
+                from: from.clone(),
+                source: *source,
+                group: *group,
+            }),
+            MgmctlCommand::Route {
+                action:
+                    RouteAction::Add {
+                        prefix,
+                        interface,
+                        upstream,
+                    },
+            } => Command::RouteAdd(RouteSpec {
+                prefix: *prefix,
+                interface: interface.clone(),
+                upstream: *upstream,
+            }),
+            MgmctlCommand::Route {
+                action: RouteAction::Del { prefix },
+            } => Command::RouteDel(*prefix),
+            MgmctlCommand::Join(j) => Command::Join(j.spec()),
+            MgmctlCommand::Leave(j) => Command::Leave(j.spec()),
+            MgmctlCommand::Flush => Command::Flush,
+            MgmctlCommand::Reload => Command::Reload,
             MgmctlCommand::Generate { .. } => return None,
         })
     }
+}
+
+/// `mgmctl mroute`.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum MrouteAction {
+    /// Forward GROUP (from one source with --source) onto the interfaces TO.
+    Add {
+        /// The incoming interface (the RPF routes decide without it).
+        #[arg(long, value_name = "IFNAME", value_parser = ifname)]
+        from: Option<String>,
+        /// Only this source: an (S,G) mroute, whose entry never expires.
+        #[arg(long, value_name = "ADDRESS")]
+        source: Option<Ipv4Addr>,
+        /// The group.
+        group: Ipv4Addr,
+        /// The outgoing interfaces.
+        #[arg(required = true, value_name = "TO", value_parser = ifname)]
+        to: Vec<String>,
+    },
+    /// Remove the static mroutes of GROUP (of one source with --source; from one interface
+    /// with --from).
+    Del {
+        /// Only the mroutes with this incoming interface.
+        #[arg(long, value_name = "IFNAME", value_parser = ifname)]
+        from: Option<String>,
+        /// The source of an (S,G) mroute.
+        #[arg(long, value_name = "ADDRESS")]
+        source: Option<Ipv4Addr>,
+        /// The group.
+        group: Ipv4Addr,
+    },
+}
+
+/// `mgmctl route`.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum RouteAction {
+    /// Sources in PREFIX come in on INTERFACE.
+    Add {
+        /// The prefix, A.B.C.D/LEN.
+        #[arg(value_parser = prefix)]
+        prefix: Prefix,
+        /// The interface toward it.
+        #[arg(value_parser = ifname)]
+        interface: String,
+        /// The upstream neighbour.
+        #[arg(long, value_name = "ADDRESS")]
+        upstream: Option<Ipv4Addr>,
+    },
+    /// Remove the route of PREFIX.
+    Del {
+        /// The prefix, A.B.C.D/LEN.
+        #[arg(value_parser = prefix)]
+        prefix: Prefix,
+    },
+}
+
+/// `mgmctl join` and `mgmctl leave`.
+#[derive(Clone, Debug, PartialEq, Eq, Args)]
+pub struct JoinArgs {
+    /// The interface.
+    #[arg(value_parser = ifname)]
+    pub interface: String,
+    /// The group.
+    pub group: Ipv4Addr,
+    /// Only this source of the group.
+    #[arg(long, value_name = "ADDRESS")]
+    pub source: Option<Ipv4Addr>,
+}
+
+impl JoinArgs {
+    fn spec(&self) -> JoinSpec {
+        JoinSpec {
+            interface: self.interface.clone(),
+            group: self.group,
+            source: self.source,
+        }
+    }
+}
+
+fn ifname(s: &str) -> Result<String, String> {
+    crate::config::check_ifname(s)?;
+    Ok(s.to_string())
+}
+
+fn prefix(s: &str) -> Result<Prefix, String> {
+    s.parse()
+        .map_err(|()| "expected A.B.C.D/LEN with LEN from 0 to 32".to_string())
 }
 
 /// `mgmctl generate`.
@@ -313,11 +480,88 @@ mod tests {
         for bad in [
             &["mgmctl", "--page", "0", "mfes"][..],
             &["mgmctl", "--page", "501"],
-            &["mgmctl", "routes"],
+            &["mgmctl", "route"],
+            &["mgmctl", "mroute", "add", "239.1.2.3"],
+            &["mgmctl", "route", "add", "198.51.100.0/33", "rsnd"],
+            &["mgmctl", "join", "a/b", "239.1.2.3"],
             &["mgmctl", "status", "extra"],
         ] {
             let e = MgmctlArgs::try_parse_from(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_commands_that_change_mgmd_make_their_requests() {
+        let request = |args: &[&str]| {
+            MgmctlArgs::try_parse_from(args)
+                .unwrap()
+                .command
+                .unwrap()
+                .request(DEFAULT_PAGE)
+                .unwrap()
+        };
+        let wire = |line: &str| {
+            crate::control::parse_request(line.as_bytes())
+                .unwrap()
+                .command
+        };
+        for (args, line) in [
+            (
+                &[
+                    "mgmctl",
+                    "mroute",
+                    "add",
+                    "--from",
+                    "rsnd",
+                    "--source",
+                    "198.51.100.2",
+                    "239.1.2.3",
+                    "rrcv1",
+                    "rrcv2",
+                ][..],
+                "mroute-add group 239.1.2.3 source 198.51.100.2 from rsnd to rrcv1 to rrcv2",
+            ),
+            (
+                &["mgmctl", "mroute", "del", "239.1.2.3"],
+                "mroute-del group 239.1.2.3",
+            ),
+            (
+                &[
+                    "mgmctl",
+                    "route",
+                    "add",
+                    "198.51.100.0/24",
+                    "rsnd",
+                    "--upstream",
+                    "198.51.100.254",
+                ],
+                "route-add prefix 198.51.100.0/24 interface rsnd upstream 198.51.100.254",
+            ),
+            (
+                &["mgmctl", "route", "del", "0.0.0.0/0"],
+                "route-del prefix 0.0.0.0/0",
+            ),
+            (
+                &[
+                    "mgmctl",
+                    "join",
+                    "rrcv1",
+                    "239.1.2.3",
+                    "--source",
+                    "198.51.100.2",
+                ],
+                "join interface rrcv1 group 239.1.2.3 source 198.51.100.2",
+            ),
+            (
+                &["mgmctl", "leave", "rrcv1", "239.1.2.3"],
+                "leave interface rrcv1 group 239.1.2.3",
+            ),
+            (&["mgmctl", "routes"], "routes"),
+            (&["mgmctl", "flush"], "flush"),
+            (&["mgmctl", "reload"], "reload"),
+        ] {
+            assert_eq!(request(args), wire(line), "{args:?}");
         }
     }
 }

@@ -30,7 +30,7 @@ const MGMD_OPTIONS: [&str; 8] = [
     "--help",
     "--version",
 ];
-const MGMCTL_WORDS: [&str; 11] = [
+const MGMCTL_WORDS: [&str; 18] = [
     "--socket",
     "--json",
     "--page",
@@ -42,6 +42,13 @@ const MGMCTL_WORDS: [&str; 11] = [
     "mfes",
     "events",
     "igmp",
+    "routes",
+    "mroute",
+    "route",
+    "join",
+    "leave",
+    "flush",
+    "reload",
 ];
 
 #[test]
@@ -82,7 +89,8 @@ fn a_bad_command_line_says_why_and_exits_2() {
             "cannot be used with",
         ),
         (MGMCTL, &["--page", "0"], "1 to 500"),
-        (MGMCTL, &["routes"], "routes"),
+        (MGMCTL, &["reboot"], "reboot"),
+        (MGMCTL, &["route", "add", "198.51.100.0/33", "rsnd"], "LEN"),
         (MGMCTL, &["status", "extra"], "extra"),
     ] {
         let o = run(bin, args);

@@ -6,6 +6,8 @@
 //! limits); `e2e_fast_leave` runs `scripts/e2e_fast_leave.sh` (two receivers on one link,
 //! fast leave with explicit host tracking); `e2e_systemd` runs `scripts/e2e_systemd.sh`
 //! (readiness notification, pid file, the refusal of a second multicast router);
+//! `e2e_control` runs `scripts/e2e_control.sh` (SIGHUP and `mgmctl reload`, valid and not,
+//! runtime mroutes, flush and the static (S,G) that never expires, with flows' loss counted);
 //! `e2e_links` runs `scripts/e2e_links.sh` (interfaces deleted and re-created, absent at start,
 //! set down and up, renumbered, with a flow running).
 //!
@@ -133,6 +135,16 @@ fn e2e_fast_leave() {
 #[test]
 fn e2e_systemd() {
     run_script("e2e_systemd", "e2e_systemd.sh", &[]);
+}
+
+/// Reload and runtime control with flows running: `scripts/e2e_control.sh` checks that a
+/// SIGHUP with the file unchanged, a reload adding a downstream interface (which then gets
+/// the flow) and `mgmctl flush` lose no datagram of a static (S,G) flow, that a reload of an
+/// invalid file changes nothing and says why (exit status 1), that `mgmctl mroute add` and
+/// `del` start and stop a second flow within 0.5 s, and that the static (S,G) shows no expiry.
+#[test]
+fn e2e_control() {
+    run_script("e2e_control", "e2e_control.sh", &[]);
 }
 
 /// Interfaces followed live: `scripts/e2e_links.sh` deletes and re-creates a downstream veth

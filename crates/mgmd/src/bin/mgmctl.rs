@@ -1,7 +1,10 @@
 //! `mgmctl`: asks a running `mgmd` over its unix control socket.
 //!
 //! ```text
-//! mgmctl [--socket PATH] [--json] [--page N] [status|interfaces|memberships|mfes|events|igmp]
+//! mgmctl [--socket PATH] [--json] [--page N] [status|interfaces|memberships|mfes|events|igmp|routes]
+//! mgmctl mroute add [--from IF] [--source S] GROUP TO...   mgmctl mroute del [--from IF] [--source S] GROUP
+//! mgmctl route add PREFIX IF [--upstream A]               mgmctl route del PREFIX
+//! mgmctl join|leave IF GROUP [--source S]                 mgmctl flush | reload
 //! ```
 //!
 //! Text tables by default, JSON with `--json`. `mfes` and `memberships` are fetched page
@@ -9,18 +12,30 @@
 //! mgmctl holds a large table's dump in memory; with `--json` the pages print as one array.
 //! The command line is [`mgmd::cli::MgmctlArgs`]; `mgmctl generate` writes the man pages
 //! and shell completions of both binaries.
+//!
+//! Requests and replies are the types of [`mgmd::control`]: mgmctl sends the JSON form of
+//! the request and reads the reply's envelope, and only its `status` tells success from
+//! failure. With `--json` it prints the envelope's `result`. Exit status: 0 when the status
+//! is ok, 1 when it is error (the message goes to standard error), 2 for a bad command
+//! line, 3 when mgmd cannot be reached or its reply cannot be read (another schema among
+//! them).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use mgmd::cli::{Generate, MgmctlArgs, MgmctlCommand};
-use mgmd::control::{self, Command, Request};
+use mgmd::control::{self, Command, Envelope, Page, Request, Text};
 use serde_json::Value;
 
-fn fail(msg: &str) -> ! {
+/// mgmd answered, and refused or failed the request.
+const EXIT_REFUSED: i32 = 1;
+/// mgmd could not be reached, or its reply could not be read.
+const EXIT_UNREACHABLE: i32 = 3;
+
+fn fail(code: i32, msg: &str) -> ! {
     eprintln!("mgmctl: {msg}");
-    std::process::exit(1)
+    std::process::exit(code)
 }
 
 /// `mgmctl generate`: writes the files and names them.
@@ -31,15 +46,17 @@ fn generate(what: &Generate) {
                 println!("{}", f.display());
             }
         }
-        Err(e) => fail(&format!("generate: {e}")),
+        Err(e) => fail(EXIT_REFUSED, &format!("generate: {e}")),
     }
 }
 
-/// Sends one request and reads the whole reply.
-fn ask(socket: &str, req: &Request) -> String {
+/// Sends one request and reads its reply: the result of an ok reply; an error reply ends
+/// mgmctl with [`EXIT_REFUSED`] and its message, anything else with [`EXIT_UNREACHABLE`].
+fn ask<T: serde::de::DeserializeOwned>(socket: &str, req: &Request, wait: Duration) -> T {
+    let unreachable = |m: String| -> ! { fail(EXIT_UNREACHABLE, &m) };
     let mut stream = UnixStream::connect(socket)
-        .unwrap_or_else(|e| fail(&format!("cannot reach mgmd at {socket}: {e}")));
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(15)));
+        .unwrap_or_else(|e| unreachable(format!("cannot reach mgmd at {socket}: {e}")));
+    let _ = stream.set_read_timeout(Some(wait));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     // A refused client's request may meet a closed socket: the reply, an error line, is
     // still there to read.
@@ -50,17 +67,35 @@ fn ask(socket: &str, req: &Request) -> String {
         // A whole reply, even when the connection was then reset (mgmd closes a refused
         // client's socket with its request unread).
         _ if out.ends_with('\n') => {}
-        (Err(e), _) | (_, Err(e)) => fail(&e.to_string()),
-        (Ok(()), Ok(_)) => fail("mgmd closed the connection without a reply"),
+        (Err(e), _) | (_, Err(e)) => unreachable(format!("mgmd at {socket}: {e}")),
+        (Ok(()), Ok(_)) => unreachable("mgmd closed the connection without a reply".into()),
     }
-    if out.starts_with("{\"error\"") {
-        let v: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
-        fail(&format!(
-            "mgmd: {}",
-            v["error"].as_str().unwrap_or(out.trim())
-        ));
+    // The schema first: a reply of another shape is named as such, not misread.
+    let head: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| unreachable(format!("mgmd's reply is not JSON: {e}")));
+    match head.get("schema").and_then(Value::as_u64) {
+        Some(n) if n == u64::from(control::SCHEMA) => {}
+        other => unreachable(format!(
+            "mgmd replies in schema {}, this mgmctl reads schema {}: use the mgmctl of the running mgmd",
+            other.map_or("(none)".to_string(), |n| n.to_string()),
+            control::SCHEMA
+        )),
     }
-    out
+    let envelope: Envelope<T> = serde_json::from_value(head)
+        .unwrap_or_else(|e| unreachable(format!("mgmd's reply has an unexpected shape: {e}")));
+    envelope
+        .into_result()
+        .unwrap_or_else(|e| fail(EXIT_REFUSED, &format!("mgmd: {e}")))
+}
+
+/// How long a reply may take: a reload reads the configuration and changes the kernel's
+/// state, the rest is quick.
+fn reply_wait(command: &Command) -> Duration {
+    if command.changes() {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(15)
+    }
 }
 
 fn main() {
@@ -76,7 +111,15 @@ fn main() {
     };
     let paged = matches!(command, Command::Mfes { .. } | Command::Memberships { .. });
     if !paged {
-        print!("{}", ask(&socket, &Request { command, json }));
+        let wait = reply_wait(&command);
+        let req = Request { command, json };
+        if json {
+            let v: Value = ask(&socket, &req, wait);
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            let t: Text = ask(&socket, &req, wait);
+            print!("{}", t.text);
+        }
         return;
     }
     // Stdout is line-buffered: a pretty-printed page would cost a write per line.
@@ -88,13 +131,15 @@ fn main() {
         let _ = write!(out, "[");
     }
     loop {
-        let command = match (command, &next) {
+        let command = match (&command, &next) {
             (Command::Mfes { .. }, n) => {
                 let after = n.as_deref().map(|n| {
-                    let (s, g) = n.split_once(',').unwrap_or_else(|| fail("bad page key"));
+                    let (s, g) = n
+                        .split_once(',')
+                        .unwrap_or_else(|| fail(EXIT_UNREACHABLE, "bad page key"));
                     match (s.parse(), g.parse()) {
                         (Ok(s), Ok(g)) => (s, g),
-                        _ => fail("bad page key"),
+                        _ => fail(EXIT_UNREACHABLE, "bad page key"),
                     }
                 });
                 Command::Mfes { after, max: page }
@@ -109,15 +154,14 @@ fn main() {
                         command: Command::Memberships { after, .. },
                         ..
                     }) => Command::Memberships { after, max: page },
-                    _ => fail("bad page key"),
+                    _ => fail(EXIT_UNREACHABLE, "bad page key"),
                 }
             }
         };
-        let reply = ask(&socket, &Request { command, json });
-        let v: Value = serde_json::from_str(reply.trim())
-            .unwrap_or_else(|e| fail(&format!("reply is not a page: {e}")));
+        let req = Request { command, json };
+        let v: Page<Value> = ask(&socket, &req, reply_wait(&req.command));
         if json {
-            for row in v["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            for row in v.rows.as_deref().unwrap_or_default() {
                 let sep = if first_row { "\n" } else { ",\n" };
                 first_row = false;
                 let _ = write!(
@@ -127,11 +171,11 @@ fn main() {
                 );
             }
         } else {
-            let _ = write!(out, "{}", v["text"].as_str().unwrap_or(""));
+            let _ = write!(out, "{}", v.text.as_deref().unwrap_or_default());
         }
         let _ = out.flush();
-        next = v["next"].as_str().map(str::to_string);
-        if !v["more"].as_bool().unwrap_or(false) || next.is_none() {
+        next = v.next;
+        if !v.more || next.is_none() {
             break;
         }
     }

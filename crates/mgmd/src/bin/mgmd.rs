@@ -49,10 +49,22 @@
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
 //!
+//! **Reload and runtime control.** On SIGHUP, and on `mgmctl reload`, it reads the
+//! configuration file again, checks it whole as `--check` does (an invalid file changes
+//! nothing, and says why), and applies the difference live ([`mgmd::plan`]): interfaces,
+//! IGMP settings, RPF routes, static mroutes; an interface added is attached when its link is
+//! up, one removed is detached and its link no longer followed, and what names a detached
+//! interface reaches the engine when it is attached. `mgmctl` adds and removes static
+//! mroutes, RPF routes and static memberships (each change checked as the configuration is,
+//! applied wholly or not at all), and flushes the dynamic entries; each is one control step of
+//! the main loop (a flush a slice at a time). A static (S,G)'s entry never expires.
+//!
 //! On SIGTERM or SIGINT it releases every interface (the routing client first, so IGMP sees
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
 
+#[path = "mgmd/changes.rs"]
+mod changes;
 #[path = "mgmd/links.rs"]
 mod links;
 #[path = "mgmd/server.rs"]
@@ -67,8 +79,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use mgm::{
     DefaultHooks, Event, EventReceiver, Hooks, IfKey, Mgm, MissOutcome, ProtocolHandle, Route,
@@ -81,8 +93,10 @@ use mgm_linux::{
     net, Forwarder, GroupMemberships, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind,
     UpcallOutcome,
 };
-use mgmd::control::{self, Command, MembershipKey, Request};
+use mgmd::control::{self, Command, JoinSpec, MembershipKey, Request};
+use mgmd::plan::{self, IfaceWanted, Origin, Sel, Wanted};
 use mgmd::ratelimit::LogLimiter;
+use mgmd::reply;
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
@@ -94,23 +108,22 @@ fn static_protocol() -> u32 {
     mgm::protocol_id(1, 0x2d6, 1)
 }
 
-/// RPF overrides of `[[mroute]] from = ...`, for the `from` interfaces attached now.
+/// RPF overrides of `[[mroute]] from = ...`: (selector, incoming ifindex) for the `from`
+/// interfaces attached now, replaced as a whole when the mroutes or the attached interfaces
+/// change.
 struct StaticHooks {
-    rules: links::Rules,
+    rules: Arc<Mutex<Vec<(Sel, u32)>>>,
 }
 
 impl Hooks<Ipv4Addr> for StaticHooks {
     fn rpf(&self, q: &RpfQuery<Ipv4Addr>) -> RpfDecision<Ipv4Addr> {
-        let rules = self
-            .rules
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
         let rule = rules
             .iter()
-            .filter(|(s, g, _)| *g == q.sg.group && s.is_none_or(|s| s == q.sg.source))
-            .max_by_key(|(s, _, _)| s.is_some());
+            .filter(|((s, g), _)| *g == q.sg.group && s.is_none_or(|s| s == q.sg.source))
+            .max_by_key(|((s, _), _)| s.is_some());
         match rule {
-            Some((_, _, iif)) => RpfDecision {
+            Some((_, iif)) => RpfDecision {
                 iif: IfKey::new(*iif),
                 upstream: q.upstream,
             },
@@ -123,6 +136,8 @@ struct Iface {
     name: String,
     ifindex: u32,
     address: Option<Ipv4Addr>,
+    /// IGMP is configured there (it runs while the interface is attached and has an IPv4
+    /// address).
     igmp: bool,
     /// The IGMP input checks of this link (`[igmp]` with the interface's keys over it).
     input: igmp::InputPolicy,
@@ -139,9 +154,20 @@ struct Daemon {
     routing: ProtocolHandle,
     routing_events: EventReceiver<Ipv4Addr>,
     ifaces: Vec<Iface>,
-    events: VecDeque<Value>,
+    events: VecDeque<reply::Event>,
     start: Instant,
-    mroutes: Vec<Value>,
+    /// The wall clock at `start`.
+    start_wall: SystemTime,
+    /// The configuration in force: the file's, with the control requests' changes.
+    config: Config,
+    /// Where it was read from (a reload reads it again).
+    config_path: PathBuf,
+    /// The static memberships of `mgmctl join`.
+    joins: Vec<JoinSpec>,
+    /// The static state as applied to the engine, step by step.
+    applied: Wanted,
+    /// The RPF overrides the static routing client's hooks read.
+    rules: Arc<Mutex<Vec<(Sel, u32)>>>,
     /// The router groups' memberships, one socket per interface.
     groups: GroupMemberships,
     max_mfes: usize,
@@ -203,21 +229,21 @@ enum Work {
         rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
         first: bool,
     },
+    /// A `flush`, a slice of the walk per step.
+    Flush {
+        job: server::Job,
+        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        deleted: usize,
+    },
 }
 
 impl Work {
     /// What the step is, for the log of slow work.
     fn what(&self) -> &'static str {
         match self {
-            Work::New(j) => match j.request.command {
-                Command::Status => "control: status",
-                Command::Interfaces => "control: interfaces",
-                Command::Memberships { .. } => "control: memberships",
-                Command::Mfes { .. } => "control: mfes",
-                Command::Events => "control: events",
-                Command::Igmp => "control: igmp",
-            },
-            Work::Mfes { .. } => "control: mfes (continued)",
+            Work::New(j) => j.request.command.name(),
+            Work::Mfes { .. } => "mfes (continued)",
+            Work::Flush { .. } => "flush (continued)",
         }
     }
 }
@@ -271,7 +297,7 @@ fn main() {
     let socket = socket
         .or_else(|| config.control_socket.clone())
         .unwrap_or_else(|| PathBuf::from(mgmd::cli::DEFAULT_SOCKET));
-    if let Err(e) = run(config, socket, pid_file) {
+    if let Err(e) = run(config, config_path, socket, pid_file) {
         error!("{e}");
         std::process::exit(1);
     }
@@ -381,17 +407,26 @@ fn probe(names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(), String> {
+fn run(
+    config: Config,
+    config_path: PathBuf,
+    socket: PathBuf,
+    pid_path: Option<PathBuf>,
+) -> Result<(), String> {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone()).map_err(|e| format!("signal: {e}"))?;
     }
+    // SIGHUP: read the configuration again (a reload), as `mgmctl reload` does.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal: {e}"))?;
     // Before touching the kernel: a path that is not ours is a configuration error.
     mgmd::socket_path::prepare(&socket)?;
     if let Some(p) = &pid_path {
         mgmd::pid_file::check(p)?;
     }
-    let mut d = Daemon::start(&config)?;
+    let mut d = Daemon::start(&config, config_path)?;
     let listener = match UnixListener::bind(&socket) {
         Ok(l) => l,
         Err(e) => {
@@ -470,7 +505,7 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
                 Ok((job, reply)) => {
                     let _ = job.reply.send(reply);
                 }
-                Err(more) => work.push_front(more),
+                Err(more) => work.push_front(*more),
             }
             if turn.elapsed() >= TURN {
                 break;
@@ -481,6 +516,13 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
             .map_err(|e| format!("poll: {e}"))?[0]
         {
             d.read_socket();
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            info!("SIGHUP: reloading {}", d.config_path.display());
+            let t = d.watch.begin();
+            // The outcome is logged; nothing else waits for it.
+            let _ = d.reload();
+            d.watch.end(t, "reload");
         }
         let t = d.watch.begin();
         let acts = d.igmp.tick(d.now());
@@ -527,7 +569,7 @@ fn run(config: Config, socket: PathBuf, pid_path: Option<PathBuf>) -> Result<(),
 }
 
 impl Daemon {
-    fn start(config: &Config) -> Result<Self, String> {
+    fn start(config: &Config, config_path: PathBuf) -> Result<Self, String> {
         let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
             max_mfes: config.limits.max_mfes,
             ..mgm::Config::default()
@@ -537,28 +579,18 @@ impl Daemon {
             version = format!("{:#x}", sock.version().unwrap_or(0)),
             "mroute socket open (MRT_INIT, MRT_ASSERT)"
         );
-        let igmp_config = config.igmp.to_config().map_err(|e| e.to_string())?;
-        let global_input = igmp_config.input;
-        let (links, dumped) = links::Links::open(config)?;
-        let ifaces = config
-            .interfaces
-            .iter()
-            .map(|i| {
-                let (link, ifindex) = links.state_of(&i.name);
-                Iface {
-                    name: i.name.clone(),
-                    ifindex,
-                    address: None,
-                    igmp: i.igmp,
-                    input: i.input_policy(global_input),
-                    link,
-                    attached: false,
-                }
-            })
-            .collect();
-        let rules = links.rules.clone();
+        let target = Wanted::of(config, &[])?;
+        let igmp_config = config.igmp.to_config()?;
+        let rules = Arc::new(Mutex::new(Vec::new()));
+        let (links, dumped) = links::Links::open()?;
         let (routing, routing_events) = mgm
-            .register(static_protocol(), 1, Arc::new(StaticHooks { rules }))
+            .register(
+                static_protocol(),
+                1,
+                Arc::new(StaticHooks {
+                    rules: rules.clone(),
+                }),
+            )
             .map_err(|e| format!("register: {e}"))?;
         let igmp = IgmpClient::register(mgm.clone(), igmp_config)
             .map_err(|e| format!("register IGMP: {e}"))?;
@@ -569,10 +601,18 @@ impl Daemon {
             igmp,
             routing,
             routing_events,
-            ifaces,
+            ifaces: Vec::new(),
             events: VecDeque::new(),
             start: Instant::now(),
-            mroutes: Vec::new(),
+            start_wall: SystemTime::now(),
+            config: config.clone(),
+            config_path,
+            joins: Vec::new(),
+            applied: Wanted {
+                igmp: Some(igmp_config),
+                ..Wanted::default()
+            },
+            rules,
             groups: GroupMemberships::default(),
             max_mfes: config.limits.max_mfes,
             sync_per_second: config.limits.counter_sync_per_second,
@@ -586,19 +626,12 @@ impl Daemon {
             subnets_read: Instant::now(),
             links,
         };
-        // The first dump's links and addresses are the state each interface starts in.
+        // The first dump's links and addresses are the state each interface starts in: one
+        // up is attached, the others are taken when their link is.
         for e in dumped.errors {
             warn!("rtnetlink message left out: {e}");
         }
-        for i in 0..d.ifaces.len() {
-            let (name, state) = (d.ifaces[i].name.clone(), d.ifaces[i].link);
-            if state == links::LinkState::Up {
-                d.attach(i)?;
-            } else {
-                warn!(interface = %name, state = state.as_str(), "interface not up: taken when its link is");
-            }
-        }
-        d.refresh_subnets();
+        d.converge(&target)?;
         if d.groups.interfaces() > 0 {
             let limit = mgm_linux::membership::max_memberships_per_socket();
             info!(
@@ -610,20 +643,315 @@ impl Daemon {
                 limit.map_or("?".to_string(), |n| (n / 2).to_string())
             );
         }
-        for m in &config.mroutes {
-            let sel = match m.source {
-                Some(source) => Selector::Source {
-                    source,
-                    group: m.group,
-                },
-                None => Selector::Group(m.group),
-            };
-            info!(selector = %sel, from = ?m.from, to = ?m.to, "static mroute");
-            d.mroutes
-                .push(json!({"selector": sel.to_string(), "from": m.from, "to": m.to}));
-        }
-        d.housekeeping();
         Ok(d)
+    }
+
+    /// The ifindex of a configured interface whose link is attached now (none for one that
+    /// is absent or down, whose routes and memberships wait for its link: [`links`]).
+    fn attached_ifindex(&self, name: &str) -> Option<u32> {
+        self.ifaces
+            .iter()
+            .find(|i| i.name == name && i.attached)
+            .map(|i| i.ifindex)
+    }
+
+    /// Follows one more interface (start-up and reload alike): attached at once when its link
+    /// is up, taken when it is otherwise ([`links`]). Wholly or not at all: on an error, what
+    /// was done is undone and the interface is not followed.
+    fn add_interface(&mut self, name: &str, want: IfaceWanted) -> Result<(), String> {
+        let (link, ifindex) = self.links.state_of(name);
+        let address = (ifindex != 0)
+            .then(|| self.links.ipv4_of(ifindex))
+            .flatten();
+        self.ifaces.push(Iface {
+            name: name.to_string(),
+            ifindex,
+            address,
+            igmp: want.igmp,
+            input: want.input,
+            link,
+            attached: false,
+        });
+        let i = self.ifaces.len() - 1;
+        if link != links::LinkState::Up {
+            warn!(interface = %name, state = link.as_str(), "interface not up: taken when its link is");
+            return Ok(());
+        }
+        if let Err(e) = self.attach(i) {
+            self.forget_interface(i);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Stops following one interface: detached if it was attached (the static routing client
+    /// releases it, its VIF goes), IGMP stopped there, with the state it kept while the link
+    /// was down; its link's announcements are ignored from now on. Failures are logged; the
+    /// interface is gone from mgmd's view in any case.
+    fn remove_interface(&mut self, name: &str) {
+        let Some(i) = self.iface_named(name) else {
+            return;
+        };
+        let ifindex = self.ifaces[i].ifindex;
+        self.forget_interface(i);
+        info!(interface = %name, ifindex, "interface released and no longer followed");
+    }
+
+    fn forget_interface(&mut self, i: usize) {
+        if self.ifaces[i].attached {
+            self.detach(i, false);
+        }
+        let name = self.ifaces[i].name.clone();
+        self.stop_igmp(&name);
+        self.ifaces.remove(i);
+        self.housekeeping();
+    }
+
+    /// Stops the IGMP querier on an interface (its IGMP memberships go with it, and the
+    /// hosts' reports it kept while the link was down).
+    fn stop_igmp(&mut self, name: &str) {
+        let Some(i) = self.iface_named(name) else {
+            return;
+        };
+        let ifindex = self.ifaces[i].ifindex;
+        if self.igmp.router().interfaces().contains_key(&ifindex) {
+            self.groups.leave(ifindex);
+            if let Err(e) = self.igmp.remove_interface(ifindex) {
+                warn!("IGMP release {name}: {e}");
+            }
+            info!(interface = %name, "released by IGMP");
+        }
+        self.ifaces[i].igmp = false;
+        self.housekeeping();
+    }
+
+    /// The engine's selector of `sel`.
+    fn selector(sel: &Sel) -> Selector<Ipv4Addr> {
+        match sel.0 {
+            Some(source) => Selector::Source {
+                source,
+                group: sel.1,
+            },
+            None => Selector::Group(sel.1),
+        }
+    }
+
+    /// Brings the applied static state to `target`, step by step ([`plan::diff`]); returns
+    /// a line per change. Each step that succeeds is recorded in `self.applied`, so after an
+    /// error a second call with the former state undoes what was done. What names a detached
+    /// interface (a route toward it, a membership on it, an override from it) is recorded
+    /// only, and reaches the engine when the interface is attached ([`links`]).
+    fn converge(&mut self, target: &Wanted) -> Result<Vec<String>, String> {
+        let d = plan::diff(&self.applied, target);
+        let mut done = Vec::new();
+        for name in &d.add_interfaces {
+            self.add_interface(name, target.interfaces[name])?;
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            match self.ifaces.iter().find(|i| i.name == *name) {
+                Some(i) if !i.attached => done.push(format!(
+                    "interface {name} added (link {}: attached when it is up)",
+                    i.link.as_str()
+                )),
+                _ => done.push(format!("interface {name} added")),
+            }
+        }
+        if let Some(c) = target.igmp.filter(|c| self.applied.igmp != Some(*c)) {
+            self.igmp.set_config(c);
+            self.applied.igmp = Some(c);
+            done.push("IGMP settings changed".into());
+        }
+        for name in &d.igmp_off {
+            self.stop_igmp(name);
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("IGMP stopped on {name}"));
+        }
+        for name in &d.igmp_on {
+            let i = self
+                .iface_named(name)
+                .ok_or_else(|| format!("interface {name:?} is not one of mgmd's"))?;
+            self.ifaces[i].igmp = true;
+            self.ifaces[i].input = target.interfaces[name].input;
+            if self.ifaces[i].attached {
+                if let Err(e) = self.start_igmp(i) {
+                    self.ifaces[i].igmp = false;
+                    return Err(e);
+                }
+            }
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("IGMP started on {name}"));
+        }
+        for name in &d.policies {
+            let input = target.interfaces[name].input;
+            if let Some(i) = self.iface_named(name) {
+                // Kept with IGMP's state where the link is down; used when IGMP starts.
+                self.igmp.set_input_policy(self.ifaces[i].ifindex, input);
+                self.ifaces[i].input = input;
+            }
+            self.applied
+                .interfaces
+                .insert(name.clone(), target.interfaces[name]);
+            done.push(format!("IGMP input checks changed on {name}"));
+        }
+        if d.rules {
+            self.applied.rules.clone_from(&target.rules);
+            self.rebuild_rules();
+        }
+        for k in &d.remove_routes {
+            let toward = self.applied.routes.get(k).map(|r| r.interface.clone());
+            if toward.is_some_and(|n| self.attached_ifindex(&n).is_some()) {
+                self.mgm
+                    .remove_route(k.0, k.1)
+                    .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+            }
+            let r = self.applied.routes.remove(k);
+            info!(prefix = %format!("{}/{}", k.0, k.1), "route removed");
+            if r.is_some_and(|r| r.origin == Origin::Route) {
+                done.push(format!("route {}/{} removed", k.0, k.1));
+            }
+        }
+        for k in &d.add_routes {
+            let r = &target.routes[k];
+            if let Some(ifindex) = self.attached_ifindex(&r.interface) {
+                let mut route = Route::new(k.0, k.1, IfKey::new(ifindex));
+                if let Some(u) = r.upstream {
+                    route.upstream = u;
+                }
+                self.mgm
+                    .add_route(route)
+                    .map_err(|e| format!("route {}/{}: {e}", k.0, k.1))?;
+                info!(prefix = %format!("{}/{}", k.0, k.1), interface = %r.interface, "route");
+            } else {
+                info!(prefix = %format!("{}/{}", k.0, k.1), interface = %r.interface, "route: in the engine when its interface is up");
+            }
+            self.applied.routes.insert(*k, r.clone());
+            if r.origin == Origin::Route {
+                done.push(format!("route {}/{} via {} added", k.0, k.1, r.interface));
+            }
+        }
+        for sel in &d.regroup {
+            let n = self.delete_entries_of(*sel, target);
+            if n > 0 {
+                done.push(format!(
+                    "{n} forwarding entries of {} deleted, to be rebuilt under its new `from`",
+                    plan::show_sel(sel)
+                ));
+            }
+        }
+        for m in &d.join {
+            let sel = Self::selector(&m.0);
+            if let Some(ifindex) = self.attached_ifindex(&m.1) {
+                self.mgm
+                    .add_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                    .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+                info!(selector = %sel, interface = %m.1, "static membership");
+            } else {
+                info!(selector = %sel, interface = %m.1, "static membership: in the engine when its interface is up");
+            }
+            self.applied.members.insert(m.clone());
+            done.push(format!("{sel} forwarded to {}", m.1));
+        }
+        for m in &d.leave {
+            let sel = Self::selector(&m.0);
+            // A detached interface's memberships left the engine with it.
+            if let Some(ifindex) = self.attached_ifindex(&m.1) {
+                self.mgm
+                    .delete_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                    .map_err(|e| format!("{sel} to {}: {e}", m.1))?;
+            }
+            self.applied.members.remove(m);
+            info!(selector = %sel, interface = %m.1, "static membership removed");
+            done.push(format!("{sel} no longer forwarded to {}", m.1));
+        }
+        for sg in &d.unpin {
+            self.applied.pinned.remove(sg);
+            // Rebuilt by the next packet as a dynamic entry, with the default lifetime.
+            match self.mgm.delete_mfe(self.routing, sg.0, sg.1) {
+                Ok(()) | Err(mgm::Error::NoSuchMfe { .. }) => {}
+                Err(e) => warn!("deleting the entry of ({}, {}): {e}", sg.0, sg.1),
+            }
+        }
+        for sg in &d.pin {
+            self.applied.pinned.insert(*sg, target.pinned[sg].clone());
+        }
+        self.ensure_pinned();
+        for name in &d.remove_interfaces {
+            self.remove_interface(name);
+            self.applied.interfaces.remove(name);
+            done.push(format!("interface {name} removed"));
+        }
+        self.housekeeping();
+        Ok(done)
+    }
+
+    /// Deletes the dynamic entries `sel` selects (a slice of the walk from the group's first
+    /// entry); returns how many.
+    fn delete_entries_of(&mut self, sel: Sel, target: &Wanted) -> usize {
+        let mut after = Some(mgm::Sg::new(Ipv4Addr::UNSPECIFIED, sel.1));
+        let mut deleted = 0;
+        while let Ok(page) = self.mgm.mfes(after, 64) {
+            let mut past = false;
+            for m in &page.items {
+                if m.group != sel.1 {
+                    past = true;
+                    break;
+                }
+                let chosen = sel.0.is_none_or(|s| s == m.source);
+                if chosen
+                    && !target.pinned.contains_key(&(m.source, m.group))
+                    && self.mgm.delete_mfe(self.routing, m.source, m.group).is_ok()
+                {
+                    deleted += 1;
+                }
+            }
+            after = page.items.last().map(|m| m.sg());
+            if past || !page.more {
+                break;
+            }
+        }
+        deleted
+    }
+
+    /// Every static (S,G)'s entry never expires: pinned where it exists, installed ahead of
+    /// traffic where its rule has a `from` that is attached now.
+    fn ensure_pinned(&mut self) {
+        let pinned: Vec<((Ipv4Addr, Ipv4Addr), Option<String>)> = self
+            .applied
+            .pinned
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for ((s, g), from) in pinned {
+            match self.mgm.mfe(s, g) {
+                Ok(m) if m.timeout.is_none() => continue,
+                Ok(_) => {}
+                Err(_) => {
+                    let Some(ifindex) = from.and_then(|f| self.attached_ifindex(&f)) else {
+                        continue;
+                    };
+                    if let Err(e) = self.mgm.new_packet(IfKey::new(ifindex), s, g) {
+                        warn!("pre-installing ({s}, {g}): {e}");
+                        continue;
+                    }
+                }
+            }
+            self.pin(mgm::Sg::new(s, g));
+        }
+    }
+
+    /// The entry of a static (S,G) never expires.
+    fn pin(&mut self, sg: mgm::Sg<Ipv4Addr>) {
+        if let Err(e) = self
+            .mgm
+            .set_mfe_timeout(self.routing, sg.source, sg.group, None)
+        {
+            warn!("pinning the entry of ({}, {}): {e}", sg.source, sg.group);
+        }
     }
 
     fn now(&self) -> Duration {
@@ -643,8 +971,13 @@ impl Daemon {
         if self.events.len() >= EVENT_RING {
             self.events.pop_front();
         }
-        self.events
-            .push_back(json!({"time": self.now().as_secs_f64(), "kind": kind, "detail": detail}));
+        let now = self.now();
+        self.events.push_back(reply::Event {
+            time: now.as_secs_f64(),
+            at: reply::rfc3339(self.start_wall + now),
+            kind: kind.to_string(),
+            detail,
+        });
     }
 
     fn read_socket(&mut self) {
@@ -684,6 +1017,11 @@ impl Daemon {
                     self.watch.upcall_handled();
                     match handled {
                         Ok(UpcallOutcome::Miss(o)) => {
+                            if let MissOutcome::Created(m) = &o {
+                                if self.applied.pinned.contains_key(&(m.source, m.group)) {
+                                    self.pin(m.sg());
+                                }
+                            }
                             let what = match &o {
                                 MissOutcome::Created(m) => format!(
                                     "created, iif {}, oifs [{}]",
@@ -1040,39 +1378,43 @@ impl Daemon {
         Ok(())
     }
 
-    /// The reply to one request: text or pretty JSON, or for `mfes` and `memberships` one
-    /// page as a one-line JSON object (`rows` or `text`, `more`, `next`).
+    /// The reply to one request (a [`control::Envelope`]): its result text or data, or for
+    /// `mfes` and `memberships` one page (`rows` or `text`, `more`, `next`).
     fn answer(&self, req: &Request) -> server::Reply {
-        let (value, text) = match req.command {
+        let (value, text) = match &req.command {
             Command::Mfes { .. } => {
                 // Answered by `step`, a slice at a time.
                 let r = control::error_reply("internal: mfes is answered in steps");
                 return Box::new(move || r);
             }
-            Command::Memberships { after, max } => return self.memberships(after, max, req.json),
+            Command::Memberships { after, max } => return self.memberships(*after, *max, req.json),
             Command::Interfaces => self.interfaces(),
             Command::Events => {
-                let v: Vec<Value> = self.events.iter().cloned().collect();
+                let v: Vec<reply::Event> = self.events.iter().cloned().collect();
                 let mut t = String::new();
                 for e in &v {
-                    t += &format!(
-                        "{:>10.3}  {:<14} {}\n",
-                        e["time"].as_f64().unwrap_or(0.0),
-                        e["kind"].as_str().unwrap_or(""),
-                        e["detail"].as_str().unwrap_or("")
-                    );
+                    t += &format!("{:>10.3}  {:<14} {}\n", e.time, e.kind, e.detail);
                 }
-                (Value::Array(v), t)
+                (json!(v), t)
             }
             Command::Igmp => self.igmp_state(),
             Command::Status => self.status(),
+            Command::Routes => self.routes(),
+            other => {
+                // The changes and `flush` are answered by `step`.
+                let r = control::error_reply(&format!(
+                    "internal: {} is answered in steps",
+                    other.name()
+                ));
+                return Box::new(move || r);
+            }
         };
         let json = req.json;
         Box::new(move || {
             if json {
-                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+                control::ok_reply(&value)
             } else {
-                text
+                control::ok_reply(&control::Text { text })
             }
         })
     }
@@ -1088,40 +1430,52 @@ impl Daemon {
             + self.wrong_if_log.total_suppressed()
             + self.routing_log.total_suppressed()
             + self.error_log.total_suppressed();
-        let v = json!({
-            "uptime": self.now().as_secs_f64(),
-            "mfes": c.mfes, "pending": c.pending, "max_mfes": self.max_mfes,
-            "refused_misses": c.refused_misses,
-            "created": c.created, "deleted": c.deleted,
-            "wrong_if_notified": c.wrong_if_notified,
-            "upcalls_nocache": f.nocache, "upcalls_wrongvif": f.wrongvif,
-            "mfc_adds": f.mfc_adds, "mfc_dels": f.mfc_dels, "errors": f.errors,
-            "upcall_delay_max_us": us(self.watch.upcalls.max),
-            "upcall_delay_last_us": us(self.watch.upcalls.last),
-            "upcalls_timed": self.watch.upcalls.count,
-            "control_reply_max_us": us(self.steps.max),
-            "unwatched_max_us": us(self.watch.unwatched.max),
-            "delay_bucket_edges_us": timing::DELAY_EDGES_US,
-            "upcall_delay_buckets": self.watch.upcalls.buckets,
-            "control_step_buckets": self.steps.buckets,
-            "unwatched_buckets": self.watch.unwatched.buckets,
-            "control_served": load(ctl.map(|s| &s.served)),
-            "control_refused_busy": load(ctl.map(|s| &s.refused_busy)),
-            "control_bad_requests": load(ctl.map(|s| &s.bad_requests)),
-            "control_timed_out": load(ctl.map(|s| &s.timed_out)),
-            "log_lines_left_out": suppressed,
-            "static_mroutes": self.mroutes,
-        });
+        let v = reply::Status {
+            uptime: self.now().as_secs_f64(),
+            started_at: reply::rfc3339(self.start_wall),
+            mfes: c.mfes as u64,
+            pending: c.pending as u64,
+            max_mfes: self.max_mfes as u64,
+            refused_misses: c.refused_misses,
+            created: c.created,
+            deleted: c.deleted,
+            wrong_if_notified: c.wrong_if_notified,
+            upcalls_nocache: f.nocache,
+            upcalls_wrongvif: f.wrongvif,
+            mfc_adds: f.mfc_adds,
+            mfc_dels: f.mfc_dels,
+            errors: f.errors,
+            upcall_delay_max_us: us(self.watch.upcalls.max),
+            upcall_delay_last_us: us(self.watch.upcalls.last),
+            upcalls_timed: self.watch.upcalls.count,
+            control_reply_max_us: us(self.steps.max),
+            unwatched_max_us: us(self.watch.unwatched.max),
+            delay_bucket_edges_us: timing::DELAY_EDGES_US.to_vec(),
+            upcall_delay_buckets: self.watch.upcalls.buckets.to_vec(),
+            control_step_buckets: self.steps.buckets.to_vec(),
+            unwatched_buckets: self.watch.unwatched.buckets.to_vec(),
+            control_served: load(ctl.map(|s| &s.served)),
+            control_refused_busy: load(ctl.map(|s| &s.refused_busy)),
+            control_bad_requests: load(ctl.map(|s| &s.bad_requests)),
+            control_timed_out: load(ctl.map(|s| &s.timed_out)),
+            log_lines_left_out: suppressed,
+            static_mroutes: self
+                .config
+                .mroutes
+                .iter()
+                .map(changes::mroute_row)
+                .collect(),
+        };
         let t = format!(
             "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
             self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
             f.nocache, f.wrongvif, us(self.watch.upcalls.max), f.mfc_adds, f.mfc_dels, f.errors,
-            v["control_served"], v["control_refused_busy"], v["control_bad_requests"], v["control_timed_out"], suppressed
+            v.control_served, v.control_refused_busy, v.control_bad_requests, v.control_timed_out, suppressed
         );
-        (v, t)
+        (json!(v), t)
     }
 
-    /// A page reply: `{"rows": [...]}` (JSON) or `{"text": "..."}`, with `more` and `next`.
+    /// A page reply: rows (JSON) or text, with `more` and `next`.
     fn page(
         rows: Vec<Value>,
         text: String,
@@ -1129,22 +1483,33 @@ impl Daemon {
         more: bool,
         next: Option<String>,
     ) -> String {
-        let mut v = if json {
-            json!({ "rows": rows })
+        let (rows, text) = if json {
+            (Some(rows), None)
         } else {
-            json!({ "text": text })
+            (None, Some(text))
         };
-        v["more"] = json!(more);
-        v["next"] = json!(next);
-        v.to_string() + "\n"
+        control::ok_reply(&control::Page {
+            rows,
+            text,
+            more,
+            next,
+        })
     }
 
-    fn proto_name(p: Option<(u32, u32)>) -> String {
-        match p {
-            None => "-".into(),
-            Some((id, _)) if id == mgm::MS_IP_IGMP => "igmp".into(),
-            Some((id, _)) if id == static_protocol() => "static".into(),
-            Some((id, c)) => format!("{id:#x}/{c}"),
+    fn proto_name(p: Option<(u32, u32)>) -> Option<String> {
+        p.map(|p| match p {
+            (id, _) if id == mgm::MS_IP_IGMP => "igmp".into(),
+            (id, _) if id == static_protocol() => "static".into(),
+            (id, c) => format!("{id:#x}/{c}"),
+        })
+    }
+
+    /// The querier of an IGMP link: `self`, another router's address, or `None` (none heard).
+    fn querier(st: &igmp::InterfaceState) -> Option<String> {
+        if st.querier {
+            Some("self".into())
+        } else {
+            st.other_querier.map(|a| a.to_string())
         }
     }
 
@@ -1164,20 +1529,12 @@ impl Daemon {
             let igmp = Self::proto_name(info.and_then(|x| x.igmp));
             let vif = self.fwd.vifs().vif_of(i.ifindex);
             let vc = self.fwd.vif_counters(i.ifindex).unwrap_or_default();
-            let querier = self.igmp.router().interfaces().get(&i.ifindex).map(|s| {
-                if s.querier {
-                    "self".to_string()
-                } else {
-                    s.other_querier.map_or("?".into(), |a| a.to_string())
-                }
-            });
-            rows.push(json!({
-                "name": i.name, "ifindex": ifindex, "state": i.link.as_str(), "vif": vif,
-                "address": i.address,
-                "owner": owner, "igmp": igmp, "querier": querier,
-                "in_packets": vc.in_packets, "out_packets": vc.out_packets,
-                "in_bytes": vc.in_bytes, "out_bytes": vc.out_bytes,
-            }));
+            let querier = self
+                .igmp
+                .router()
+                .interfaces()
+                .get(&i.ifindex)
+                .and_then(Self::querier);
             t += &format!(
                 "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
                 i.name,
@@ -1185,13 +1542,27 @@ impl Daemon {
                 i.link.as_str(),
                 vif.map_or("-".into(), |v| v.to_string()),
                 i.address.map_or("-".into(), |a| a.to_string()),
-                owner,
-                igmp,
+                owner.as_deref().unwrap_or("-"),
+                igmp.as_deref().unwrap_or("-"),
                 vc.in_packets,
                 vc.out_packets
             );
+            rows.push(reply::Interface {
+                name: i.name.clone(),
+                ifindex,
+                state: i.link,
+                vif,
+                address: i.address,
+                owner,
+                igmp,
+                querier,
+                in_packets: vc.in_packets,
+                out_packets: vc.out_packets,
+                in_bytes: vc.in_bytes,
+                out_bytes: vc.out_bytes,
+            });
         }
-        (Value::Array(rows), t)
+        (json!(rows), t)
     }
 
     /// A page of memberships, read with the engine's walk (a lookup and the page's own
@@ -1217,7 +1588,7 @@ impl Daemon {
             .items
             .iter()
             .map(|m| {
-                let p = Self::proto_name(Some(m.protocol));
+                let p = Self::proto_name(Some(m.protocol)).unwrap_or_default();
                 (self.name(m.interface.index), *m, p)
             })
             .collect();
@@ -1240,8 +1611,12 @@ impl Daemon {
         let mut out = Vec::new();
         for (name, m, p) in rows {
             if json {
-                out.push(json!({"interface": name, "ifindex": m.interface.index,
-                    "selector": m.selector.to_string(), "protocol": p}));
+                out.push(json!(reply::Membership {
+                    interface: name.clone(),
+                    ifindex: m.interface.index,
+                    selector: m.selector.to_string(),
+                    protocol: p.clone(),
+                }));
             } else {
                 t += &format!("{:<10} {:<36} {:<8}\n", name, m.selector.to_string(), p);
             }
@@ -1251,9 +1626,26 @@ impl Daemon {
     }
 
     /// One step of a request: its reply (with the job to send it to), or what is left to do.
-    fn step(&self, w: Work) -> Result<(server::Job, server::Reply), Work> {
+    fn step(&mut self, w: Work) -> Result<(server::Job, server::Reply), Box<Work>> {
         let (job, cursor, left, mut rows, first) = match w {
-            Work::New(job) => match job.request.command {
+            Work::Flush {
+                job,
+                cursor,
+                deleted,
+            } => return self.flush_step(job, cursor, deleted),
+            Work::New(job) if job.request.command == Command::Flush => {
+                return self.flush_step(job, None, 0)
+            }
+            Work::New(job) if job.request.command.changes() => {
+                let result = self.change(&job.request.command);
+                let reply = match result {
+                    Ok(c) if job.request.json => control::ok_reply(&c),
+                    Ok(c) => control::ok_reply(&control::Text { text: c.text() }),
+                    Err(e) => control::error_reply(&e),
+                };
+                return Ok((job, Box::new(move || reply)));
+            }
+            Work::New(job) => match job.request.command.clone() {
                 Command::Mfes { after, max } => (
                     job,
                     after.map(|(s, g)| mgm::Sg::new(s, g)),
@@ -1292,13 +1684,13 @@ impl Daemon {
             rows.extend(page.items);
         }
         if left > 0 && more {
-            return Err(Work::Mfes {
+            return Err(Box::new(Work::Mfes {
                 job,
                 cursor,
                 left,
                 rows,
                 first,
-            });
+            }));
         }
         let reply = self.mfes_reply(rows, more, first, job.request.json);
         Ok((job, reply))
@@ -1323,7 +1715,9 @@ impl Daemon {
             }
         }
         let page = mgm::Page { items, more };
-        Box::new(move || Self::render_mfes(page, &names, first, json))
+        // The engine's ages and countdowns are as of now.
+        let now = SystemTime::now();
+        Box::new(move || Self::render_mfes(page, &names, first, json, now))
     }
 
     fn render_mfes(
@@ -1331,6 +1725,7 @@ impl Daemon {
         names: &[(u32, String)],
         first: bool,
         json: bool,
+        now: SystemTime,
     ) -> String {
         let name = |i: u32| {
             names
@@ -1373,14 +1768,29 @@ impl Daemon {
                 );
                 continue;
             }
-            rows.push(json!({
-                "source": m.source, "group": m.group, "iif": name(m.iif.index),
-                "oifs": oifs, "upstream": m.upstream,
-                "expiry": m.expiry.map(|e| e.as_secs_f64()),
-                "up_time": m.up_time.as_secs_f64(),
-                "engine": {"in_packets": s.engine.in_packets, "in_octets": s.engine.in_octets,
-                    "different_if": s.engine.different_if, "negative": s.engine.negative},
-                "kernel": s.kernel.map(|k| json!({"packets": k.packets, "bytes": k.bytes, "wrong_if": k.wrong_if})),
+            rows.push(json!(reply::Mfe {
+                source: m.source,
+                group: m.group,
+                iif: name(m.iif.index),
+                oifs,
+                upstream: Some(m.upstream).filter(|u| !u.is_unspecified()),
+                expiry: m.expiry.map(|e| e.as_secs_f64()),
+                expires_at: m.expiry.map(|e| reply::rfc3339(now + e)),
+                up_time: m.up_time.as_secs_f64(),
+                created_at: reply::rfc3339(
+                    now.checked_sub(m.up_time).unwrap_or(std::time::UNIX_EPOCH),
+                ),
+                engine: reply::EngineCounters {
+                    in_packets: s.engine.in_packets,
+                    in_octets: s.engine.in_octets,
+                    different_if: s.engine.different_if,
+                    negative: s.engine.negative,
+                },
+                kernel: s.kernel.map(|k| reply::KernelCounters {
+                    packets: k.packets,
+                    bytes: k.bytes,
+                    wrong_if: k.wrong_if,
+                }),
             }));
         }
         Self::page(rows, t, json, page.more, next)
@@ -1392,14 +1802,11 @@ impl Daemon {
         let mut t = String::new();
         for (ifindex, st) in self.igmp.router().interfaces() {
             let name = self.name(*ifindex);
+            let querier = Self::querier(st);
             t += &format!(
                 "{name}: address {}, querier {}; input checks: TTL 1 {}, Router Alert {}\n",
                 st.address,
-                if st.querier {
-                    "self".to_string()
-                } else {
-                    st.other_querier.map_or("?".into(), |a| a.to_string())
-                },
+                querier.as_deref().unwrap_or("?"),
                 if st.policy.require_ttl_one {
                     "required"
                 } else {
@@ -1414,14 +1821,15 @@ impl Daemon {
             let mut groups = Vec::new();
             for (g, gs) in &st.groups {
                 let left = gs.group_timer.map(|x| x.saturating_sub(now).as_secs_f64());
-                let srcs: Vec<String> = gs.sources.keys().map(|s| s.to_string()).collect();
+                let srcs: Vec<Ipv4Addr> = gs.sources.keys().copied().collect();
+                let shown: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
                 t += &format!(
                     "  {g}: {} {}{}\n",
                     left.map_or("INCLUDE".to_string(), |l| format!("EXCLUDE {l:.1}s")),
-                    if srcs.is_empty() {
+                    if shown.is_empty() {
                         String::new()
                     } else {
-                        format!("sources {}", srcs.join(","))
+                        format!("sources {}", shown.join(","))
                     },
                     if gs.old_host_until.is_some() {
                         " (IGMPv1/v2 host present)"
@@ -1429,8 +1837,13 @@ impl Daemon {
                         ""
                     }
                 );
-                groups.push(json!({"group": g, "exclude_timer": left, "sources": srcs,
-                    "old_host": gs.old_host_until.is_some()}));
+                groups.push(reply::IgmpGroup {
+                    group: *g,
+                    exclude_timer: left,
+                    exclude_until: gs.group_timer.map(|x| reply::rfc3339(self.start_wall + x)),
+                    sources: srcs,
+                    old_host: gs.old_host_until.is_some(),
+                });
             }
             let c = &st.counters;
             t += &format!(
@@ -1439,25 +1852,38 @@ impl Daemon {
                 c.off_subnet_report, c.off_subnet_query, c.invalid_groups, c.invalid_sources,
                 c.group_limit, c.source_limit, c.host_limit
             );
-            let counters = json!({"received": c.received, "accepted": c.accepted, "own": c.own,
-                "malformed": c.malformed, "bad_ttl": c.bad_ttl, "no_router_alert": c.no_router_alert,
-                "off_subnet_report": c.off_subnet_report, "off_subnet_query": c.off_subnet_query,
-                "invalid_groups": c.invalid_groups, "invalid_sources": c.invalid_sources,
-                "group_limit": c.group_limit, "source_limit": c.source_limit,
-                "host_limit": c.host_limit});
+            let counters = reply::IgmpCounters {
+                received: c.received,
+                accepted: c.accepted,
+                own: c.own,
+                malformed: c.malformed,
+                bad_ttl: c.bad_ttl,
+                no_router_alert: c.no_router_alert,
+                off_subnet_report: c.off_subnet_report,
+                off_subnet_query: c.off_subnet_query,
+                invalid_groups: c.invalid_groups,
+                invalid_sources: c.invalid_sources,
+                group_limit: c.group_limit,
+                source_limit: c.source_limit,
+                host_limit: c.host_limit,
+            };
             let subnets: Vec<String> = st
                 .subnets
                 .iter()
                 .map(|s| format!("{}/{}", s.address, s.prefix_len))
                 .collect();
-            rows.push(
-                json!({"interface": name, "address": st.address, "querier": st.querier,
-                "other_querier": st.other_querier, "groups": groups, "subnets": subnets,
-                "require_ttl_one": st.policy.require_ttl_one,
-                "require_router_alert": st.policy.require_router_alert,
-                "counters": counters}),
-            );
+            rows.push(reply::IgmpInterface {
+                interface: name,
+                address: st.address,
+                querier,
+                other_querier: st.other_querier,
+                groups,
+                subnets,
+                require_ttl_one: st.policy.require_ttl_one,
+                require_router_alert: st.policy.require_router_alert,
+                counters,
+            });
         }
-        (Value::Array(rows), t)
+        (json!(rows), t)
     }
 }

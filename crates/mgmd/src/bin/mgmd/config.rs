@@ -9,7 +9,7 @@ use mgm::Family;
 use serde::Deserialize;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Path of the unix control socket (default `/run/mgmd.sock`; `--socket` overrides).
@@ -32,7 +32,7 @@ pub struct Config {
 }
 
 /// `[igmp]`: RFC 3376 defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IgmpSection {
     /// Robustness variable.
@@ -143,7 +143,7 @@ impl IgmpSection {
 /// The defaults suit a home gateway and an IPTV head end alike: 32768 forwarding entries is
 /// several times the channels × sources of a large IPTV line-up, and bounds a miss storm to
 /// some tens of megabytes.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     /// At most this many forwarding entries (the engine's `max_mfes`); further misses are
@@ -199,7 +199,7 @@ impl LimitsSection {
 }
 
 /// `[[interface]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceConf {
     /// The interface name.
@@ -241,7 +241,7 @@ fn yes() -> bool {
 }
 
 /// `[[route]]`: `prefix = "198.51.100.0/24"`, `interface = "rsnd"`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConf {
     /// Prefix in CIDR form.
@@ -291,7 +291,7 @@ impl RouteConf {
 /// The (*,G) rules of one group share one `from` (their `to` lists add up), and the rules of
 /// one (S,G) too: [`Config::parse`] refuses rules that clash, naming both. An (S,G) rule's
 /// `from` wins over its group's (*,G) rules for its source.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MrouteConf {
     /// Incoming interface; overrides the RIB's answer for matching entries.
@@ -317,6 +317,7 @@ impl MrouteConf {
 
 #[path = "config_check.rs"]
 mod check;
+pub use check::check_ifname;
 
 impl Config {
     /// Parses and checks a config file's text: everything that would stop mgmd's start-up
@@ -341,6 +342,22 @@ impl Config {
         let problems = c.problems(&lines);
         if problems.is_empty() {
             Ok(c)
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+}
+
+impl Config {
+    /// Checks a configuration built or changed in memory (a control request's), with the
+    /// rules of [`Config::parse`]; the entries are named by their place (`[[mroute]] #3`).
+    ///
+    /// # Errors
+    /// One line per problem.
+    pub fn check(&self) -> Result<(), String> {
+        let problems = self.problems(&check::Lines::default());
+        if problems.is_empty() {
+            Ok(())
         } else {
             Err(problems.join("\n"))
         }

@@ -210,7 +210,7 @@ impl Lines {
 
 /// The kernel's rule for an interface name (`dev_valid_name`): 1 to 15 bytes, not `.` or
 /// `..`, no `/`, `:` or white space.
-fn check_ifname(name: &str) -> Result<(), String> {
+pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 15 {
         return Err("an interface name has 1 to 15 bytes".into());
     }

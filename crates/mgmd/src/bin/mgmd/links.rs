@@ -3,10 +3,15 @@
 //!
 //! Each configured interface is *absent* (no link of that name), *down* (a link, but not
 //! administratively up or without its carrier) or *up*. Only an up interface is *attached*:
-//! it has a VIF, the static routing client owns it, its `[[route]]`s and the static
-//! mroutes from and to it are in the engine, and IGMP runs there (with an IPv4 address).
+//! it has a VIF, the static routing client owns it, the RPF routes toward it, the static
+//! routing client's memberships on it (mroutes' `to` and `mgmctl join`s) and the overrides
+//! of the mroutes from it are in the engine, and IGMP runs there (with an IPv4 address).
+//! What is in force for an interface is the static state applied ([`mgmd::plan::Wanted`]:
+//! the configuration's, with the control requests' changes); a change that names a detached
+//! interface is recorded and reaches the engine when the interface is attached.
 //!
-//! * An interface absent at start is attached when its link appears and comes up.
+//! * An interface absent at start, or added by a reload while absent or down, is attached
+//!   when its link appears and comes up.
 //! * One that goes down or is deleted is detached: IGMP leaves it in the engine (the state
 //!   machine keeps its hosts' reports and timers, and sends no query there), the routing
 //!   client releases it (the engine drops it from every outgoing list and deletes the
@@ -17,17 +22,16 @@
 //! * An address change reaches IGMP: the querier's own address (the link's first IPv4
 //!   address) and the subnets of the off-subnet checks. IGMP starts on a link that gets its
 //!   first address.
+//! * An interface a reload removes is detached and no longer followed.
 //!
 //! A `[[mroute]]` whose `from` interface is detached has no RPF override meanwhile: the
 //! engine's routes decide for it.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, RwLock};
 
-use mgm::{IfKey, Route, Selector, JOIN};
+use mgm::{IfKey, Route, JOIN};
 use mgm_igmp as igmp;
 use mgm_linux::link::{Batch, LinkEvent, LinkMonitor};
-use mgmd::config::Config;
 use tracing::{info, warn};
 
 use super::Daemon;
@@ -35,105 +39,23 @@ use super::Daemon;
 /// Datagrams of the rtnetlink socket read per turn of the main loop.
 const DATAGRAMS_PER_TURN: usize = 16;
 
-/// The RPF overrides of the static mroutes, (source, group, incoming ifindex), as the
-/// attached interfaces make them.
-pub type Rules = Arc<RwLock<Vec<(Option<Ipv4Addr>, Ipv4Addr, u32)>>>;
+pub use mgmd::reply::LinkState;
 
-/// Where a configured interface's link is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkState {
-    /// No link of that name.
-    Absent,
-    /// A link, not up (`IFF_UP` or `IFF_RUNNING` missing).
-    Down,
-    /// Up, with its carrier.
-    Up,
-}
-
-impl LinkState {
-    /// `up`, `down` or `absent`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkState::Absent => "absent",
-            LinkState::Down => "down",
-            LinkState::Up => "up",
-        }
-    }
-}
-
-/// A `[[route]]`, parsed.
-struct PlannedRoute {
-    interface: String,
-    prefix: Ipv4Addr,
-    len: u8,
-    upstream: Option<Ipv4Addr>,
-}
-
-/// A `[[mroute]]`.
-struct PlannedMroute {
-    selector: Selector<Ipv4Addr>,
-    source: Option<Ipv4Addr>,
-    group: Ipv4Addr,
-    from: Option<String>,
-    to: Vec<String>,
-}
-
-/// What the configuration puts on each interface, kept to be applied whenever the interface
-/// is attached; and the rtnetlink monitor.
+/// The rtnetlink monitor, with the kernel's links and addresses.
 pub struct Links {
     /// The kernel's links and addresses.
     pub monitor: LinkMonitor,
-    routes: Vec<PlannedRoute>,
-    mroutes: Vec<PlannedMroute>,
-    /// Shared with the static routing client's hooks.
-    pub rules: Rules,
 }
 
 impl Links {
-    /// The monitor, open and with its first dump taken, and what `config` puts on each
-    /// interface.
+    /// The monitor, open and with its first dump taken.
     ///
     /// # Errors
-    /// The rtnetlink socket's; a route prefix that does not parse (refused by `--check`).
-    pub fn open(config: &Config) -> Result<(Self, Batch), String> {
+    /// The rtnetlink socket's.
+    pub fn open() -> Result<(Self, Batch), String> {
         let (monitor, batch) = LinkMonitor::open()
             .map_err(|e| format!("rtnetlink (link and address monitor): {e}"))?;
-        let mut routes = Vec::new();
-        for r in &config.routes {
-            let (prefix, len) = r.parse()?;
-            routes.push(PlannedRoute {
-                interface: r.interface.clone(),
-                prefix,
-                len,
-                upstream: r.upstream,
-            });
-        }
-        let mroutes = config
-            .mroutes
-            .iter()
-            .map(|m| PlannedMroute {
-                selector: match m.source {
-                    Some(source) => Selector::Source {
-                        source,
-                        group: m.group,
-                    },
-                    None => Selector::Group(m.group),
-                },
-                source: m.source,
-                group: m.group,
-                from: m.from.clone(),
-                to: m.to.clone(),
-            })
-            .collect();
-        Ok((
-            Links {
-                monitor,
-                routes,
-                mroutes,
-                rules: Rules::default(),
-            },
-            batch,
-        ))
+        Ok((Links { monitor }, batch))
     }
 
     /// The state and ifindex (0: none) of the link named `name` now.
@@ -146,7 +68,7 @@ impl Links {
     }
 
     /// The first IPv4 address of `ifindex`.
-    fn ipv4_of(&self, ifindex: u32) -> Option<Ipv4Addr> {
+    pub fn ipv4_of(&self, ifindex: u32) -> Option<Ipv4Addr> {
         self.monitor
             .table()
             .addresses(ifindex)
@@ -158,31 +80,24 @@ impl Links {
 }
 
 impl Daemon {
-    fn iface_named(&self, name: &str) -> Option<usize> {
+    /// The position of the interface named `name` among those mgmd follows.
+    pub(super) fn iface_named(&self, name: &str) -> Option<usize> {
         self.ifaces.iter().position(|i| i.name == name)
     }
 
-    /// Makes the RPF overrides match the attached interfaces.
-    fn rebuild_rules(&mut self) {
-        let attached = |n: &str| {
-            self.ifaces
-                .iter()
-                .find(|i| i.name == n && i.attached)
-                .map(|i| i.ifindex)
-        };
+    /// Makes the RPF overrides the hooks read those of the applied mroutes whose `from` is
+    /// attached.
+    pub(super) fn rebuild_rules(&mut self) {
         let rules: Vec<_> = self
-            .links
-            .mroutes
+            .applied
+            .rules
             .iter()
-            .filter_map(|m| {
-                let from = attached(m.from.as_deref()?)?;
-                Some((m.source, m.group, from))
-            })
+            .filter_map(|(sel, from)| Some((*sel, self.attached_ifindex(from)?)))
             .collect();
-        match self.links.rules.write() {
-            Ok(mut r) => *r = rules,
-            Err(poisoned) => *poisoned.into_inner() = rules,
-        }
+        *self
+            .rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = rules;
     }
 
     /// Attaches interface `i` (up, on its current ifindex). On an error, what was done is
@@ -200,56 +115,57 @@ impl Daemon {
 
     fn try_attach(&mut self, i: usize) -> Result<(), String> {
         let (name, ifindex) = (self.ifaces[i].name.clone(), self.ifaces[i].ifindex);
-        let vif = self.fwd.add_interface(ifindex).map_err(|e| e.to_string())?;
+        let vif = self
+            .fwd
+            .add_interface(ifindex)
+            .map_err(|e| format!("interface {name}: {e}"))?;
         self.mgm
             .take_interface(self.routing, IfKey::new(ifindex))
             .map_err(|e| format!("take {name}: {e}"))?;
         self.ifaces[i].attached = true;
         info!(interface = %name, ifindex, vif, "interface owned by the static routing client");
-        for r in self.links.routes.iter().filter(|r| r.interface == name) {
-            let mut route = Route::new(r.prefix, r.len, IfKey::new(ifindex));
-            if let Some(u) = r.upstream {
+        // The routes toward it: `[[route]]`s and the host routes of the (S,G) mroutes from it.
+        let routes: Vec<_> = self
+            .applied
+            .routes
+            .iter()
+            .filter(|(_, r)| r.interface == name)
+            .map(|(k, r)| (*k, r.upstream))
+            .collect();
+        for ((prefix, len), upstream) in routes {
+            let mut route = Route::new(prefix, len, IfKey::new(ifindex));
+            if let Some(u) = upstream {
                 route.upstream = u;
             }
             self.mgm
                 .add_route(route)
-                .map_err(|e| format!("route {}/{} on {name}: {e}", r.prefix, r.len))?;
-            info!(prefix = %format!("{}/{}", r.prefix, r.len), interface = %name, "route");
+                .map_err(|e| format!("route {prefix}/{len} on {name}: {e}"))?;
+            info!(prefix = %format!("{prefix}/{len}"), interface = %name, "route");
         }
-        for m in &self.links.mroutes {
-            if let (Some(s), Some(from)) = (m.source, &m.from) {
-                if *from == name {
-                    // A host route makes the RPF answer independent of the configured routes.
-                    let _ = self.mgm.add_route(Route::new(s, 32, IfKey::new(ifindex)));
-                }
-            }
-            if m.to.contains(&name) {
-                self.mgm
-                    .add_membership(self.routing, m.selector, IfKey::new(ifindex), JOIN)
-                    .map_err(|e| format!("mroute {} to {name}: {e}", m.selector))?;
-            }
+        let members: Vec<_> = self
+            .applied
+            .members
+            .iter()
+            .filter(|(_, on)| *on == name)
+            .map(|(sel, _)| Self::selector(sel))
+            .collect();
+        for sel in members {
+            self.mgm
+                .add_membership(self.routing, sel, IfKey::new(ifindex), JOIN)
+                .map_err(|e| format!("{sel} to {name}: {e}"))?;
         }
         self.rebuild_rules();
         self.start_igmp(i)?;
-        let preinstall: Vec<(Ipv4Addr, Ipv4Addr, Selector<Ipv4Addr>)> = self
-            .links
-            .mroutes
-            .iter()
-            .filter(|m| m.from.as_deref() == Some(name.as_str()))
-            .filter_map(|m| Some((m.source?, m.group, m.selector)))
-            .collect();
-        for (s, g, sel) in preinstall {
-            if let Err(e) = self.mgm.new_packet(IfKey::new(ifindex), s, g) {
-                warn!("pre-installing {sel}: {e}");
-            }
-        }
+        // The static (S,G)s from it, installed ahead of traffic.
+        self.ensure_pinned();
         self.housekeeping();
         Ok(())
     }
 
     /// IGMP on attached interface `i`, if configured: resumed where its state was kept,
-    /// started where the link has an IPv4 address; the router groups joined.
-    fn start_igmp(&mut self, i: usize) -> Result<(), String> {
+    /// started where the link has an IPv4 address; the router groups joined. On an error,
+    /// IGMP does not run there.
+    pub(super) fn start_igmp(&mut self, i: usize) -> Result<(), String> {
         let (name, ifindex) = (self.ifaces[i].name.clone(), self.ifaces[i].ifindex);
         if !self.ifaces[i].igmp {
             return Ok(());
@@ -269,17 +185,21 @@ impl Daemon {
             )
         })?;
         if resumed {
-            self.igmp
-                .resume_interface(ifindex)
-                .map_err(|e| format!("IGMP on {name}: {e}"))?;
+            if let Err(e) = self.igmp.resume_interface(ifindex) {
+                self.groups.leave(ifindex);
+                return Err(format!("IGMP on {name}: {e}"));
+            }
             self.igmp.set_address(ifindex, addr);
             info!(interface = %name, ifindex, address = %addr, "IGMP resumed, with the reports its hosts made");
         } else {
             let now = self.now();
-            let acts = self
-                .igmp
-                .add_interface(ifindex, addr, now)
-                .map_err(|e| format!("IGMP on {name}: {e}"))?;
+            let acts = match self.igmp.add_interface(ifindex, addr, now) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.groups.leave(ifindex);
+                    return Err(format!("IGMP on {name}: {e}"));
+                }
+            };
             let input = self.ifaces[i].input;
             self.igmp.set_input_policy(ifindex, input);
             info!(
@@ -298,7 +218,7 @@ impl Daemon {
     /// Detaches interface `i` (its link down or gone: `gone` when the kernel deleted it,
     /// and with it the VIF). Each step is done where it applies, so a half-attached
     /// interface is undone too.
-    fn detach(&mut self, i: usize, gone: bool) {
+    pub(super) fn detach(&mut self, i: usize, gone: bool) {
         let (name, ifindex) = (self.ifaces[i].name.clone(), self.ifaces[i].ifindex);
         // A link going away is told down first; by then the kernel may have deleted it (the
         // table already took the whole datagram).
@@ -308,15 +228,16 @@ impl Daemon {
         }
         self.groups.leave(ifindex);
         if self.ifaces[i].attached {
-            for r in self.links.routes.iter().filter(|r| r.interface == name) {
-                let _ = self.mgm.remove_route(r.prefix, r.len);
-            }
-            for m in &self.links.mroutes {
-                if let (Some(s), Some(from)) = (m.source, &m.from) {
-                    if *from == name {
-                        let _ = self.mgm.remove_route(s, 32);
-                    }
-                }
+            // The routes toward it (its memberships go with the release).
+            let routes: Vec<_> = self
+                .applied
+                .routes
+                .iter()
+                .filter(|(_, r)| r.interface == name)
+                .map(|(k, _)| *k)
+                .collect();
+            for (prefix, len) in routes {
+                let _ = self.mgm.remove_route(prefix, len);
             }
             if let Err(e) = self
                 .mgm

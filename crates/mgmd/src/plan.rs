@@ -1,0 +1,450 @@
+//! What mgmd's static state should be, and what changes from one such state to another.
+//!
+//! A [`Wanted`] is derived from a checked [`Config`] and the static memberships added with
+//! `mgmctl join`: the interfaces with their IGMP settings, the RPF routes (the configured
+//! ones and the host route of each (S,G) mroute with a `from`), the static routing client's
+//! memberships (every mroute's `to`, and the joins), the RPF overrides of the mroutes' `from`,
+//! and the static (S,G)s, whose entries never expire. [`diff`] says what turns one into
+//! another; mgmd applies a difference step by step, so a reload or a control request
+//! touches only what it changes, and a flow it does not touch loses nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::config::Config;
+use crate::control::JoinSpec;
+
+/// (source, group): `None` for a (*,G).
+pub type Sel = (Option<Ipv4Addr>, Ipv4Addr);
+
+/// The (S,G) or (*,G) of `sel`, as messages write it.
+pub fn show_sel(sel: &Sel) -> String {
+    match sel.0 {
+        Some(s) => format!("({s}, {})", sel.1),
+        None => format!("(*, {})", sel.1),
+    }
+}
+
+/// One interface's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfaceWanted {
+    /// IGMP runs there.
+    pub igmp: bool,
+    /// Its IGMP input checks.
+    pub input: mgm_igmp::InputPolicy,
+}
+
+/// Where a route comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// A `[[route]]` (or `mgmctl route add`).
+    Route,
+    /// The host route of an (S,G) `[[mroute]]` with a `from`.
+    Mroute,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Route => "route",
+            Origin::Mroute => "mroute",
+        })
+    }
+}
+
+/// One RPF route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteWanted {
+    /// The interface toward the prefix.
+    pub interface: String,
+    /// The upstream neighbour.
+    pub upstream: Option<Ipv4Addr>,
+    /// Where it comes from.
+    pub origin: Origin,
+}
+
+/// mgmd's static state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Wanted {
+    /// The interfaces, by name.
+    pub interfaces: BTreeMap<String, IfaceWanted>,
+    /// The RPF routes, by prefix.
+    pub routes: BTreeMap<(Ipv4Addr, u8), RouteWanted>,
+    /// The static routing client's memberships: (selector, interface).
+    pub members: BTreeSet<(Sel, String)>,
+    /// The RPF overrides: traffic of (S,G) or (*,G) comes in on the interface.
+    pub rules: Vec<(Sel, String)>,
+    /// The static (S,G)s, with the `from` of their rule (installed ahead of traffic when
+    /// there is one).
+    pub pinned: BTreeMap<(Ipv4Addr, Ipv4Addr), Option<String>>,
+    /// The IGMP settings (`None` in the empty state).
+    pub igmp: Option<mgm_igmp::IgmpConfig>,
+}
+
+impl Wanted {
+    /// The state of a checked configuration and the joins.
+    ///
+    /// # Errors
+    /// Only for a configuration that [`Config::check`] refuses (a bad prefix or IGMP
+    /// value): the first such problem.
+    pub fn of(config: &Config, joins: &[JoinSpec]) -> Result<Wanted, String> {
+        let igmp = config.igmp.to_config()?;
+        let mut w = Wanted {
+            igmp: Some(igmp),
+            ..Wanted::default()
+        };
+        for i in &config.interfaces {
+            w.interfaces.insert(
+                i.name.clone(),
+                IfaceWanted {
+                    igmp: i.igmp,
+                    input: i.input_policy(igmp.input),
+                },
+            );
+        }
+        for r in &config.routes {
+            let key = r.parse()?;
+            w.routes.insert(
+                key,
+                RouteWanted {
+                    interface: r.interface.clone(),
+                    upstream: r.upstream.filter(|u| !u.is_unspecified()),
+                    origin: Origin::Route,
+                },
+            );
+        }
+        for m in &config.mroutes {
+            let sel = (m.source, m.group);
+            for to in &m.to {
+                w.members.insert((sel, to.clone()));
+            }
+            if let Some(from) = &m.from {
+                if !w.rules.contains(&(sel, from.clone())) {
+                    w.rules.push((sel, from.clone()));
+                }
+            }
+            if let Some(s) = m.source {
+                // The check refuses a configured host route that contradicts the rule.
+                if let Some(from) = &m.from {
+                    w.routes.entry((s, 32)).or_insert(RouteWanted {
+                        interface: from.clone(),
+                        upstream: None,
+                        origin: Origin::Mroute,
+                    });
+                }
+                let pinned = w.pinned.entry((s, m.group)).or_insert(None);
+                if pinned.is_none() {
+                    pinned.clone_from(&m.from);
+                }
+            }
+        }
+        for j in joins {
+            w.members.insert(((j.source, j.group), j.interface.clone()));
+        }
+        Ok(w)
+    }
+}
+
+/// What turns one [`Wanted`] into another, in the order mgmd applies it: interfaces added
+/// first (the only steps the machine can refuse), interfaces removed last.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Diff {
+    /// Interfaces to add.
+    pub add_interfaces: Vec<String>,
+    /// Interfaces where IGMP starts.
+    pub igmp_on: Vec<String>,
+    /// Interfaces where IGMP stops.
+    pub igmp_off: Vec<String>,
+    /// Interfaces whose IGMP input checks change.
+    pub policies: Vec<String>,
+    /// The IGMP settings change.
+    pub igmp_config: bool,
+    /// The RPF overrides change.
+    pub rules: bool,
+    /// The (S,G)s and (*,G)s whose override changes: their dynamic entries are deleted, to
+    /// be rebuilt by the next packet with the new incoming interface.
+    pub regroup: Vec<Sel>,
+    /// Routes to remove (and to add again, when their interface or neighbour changes).
+    pub remove_routes: Vec<(Ipv4Addr, u8)>,
+    /// Routes to add.
+    pub add_routes: Vec<(Ipv4Addr, u8)>,
+    /// Memberships to add.
+    pub join: Vec<(Sel, String)>,
+    /// Memberships to remove.
+    pub leave: Vec<(Sel, String)>,
+    /// (S,G)s that stop being static (their entries are deleted, to be rebuilt as dynamic
+    /// ones).
+    pub unpin: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// (S,G)s that become static, or whose `from` changes.
+    pub pin: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Interfaces to remove.
+    pub remove_interfaces: Vec<String>,
+}
+
+/// The difference from `a` to `b`.
+///
+/// ```
+/// use mgmd::{config::Config, plan::{diff, Wanted}};
+/// let one = Config::parse("[[interface]]\nname = \"a\"\n").unwrap();
+/// let two = Config::parse("[[interface]]\nname = \"a\"\n[[interface]]\nname = \"b\"\n").unwrap();
+/// let (w1, w2) = (Wanted::of(&one, &[]).unwrap(), Wanted::of(&two, &[]).unwrap());
+/// assert!(diff(&w1, &w1).is_empty());
+/// assert_eq!(diff(&w1, &w2).add_interfaces, vec!["b".to_string()]);
+/// ```
+pub fn diff(a: &Wanted, b: &Wanted) -> Diff {
+    let mut d = Diff::default();
+    for (name, wb) in &b.interfaces {
+        match a.interfaces.get(name) {
+            None => d.add_interfaces.push(name.clone()),
+            Some(wa) => {
+                match (wa.igmp, wb.igmp) {
+                    (false, true) => d.igmp_on.push(name.clone()),
+                    (true, false) => d.igmp_off.push(name.clone()),
+                    _ => {}
+                }
+                if wa.igmp && wb.igmp && wa.input != wb.input {
+                    d.policies.push(name.clone());
+                }
+            }
+        }
+    }
+    d.remove_interfaces = a
+        .interfaces
+        .keys()
+        .filter(|n| !b.interfaces.contains_key(*n))
+        .cloned()
+        .collect();
+    d.igmp_config = a.igmp.is_some() && a.igmp != b.igmp;
+    d.rules = a.rules != b.rules;
+    let changed = a
+        .rules
+        .iter()
+        .filter(|r| !b.rules.contains(r))
+        .chain(b.rules.iter().filter(|r| !a.rules.contains(r)));
+    for (sel, _) in changed {
+        if !d.regroup.contains(sel) {
+            d.regroup.push(*sel);
+        }
+    }
+    for (k, ra) in &a.routes {
+        match b.routes.get(k) {
+            Some(rb) if rb.interface == ra.interface && rb.upstream == ra.upstream => {}
+            _ => d.remove_routes.push(*k),
+        }
+    }
+    for (k, rb) in &b.routes {
+        match a.routes.get(k) {
+            Some(ra) if rb.interface == ra.interface && rb.upstream == ra.upstream => {}
+            _ => d.add_routes.push(*k),
+        }
+    }
+    d.join = b.members.difference(&a.members).cloned().collect();
+    d.leave = a.members.difference(&b.members).cloned().collect();
+    for (sg, from) in &a.pinned {
+        match b.pinned.get(sg) {
+            None => d.unpin.push(*sg),
+            Some(f) if f != from => d.pin.push(*sg),
+            Some(_) => {}
+        }
+    }
+    d.pin
+        .extend(b.pinned.keys().filter(|sg| !a.pinned.contains_key(*sg)));
+    d.pin.sort();
+    d
+}
+
+impl Diff {
+    /// Nothing changes.
+    pub fn is_empty(&self) -> bool {
+        *self == Diff::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [[interface]]
+        name = "up"
+        igmp = false
+        [[interface]]
+        name = "down1"
+        [[interface]]
+        name = "down2"
+        [[route]]
+        prefix = "198.51.100.0/24"
+        interface = "up"
+        [[mroute]]
+        from = "up"
+        source = "198.51.100.2"
+        group = "239.1.2.3"
+        to = ["down1"]
+        [[mroute]]
+        group = "239.1.2.4"
+        to = ["down1", "down2"]
+    "#;
+
+    fn wanted(text: &str, joins: &[JoinSpec]) -> Wanted {
+        Wanted::of(&Config::parse(text).unwrap(), joins).unwrap()
+    }
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn sel(s: Option<&str>, g: &str) -> Sel {
+        (s.map(a), a(g))
+    }
+
+    #[test]
+    fn the_state_of_a_configuration() {
+        let w = wanted(BASE, &[]);
+        assert_eq!(w.interfaces.len(), 3);
+        assert!(!w.interfaces["up"].igmp && w.interfaces["down1"].igmp);
+        // The configured route and the (S,G) rule's host route.
+        let routes: Vec<_> = w
+            .routes
+            .iter()
+            .map(|(k, r)| (*k, r.interface.as_str(), r.origin))
+            .collect();
+        assert_eq!(
+            routes,
+            vec![
+                ((a("198.51.100.0"), 24), "up", Origin::Route),
+                ((a("198.51.100.2"), 32), "up", Origin::Mroute)
+            ]
+        );
+        let members: Vec<_> = w.members.iter().cloned().collect();
+        assert_eq!(
+            members,
+            vec![
+                (sel(None, "239.1.2.4"), "down1".to_string()),
+                (sel(None, "239.1.2.4"), "down2".to_string()),
+                (sel(Some("198.51.100.2"), "239.1.2.3"), "down1".to_string()),
+            ]
+        );
+        assert_eq!(
+            w.rules,
+            vec![(sel(Some("198.51.100.2"), "239.1.2.3"), "up".to_string())]
+        );
+        assert_eq!(
+            w.pinned.into_iter().collect::<Vec<_>>(),
+            vec![((a("198.51.100.2"), a("239.1.2.3")), Some("up".to_string()))]
+        );
+    }
+
+    #[test]
+    fn an_unchanged_configuration_changes_nothing() {
+        let w = wanted(BASE, &[]);
+        assert!(diff(&w, &w).is_empty());
+        // The same configuration written in another order of its keys and comments.
+        let again = BASE.replace("igmp = false\n", "igmp = false # no hosts upstream\n");
+        assert!(diff(&w, &wanted(&again, &[])).is_empty());
+    }
+
+    #[test]
+    fn an_added_interface_and_its_mroute_target_are_all_that_change() {
+        let more = format!(
+            "{}\n[[interface]]\nname = \"down3\"\n",
+            BASE.replace("to = [\"down1\"]", "to = [\"down1\", \"down3\"]")
+        );
+        let d = diff(&wanted(BASE, &[]), &wanted(&more, &[]));
+        assert_eq!(d.add_interfaces, vec!["down3".to_string()]);
+        assert_eq!(
+            d.join,
+            vec![(sel(Some("198.51.100.2"), "239.1.2.3"), "down3".to_string())]
+        );
+        let expected = Diff {
+            add_interfaces: d.add_interfaces.clone(),
+            join: d.join.clone(),
+            ..Diff::default()
+        };
+        assert_eq!(d, expected, "nothing else: no route, pin or rule touched");
+        // Back again: the interface goes, and with it the membership.
+        let back = diff(&wanted(&more, &[]), &wanted(BASE, &[]));
+        assert_eq!(
+            (back.remove_interfaces, back.leave),
+            (vec!["down3".to_string()], d.join)
+        );
+    }
+
+    #[test]
+    fn igmp_settings_and_input_checks_are_told_apart() {
+        let w = wanted(BASE, &[]);
+        let timers = format!("[igmp]\nquery_interval = 60.0\n{BASE}");
+        let d = diff(&w, &wanted(&timers, &[]));
+        assert!(d.igmp_config && d.policies.is_empty(), "{d:?}");
+        let old_hosts = BASE.replace(
+            "name = \"down2\"",
+            "name = \"down2\"\nrequire_router_alert = false",
+        );
+        let d = diff(&w, &wanted(&old_hosts, &[]));
+        assert_eq!(d.policies, vec!["down2".to_string()]);
+        assert!(!d.igmp_config);
+        let off = BASE.replace("name = \"down1\"", "name = \"down1\"\nigmp = false");
+        let d = diff(&w, &wanted(&off, &[]));
+        assert_eq!((d.igmp_off, d.igmp_on), (vec!["down1".to_string()], vec![]));
+        let d = diff(&wanted(&off, &[]), &w);
+        assert_eq!(d.igmp_on, vec!["down1".to_string()]);
+    }
+
+    #[test]
+    fn a_changed_route_is_removed_and_added() {
+        let moved = BASE.replace(
+            "prefix = \"198.51.100.0/24\"\n        interface = \"up\"",
+            "prefix = \"198.51.100.0/24\"\n        interface = \"up\"\n        upstream = \"198.51.100.254\"",
+        );
+        let d = diff(&wanted(BASE, &[]), &wanted(&moved, &[]));
+        let key = (a("198.51.100.0"), 24);
+        assert_eq!((d.remove_routes, d.add_routes), (vec![key], vec![key]));
+        assert!(d.join.is_empty() && d.pin.is_empty());
+    }
+
+    #[test]
+    fn an_sg_rule_from_another_interface_moves_its_host_route_and_its_entry() {
+        let from_down2 = BASE.replace("from = \"up\"", "from = \"down2\"");
+        let d = diff(&wanted(BASE, &[]), &wanted(&from_down2, &[]));
+        let host = (a("198.51.100.2"), 32);
+        let sg = sel(Some("198.51.100.2"), "239.1.2.3");
+        assert_eq!((d.remove_routes, d.add_routes), (vec![host], vec![host]));
+        assert!(d.rules);
+        assert_eq!(d.regroup, vec![sg]);
+        assert_eq!(d.pin, vec![(a("198.51.100.2"), a("239.1.2.3"))]);
+        assert!(d.unpin.is_empty());
+    }
+
+    #[test]
+    fn a_removed_sg_rule_is_unpinned_with_its_route_and_membership() {
+        let without = BASE.replace(
+            "from = \"up\"\n        source = \"198.51.100.2\"\n        group = \"239.1.2.3\"\n        to = [\"down1\"]",
+            "group = \"239.1.2.4\"\n        to = [\"down1\"]",
+        );
+        let d = diff(&wanted(BASE, &[]), &wanted(&without, &[]));
+        assert_eq!(d.unpin, vec![(a("198.51.100.2"), a("239.1.2.3"))]);
+        assert_eq!(d.remove_routes, vec![(a("198.51.100.2"), 32)]);
+        assert_eq!(
+            d.leave,
+            vec![(sel(Some("198.51.100.2"), "239.1.2.3"), "down1".to_string())]
+        );
+        assert!(d.rules && d.add_routes.is_empty() && d.join.is_empty());
+    }
+
+    #[test]
+    fn joins_add_memberships_once() {
+        let w = wanted(BASE, &[]);
+        let join = |i: &str, g: &str| JoinSpec {
+            interface: i.into(),
+            group: a(g),
+            source: None,
+        };
+        // down1 already takes (*, 239.1.2.4) from an mroute: the join adds nothing more, and
+        // leaving it later keeps the mroute's.
+        let same = wanted(BASE, &[join("down1", "239.1.2.4")]);
+        assert!(diff(&w, &same).is_empty());
+        let d = diff(&w, &wanted(BASE, &[join("down2", "239.9.9.9")]));
+        assert_eq!(d.join, vec![(sel(None, "239.9.9.9"), "down2".to_string())]);
+        assert_eq!(d.leave, vec![]);
+    }
+}
