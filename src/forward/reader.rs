@@ -560,12 +560,7 @@ impl<A: Family> Reader<A> {
             let f = fast_of(kept, p);
             let fast = match f.and_then(|f| f.hit::<A>(&w, h, p.bytes, buf, &mut why)) {
                 None if why == Short::Next => {
-                    let mut gone = false;
-                    let next = f.and_then(|f| f.hit_next::<A>(&w, h, p.bytes, buf, &mut gone));
-                    if gone {
-                        why = Short::Absent;
-                    }
-                    next
+                    f.and_then(|f| f.hit_next::<A>(&w, h, p.bytes, buf, &mut why))
                 }
                 fast => fast,
             };

@@ -787,24 +787,16 @@ impl<H> Kept<H> {
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<usize> {
-        if self.version.load(Ordering::Acquire) != self.seen {
-            return None;
-        }
-        let Some(&Some(f)) = self.fast.get(i) else {
+        let Some(f) = self.fast_at(pin, i)? else {
             // No block, or one without this reader's counter run (the full path's).
             return match self.blocks.get(i) {
                 Some(Some(_)) => None,
                 _ => Some(ABSENT),
             };
         };
-        let f = FastBlock { f, _pin: pin };
         f.prefetch::<A>(hash);
         let mut why = Short::Other;
-        match f.hit::<A>(key, hash, bytes, buf, &mut why) {
-            None if why == Short::Absent => Some(ABSENT),
-            None if why == Short::Next => Some(NEXT_GROUP),
-            n => n,
-        }
+        short_answer(f.hit::<A>(key, hash, bytes, buf, &mut why), why)
     }
 
     /// [`Kept::hit_fast`] for a key it gave [`NEXT_GROUP`] for: the key in the next group,
@@ -820,17 +812,37 @@ impl<H> Kept<H> {
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<usize> {
+        let f = self.fast_at(pin, i)??;
+        let mut why = Short::Other;
+        short_answer(f.hit_next::<A>(key, hash, bytes, buf, &mut why), why)
+    }
+
+    /// The fast-path block at direct index `i` under `pin`: `None` when the layout version
+    /// moved since the copies were taken (the full path refreshes them), `Some(None)` when
+    /// the index has no fast-path block.
+    #[inline(always)]
+    fn fast_at<'p>(&self, pin: Pin<'p>, i: usize) -> Option<Option<FastBlock<'p>>> {
         if self.version.load(Ordering::Acquire) != self.seen {
             return None;
         }
-        let &Some(f) = self.fast.get(i)? else {
-            return None;
-        };
-        let mut absent = false;
-        match (FastBlock { f, _pin: pin }).hit_next::<A>(key, hash, bytes, buf, &mut absent) {
-            None if absent => Some(ABSENT),
-            n => n,
-        }
+        Some(
+            self.fast
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|f| FastBlock { f, _pin: pin }),
+        )
+    }
+}
+
+/// A short-path probe's result as [`Kept::hit_fast`] gives it: a hit, [`ABSENT`],
+/// [`NEXT_GROUP`], or `None` for the full path.
+#[inline(always)]
+fn short_answer(hit: Option<usize>, why: Short) -> Option<usize> {
+    match (hit, why) {
+        (None, Short::Absent) => Some(ABSENT),
+        (None, Short::Next) => Some(NEXT_GROUP),
+        (hit, _) => hit,
     }
 }
 
@@ -926,8 +938,9 @@ impl<'a> FastBlock<'a> {
     }
 
     /// As [`FastBlock::hit`], in the group after the key's home group (for a key whose full
-    /// home group holds no match), with `absent` set when that group has an empty slot and no
-    /// tag match. Further than that, or past the end, and it is the full path's.
+    /// home group holds no match), with `why` set to [`Short::Absent`] when that group has an
+    /// empty slot and no tag match, else to [`Short::Other`]: further than that, or past the
+    /// end, and it is the full path's.
     #[inline(always)]
     pub(super) fn hit_next<A: Family>(
         self,
@@ -935,8 +948,9 @@ impl<'a> FastBlock<'a> {
         hash: u64,
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
-        absent: &mut bool,
+        why: &mut Short,
     ) -> Option<usize> {
+        *why = Short::Other;
         let g = start(hash, self.f.groups) + 1;
         if g == self.f.groups {
             return None;
@@ -944,7 +958,9 @@ impl<'a> FastBlock<'a> {
         let t = self.at(self.f.tags, g).load(Ordering::Acquire);
         let m = lanes_matching(t, tag_of(hash));
         if m == 0 {
-            *absent = has_empty(t);
+            if has_empty(t) {
+                *why = Short::Absent;
+            }
             return None;
         }
         self.take::<A>(key, g, m, bytes, buf)
