@@ -854,15 +854,32 @@ impl<A: Family> Mgm<A> {
     /// assert_eq!(mgm.mfe(s, g).unwrap().upstream, Ipv4Addr::new(198, 51, 100, 254));
     /// ```
     pub fn set_mfe(&self, h: ProtocolHandle, source: A, group: A, upstream: A) -> Result<()> {
+        let hop = check_next_hop(upstream);
+        self.commit_entry(h, source, group, hop, |c, slot, sg, _| {
+            c.set_upstream(slot, sg, upstream)
+        })
+    }
+
+    /// The shared part of the calls on one entry by a protocol: the handle, source and group
+    /// checked, then `more` (the call's own check of its other arguments), then `f` run under
+    /// the control lock with the protocol's slot and the (S,G).
+    fn commit_entry(
+        &self,
+        h: ProtocolHandle,
+        source: A,
+        group: A,
+        more: Result<()>,
+        f: impl FnOnce(&mut Control<A>, u32, Sg<A>, &mut Outbox<A>) -> Result<()>,
+    ) -> Result<()> {
         self.check(h)?;
         check_source(source)?;
         check_group(group)?;
-        check_next_hop(upstream)?;
+        more?;
         let protos = &self.inner.protos;
         let sg = Sg::new(source, group);
-        self.commit(|c, _| {
+        self.commit(|c, out| {
             let slot = protos.check(h.raw())?;
-            c.set_upstream(slot, sg, upstream)
+            f(c, slot, sg, out)
         })
     }
 
@@ -904,14 +921,8 @@ impl<A: Family> Mgm<A> {
         group: A,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        self.check(h)?;
-        check_source(source)?;
-        check_group(group)?;
-        let protos = &self.inner.protos;
-        let sg = Sg::new(source, group);
         let now = self.now_ms();
-        self.commit(|c, _| {
-            let slot = protos.check(h.raw())?;
+        self.commit_entry(h, source, group, Ok(()), |c, slot, sg, _| {
             c.set_lifetime(slot, sg, timeout, now)
         })
     }
@@ -940,13 +951,7 @@ impl<A: Family> Mgm<A> {
     /// assert!(mgm.mfe(s, g).is_err());
     /// ```
     pub fn delete_mfe(&self, h: ProtocolHandle, source: A, group: A) -> Result<()> {
-        self.check(h)?;
-        check_source(source)?;
-        check_group(group)?;
-        let protos = &self.inner.protos;
-        let sg = Sg::new(source, group);
-        self.commit(|c, out| {
-            let slot = protos.check(h.raw())?;
+        self.commit_entry(h, source, group, Ok(()), |c, slot, sg, out| {
             c.delete_owned(slot, sg, out)
         })
     }
