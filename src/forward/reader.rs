@@ -397,7 +397,7 @@ impl<A: Family> Reader<A> {
     /// let stats = mgm.mfe_stats(s, g).unwrap();
     /// assert_eq!((stats.in_packets, stats.in_octets, stats.total_out_packets), (1, 1200, 1));
     /// ```
-    #[inline]
+    #[inline(always)]
     #[must_use = "the verdict is what to do with the packet (it is counted already)"]
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
         let mut elsewhere = false;
