@@ -11,15 +11,20 @@ SECONDS_EACH="${1:-30}"
 JOBS="${JOBS:-$(nproc)}"
 TARGETS=(handles interfaces packet_path igmp mld mgmd_config control_request kernel_upcall link_messages)
 # Optimised, with debug assertions and overflow checks on (-a): an arithmetic overflow the
-# engine lets through is a finding, not a silent wrap.
-cargo +nightly fuzz build -O -a
+# engine lets through is a finding, not a silent wrap. cargo-fuzz compiles each crate as one
+# codegen unit unless told otherwise, which leaves one of the two cores idle whenever a large
+# crate is alone on the build's critical path; 16 units let it use both, for a slower fuzzing
+# loop (cross-unit inlining is lost), which a short run can afford. `FUZZ_CGU=1` restores the
+# default for long runs. The run below must pass the same flags, or it rebuilds.
+FLAGS=(-O -a --codegen-units "${FUZZ_CGU:-16}")
+cargo +nightly fuzz build "${FLAGS[@]}"
 
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 fuzz_one() {
     local t="$1" scratch status=0
     scratch="$(mktemp -d)"
-    cargo +nightly fuzz run -O -a "$t" "$scratch" "corpus/$t" -- \
+    cargo +nightly fuzz run "${FLAGS[@]}" "$t" "$scratch" "corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$logs/$t.log" 2>&1 || status=$?
     rm -rf "$scratch"

@@ -228,6 +228,10 @@ fn grows_past_many_resizes_with_tombstone_churn_v4() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the IPv4 twin runs under Miri; IPv6 slot offsets are covered by each_verdict_v6 and counters_summed_and_carried_v6"
+)]
 fn grows_past_many_resizes_with_tombstone_churn_v6() {
     grows_and_churns::<Ipv6Addr>(if cfg!(miri) { 100 } else { 20_000 });
 }
@@ -306,6 +310,10 @@ fn burst_equals_single_v4() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the IPv4 twin runs under Miri; IPv6 slot offsets are covered by each_verdict_v6 and counters_summed_and_carried_v6"
+)]
 fn burst_equals_single_v6() {
     burst_equals_single::<Ipv6Addr>();
 }
@@ -603,6 +611,10 @@ fn every_hit_counted_once_v4() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the IPv4 twin runs under Miri; IPv6 slot offsets are covered by each_verdict_v6 and counters_summed_and_carried_v6"
+)]
 fn every_hit_counted_once_v6() {
     every_hit_counted_once::<Ipv6Addr>();
 }
