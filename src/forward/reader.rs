@@ -400,7 +400,6 @@ impl<A: Family> Reader<A> {
     #[inline(always)]
     #[must_use = "the verdict is what to do with the packet (it is counted already)"]
     pub fn lookup(&mut self, arrival: IfKey<A>, source: A, group: A, bytes: u32) -> Verdict<'_, A> {
-        let mut elsewhere = false;
         if is_direct(&arrival) {
             if let Some(pin) = self.pin.enter_fast() {
                 let words = key_of(&Sg::new(source, group));
@@ -410,8 +409,8 @@ impl<A: Family> Reader<A> {
                     .kept
                     .hit_fast(pin, i, &words, hash, bytes, &mut self.buf)
                 {
-                    // Not in the arrival's shard: the full path goes straight to the index.
-                    Some(ABSENT) => elsewhere = true,
+                    // Not in the arrival's shard: straight to the index.
+                    Some(ABSENT) => return self.lookup_absent(arrival, source, group),
                     Some(NEXT_GROUP) => return self.lookup_next(arrival, source, group, bytes),
                     Some(0) => return Verdict::Negative,
                     Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
@@ -419,7 +418,7 @@ impl<A: Family> Reader<A> {
                 }
             }
         }
-        self.lookup_full(arrival, source, group, bytes, elsewhere)
+        self.lookup_full(arrival, source, group, bytes)
     }
 
     /// [`Reader::lookup`] for a key whose home group in the arrival's shard is full and
@@ -436,25 +435,45 @@ impl<A: Family> Reader<A> {
     ) -> Verdict<'_, A> {
         let words = key_of(&Sg::new(source, group));
         let hash = hash_key(&words);
-        let mut elsewhere = false;
         if let Some(pin) = self.pin.current() {
             let i = arrival.index as usize;
             match self
                 .kept
                 .hit_next(pin, i, &words, hash, bytes, &mut self.buf)
             {
-                Some(ABSENT) => elsewhere = true,
+                Some(ABSENT) => return self.lookup_absent(arrival, source, group),
                 Some(0) => return Verdict::Negative,
                 Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
                 None => {}
             }
         }
-        self.lookup_full(arrival, source, group, bytes, elsewhere)
+        self.lookup_full(arrival, source, group, bytes)
     }
 
-    /// [`Reader::lookup`] for every case: the path its fast one falls back to. With
-    /// `elsewhere`, the fast path found the key absent from the arrival interface's shard, and
-    /// that shard is not probed again.
+    /// [`Reader::lookup`] for a key its short path found absent from the arrival interface's
+    /// shard: the incoming-interface index tells a wrong-interface arrival from a miss, and
+    /// the arrival's shard is not probed again. Out of line, and without the full path's
+    /// second pin entry and probe: the short path counted the lookup and holds the pin.
+    #[inline(never)]
+    fn lookup_absent(&mut self, arrival: IfKey<A>, source: A, group: A) -> Verdict<'_, A> {
+        let Some(pin) = self.pin.current() else {
+            // Not reached (the short path found the reader pinned); the full path decides.
+            return self.lookup_full(arrival, source, group, 0);
+        };
+        let kept = self.kept.view(pin, || self.shared.load_full());
+        let words = key_of(&Sg::new(source, group));
+        let hash = hash_key(&words);
+        absent(
+            kept,
+            self.slot.index(),
+            &mut self.misses,
+            &arrival,
+            &words,
+            hash,
+        )
+    }
+
+    /// [`Reader::lookup`] for every case: the path its fast one falls back to.
     #[inline(never)]
     fn lookup_full(
         &mut self,
@@ -462,7 +481,6 @@ impl<A: Family> Reader<A> {
         source: A,
         group: A,
         bytes: u32,
-        elsewhere: bool,
     ) -> Verdict<'_, A> {
         let pin = self.pin.enter(false);
         let kept = self.kept.view(pin, || self.shared.load_full());
@@ -475,11 +493,7 @@ impl<A: Family> Reader<A> {
         let worker = self.slot.index();
         let words = key_of(&sg_of(&key));
         let hash = hash_key(&words);
-        let hit = if elsewhere {
-            None
-        } else {
-            block_of(kept, &arrival).and_then(|b| b.get(&words, hash, worker, &mut self.buf))
-        };
+        let hit = block_of(kept, &arrival).and_then(|b| b.get(&words, hash, worker, &mut self.buf));
         match hit {
             Some(hit) => verdict(hit, &self.buf, worker, bytes),
             None => absent(kept, worker, &mut self.misses, &arrival, &words, hash),
