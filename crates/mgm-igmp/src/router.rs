@@ -11,6 +11,7 @@
 //! at its real time. A report repeated any number of times within a timer's life costs no
 //! index work; the index moves at most once per filed time, in `tick`.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -427,18 +428,21 @@ fn admit<P: Protocol>(
     Some(msg)
 }
 
-/// True when `g` has state or there is room for it (a refusal is counted).
-fn has_room<A: Ord>(
-    groups: &BTreeMap<A, GroupState<A>>,
+/// The place of `g` in the table when it has state or there is room for it (a refusal is
+/// counted): one search, whether the group is then created or not.
+fn group_slot<'a, A: Ord>(
+    groups: &'a mut BTreeMap<A, GroupState<A>>,
     counters: &mut IgmpCounters,
     limits: &IgmpLimits,
     g: A,
-) -> bool {
-    if groups.contains_key(&g) || groups.len() < limits.groups_per_interface {
-        return true;
+) -> Option<Entry<'a, A, GroupState<A>>> {
+    let room = groups.len() < limits.groups_per_interface;
+    let slot = groups.entry(g);
+    if room || matches!(slot, Entry::Occupied(_)) {
+        return Some(slot);
     }
     counters.group_limit += 1;
-    false
+    None
 }
 
 /// The per-host table of one interface and the router's expiry index, borrowed together.
@@ -1147,9 +1151,9 @@ impl<P: Protocol> Router<P> {
             counters.invalid_groups += 1;
             return;
         }
-        if !has_room(groups, counters, &cfg.limits, g) {
+        let Some(slot) = group_slot(groups, counters, &cfg.limits, g) else {
             return;
-        }
+        };
         let mut book = HostBook {
             hosts,
             members,
@@ -1165,7 +1169,7 @@ impl<P: Protocol> Router<P> {
         if !book.charge(counters, (g, P::Addr::UNSPECIFIED), until) {
             return;
         }
-        let gs = groups.entry(g).or_default();
+        let gs = slot.or_default();
         gs.group_timer = Some(until);
         gs.old_host_until = Some(until);
         if cfg.fast_leave && released {
@@ -1295,8 +1299,13 @@ impl<P: Protocol> Router<P> {
                     // IS_IN, TO_IN: the host is in INCLUDE mode with these sources.
                     released = book.include_only(g, &sources);
                 }
-                if !sources.is_empty() && has_room(groups, counters, &cfg.limits, g) {
-                    let gs = groups.entry(g).or_default();
+                let slot = if sources.is_empty() {
+                    None
+                } else {
+                    group_slot(groups, counters, &cfg.limits, g)
+                };
+                if let Some(slot) = slot {
+                    let gs = slot.or_default();
                     for &s in &sources {
                         if !gs.sources.contains_key(&s)
                             && gs.sources.len() >= cfg.limits.sources_per_group
@@ -1327,12 +1336,14 @@ impl<P: Protocol> Router<P> {
                     }
                 }
             }
-            2 | 4 if has_room(groups, counters, &cfg.limits, g) => {
-                // IS_EX, TO_EX: EXCLUDE mode covers the sources the host named.
-                released = book.release_sources_except(g, &[]);
-                if book.charge(counters, (g, P::Addr::UNSPECIFIED), now + gmi) {
-                    groups.entry(g).or_default().group_timer = Some(now + gmi);
-                    touched.push(g);
+            2 | 4 => {
+                if let Some(slot) = group_slot(groups, counters, &cfg.limits, g) {
+                    // IS_EX, TO_EX: EXCLUDE mode covers the sources the host named.
+                    released = book.release_sources_except(g, &[]);
+                    if book.charge(counters, (g, P::Addr::UNSPECIFIED), now + gmi) {
+                        slot.or_default().group_timer = Some(now + gmi);
+                        touched.push(g);
+                    }
                 }
             }
             6 => {
