@@ -14,6 +14,17 @@
 //! Each `run_*` total over 20,000 is the instructions per report, the loop's own (a few:
 //! the index, the clock step) included. Add `--cache-sim=yes` for the simulated cache misses
 //! per report, which the table's size moves more than the instructions.
+//!
+//! Instructions per report (AMD EPYC, release build), before the timer indexes were filed
+//! early and the group table searched once, and after:
+//!
+//! | report | 10 before | 200k before | ratio | 10 after | 200k after | ratio |
+//! |---|---|---|---|---|---|---|
+//! | IGMPv2 refresh | 4255 | 8310 | 1.95 | 3140 | 4613 | 1.47 |
+//! | IGMPv3 `ALLOW` | 4915 | 8159 | 1.66 | 3716 | 4674 | 1.26 |
+//!
+//! What still grows is the searches of the group table (200k groups) and of the host's
+//! memberships (800 per host at 200k): ordered maps, logarithmic.
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::Duration;
