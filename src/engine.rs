@@ -12,7 +12,7 @@ use crate::forward::{ForwardStore, Reader};
 use crate::handle::{EnumerationHandle, ProtocolHandle, Slots};
 use crate::mfe::{
     EngineCounters, EnumKind, ExternalCounters, InterfaceInfo, MembershipInfo, Mfe, MfeChange,
-    MfeStats, MissOutcome, Page,
+    MfeStats, MissOutcome, Page, TimerRun,
 };
 use crate::protocol::{Batches, Event, EventReceiver, Hooks, RpfDecision, RpfQuery};
 use crate::rib::Route;
@@ -699,6 +699,53 @@ impl<A: Family> Mgm<A> {
         let now = self.now_ms();
         self.inner.wrong_if.expire(now);
         self.commit(|c, out| Ok(c.run_timers(now, out)))
+    }
+
+    /// As [`Mgm::run_timers`], with at most `max` units of work, so that an event loop can
+    /// give the timers a slice and come back: each entry whose lifetime ran out is a unit
+    /// (deleted, or given a new lifetime when it carried traffic), and so is each
+    /// wrong-interface stamp forgotten. The timers left are the latest due; they are taken
+    /// first by the next call, and `more` in the answer says whether any is still due now.
+    /// Nothing is lost between calls: a call after `more` was false finds nothing due until
+    /// the clock moves on.
+    ///
+    /// **Progress:** takes the control lock once.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] when `max` is 0; [`Error::Stopped`].
+    ///
+    /// ```
+    /// use mgm::{Config, IfKey, ManualClock, Mgm};
+    /// use std::{net::Ipv4Addr, sync::Arc, time::Duration};
+    /// let clock = ManualClock::new();
+    /// let mgm = Mgm::<Ipv4Addr>::with_clock(Config::default(), Arc::new(clock.clone()));
+    /// for g in 1..=5 {
+    ///     mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 0, 0, g)).unwrap();
+    /// }
+    /// clock.advance(Duration::from_secs(900));
+    /// let first = mgm.run_timers_some(3).unwrap();
+    /// assert_eq!((first.expired, first.more), (3, true));
+    /// let rest = mgm.run_timers_some(3).unwrap();
+    /// assert_eq!((rest.expired, rest.more), (2, false));
+    /// assert_eq!(mgm.counters().mfes, 0);
+    /// ```
+    pub fn run_timers_some(&self, max: usize) -> Result<TimerRun> {
+        self.running()?;
+        if max == 0 {
+            return Err(Error::OutOfRange {
+                what: "the timer budget",
+                expected: "at least 1",
+            });
+        }
+        let now = self.now_ms();
+        let done = self.commit(|c, out| Ok(c.run_timers_some(now, max, out)))?;
+        // The stamps have what the entries left of the budget (with none left, they are
+        // only looked at: are some due?).
+        let stamps_more = self.inner.wrong_if.expire_some(now, max - done.units);
+        Ok(TimerRun {
+            expired: done.expired,
+            more: done.more || stamps_more,
+        })
     }
 
     /// `MgmGetMfe`: one forwarding entry.

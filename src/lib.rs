@@ -192,7 +192,7 @@ pub use forward::{EntryCounters, Oifs, PacketKey, Reader, Verdict, MAX_BURST};
 pub use handle::{EnumerationHandle, ProtocolHandle};
 pub use mfe::{
     EngineCounters, EnumKind, ExternalCounters, InterfaceInfo, MembershipInfo, Mfe, MfeChange,
-    MfeStats, MissOutcome, OifStats, Page,
+    MfeStats, MissOutcome, OifStats, Page, TimerRun,
 };
 pub use protocol::{
     is_igmp, protocol_id, Batches, CreationEntry, DefaultHooks, DeleteReason, Event, EventReceiver,

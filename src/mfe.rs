@@ -116,6 +116,15 @@ pub struct ExternalCounters {
     pub wrong_if: u64,
 }
 
+/// What one bounded timer run ([`Mgm::run_timers_some`](crate::Mgm::run_timers_some)) did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerRun {
+    /// The entries deleted because their lifetime ran out.
+    pub expired: usize,
+    /// True when timers are still due: the budget ran out first, call again.
+    pub more: bool,
+}
+
 /// A page of a walk or an enumeration, and whether more remain (G-15).
 ///
 /// ```

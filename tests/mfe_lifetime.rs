@@ -1,5 +1,6 @@
 //! Spec 6.14 (lifetime), 6.15 (upstream neighbour), 6.16 (route changes); G-17 on a
-//! `ManualClock`, the refresh-on-traffic option, and `Hooks::mfe_timeout` answers.
+//! `ManualClock`, the refresh-on-traffic option, and `Hooks::mfe_timeout` answers; the
+//! bounded timer run, `run_timers_some`.
 use mgm_model::common::*;
 
 struct Box_<A: Addrs> {
@@ -441,6 +442,233 @@ fn owner_deletes_one_entry<A: Addrs>() {
     assert_eq!((c.mfes, c.deleted), (2, 1));
 }
 
+// `Mgm::run_timers_some`: a budget of due timers per call, the earliest first, and nothing
+// lost across calls: the same entries go, in the same order, with the same notifications, as
+// one unbounded `run_timers`. PIM on k2 is the wrong interface of net B's traffic.
+
+/// `n` entries from net B, one a second (so that each has its own deadline), in creation
+/// order.
+fn entries<A: Addrs>(b: &Box_<A>, n: u8) -> Vec<Sg<A>> {
+    let mut made = Vec::new();
+    for i in 0..n {
+        let (s, g) = (A::far(i / 10 + 1), A::grp(i % 10 + 1));
+        created(b.mgm.new_packet(k(3), s, g).unwrap());
+        made.push(Sg::new(s, g));
+        b.clock.advance(secs(1));
+    }
+    b.mospf.drain();
+    made
+}
+
+/// The entries deleted as `MfeDeleted` events tell them, checked to be expiries.
+fn expired<A: Addrs>(events: Vec<Event<A>>) -> Vec<Sg<A>> {
+    events
+        .into_iter()
+        .map(|e| match e {
+            Event::MfeDeleted {
+                sg,
+                reason: DeleteReason::Expired,
+                ..
+            } => sg,
+            other => panic!("expected an expiry, got {other:?}"),
+        })
+        .collect()
+}
+
+/// 120 entries due at once, a budget of 7: every call deletes at most 7, the earliest due
+/// first, says `more` until the last; the owner hears every deletion once, in the order a
+/// single `run_timers` of a twin engine tells them, and the southbound stream has them all.
+fn a_budget_per_call_and_nothing_lost<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let twin = setup::<A>(Config::default());
+    let made = entries(&b, 120);
+    assert_eq!(entries(&twin, 120), made);
+    let changes = b.mgm.subscribe();
+    b.clock.advance(secs(900));
+    twin.clock.advance(secs(900));
+    let mut calls = 0;
+    let mut order = Vec::new();
+    loop {
+        let run = b.mgm.run_timers_some(7).unwrap();
+        calls += 1;
+        assert!(
+            run.expired <= 7,
+            "{} expired for a budget of 7",
+            run.expired
+        );
+        let heard = expired(b.mospf.drain());
+        assert_eq!(heard.len(), run.expired);
+        order.extend(heard);
+        assert_eq!(b.mgm.counters().mfes, 120 - order.len());
+        if !run.more {
+            break;
+        }
+        assert_eq!(run.expired, 7, "a full budget when more is left");
+        assert!(calls < 100, "no progress");
+    }
+    assert_eq!(calls, 18, "120 in calls of 7");
+    assert_eq!(order, made, "the earliest deadline first");
+    assert_eq!(twin.mgm.run_timers().unwrap(), 120);
+    assert_eq!(expired(twin.mospf.drain()), order, "as one unbounded run");
+    let deleted: Vec<Sg<A>> = changes
+        .drain()
+        .into_iter()
+        .map(|c| match c {
+            MfeChange::Deleted { sg, .. } => sg,
+            other => panic!("expected a deletion, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(deleted, made, "the southbound stream");
+    assert_eq!(state(&b.mgm), state(&twin.mgm));
+    assert_eq!(b.pim.drain(), vec![]);
+    // Nothing is due any more until the clock moves on.
+    let idle = b.mgm.run_timers_some(7).unwrap();
+    assert_eq!((idle.expired, idle.more), (0, false));
+}
+
+/// Only the due ones count: of 30 entries, 12 are due; a budget of 5 takes the first 5 and
+/// leaves the others their lifetimes. Between two calls an entry is made (due in 900 s: it
+/// waits its turn) and one is given a lifetime that ends before some of those left: the
+/// next calls take them all in deadline order.
+fn only_due_timers_and_deadline_order<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let made = entries(&b, 30);
+    // Entry i is due at i + 900 s; now it is 911 s: made[0..12] are due.
+    b.clock.advance(secs(881));
+    let before: Vec<Mfe<A>> = made[12..]
+        .iter()
+        .map(|sg| b.mgm.mfe(sg.source, sg.group).unwrap())
+        .collect();
+    let run = b.mgm.run_timers_some(5).unwrap();
+    assert_eq!((run.expired, run.more), (5, true));
+    assert_eq!(expired::<A>(b.mospf.drain()), made[..5].to_vec());
+    let (ns, ng) = (A::far(50), A::grp(50));
+    created(b.mgm.new_packet(k(3), ns, ng).unwrap());
+    let late = made[20];
+    b.mgm
+        .set_mfe_timeout(
+            b.mospf.h,
+            late.source,
+            late.group,
+            Some(std::time::Duration::from_millis(500)),
+        )
+        .unwrap();
+    b.clock.advance(secs(1));
+    b.mospf.drain();
+    let mut order = Vec::new();
+    let mut calls = 0;
+    loop {
+        let run = b.mgm.run_timers_some(5).unwrap();
+        assert!(run.expired <= 5);
+        calls += 1;
+        order.extend(expired::<A>(b.mospf.drain()));
+        if !run.more {
+            break;
+        }
+    }
+    // Now 912 s: made[5..=12] are due (905 s to 912 s), and `late` at 911.5 s.
+    let mut want: Vec<Sg<A>> = made[5..12].to_vec();
+    want.extend([late, made[12]]);
+    assert_eq!(order, want, "deadline order");
+    assert_eq!(calls, 2, "nine in calls of five");
+    assert!(b.mgm.mfe(ns, ng).is_ok(), "the new entry waits its turn");
+    for m in &before[1..] {
+        if m.sg() == late {
+            continue;
+        }
+        let now = b.mgm.mfe(m.source, m.group).unwrap();
+        assert_eq!(now.timeout, m.timeout);
+        assert_eq!(now.expiry, m.expiry.map(|e| e - secs(1)));
+    }
+}
+
+/// With refresh on traffic, an entry that carried packets uses a unit of the budget (its
+/// timer is taken and started again) but is not deleted; the idle ones are.
+fn refreshed_entries_use_the_budget<A: Addrs>() {
+    let b = setup::<A>(Config {
+        refresh_on_traffic: true,
+        ..Config::default()
+    });
+    let made = entries(&b, 6);
+    let mut r = b.mgm.reader().unwrap();
+    for sg in &made[..4] {
+        look(&mut r, k(3), sg.source, sg.group, 1);
+    }
+    b.clock.advance(secs(900));
+    let run = b.mgm.run_timers_some(3).unwrap();
+    assert_eq!((run.expired, run.more), (0, true), "three refreshed");
+    let run = b.mgm.run_timers_some(3).unwrap();
+    assert_eq!(
+        (run.expired, run.more),
+        (2, false),
+        "one refreshed, two idle"
+    );
+    assert_eq!(expired::<A>(b.mospf.drain()), made[4..].to_vec());
+    for sg in &made[..4] {
+        assert_eq!(
+            b.mgm.mfe(sg.source, sg.group).unwrap().expiry,
+            Some(secs(900))
+        );
+    }
+}
+
+/// The wrong-interface stamps whose interval is over are forgotten within the budget too:
+/// `more` holds until they are all gone; the reports are rate-limited as before throughout.
+fn wrong_interface_stamps_in_the_budget<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    let made = entries(&b, 10);
+    for sg in &made {
+        assert!(b
+            .mgm
+            .report_wrong_interface(k(2), sg.source, sg.group)
+            .unwrap());
+    }
+    assert_eq!(b.pim.drain().len(), 10);
+    let first = made[0];
+    assert!(
+        !b.mgm
+            .report_wrong_interface(k(2), first.source, first.group)
+            .unwrap(),
+        "within the interval"
+    );
+    b.clock.advance(secs(3));
+    for want in [true, true, false] {
+        let run = b.mgm.run_timers_some(4).unwrap();
+        assert_eq!((run.expired, run.more), (0, want));
+    }
+    assert!(b
+        .mgm
+        .report_wrong_interface(k(2), first.source, first.group)
+        .unwrap());
+    // Stamped again: its stale first stamp was forgotten, the new one holds.
+    assert!(!b
+        .mgm
+        .report_wrong_interface(k(2), first.source, first.group)
+        .unwrap());
+    let c = b.mgm.counters();
+    assert_eq!((c.wrong_if_notified, c.wrong_if_suppressed), (11, 2));
+    let run = b.mgm.run_timers_some(4).unwrap();
+    assert_eq!(
+        (run.expired, run.more),
+        (0, false),
+        "its interval is not over"
+    );
+}
+
+/// A budget of 0 is refused, and a stopped engine says so; neither changes anything.
+fn bad_budget_and_stopped_engine<A: Addrs>() {
+    let b = setup::<A>(Config::default());
+    entries(&b, 3);
+    b.clock.advance(secs(900));
+    assert!(matches!(
+        b.mgm.run_timers_some(0),
+        Err(Error::OutOfRange { .. })
+    ));
+    assert_eq!(b.mgm.counters().mfes, 3);
+    b.mgm.stop();
+    assert_eq!(b.mgm.run_timers_some(5), Err(Error::Stopped));
+}
+
 both_families!(
     owner_sets_one_entrys_lifetime,
     owner_deletes_one_entry,
@@ -452,4 +680,9 @@ both_families!(
     set_upstream,
     route_changes,
     route_appearing_replaces_the_unrouted_entry,
+    a_budget_per_call_and_nothing_lost,
+    only_due_timers_and_deadline_order,
+    refreshed_entries_use_the_budget,
+    wrong_interface_stamps_in_the_budget,
+    bad_budget_and_stopped_engine,
 );

@@ -430,11 +430,32 @@ impl<A: Family> Control<A> {
     /// Deletes the entries whose lifetime ran out; with refresh on traffic, an entry that
     /// carried packets since the last look starts a new lifetime instead.
     pub(crate) fn run_timers(&mut self, now_ms: u64, out: &mut Outbox<A>) -> usize {
+        self.run_timers_some(now_ms, usize::MAX, out).expired
+    }
+
+    /// As [`Control::run_timers`] for at most `max` due timers (each one a unit, whether its
+    /// entry is deleted or starts a new lifetime). The timers left are the latest due, taken
+    /// first by the next call.
+    pub(crate) fn run_timers_some(
+        &mut self,
+        now_ms: u64,
+        max: usize,
+        out: &mut Outbox<A>,
+    ) -> TimersDone {
         let mut expired = 0;
+        let mut done = 0;
         while let Some(&(deadline, sg)) = self.timers.first() {
             if deadline > now_ms {
                 break;
             }
+            if done == max {
+                return TimersDone {
+                    expired,
+                    units: done,
+                    more: true,
+                };
+            }
+            done += 1;
             self.timers.pop_first();
             let Some(rec) = self.mfes.get_mut(&sg) else {
                 continue;
@@ -455,7 +476,11 @@ impl<A: Family> Control<A> {
             self.delete_mfe(sg, DeleteReason::Expired, out, true);
             expired += 1;
         }
-        expired
+        TimersDone {
+            expired,
+            units: done,
+            more: false,
+        }
     }
 
     /// The public record of an entry; `now_ms` None reports times as of creation bookkeeping
@@ -477,6 +502,16 @@ impl<A: Family> Control<A> {
             oifs: rec.oifs.to_vec(),
         }
     }
+}
+
+/// What one bounded timer run ([`Control::run_timers_some`]) did.
+pub(crate) struct TimersDone {
+    /// Entries deleted.
+    pub(crate) expired: usize,
+    /// Due timers taken: the deleted entries and those given a new lifetime.
+    pub(crate) units: usize,
+    /// Whether a timer is still due.
+    pub(crate) more: bool,
 }
 
 /// True when some protocol's membership on `k` selects traffic of `sg`.

@@ -2,7 +2,8 @@
 //! engine takes with the lock held: the protocols' answers (RPF, creation alerts) are asked
 //! between them, with the lock released.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 
@@ -127,13 +128,24 @@ impl<A: Family> Control<A> {
     }
 }
 
+/// An entry and an interface its packets arrived on, not its incoming one.
+type Pair<A> = (Sg<A>, IfKey<A>);
+
 /// The wrong-interface limiter: at most one report per (entry, arrival interface) per
 /// interval. It is checked before the control lock is taken (a suppressed report costs no
 /// lock) and again under it.
+///
+/// Each stamp is also queued in the order it was made, so forgetting the pairs whose
+/// interval is over takes them from the front of the queue, a budget at a time, instead of
+/// looking at every pair.
 pub(crate) struct WrongIfLimiter<A: Family> {
     /// The interval in milliseconds; `None`: reports are off.
     interval: Option<u64>,
-    last: DashMap<(Sg<A>, IfKey<A>), u64>,
+    last: DashMap<Pair<A>, u64>,
+    /// Every stamp of `last` as (time, pair), in the order made (under the control lock, so
+    /// the times rise but for clock reads racing the lock). A pair stamped again is queued
+    /// again; its older stamp, found stale at the front, is dropped then.
+    stamps: Mutex<VecDeque<(u64, Pair<A>)>>,
     notified: std::sync::atomic::AtomicU64,
     suppressed: std::sync::atomic::AtomicU64,
 }
@@ -144,6 +156,7 @@ impl<A: Family> WrongIfLimiter<A> {
         WrongIfLimiter {
             interval,
             last: DashMap::new(),
+            stamps: Mutex::new(VecDeque::new()),
             notified: Default::default(),
             suppressed: Default::default(),
         }
@@ -173,6 +186,13 @@ impl<A: Family> WrongIfLimiter<A> {
     /// Records a report of (`sg`, `arrival`) sent at `now` (called under the control lock).
     pub(crate) fn stamp(&self, sg: Sg<A>, arrival: IfKey<A>, now: u64) {
         self.last.insert((sg, arrival), now);
+        self.queue().push_back((now, (sg, arrival)));
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Pair<A>)>> {
+        // The queue is consistent after every step that holds it: a panic elsewhere leaves
+        // nothing half-done in it.
+        self.stamps.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts a report that was sent.
@@ -183,9 +203,32 @@ impl<A: Family> WrongIfLimiter<A> {
 
     /// Forgets the pairs whose interval is over at `now`.
     pub(crate) fn expire(&self, now: u64) {
-        if let Some(i) = self.interval {
-            self.last.retain(|_, last| now.saturating_sub(*last) < i);
+        self.expire_some(now, usize::MAX);
+    }
+
+    /// Forgets at most `max` of the pairs whose interval is over at `now` (each stamp taken
+    /// from the queue is a unit, a stale one too); true when some are still due.
+    pub(crate) fn expire_some(&self, now: u64, max: usize) -> bool {
+        let Some(i) = self.interval else {
+            return false;
+        };
+        let over = |t: u64| now.saturating_sub(t) >= i;
+        let mut q = self.queue();
+        let mut done = 0;
+        while let Some(&(t, pair)) = q.front() {
+            if !over(t) {
+                return false;
+            }
+            if done == max {
+                return true;
+            }
+            q.pop_front();
+            done += 1;
+            // Only the pair's last stamp forgets it: a later one keeps it until its own
+            // interval is over.
+            self.last.remove_if(&pair, |_, last| *last == t);
         }
+        false
     }
 
     /// (reports sent, reports suppressed).

@@ -26,41 +26,12 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mgm_igmp::{
-    encode_v2, encode_v3_report, GroupRecord, IgmpConfig, IgmpLimits, IgmpRouter, Subnet,
-};
+use mgm_igmp::{encode_v2, encode_v3_report, GroupRecord};
 
-const IF: u32 = 3;
-const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+mod common;
+use common::{filled, group, host, IF};
+
 const SIZES: [u32; 2] = [10, 200_000];
-
-/// The i-th group: 239.x.y.z from i.
-fn group(i: u32) -> Ipv4Addr {
-    Ipv4Addr::from(0xef00_0000 | (i & 0x00ff_ffff))
-}
-fn host(i: u32) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 1, (i % 250) as u8 + 2)
-}
-
-fn filled(n: u32) -> IgmpRouter {
-    let mut r = IgmpRouter::new(IgmpConfig {
-        limits: IgmpLimits {
-            groups_per_interface: 1 << 20,
-            sources_per_group: 128,
-            memberships_per_host: 1 << 20,
-            hosts_per_interface: 1 << 20,
-        },
-        ..IgmpConfig::default()
-    });
-    r.add_interface(IF, ME, Duration::ZERO);
-    r.set_subnets(IF, &[Subnet::new(ME, 16)]);
-    let t = Duration::from_secs(1);
-    for i in 0..n {
-        r.receive(IF, host(i), &encode_v2(0x16, group(i)), t);
-    }
-    assert_eq!(r.memberships(IF).len(), n as usize);
-    r
-}
 
 fn benches(c: &mut Criterion) {
     for n in SIZES {

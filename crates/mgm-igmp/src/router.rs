@@ -4,7 +4,14 @@
 //! Each group is filed under its earliest timer in one ordered index of the router, so a
 //! message touches only the groups it names and a tick only the groups whose timers are due:
 //! both are logarithmic in the number of groups, as is [`IgmpRouter::next_deadline`].
+//!
+//! **Filed early, moved late.** A group (or a host's membership) is filed at or before its
+//! earliest timer, not always at it: a refresh, which only moves timers later, leaves the
+//! index alone, and the tick that takes the early entry finds nothing due and files it again
+//! at its real time. A report repeated any number of times within a timer's life costs no
+//! index work; the index moves at most once per filed time, in `tick`.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -90,7 +97,8 @@ pub struct GroupState<A = Ipv4Addr> {
     ssq_next: Option<Duration>,
     /// What the engine has been told.
     joined: BTreeSet<Selector<A>>,
-    /// The time this group is filed under in the router's timer index.
+    /// The time this group is filed under in the router's timer index: at or before its
+    /// earliest timer (a refresh does not move it; the tick at that time does).
     wake: Option<Duration>,
 }
 
@@ -200,7 +208,7 @@ pub struct InterfaceState<A = Ipv4Addr> {
     pub counters: IgmpCounters,
     /// Each host's memberships and when they expire: the per-host limit's count, and the
     /// hosts tracked in each group (explicit tracking, for fast leave).
-    hosts: BTreeMap<A, BTreeMap<HostKey<A>, Duration>>,
+    hosts: HostTable<A>,
     /// The same memberships by group, so the hosts still holding a group or a source are
     /// found without a walk of every host.
     members: BTreeSet<Member<A>>,
@@ -313,6 +321,18 @@ pub type MldAction = Action<Ipv6Addr>;
 /// A host's membership: (group, source), the source unspecified for the whole group.
 type HostKey<A> = (A, A);
 
+/// When a host membership expires, and the time it is filed under in the router's expiry
+/// index: at or before `until` (a refresh moves only `until`; the entry filed earlier is
+/// moved when it comes due).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    until: Duration,
+    filed: Duration,
+}
+
+/// Each host's memberships on one interface.
+type HostTable<A> = BTreeMap<A, BTreeMap<HostKey<A>, Held>>;
+
 /// When a host membership expires: (due, ifindex, host, membership).
 type Expiry<A> = (Duration, u32, A, HostKey<A>);
 
@@ -408,23 +428,26 @@ fn admit<P: Protocol>(
     Some(msg)
 }
 
-/// True when `g` has state or there is room for it (a refusal is counted).
-fn has_room<A: Ord>(
-    groups: &BTreeMap<A, GroupState<A>>,
+/// The place of `g` in the table when it has state or there is room for it (a refusal is
+/// counted): one search, whether the group is then created or not.
+fn group_slot<'a, A: Ord>(
+    groups: &'a mut BTreeMap<A, GroupState<A>>,
     counters: &mut IgmpCounters,
     limits: &IgmpLimits,
     g: A,
-) -> bool {
-    if groups.contains_key(&g) || groups.len() < limits.groups_per_interface {
-        return true;
+) -> Option<Entry<'a, A, GroupState<A>>> {
+    let room = groups.len() < limits.groups_per_interface;
+    let slot = groups.entry(g);
+    if room || matches!(slot, Entry::Occupied(_)) {
+        return Some(slot);
     }
     counters.group_limit += 1;
-    false
+    None
 }
 
 /// The per-host table of one interface and the router's expiry index, borrowed together.
 struct HostBook<'a, A> {
-    hosts: &'a mut BTreeMap<A, BTreeMap<HostKey<A>, Duration>>,
+    hosts: &'a mut HostTable<A>,
     members: &'a mut BTreeSet<Member<A>>,
     expiry: &'a mut BTreeSet<Expiry<A>>,
     ifindex: u32,
@@ -443,12 +466,25 @@ impl<A: Family> HostBook<'_, A> {
             return false;
         }
         let entries = self.hosts.entry(self.host).or_default();
-        if let Some(t) = entries.get_mut(&key) {
-            self.expiry.remove(&(*t, self.ifindex, self.host, key));
-            *t = until;
+        if let Some(h) = entries.get_mut(&key) {
+            // A refresh: the entry filed at or before the old expiry stays, unless the new
+            // one comes earlier (a shorter interval since a reload).
+            if until < h.filed {
+                self.expiry.remove(&(h.filed, self.ifindex, self.host, key));
+                self.expiry.insert((until, self.ifindex, self.host, key));
+                h.filed = until;
+            }
+            h.until = until;
         } else if entries.len() < self.limit {
-            entries.insert(key, until);
+            entries.insert(
+                key,
+                Held {
+                    until,
+                    filed: until,
+                },
+            );
             self.members.insert((key.0, key.1, self.host));
+            self.expiry.insert((until, self.ifindex, self.host, key));
         } else {
             counters.host_limit += 1;
             if entries.is_empty() {
@@ -456,7 +492,6 @@ impl<A: Family> HostBook<'_, A> {
             }
             return false;
         }
-        self.expiry.insert((until, self.ifindex, self.host, key));
         true
     }
 
@@ -465,8 +500,8 @@ impl<A: Family> HostBook<'_, A> {
         let Some(entries) = self.hosts.get_mut(&self.host) else {
             return;
         };
-        if let Some(t) = entries.remove(&key) {
-            self.expiry.remove(&(t, self.ifindex, self.host, key));
+        if let Some(h) = entries.remove(&key) {
+            self.expiry.remove(&(h.filed, self.ifindex, self.host, key));
             self.members.remove(&(key.0, key.1, self.host));
         }
         if entries.is_empty() {
@@ -614,7 +649,12 @@ impl<P: Protocol> Router<P> {
         let lo = (group, P::Addr::UNSPECIFIED, P::Addr::UNSPECIFIED);
         let hi = (group, max_addr(), max_addr());
         for &(_, source, host) in st.members.range(lo..=hi) {
-            let Some(&until) = st.hosts.get(&host).and_then(|e| e.get(&(group, source))) else {
+            let Some(until) = st
+                .hosts
+                .get(&host)
+                .and_then(|e| e.get(&(group, source)))
+                .map(|h| h.until)
+            else {
                 continue;
             };
             let rec = out.entry(host).or_default();
@@ -666,7 +706,11 @@ impl<P: Protocol> Router<P> {
                 if let Some(s) = gs.sources.keys().find(|s| !P::valid_source(**s)) {
                     return Err(format!("interface {i}: source {s} of {g} in the state"));
                 }
-                if gs.wake != gs.next_timer() {
+                let early = match (gs.wake, gs.next_timer()) {
+                    (Some(w), Some(t)) => w <= t,
+                    (w, t) => w.is_none() && t.is_none(),
+                };
+                if !early {
                     return Err(format!(
                         "interface {i}: {g} filed at {:?}, due {:?}",
                         gs.wake,
@@ -691,9 +735,13 @@ impl<P: Protocol> Router<P> {
                         entries.len()
                     ));
                 }
-                for (key, t) in entries {
-                    if !self.host_expiry.contains(&(*t, *i, *h, *key)) {
-                        return Err(format!("interface {i}: host {h} {key:?} never expires"));
+                for (key, held) in entries {
+                    if held.filed > held.until
+                        || !self.host_expiry.contains(&(held.filed, *i, *h, *key))
+                    {
+                        return Err(format!(
+                            "interface {i}: host {h} {key:?} not filed at or before its expiry: {held:?}"
+                        ));
                     }
                     if !st.members.contains(&(key.0, key.1, *h)) {
                         return Err(format!(
@@ -895,8 +943,8 @@ impl<P: Protocol> Router<P> {
             }
         }
         for (host, entries) in &st.hosts {
-            for (key, t) in entries {
-                self.host_expiry.remove(&(*t, ifindex, *host, *key));
+            for (key, h) in entries {
+                self.host_expiry.remove(&(h.filed, ifindex, *host, *key));
             }
         }
         st.groups
@@ -934,6 +982,8 @@ impl<P: Protocol> Router<P> {
 
     /// The earliest time [`IgmpRouter::tick`] has something to do. Reads the first entry
     /// of the timer index and each interface's querier timers: it does not visit groups.
+    /// After a refresh it may be early (the module's docs: filed early, moved late): the
+    /// tick then finds nothing due and only files the entry again, never late.
     ///
     /// ```
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
@@ -1101,9 +1151,9 @@ impl<P: Protocol> Router<P> {
             counters.invalid_groups += 1;
             return;
         }
-        if !has_room(groups, counters, &cfg.limits, g) {
+        let Some(slot) = group_slot(groups, counters, &cfg.limits, g) else {
             return;
-        }
+        };
         let mut book = HostBook {
             hosts,
             members,
@@ -1119,7 +1169,7 @@ impl<P: Protocol> Router<P> {
         if !book.charge(counters, (g, P::Addr::UNSPECIFIED), until) {
             return;
         }
-        let gs = groups.entry(g).or_default();
+        let gs = slot.or_default();
         gs.group_timer = Some(until);
         gs.old_host_until = Some(until);
         if cfg.fast_leave && released {
@@ -1249,8 +1299,13 @@ impl<P: Protocol> Router<P> {
                     // IS_IN, TO_IN: the host is in INCLUDE mode with these sources.
                     released = book.include_only(g, &sources);
                 }
-                if !sources.is_empty() && has_room(groups, counters, &cfg.limits, g) {
-                    let gs = groups.entry(g).or_default();
+                let slot = if sources.is_empty() {
+                    None
+                } else {
+                    group_slot(groups, counters, &cfg.limits, g)
+                };
+                if let Some(slot) = slot {
+                    let gs = slot.or_default();
                     for &s in &sources {
                         if !gs.sources.contains_key(&s)
                             && gs.sources.len() >= cfg.limits.sources_per_group
@@ -1281,12 +1336,14 @@ impl<P: Protocol> Router<P> {
                     }
                 }
             }
-            2 | 4 if has_room(groups, counters, &cfg.limits, g) => {
-                // IS_EX, TO_EX: EXCLUDE mode covers the sources the host named.
-                released = book.release_sources_except(g, &[]);
-                if book.charge(counters, (g, P::Addr::UNSPECIFIED), now + gmi) {
-                    groups.entry(g).or_default().group_timer = Some(now + gmi);
-                    touched.push(g);
+            2 | 4 => {
+                if let Some(slot) = group_slot(groups, counters, &cfg.limits, g) {
+                    // IS_EX, TO_EX: EXCLUDE mode covers the sources the host named.
+                    released = book.release_sources_except(g, &[]);
+                    if book.charge(counters, (g, P::Addr::UNSPECIFIED), now + gmi) {
+                        slot.or_default().group_timer = Some(now + gmi);
+                        touched.push(g);
+                    }
                 }
             }
             6 => {
@@ -1402,9 +1459,17 @@ impl<P: Protocol> Router<P> {
                 continue;
             };
             if let Some(entries) = st.hosts.get_mut(&host) {
-                if entries.get(&key) == Some(&t) {
-                    entries.remove(&key);
-                    st.members.remove(&(key.0, key.1, host));
+                match entries.get_mut(&key) {
+                    // Refreshed since it was filed: filed again at its expiry, later than now.
+                    Some(h) if h.filed == t && h.until > now => {
+                        h.filed = h.until;
+                        self.host_expiry.insert((h.until, ifindex, host, key));
+                    }
+                    Some(h) if h.filed == t => {
+                        entries.remove(&key);
+                        st.members.remove(&(key.0, key.1, host));
+                    }
+                    _ => {}
                 }
                 if entries.is_empty() {
                     st.hosts.remove(&host);
@@ -1501,14 +1566,20 @@ impl<P: Protocol> Router<P> {
         });
         let changes: Vec<Action<P::Addr>> = leaves.chain(joins).collect();
         gs.joined = wanted;
-        if let Some(t) = gs.wake.take() {
-            self.wakes.remove(&(t, ifindex, g));
+        let idle = gs.idle();
+        let next = if idle { None } else { gs.next_timer() };
+        // Filed at or before the next timer already (a refresh): left where it is.
+        if !matches!((gs.wake, next), (Some(w), Some(t)) if w <= t) {
+            if let Some(w) = gs.wake.take() {
+                self.wakes.remove(&(w, ifindex, g));
+            }
+            if let Some(t) = next {
+                gs.wake = Some(t);
+                self.wakes.insert((t, ifindex, g));
+            }
         }
-        if gs.idle() {
+        if idle {
             st.groups.remove(&g);
-        } else if let Some(t) = gs.next_timer() {
-            gs.wake = Some(t);
-            self.wakes.insert((t, ifindex, g));
         }
         out.extend(sends.into_iter().map(|query| Action::Send {
             ifindex,

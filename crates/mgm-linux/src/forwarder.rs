@@ -200,6 +200,9 @@ pub struct Pumped {
     pub more: bool,
 }
 
+/// How many entries [`Forwarder::new`] installs itself; later pumps install the rest.
+const FIRST_PAGE: usize = 256;
+
 /// How many units of work [`Forwarder::handle_upcall`] does on the queued changes after the
 /// engine's call; the caller's pump does the rest.
 const UPCALL_CHANGES: usize = 8;
@@ -252,10 +255,42 @@ pub struct Forwarder<A: MrouteFamily, K: Kernel<A>> {
 }
 
 impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
-    /// Subscribes to `mgm` and installs the entries it already has.
+    /// Subscribes to `mgm` and installs the entries it already has, as a resync does
+    /// ([`Forwarder::pump_some`]): the first page (at most 256 entries) in this call, the rest
+    /// a page within each later pump's budget, with the changes made meanwhile applied after
+    /// them in stream order. So no call does more than a bounded amount of work however large
+    /// the table; [`Forwarder::pending`] says whether entries are still to install, and
+    /// [`Forwarder::pump`] installs them all at once.
     ///
     /// # Errors
-    /// The first error met installing the existing entries (the others are still tried).
+    /// The first error met installing the first page's entries (the others are still
+    /// tried); [`LinuxError::Engine`] when the engine is stopped.
+    ///
+    /// ```
+    /// # use mgm_linux::{Forwarder, Kernel, KernelCounters};
+    /// # use mgm_linux::mroute::VifCounters;
+    /// # use mgm::{IfKey, Mgm, Sg};
+    /// # use std::{io, net::Ipv4Addr};
+    /// # #[derive(Default)] struct Table;
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn del_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn add_mfc(&mut self, _: Sg<Ipv4Addr>, _: u16, _: &[u16]) -> io::Result<()> { Ok(()) }
+    /// #     fn del_mfc(&mut self, _: Sg<Ipv4Addr>) -> io::Result<()> { Ok(()) }
+    /// #     fn sg_counters(&self, _: Sg<Ipv4Addr>) -> io::Result<KernelCounters> { Ok(KernelCounters::default()) }
+    /// #     fn vif_counters(&self, _: u16) -> io::Result<VifCounters> { Ok(VifCounters::default()) }
+    /// # }
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// for i in 0..300u32 {
+    ///     let g = Ipv4Addr::from(0xef00_0000 + i);
+    ///     mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), g).unwrap();
+    /// }
+    /// let mut f = Forwarder::new(mgm.clone(), Table).unwrap();
+    /// assert_eq!(f.installed().len(), 256, "the first page");
+    /// assert!(f.pending());
+    /// while f.pump_some(8).more {}
+    /// assert_eq!(f.installed().len(), 300);
+    /// ```
     pub fn new(mgm: Mgm<A>, kernel: K) -> Result<Self, LinuxError> {
         let changes = mgm.subscribe();
         let mut f = Forwarder {
@@ -263,27 +298,17 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
             kernel,
             changes,
             held: VecDeque::new(),
-            resync: None,
+            // The subscription's stream starts empty: a walk from the first key brings in
+            // what the engine has, exactly as after a resync marker.
+            resync: Some(None),
             vifs: VifTable::new(MAXVIFS),
             installed: BTreeMap::new(),
             counters: ForwarderCounters::default(),
             sync_cursor: None,
         };
-        let mut after = None;
-        let mut first_err = None;
-        loop {
-            let page = f.mgm.mfes(after, 256)?;
-            for m in &page.items {
-                if let Err(e) = f.install(m) {
-                    first_err.get_or_insert(e);
-                }
-            }
-            after = page.items.last().map(Mfe::sg);
-            if !page.more {
-                break;
-            }
-        }
-        match first_err {
+        let mut errs = Vec::new();
+        f.resync_some(FIRST_PAGE, &mut errs);
+        match errs.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(f),
         }
@@ -779,23 +804,76 @@ impl<A: MrouteFamily, K: Kernel<A>> Forwarder<A, K> {
         Ok(out)
     }
 
-    /// Applies the last changes, then removes every entry and VIF from the kernel. Returns
-    /// the errors met.
+    /// Applies the last changes, then removes every entry and VIF from the kernel, in one
+    /// call however large the table ([`Forwarder::shutdown_some`] to the end). Returns the
+    /// errors met.
     pub fn shutdown(&mut self) -> Vec<LinuxError> {
-        let mut errs = self.pump();
-        let sgs: Vec<Sg<A>> = self.installed.keys().copied().collect();
+        let mut errs = Vec::new();
+        loop {
+            let p = self.shutdown_some(256);
+            errs.extend(p.errors);
+            if !p.more {
+                return errs;
+            }
+        }
+    }
+
+    /// As [`Forwarder::shutdown`], with at most `max` units of work: the changes still to
+    /// apply first (as [`Forwarder::pump_some`] counts them), then one unit per entry
+    /// removed from the kernel; the VIFs go (at most [`MAXVIFS`] calls) in the call that
+    /// finds no entry left. Call it until `more` is false. Changes the engine makes meanwhile
+    /// are applied, then removed in turn: stop what makes them (the protocols) first.
+    ///
+    /// ```
+    /// # use mgm_linux::{Forwarder, Kernel, KernelCounters};
+    /// # use mgm_linux::mroute::VifCounters;
+    /// # use mgm::{IfKey, Mgm, Sg};
+    /// # use std::{io, net::Ipv4Addr};
+    /// # #[derive(Default)] struct Table;
+    /// # impl Kernel<Ipv4Addr> for Table {
+    /// #     fn add_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn del_vif(&mut self, _: u16, _: u32) -> io::Result<()> { Ok(()) }
+    /// #     fn add_mfc(&mut self, _: Sg<Ipv4Addr>, _: u16, _: &[u16]) -> io::Result<()> { Ok(()) }
+    /// #     fn del_mfc(&mut self, _: Sg<Ipv4Addr>) -> io::Result<()> { Ok(()) }
+    /// #     fn sg_counters(&self, _: Sg<Ipv4Addr>) -> io::Result<KernelCounters> { Ok(KernelCounters::default()) }
+    /// #     fn vif_counters(&self, _: u16) -> io::Result<VifCounters> { Ok(VifCounters::default()) }
+    /// # }
+    /// let mgm = Mgm::<Ipv4Addr>::default();
+    /// let mut f = Forwarder::new(mgm.clone(), Table).unwrap();
+    /// for g in 1..=5 {
+    ///     mgm.new_packet(IfKey::new(1), Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(239, 0, 0, g)).unwrap();
+    /// }
+    /// let p = f.shutdown_some(4);
+    /// assert_eq!((p.applied, p.more, f.installed().len()), (4, true, 4), "four changes applied");
+    /// let p = f.shutdown_some(4);
+    /// assert_eq!((p.applied, p.more, f.installed().len()), (4, true, 2), "the last change, three removed");
+    /// let p = f.shutdown_some(4);
+    /// assert_eq!((p.applied, p.more, f.installed().len()), (2, false, 0));
+    /// assert_eq!(f.vifs().iter().count(), 0, "the VIFs went last");
+    /// ```
+    pub fn shutdown_some(&mut self, max: usize) -> Pumped {
+        let mut out = self.pump_some(max);
+        if out.more {
+            return out;
+        }
+        let left = max - out.applied;
+        let sgs: Vec<Sg<A>> = self.installed.keys().take(left).copied().collect();
         for sg in sgs {
             if let Err(e) = self.uninstall(sg) {
-                errs.push(e);
+                out.errors.push(e);
+            }
+            out.applied += 1;
+        }
+        if self.installed.is_empty() {
+            let ifs: Vec<u32> = self.vifs.iter().map(|(_, i)| i).collect();
+            for i in ifs {
+                if let Err(e) = self.remove_interface(i) {
+                    out.errors.push(e);
+                }
             }
         }
-        let ifs: Vec<u32> = self.vifs.iter().map(|(_, i)| i).collect();
-        for i in ifs {
-            if let Err(e) = self.remove_interface(i) {
-                errs.push(e);
-            }
-        }
-        errs
+        out.more = !self.installed.is_empty() || self.pending();
+        out
     }
 }
 
@@ -1122,6 +1200,100 @@ mod tests {
             want.keys().collect::<Vec<_>>()
         );
         assert_eq!(f.kernel().mfcs[&Sg::new(s_kept, g(1))], (0, vec![]));
+    }
+
+    /// The i-th (S,G) of a large table: sources 198.51.100.2.. over groups 239.0.x.y.
+    fn nth(i: u32) -> (Ipv4Addr, Ipv4Addr) {
+        (
+            Ipv4Addr::new(198, 51, 100, 2 + (i % 4) as u8),
+            Ipv4Addr::from(0xef00_0000 + i / 4),
+        )
+    }
+
+    #[test]
+    fn the_first_install_goes_in_pages_with_the_changes_after_it() {
+        let (mgm, igmp, _ev) = igmp_engine(mgm::Config::default().queue_capacity);
+        for i in 0..600 {
+            let (s, g) = nth(i);
+            mgm.new_packet(IfKey::new(10), s, g).unwrap();
+        }
+        // A member of the first group: its entries have an oif.
+        let first = nth(0).1;
+        mgm.add_membership(igmp, Selector::Group(first), IfKey::new(20), JOIN)
+            .unwrap();
+        let mut f = Forwarder::new(mgm.clone(), FakeKernel::default()).unwrap();
+        let c = f.counters();
+        assert_eq!((c.mfc_adds, c.mfc_dels), (FIRST_PAGE as u64, 0));
+        assert_eq!(f.kernel().mfcs.len(), FIRST_PAGE, "the first page only");
+        assert!(f.pending());
+        let member = f.vifs().vif_of(20).unwrap();
+        assert_eq!(
+            f.kernel().mfcs[&Sg::new(nth(0).0, first)],
+            (0, vec![member])
+        );
+        // While the walk goes on: an entry behind it goes, one ahead of it goes, and a new
+        // one appears at the end of the key space.
+        let behind = nth(1);
+        let ahead = nth(590);
+        let (routing, _rev) = mgm
+            .register(0x4137_0016, 1, Arc::new(DefaultHooks))
+            .unwrap();
+        mgm.take_interface(routing, IfKey::new(10)).unwrap();
+        mgm.delete_mfe(routing, behind.0, behind.1).unwrap();
+        mgm.delete_mfe(routing, ahead.0, ahead.1).unwrap();
+        let late = (
+            Ipv4Addr::new(198, 51, 100, 9),
+            Ipv4Addr::new(239, 255, 0, 1),
+        );
+        mgm.new_packet(IfKey::new(10), late.0, late.1).unwrap();
+        let mut calls = 0;
+        while pump_checked(&mut f, 8).more {
+            calls += 1;
+            assert!(calls < 1000, "no progress");
+        }
+        assert!(calls >= (600 - FIRST_PAGE) / 8, "{calls} calls of 8");
+        let want = engine_table(&f, &mgm);
+        assert_eq!(want.len(), 599);
+        assert!(!want.contains_key(&Sg::new(behind.0, behind.1)));
+        assert!(!want.contains_key(&Sg::new(ahead.0, ahead.1)));
+        assert!(want.contains_key(&Sg::new(late.0, late.1)));
+        assert_eq!(f.kernel().mfcs, want, "the kernel's MFCs are the engine's");
+    }
+
+    #[test]
+    fn a_forwarder_on_a_stopped_engine_is_refused() {
+        let mgm = Mgm::<Ipv4Addr>::default();
+        mgm.stop();
+        let e = Forwarder::new(mgm, FakeKernel::default()).err().unwrap();
+        assert!(matches!(e, LinuxError::Engine(mgm::Error::Stopped)), "{e}");
+    }
+
+    #[test]
+    fn shutdown_goes_in_budgets_and_leaves_nothing() {
+        let (mgm, _igmp, _ev) = igmp_engine(mgm::Config::default().queue_capacity);
+        for i in 0..100 {
+            let (s, g) = nth(i);
+            mgm.new_packet(IfKey::new(10), s, g).unwrap();
+        }
+        let mut f = Forwarder::new(mgm.clone(), FakeKernel::default()).unwrap();
+        f.add_interface(20).unwrap();
+        assert_eq!(f.kernel().mfcs.len(), 100);
+        let calls = |c: ForwarderCounters| c.mfc_adds + c.mfc_dels;
+        let mut rounds = 0;
+        loop {
+            let before = calls(f.counters());
+            let p = f.shutdown_some(16);
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            assert!(p.applied <= 16 && calls(f.counters()) - before <= 16);
+            rounds += 1;
+            if !p.more {
+                break;
+            }
+            assert!(!f.kernel().vifs.is_empty(), "the VIFs go last");
+        }
+        assert_eq!(rounds, 7, "100 entries in calls of 16");
+        assert!(f.kernel().mfcs.is_empty() && f.kernel().vifs.is_empty());
+        assert!(f.installed().is_empty() && f.vifs().iter().next().is_none());
     }
 
     #[test]

@@ -458,9 +458,11 @@ fn run(
     // Kernel counters still to copy this second (limits.counter_sync_per_second), a slice
     // per turn.
     let mut sync_due = 0usize;
+    // The engine's due timers, a slice per turn until none is left.
+    let mut timers_due = false;
     while !term.load(Ordering::Relaxed) {
         let now = d.now();
-        let wait = if !work.is_empty() || sync_due > 0 || d.fwd.pending() {
+        let wait = if !work.is_empty() || sync_due > 0 || timers_due || d.fwd.pending() {
             0
         } else {
             d.igmp
@@ -531,12 +533,15 @@ fn run(
         if last_timers.elapsed() >= Duration::from_secs(1) {
             last_timers = Instant::now();
             let t = d.watch.begin();
-            if let Err(e) = d.mgm.run_timers() {
-                warn!("run_timers: {e}");
-            }
+            timers_due = true;
             d.flush_logs(Instant::now());
-            d.watch.end(t, "engine timers");
+            d.watch.end(t, "logs");
             sync_due = d.sync_per_second;
+        }
+        if timers_due {
+            let t = d.watch.begin();
+            timers_due = d.run_timers();
+            d.watch.end(t, "engine timers");
         }
         if sync_due > 0 {
             let t = d.watch.begin();
@@ -1078,6 +1083,25 @@ impl Daemon {
         }
         self.housekeeping();
         self.watch.end(t, "mroute messages");
+    }
+
+    /// Runs the engine's due timers for at most a slice; true when some are still due.
+    fn run_timers(&mut self) -> bool {
+        let start = Instant::now();
+        loop {
+            match self.mgm.run_timers_some(CLOCK_EVERY) {
+                Ok(run) if run.more => {
+                    if timing::slice_over(start) {
+                        return true;
+                    }
+                }
+                Ok(_) => return false,
+                Err(e) => {
+                    warn!("run_timers: {e}");
+                    return false;
+                }
+            }
+        }
     }
 
     /// Copies the kernel counters of at most `due` entries, for at most a slice; returns how
