@@ -138,6 +138,23 @@ v4_joined() { ctl --json memberships | grep -q "(\*,$G4)"; }
 # The receiver's kernel has joined (and reported) once the group is in /proc/net/igmp6.
 kernel_joined() { nx "$1" grep -q "$2" /proc/net/igmp6; }
 
+# The leaver: rcv's receiver of $G (it leaves when $RUN/leave appears) and the sniffer of
+# $G on rcv's link, their results in $OUT; sets PG and PN. Returns once rcv's kernel has
+# joined, mgmd has heard it and the sniffer reads.
+start_leaver() {
+    ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" recv6 --group $G --ifname rcv0 \
+        --leave-file "$RUN/leave" --duration 60 >"$OUT/recv_g.json" &
+    PG=$!
+    ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" sniff6 --ifname rcv0 --group $G \
+        --ready-file "$RUN/sniffing" --stop-file "$RUN/stop" --duration 60 >"$OUT/sniff_g.json" &
+    PN=$!
+    PIDS+=("$PG" "$PN")
+    wait_for 20 kernel_joined rcv ff0e0000000000000000000000010003 ||
+        { echo "e2e_ipv6: rcv did not join $G in 20 s" >&2; return 1; }
+    wait_for 10 mld_joined || { echo "e2e_ipv6: mgmd did not hear the MLD join of $G" >&2; return 1; }
+    wait_for 20 test -e "$RUN/sniffing" || { echo "e2e_ipv6: the sniffer did not start" >&2; return 1; }
+}
+
 [ -x "$MGMD" ] || { echo "e2e_ipv6: $MGMD missing (cargo build)" >&2; exit 1; }
 topology
 
@@ -162,27 +179,19 @@ touch "$RUN/stop4"
 wait "$P4" || true
 
 # 2.-4. The IPv6 receivers, the sniffer on rcv's link, the flow.
-ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" recv6 --group $G --ifname rcv0 \
-    --leave-file "$RUN/leave" --duration 60 >"$OUT/recv_g.json" &
-PG=$!
 ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" recv6 --group $GS --source $S1 --ifname rcv0 \
     --stop-file "$RUN/stop" --duration 60 >"$OUT/recv_ssm.json" &
 PS=$!
 ip netns exec "${P}late" "$PY" "$HERE/mcast.py" recv6 --group $G --ifname late0 \
     --join-file "$RUN/late" --stop-file "$RUN/stop" --duration 60 >"$OUT/recv_late.json" &
 PL=$!
-ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" sniff6 --ifname rcv0 --group $G \
-    --ready-file "$RUN/sniffing" --stop-file "$RUN/stop" --duration 60 >"$OUT/sniff_g.json" &
-PN=$!
 ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" sniff6 --ifname rcv0 --group $GS \
     --ready-file "$RUN/sniffing_ssm" --stop-file "$RUN/stop" --duration 60 >"$OUT/sniff_ssm.json" &
 PN2=$!
-PIDS+=("$PG" "$PS" "$PL" "$PN" "$PN2")
-wait_for 20 kernel_joined rcv ff0e0000000000000000000000010003 ||
-    { echo "e2e_ipv6: rcv did not join $G in 20 s" >&2; exit 1; }
-wait_for 10 mld_joined || { echo "e2e_ipv6: mgmd did not hear the MLD join of $G" >&2; exit 1; }
+PIDS+=("$PS" "$PL" "$PN2")
+start_leaver || exit 1
 wait_for 10 ssm_joined || { echo "e2e_ipv6: mgmd did not hear the MLD join of ($S1, $GS)" >&2; exit 1; }
-wait_for 20 test -e "$RUN/sniffing" -a -e "$RUN/sniffing_ssm" || { echo "e2e_ipv6: the sniffers did not start" >&2; exit 1; }
+wait_for 20 test -e "$RUN/sniffing_ssm" || { echo "e2e_ipv6: the sniffers did not start" >&2; exit 1; }
 # A first burst sets the entries up (their first datagram takes the upcall path).
 nx snd "$PY" "$HERE/mcast.py" send6 --src $S1 --ifname snd0 --group $G --group $GS --count 20 --tag W >"$OUT/send_w.json"
 sleep 0.3
@@ -236,17 +245,7 @@ OUT=$RUN/fast
 mkdir -p "$OUT"
 read -r mifs_run mf6cs_run vifs_run mfcs_run < <(kernel_state)
 v4_forwarding=$(nx rtr cat /proc/sys/net/ipv4/conf/all/mc_forwarding)
-ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" recv6 --group $G --ifname rcv0 \
-    --leave-file "$RUN/leave" --duration 60 >"$OUT/recv_g.json" &
-PG=$!
-ip netns exec "${P}rcv" "$PY" "$HERE/mcast.py" sniff6 --ifname rcv0 --group $G \
-    --ready-file "$RUN/sniffing" --stop-file "$RUN/stop" --duration 60 >"$OUT/sniff_g.json" &
-PN=$!
-PIDS+=("$PG" "$PN")
-wait_for 20 kernel_joined rcv ff0e0000000000000000000000010003 ||
-    { echo "e2e_ipv6: rcv did not join $G in 20 s" >&2; exit 1; }
-wait_for 10 mld_joined || { echo "e2e_ipv6: mgmd (fast leave) did not hear the MLD join" >&2; exit 1; }
-wait_for 20 test -e "$RUN/sniffing" || { echo "e2e_ipv6: the sniffer did not start" >&2; exit 1; }
+start_leaver || exit 1
 nx snd "$PY" "$HERE/mcast.py" send6 --src $S1 --ifname snd0 --group $G --count 20 --tag W >"$OUT/send_w.json"
 sleep 0.3
 nx snd "$PY" "$HERE/mcast.py" send6 --src $S1 --ifname snd0 --group $G --count 1000 \

@@ -127,9 +127,10 @@ impl<A> Default for Wanted<A> {
 }
 
 impl<A: Af> Wanted<A> {
-    /// The state of a checked configuration and the joins in family `A`: every interface
-    /// (IGMP on it as its `igmp` says, MLD where IPv6 runs unless `mld = false`), and the
-    /// routes, mroutes and joins whose addresses are of the family.
+    /// The state of a checked configuration and the joins in family `A`, for a family that
+    /// runs ([`Config::families`] says which do at start): every interface (IGMP on it as
+    /// its `igmp` says, MLD unless `mld = false`), and the routes, mroutes and joins whose
+    /// addresses are of the family.
     ///
     /// ```
     /// use mgmd::{config::Config, plan::Wanted};
@@ -157,16 +158,13 @@ impl<A: Af> Wanted<A> {
             igmp: Some(igmp),
             ..Wanted::default()
         };
-        let ipv6 = config.families().ipv6;
         for i in &config.interfaces {
             w.interfaces.insert(
                 i.name.clone(),
                 IfaceWanted {
-                    igmp: if v6 {
-                        ipv6 && i.mld != Some(false)
-                    } else {
-                        i.igmp
-                    },
+                    // The IPv6 state is asked for only where IPv6 runs: MLD runs on every
+                    // interface there but those that say `mld = false`.
+                    igmp: if v6 { i.mld != Some(false) } else { i.igmp },
                     input: i.input_policy(igmp.input),
                 },
             );

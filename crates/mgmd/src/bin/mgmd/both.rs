@@ -233,18 +233,25 @@ impl Mgmd {
         let mut joins = self.joins().to_vec();
         let what = changes::edit(&mut config, &mut joins, command)?;
         config.check()?;
-        let wanted = config.families();
-        for (name, wants, runs) in [
-            (Ipv4Addr::NAME, wanted.ipv4, self.v4.is_some()),
-            (Ipv6Addr::NAME, wanted.ipv6, self.v6.is_some()),
-        ] {
-            if wants && !runs {
-                let e = format!(
-                    "{what}: {name} is not running (nothing of it was configured at start): put it in the configuration file and restart mgmd"
-                );
-                info!("control: {e}");
-                return Err(e);
-            }
+        let v6 = match command {
+            Command::MrouteAdd(m) => m.group.is_ipv6(),
+            Command::MrouteDel(m) => m.group.is_ipv6(),
+            Command::RouteAdd(r) => r.prefix.address.is_ipv6(),
+            Command::RouteDel(p) => p.address.is_ipv6(),
+            Command::Join(j) | Command::Leave(j) => j.group.is_ipv6(),
+            _ => false,
+        };
+        let (name, runs) = if v6 {
+            (Ipv6Addr::NAME, self.v6.is_some())
+        } else {
+            (Ipv4Addr::NAME, self.v4.is_some())
+        };
+        if !runs {
+            let e = format!(
+                "{what}: {name} is not running (nothing of it was configured at start): put it in the configuration file and restart mgmd"
+            );
+            info!("control: {e}");
+            return Err(e);
         }
         let r = self.apply(config, joins, Vec::new());
         match &r {
