@@ -1514,9 +1514,10 @@ impl<A: Fam> Daemon<A> {
             ipv6: None,
         };
         let t = format!(
-            "{}: uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
+            "{}: uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONG{}, longest handling delay {} us; kernel: {} {}, {} {}; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
             A::NAME, self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
-            f.nocache, f.wrongvif, us(self.watch.upcalls.max), f.mfc_adds, f.mfc_dels, f.errors,
+            f.nocache, f.wrongvif, A::VIF, us(self.watch.upcalls.max), f.mfc_adds, A::CALLS.add_mfc,
+            f.mfc_dels, A::CALLS.del_mfc, f.errors,
             v.control_served, v.control_refused_busy, v.control_bad_requests, v.control_timed_out, suppressed
         );
         (v, t)
@@ -1562,9 +1563,23 @@ impl<A: Fam> Daemon<A> {
 
     fn interfaces(&self) -> (Value, String) {
         let mut rows = Vec::new();
+        // IPv4's columns as they always were; IPv6's link-local addresses are wider.
+        let aw = if A::FAMILY == reply::AddressFamily::Ipv4 {
+            16
+        } else {
+            26
+        };
         let mut t = format!(
-            "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
-            "NAME", "IFINDEX", "STATE", "VIF", "ADDRESS", "OWNER", "IGMP", "IN_PKTS", "OUT_PKTS"
+            "{:<10} {:>7} {:<6} {:>4} {:<aw$} {:<8} {:<6} {:>10} {:>10}\n",
+            "NAME",
+            "IFINDEX",
+            "STATE",
+            A::VIF,
+            "ADDRESS",
+            "OWNER",
+            A::PROTOCOL,
+            "IN_PKTS",
+            "OUT_PKTS"
         );
         let infos = self.mgm.interfaces();
         for i in &self.ifaces {
@@ -1583,7 +1598,7 @@ impl<A: Fam> Daemon<A> {
                 .get(&i.ifindex)
                 .and_then(Self::querier);
             t += &format!(
-                "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
+                "{:<10} {:>7} {:<6} {:>4} {:<aw$} {:<8} {:<6} {:>10} {:>10}\n",
                 i.name,
                 ifindex.map_or("-".into(), |x| x.to_string()),
                 i.link.as_str(),
