@@ -1969,3 +1969,26 @@ impl<A: Fam> Daemon<A> {
         (json!(rows), t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mroute_open_error;
+    use std::io;
+
+    #[test]
+    fn a_kernel_without_multicast_routing_in_a_family_is_named() {
+        // What MRT6_INIT and the raw ICMPv6 socket give on a kernel without IPv6 multicast
+        // routing (ENOPROTOOPT) or without IPv6 (EAFNOSUPPORT).
+        for errno in super::NO_MROUTE_ERRNOS {
+            let e = mroute_open_error(&io::Error::from_raw_os_error(errno), "IPv6 mroute socket");
+            assert!(
+                e.starts_with("IPv6 mroute socket: ") && e.contains("CONFIG_IPV6_MROUTE"),
+                "{e}"
+            );
+        }
+        let busy = io::Error::from(io::ErrorKind::AddrInUse);
+        assert!(
+            mroute_open_error(&busy, "IPv4 mroute socket").contains("only one multicast router")
+        );
+    }
+}
