@@ -174,7 +174,7 @@ pub fn run<P: Link>(input: Input<P::Msg>) {
     let mut joined = Joined::new();
     let mut now = Duration::ZERO;
     for (i, a) in P::IFACES {
-        let acts = r.add_interface(i, a, now);
+        let acts = r.add_interface(i, a, now).expect("the driver's addresses are valid");
         follow::<P>(&mut joined, &acts);
     }
     for step in input.steps.into_iter().take(MAX_STEPS) {
@@ -243,7 +243,7 @@ pub fn run<P: Link>(input: Input<P::Msg>) {
                     joined.get(&i).is_none_or(|s| s.is_empty()),
                     "leaves of {i} incomplete"
                 );
-                let acts = r.add_interface(i, a, now);
+                let acts = r.add_interface(i, a, now).expect("the driver's addresses are valid");
                 follow::<P>(&mut joined, &acts);
             }
         }

@@ -2,23 +2,76 @@
 //! presence, memberships, and the disable/enable bracket of ownership changes.
 //!
 //! The bracket and its replay are [`IgmpMemberships`], generic over the address family (IGMP
-//! on IPv4, MLD on IPv6): [`IgmpClient`] uses it for the IPv4 router of `mgmd`, and any other
-//! IGMP or MLD client of the engine can use it alone.
+//! on IPv4, MLD on IPv6). [`RouterClient`] is the router of either protocol with it:
+//! [`IgmpClient`] (IPv4) and [`MldClient`] (IPv6), the routers of `mgmd`; any other IGMP or
+//! MLD client of the engine can use the bracket alone.
 
 mod memberships;
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mgm::{DefaultHooks, Event, EventReceiver, IfKey, Mgm, ProtocolHandle, MS_IP_IGMP};
-use mgm_igmp::{Heard, IgmpAction, IgmpConfig, IgmpRouter, InputPolicy, Subnet};
+use mgm_igmp::{
+    Action, AddressError, Heard, Igmp, IgmpConfig, InputPolicy, Mld, Protocol, Router, Subnet,
+};
 
 pub use memberships::{BracketStep, Change, IgmpMemberships, Replay};
 
-/// The IGMP router registered with an engine. Socket-free: the caller feeds it packets and
-/// time, sends the queries it returns, and drains its events.
+/// Why [`RouterClient::add_interface`] did not start the router on an interface.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AddError<A> {
+    /// The router's address there cannot be one ([`Router::add_interface`]'s check: for
+    /// MLD, one that is not link-local).
+    Address(AddressError<A>),
+    /// The engine refused the interface ([`Mgm::take_interface`]).
+    Engine(mgm::Error),
+}
+
+impl<A: fmt::Display> fmt::Display for AddError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddError::Address(e) => e.fmt(f),
+            AddError::Engine(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<A: fmt::Debug + fmt::Display> std::error::Error for AddError<A> {}
+
+impl<A> From<mgm::Error> for AddError<A> {
+    fn from(e: mgm::Error) -> Self {
+        AddError::Engine(e)
+    }
+}
+
+/// The IGMP router (IPv4) registered with an engine.
+pub type IgmpClient = RouterClient<Igmp>;
+/// The MLD router (IPv6) registered with an engine: the same client as [`IgmpClient`] over
+/// [`mgm_igmp::MldRouter`].
+///
+/// ```
+/// use mgm_igmp::{mld, MldConfig};
+/// use mgm_igmp_client::MldClient;
+/// use mgm::{Mgm, Selector};
+/// use std::{net::Ipv6Addr, time::Duration};
+/// let mgm = Mgm::<Ipv6Addr>::default();
+/// let mut c = MldClient::register(mgm.clone(), MldConfig::default()).unwrap();
+/// let global: Ipv6Addr = "2001:db8:2::1".parse().unwrap();
+/// let e = c.add_interface(5, global, Duration::ZERO).unwrap_err();
+/// assert!(e.to_string().contains("link-local"), "{e}");
+/// assert!(mgm.interfaces().is_empty(), "the engine was not asked");
+/// c.add_interface(5, "fe80::1".parse().unwrap(), Duration::ZERO).unwrap();
+/// let g: Ipv6Addr = "ff0e::1".parse().unwrap();
+/// c.receive(5, "fe80::2".parse().unwrap(), &mld::encode_v1(mld::V1_REPORT, g), Duration::from_secs(1));
+/// assert_eq!(mgm.memberships()[0].selector, Selector::Group(g));
+/// ```
+pub type MldClient = RouterClient<Mld>;
+
+/// The IGMP or MLD router registered with an engine of its family. Socket-free: the caller
+/// feeds it packets and time, sends the queries it returns, and drains its events.
 ///
 /// ```
 /// use mgm_igmp::{self as igmp, IgmpConfig};
@@ -35,43 +88,44 @@ pub use memberships::{BracketStep, Change, IgmpMemberships, Replay};
 /// c.receive(5, Ipv4Addr::new(203, 0, 113, 2), &report, Duration::from_secs(1));
 /// assert_eq!(mgm.memberships()[0].selector, Selector::Group(g));
 /// ```
-pub struct IgmpClient {
-    mgm: Mgm<Ipv4Addr>,
+pub struct RouterClient<P: Protocol> {
+    mgm: Mgm<P::Addr>,
     handle: ProtocolHandle,
-    events: EventReceiver<Ipv4Addr>,
-    router: IgmpRouter,
+    events: EventReceiver<P::Addr>,
+    router: Router<P>,
     /// The state machine's memberships in the engine, held to the bracket.
-    memberships: IgmpMemberships<Ipv4Addr>,
+    memberships: IgmpMemberships<P::Addr>,
     errors: Vec<mgm::Error>,
     /// Interfaces whose link is down or gone: the state machine keeps its state there, the
     /// engine has neither IGMP nor its memberships, and no query is sent.
     suspended: BTreeSet<u32>,
 }
 
-impl IgmpClient {
-    /// Registers with the engine as `MS_IP_IGMP`, component 1.
+impl<P: Protocol> RouterClient<P> {
+    /// Registers with the engine as `MS_IP_IGMP`, component 1 (the engine's group
+    /// membership protocol, in either family).
     ///
     /// # Errors
     /// As [`Mgm::register`].
-    pub fn register(mgm: Mgm<Ipv4Addr>, config: IgmpConfig) -> mgm::Result<Self> {
+    pub fn register(mgm: Mgm<P::Addr>, config: IgmpConfig) -> mgm::Result<Self> {
         let (handle, events) = mgm.register(MS_IP_IGMP, 1, Arc::new(DefaultHooks))?;
-        Ok(IgmpClient {
+        Ok(RouterClient {
             memberships: IgmpMemberships::new(mgm.clone(), handle),
             mgm,
             handle,
             events,
-            router: IgmpRouter::new(config),
+            router: Router::new(config),
             errors: Vec::new(),
             suspended: BTreeSet::new(),
         })
     }
 
     /// The state machine (for display).
-    pub fn router(&self) -> &IgmpRouter {
+    pub fn router(&self) -> &Router<P> {
         &self.router
     }
 
-    /// Replaces the state machine's configuration ([`IgmpRouter::set_config`]).
+    /// Replaces the state machine's configuration ([`Router::set_config`]).
     pub fn set_config(&mut self, config: IgmpConfig) {
         self.router.set_config(config);
     }
@@ -86,19 +140,30 @@ impl IgmpClient {
         std::mem::take(&mut self.errors)
     }
 
-    /// Becomes present on the interface and starts querying there; returns the queries to
-    /// send now.
+    /// Becomes present on the interface and starts querying there with `address` as its
+    /// own; returns the queries to send now.
     ///
     /// # Errors
-    /// As [`Mgm::take_interface`].
+    /// An address the router cannot have there (for MLD: not link-local), before the
+    /// engine is asked; otherwise as [`Mgm::take_interface`]. Nothing changes on an error.
     pub fn add_interface(
         &mut self,
         ifindex: u32,
-        address: Ipv4Addr,
+        address: P::Addr,
         now: Duration,
-    ) -> mgm::Result<Vec<IgmpAction>> {
+    ) -> Result<Vec<Action<P::Addr>>, AddError<P::Addr>> {
+        if let Some(why) = P::address_problem(address) {
+            return Err(AddError::Address(AddressError {
+                ifindex,
+                address,
+                why,
+            }));
+        }
         self.mgm.take_interface(self.handle, IfKey::new(ifindex))?;
-        let acts = self.router.add_interface(ifindex, address, now);
+        let acts = self
+            .router
+            .add_interface(ifindex, address, now)
+            .map_err(AddError::Address)?;
         Ok(self.apply(acts))
     }
 
@@ -119,7 +184,7 @@ impl IgmpClient {
     /// The link of `ifindex` is down or gone: IGMP leaves the interface in the engine (its
     /// memberships there go, and with them the interface from the outgoing lists they
     /// held), but the state machine keeps the hosts' reports and runs their timers, and
-    /// sends no query there, until [`IgmpClient::resume_interface`]. Nothing to do where
+    /// sends no query there, until [`RouterClient::resume_interface`]. Nothing to do where
     /// IGMP does not run or is suspended already.
     ///
     /// ```
@@ -154,7 +219,7 @@ impl IgmpClient {
 
     /// The link of a suspended interface is up again: IGMP takes it in the engine again
     /// and adds the memberships its hosts still report there (refusals are kept for
-    /// [`IgmpClient::take_errors`]). Nothing to do where it is not suspended.
+    /// [`RouterClient::take_errors`]). Nothing to do where it is not suspended.
     ///
     /// # Errors
     /// As [`Mgm::take_interface`] (the interface stays suspended).
@@ -187,31 +252,31 @@ impl IgmpClient {
         true
     }
 
-    /// True while the interface is suspended ([`IgmpClient::suspend_interface`]).
+    /// True while the interface is suspended ([`RouterClient::suspend_interface`]).
     pub fn is_suspended(&self, ifindex: u32) -> bool {
         self.suspended.contains(&ifindex)
     }
 
-    /// Sets the router's address on an interface (see [`IgmpRouter::set_address`]).
-    pub fn set_address(&mut self, ifindex: u32, address: Ipv4Addr) -> bool {
+    /// Sets the router's address on an interface (see [`Router::set_address`]).
+    pub fn set_address(&mut self, ifindex: u32, address: P::Addr) -> bool {
         self.router.set_address(ifindex, address)
     }
 
-    /// Handles an IGMP message heard on `ifindex` from `source`; membership changes go to the
-    /// engine; returns every action (the `Send`s are the caller's to do).
+    /// Handles an IGMP or MLD message heard on `ifindex` from `source`; membership changes
+    /// go to the engine; returns every action (the `Send`s are the caller's to do).
     pub fn receive(
         &mut self,
         ifindex: u32,
-        source: Ipv4Addr,
+        source: P::Addr,
         payload: &[u8],
         now: Duration,
-    ) -> Vec<IgmpAction> {
+    ) -> Vec<Action<P::Addr>> {
         let acts = self.router.receive(ifindex, source, payload, now);
         self.apply(acts)
     }
 
     /// Handles an IGMP message with the IP header fields it arrived with (TTL, Router
-    /// Alert), checked as [`IgmpRouter::receive_packet`] does; as [`IgmpClient::receive`].
+    /// Alert), checked as [`Router::receive_packet`] does; as [`RouterClient::receive`].
     ///
     /// ```
     /// use mgm_igmp::{self as igmp, Heard, IgmpConfig};
@@ -229,26 +294,21 @@ impl IgmpClient {
     pub fn receive_packet(
         &mut self,
         ifindex: u32,
-        heard: &Heard,
+        heard: &Heard<P::Addr>,
         payload: &[u8],
         now: Duration,
-    ) -> Vec<IgmpAction> {
+    ) -> Vec<Action<P::Addr>> {
         let acts = self.router.receive_packet(ifindex, heard, payload, now);
         self.apply(acts)
     }
 
-    /// Sets the subnets of an interface's link (see [`IgmpRouter::set_subnets`]).
-    pub fn set_subnets(&mut self, ifindex: u32, subnets: &[Subnet]) -> bool {
-        self.router.set_subnets(ifindex, subnets)
-    }
-
-    /// Sets the IP header checks of an interface (see [`IgmpRouter::set_input_policy`]).
+    /// Sets the IP header checks of an interface (see [`Router::set_input_policy`]).
     pub fn set_input_policy(&mut self, ifindex: u32, policy: InputPolicy) -> bool {
         self.router.set_input_policy(ifindex, policy)
     }
 
-    /// Runs the timers; as [`IgmpClient::receive`].
-    pub fn tick(&mut self, now: Duration) -> Vec<IgmpAction> {
+    /// Runs the timers; as [`RouterClient::receive`].
+    pub fn tick(&mut self, now: Duration) -> Vec<Action<P::Addr>> {
         let acts = self.router.tick(now);
         self.apply(acts)
     }
@@ -258,25 +318,25 @@ impl IgmpClient {
         self.router.next_deadline()
     }
 
-    fn apply(&mut self, mut acts: Vec<IgmpAction>) -> Vec<IgmpAction> {
+    fn apply(&mut self, mut acts: Vec<Action<P::Addr>>) -> Vec<Action<P::Addr>> {
         // A suspended link gets no query; its reports change the engine at the resume.
         acts.retain(
-            |a| !matches!(a, IgmpAction::Send { ifindex, .. } if self.suspended.contains(ifindex)),
+            |a| !matches!(a, Action::Send { ifindex, .. } if self.suspended.contains(ifindex)),
         );
         for a in &acts {
             let r = match *a {
-                IgmpAction::Join { ifindex, .. } | IgmpAction::Leave { ifindex, .. }
+                Action::Join { ifindex, .. } | Action::Leave { ifindex, .. }
                     if self.suspended.contains(&ifindex) =>
                 {
                     continue
                 }
-                IgmpAction::Join { ifindex, selector } => self
+                Action::Join { ifindex, selector } => self
                     .memberships
                     .add_membership(IfKey::new(ifindex), selector),
-                IgmpAction::Leave { ifindex, selector } => self
+                Action::Leave { ifindex, selector } => self
                     .memberships
                     .delete_membership(IfKey::new(ifindex), selector),
-                IgmpAction::Send { .. } => continue,
+                Action::Send { .. } => continue,
             };
             if let Err(e) = r {
                 self.errors.push(e);
@@ -287,9 +347,9 @@ impl IgmpClient {
 
     /// Drains the engine's events for IGMP: between `DisableIgmp` and `EnableIgmp` on an
     /// interface nothing is added or deleted there; at `EnableIgmp` the interface is replayed
-    /// (see [`IgmpMemberships`]), its refusals kept for [`IgmpClient::take_errors`]. Returns
+    /// (see [`IgmpMemberships`]), its refusals kept for [`RouterClient::take_errors`]. Returns
     /// the events, for logging.
-    pub fn handle_events(&mut self) -> Vec<Event<Ipv4Addr>> {
+    pub fn handle_events(&mut self) -> Vec<Event<P::Addr>> {
         let events = self.events.drain();
         for e in &events {
             if let Some(BracketStep::Enabled(replay)) = self.memberships.on_event(e) {
@@ -320,5 +380,12 @@ impl IgmpClient {
             }
         }
         self.mgm.deregister(self.handle)
+    }
+}
+
+impl RouterClient<Igmp> {
+    /// Sets the subnets of an interface's link (see [`Router::set_subnets`]).
+    pub fn set_subnets(&mut self, ifindex: u32, subnets: &[Subnet]) -> bool {
+        self.router.set_subnets(ifindex, subnets)
     }
 }

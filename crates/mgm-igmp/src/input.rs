@@ -187,7 +187,7 @@ pub fn is_valid_source(a: Ipv4Addr) -> bool {
 /// use mgm_igmp::{encode_v2, Heard, IgmpConfig, IgmpRouter};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
-/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
 /// let routed = Heard { ttl: 64, ..Heard::well_formed(Ipv4Addr::new(203, 0, 113, 2)) };
 /// r.receive_packet(3, &routed, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
 /// let c = &r.interfaces()[&3].counters;

@@ -59,8 +59,8 @@ mod router;
 pub use input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
 pub use proto::{Igmp, Mld, Protocol, Received};
 pub use router::{
-    Action, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState, MldAction, MldRouter,
-    Router,
+    Action, AddressError, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState,
+    MldAction, MldRouter, Router,
 };
 
 /// MLD's timers and counts (RFC 3810 section 9): the same fields and the same defaults as

@@ -51,6 +51,9 @@ pub trait Protocol: sealed::Sealed + Copy + Clone + std::fmt::Debug + 'static {
     fn valid_source(source: Self::Addr) -> bool;
     /// True when a message from `source` may come from the link: `query` for a query.
     fn on_link(subnets: &[Subnet<Self::Addr>], source: Self::Addr, query: bool) -> bool;
+    /// Why `address` cannot be the router's own address on a link (the source of its
+    /// queries, the one the querier election compares); `None` when it can.
+    fn address_problem(address: Self::Addr) -> Option<&'static str>;
 }
 
 /// IGMPv2/v3 over IPv4 (RFC 2236, RFC 3376).
@@ -90,6 +93,13 @@ impl Protocol for Igmp {
             || subnets.iter().any(|s| s.contains(source))
             || (!query && source.is_unspecified())
     }
+    /// Any address but a multicast one: a host takes its querier for a router with that
+    /// source, and the election compares it.
+    fn address_problem(address: Ipv4Addr) -> Option<&'static str> {
+        address
+            .is_multicast()
+            .then_some("a multicast address is no router's own address")
+    }
 }
 
 impl Protocol for Mld {
@@ -114,5 +124,12 @@ impl Protocol for Mld {
     /// host whose link-local address is still tentative (RFC 3590, RFC 3810 5.2.13).
     fn on_link(_subnets: &[Subnet<Ipv6Addr>], source: Ipv6Addr, query: bool) -> bool {
         mld::is_link_local(source) || (!query && source.is_unspecified())
+    }
+    /// A link-local address (fe80::/10): hosts drop an MLD query from any other source
+    /// (RFC 3810 5.1.14, RFC 2710 3).
+    fn address_problem(address: Ipv6Addr) -> Option<&'static str> {
+        (!mld::is_link_local(address)).then_some(
+            "not link-local: MLD queries go out from the router's link-local address (fe80::/10), hosts drop others (RFC 3810 5.1.14)",
+        )
     }
 }

@@ -30,7 +30,7 @@ use crate::{GroupRecord, IgmpConfig, Query};
 /// use mgm::Selector;
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
-/// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
 /// assert!(matches!(&acts[..], [IgmpAction::Send { ifindex: 3, destination, .. }] if *destination == ALL_SYSTEMS));
 /// let g = Ipv4Addr::new(239, 1, 2, 3);
 /// let host = Ipv4Addr::new(203, 0, 113, 2);
@@ -65,6 +65,29 @@ pub enum Action<A> {
     },
 }
 
+/// Why [`Router::add_interface`] refused the router's address on a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressError<A> {
+    /// The interface (ifindex).
+    pub ifindex: u32,
+    /// The address given.
+    pub address: A,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+impl<A: std::fmt::Display> std::fmt::Display for AddressError<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interface {}: {} cannot be the router's address: {}",
+            self.ifindex, self.address, self.why
+        )
+    }
+}
+
+impl<A: std::fmt::Debug + std::fmt::Display> std::error::Error for AddressError<A> {}
+
 /// One group's state on one interface.
 ///
 /// ```
@@ -72,7 +95,7 @@ pub enum Action<A> {
 /// use mgm_igmp::{IgmpConfig, IgmpRouter};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
-/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
 /// let g = Ipv4Addr::new(239, 1, 2, 3);
 /// let now = Duration::from_secs(1);
 /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), now); // an IGMPv2 report
@@ -168,7 +191,7 @@ impl<A: Family> GroupState<A> {
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
 /// let me = Ipv4Addr::new(203, 0, 113, 5);
-/// r.add_interface(3, me, Duration::ZERO);
+/// r.add_interface(3, me, Duration::ZERO).unwrap();
 /// let st = &r.interfaces()[&3];
 /// assert!(st.querier && st.address == me);
 /// assert_eq!(st.next_general_query, r.config().startup_query_interval(), "second startup query");
@@ -226,7 +249,7 @@ pub struct InterfaceState<A = Ipv4Addr> {
 /// use mgm_igmp::{encode_v2, encode_v3_report, GroupRecord, IgmpConfig, IgmpRouter};
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
-/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
 /// let (a, b) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(203, 0, 113, 3));
 /// let (g, s) = (Ipv4Addr::new(232, 1, 1, 1), Ipv4Addr::new(198, 51, 100, 2));
 /// let now = Duration::from_secs(1);
@@ -256,7 +279,7 @@ pub struct HostRecord<A = Ipv4Addr> {
 /// use std::{net::Ipv4Addr, time::Duration};
 /// let secs = Duration::from_secs;
 /// let mut r = IgmpRouter::new(IgmpConfig::default());
-/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), secs(0));
+/// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), secs(0)).unwrap();
 /// let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
 ///
 /// // A host joins: the engine gets a (*,G) membership.
@@ -297,7 +320,7 @@ pub type IgmpRouter = Router<Igmp>;
 /// use std::{net::Ipv6Addr, time::Duration};
 /// let mut r = MldRouter::new(MldConfig::default());
 /// let me: Ipv6Addr = "fe80::1".parse().unwrap();
-/// let acts = r.add_interface(3, me, Duration::ZERO);
+/// let acts = r.add_interface(3, me, Duration::ZERO).unwrap();
 /// let [Action::Send { destination, query, .. }] = &acts[..] else { panic!("{acts:?}") };
 /// assert_eq!((*destination, query.version), (mld::ALL_NODES, 2), "an MLDv2 general query");
 /// let bytes = query.encode(); // for the socket: the kernel fills the checksum
@@ -598,8 +621,8 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
-    /// r.add_interface(4, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+    /// r.add_interface(4, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO).unwrap();
     /// assert_eq!(r.interfaces().keys().copied().collect::<Vec<_>>(), [3, 4]);
     /// assert_eq!(r.interfaces()[&4].address, Ipv4Addr::new(192, 0, 2, 1));
     /// ```
@@ -624,7 +647,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let host = Ipv4Addr::new(203, 0, 113, 2);
     /// r.receive(3, host, &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
     /// assert_eq!(r.host_memberships(3)[&host], 1);
@@ -677,7 +700,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3)), Duration::from_secs(1));
     /// assert_eq!(r.check_invariants(), Ok(()));
     /// ```
@@ -777,7 +800,7 @@ impl<P: Protocol> Router<P> {
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
     /// let me = Ipv4Addr::new(203, 0, 113, 1);
-    /// r.add_interface(3, me, Duration::ZERO);
+    /// r.add_interface(3, me, Duration::ZERO).unwrap();
     /// assert!(r.is_own(me));
     /// assert!(!r.is_own(Ipv4Addr::new(203, 0, 113, 2)));
     /// // Its own packets, looped back, are ignored.
@@ -797,18 +820,40 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// let acts = r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let [IgmpAction::Send { ifindex: 3, destination, query }] = &acts[..] else { panic!("{acts:?}") };
     /// assert_eq!(*destination, ALL_SYSTEMS);
     /// assert!(query.group.is_unspecified(), "a general query");
     /// assert_eq!((query.version, query.max_response), (3, Duration::from_secs(10)));
+    /// ```
+    ///
+    /// # Errors
+    /// An address that cannot be the router's there ([`Protocol::address_problem`]: for
+    /// MLD, one that is not link-local); nothing changes then.
+    ///
+    /// ```
+    /// use mgm_igmp::{MldConfig, MldRouter};
+    /// use std::{net::Ipv6Addr, time::Duration};
+    /// let mut r = MldRouter::new(MldConfig::default());
+    /// let global: Ipv6Addr = "2001:db8:2::1".parse().unwrap();
+    /// let e = r.add_interface(3, global, Duration::ZERO).unwrap_err();
+    /// assert!(e.to_string().contains("2001:db8:2::1") && e.to_string().contains("link-local"), "{e}");
+    /// assert!(r.interfaces().is_empty());
+    /// assert!(r.add_interface(3, "fe80::1".parse().unwrap(), Duration::ZERO).is_ok());
     /// ```
     pub fn add_interface(
         &mut self,
         ifindex: u32,
         address: P::Addr,
         now: Duration,
-    ) -> Vec<Action<P::Addr>> {
+    ) -> Result<Vec<Action<P::Addr>>, AddressError<P::Addr>> {
+        if let Some(why) = P::address_problem(address) {
+            return Err(AddressError {
+                ifindex,
+                address,
+                why,
+            });
+        }
         let _ = self.remove_interface(ifindex);
         self.ifaces.insert(
             ifindex,
@@ -827,7 +872,7 @@ impl<P: Protocol> Router<P> {
                 members: BTreeSet::new(),
             },
         );
-        self.tick(now)
+        Ok(self.tick(now))
     }
 
     /// Sets the IP header checks of one interface (for a link with old hosts). False when
@@ -837,7 +882,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{encode_v2, Heard, IgmpConfig, IgmpRouter, InputPolicy};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let old = Heard { router_alert: false, ..Heard::well_formed(Ipv4Addr::new(203, 0, 113, 2)) };
     /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
     /// assert!(r.receive_packet(3, &old, &report, Duration::from_secs(1)).is_empty());
@@ -859,7 +904,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// assert!(r.set_address(3, Ipv4Addr::new(203, 0, 113, 9)));
     /// assert_eq!(r.interfaces()[&3].address, Ipv4Addr::new(203, 0, 113, 9));
     /// assert!(!r.is_own(Ipv4Addr::new(203, 0, 113, 1)));
@@ -882,7 +927,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let g = Ipv4Addr::new(239, 1, 2, 3);
     /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::from_secs(1));
     /// assert!(r.renumber(3, 5));
@@ -926,7 +971,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let (s, g) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(232, 1, 1, 1));
     /// let allow = GroupRecord { kind: 5, group: g, sources: vec![s] };
     /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v3_report(&[allow]), Duration::from_secs(1));
@@ -962,7 +1007,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let host = Ipv4Addr::new(203, 0, 113, 2);
     /// let (s, ssm) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(232, 1, 1, 1));
     /// let g = Ipv4Addr::new(239, 1, 2, 3);
@@ -989,7 +1034,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// // The second startup general query is the next thing to do.
     /// let due = r.next_deadline().unwrap();
     /// assert_eq!(due, Duration::from_millis(31_250));
@@ -1022,7 +1067,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let (host, g) = (Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(239, 1, 2, 3));
     /// let to_ex = encode_v3_report(&[GroupRecord { kind: 4, group: g, sources: vec![] }]);
     /// let acts = r.receive(3, host, &to_ex, Duration::from_secs(1));
@@ -1052,7 +1097,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm_igmp::{encode_v2, Heard, IgmpConfig, IgmpRouter};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let host = Heard::well_formed(Ipv4Addr::new(203, 0, 113, 2));
     /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
     /// assert!(r.receive_packet(3, &Heard { ttl: 64, ..host }, &report, Duration::from_secs(1)).is_empty());
@@ -1408,7 +1453,7 @@ impl<P: Protocol> Router<P> {
     /// use mgm::Selector;
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// let g = Ipv4Addr::new(239, 1, 2, 3);
     /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::ZERO);
     /// // The startup queries: every 31.25 s, then every 125 s.
@@ -1599,7 +1644,7 @@ impl Router<Igmp> {
     /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter, Subnet};
     /// use std::{net::Ipv4Addr, time::Duration};
     /// let mut r = IgmpRouter::new(IgmpConfig::default());
-    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO);
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
     /// assert!(r.set_subnets(3, &[Subnet::new(Ipv4Addr::new(203, 0, 113, 1), 24)]));
     /// let report = encode_v2(0x16, Ipv4Addr::new(239, 1, 2, 3));
     /// assert!(r.receive(3, Ipv4Addr::new(8, 8, 8, 8), &report, Duration::from_secs(1)).is_empty());

@@ -132,10 +132,21 @@ check() {
     fi
 }
 
+# links_settled: every link of rtr that is administratively up has its operational state up
+# (or unknown, as loopback's): the kernel reports a carrier through its link watch, up to a
+# second after the link is set up, and mgmd attaches an interface when it is up and running.
+links_settled() {
+    local t
+    t=$(nx rtr ip -o link show up) || return 1
+    ! grep -qE "NO-CARRIER|state (DOWN|LOWERLAYERDOWN|DORMANT)" <<<"$t"
+}
+
 # e2e_start_mgmd LEVEL: starts mgmd in namespace rtr with $RUN/mgmd.toml, logging at LEVEL to
-# $RUN/mgmd.log; sets RPID and adds it to PIDS. Fails, with the log shown, when the control
-# socket $RUN/mgmd.sock does not appear within 5 s.
+# $RUN/mgmd.log, once rtr's links have settled (at most 3 s: a script may keep one without
+# carrier on purpose); sets RPID and adds it to PIDS. Fails, with the log shown, when the
+# control socket $RUN/mgmd.sock does not appear within 5 s.
 e2e_start_mgmd() {
+    wait_for 5 links_settled || true
     ip netns exec "${P}rtr" "$MGMD" --config "$RUN/mgmd.toml" --log "$1" >"$RUN/mgmd.log" 2>&1 &
     RPID=$!
     PIDS+=("$RPID")

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Multicast test helpers for scripts/e2e.sh: send, receive (join/leave), sniff a link.
+"""Multicast test helpers for the e2e scripts: send, receive (join/leave), sniff a link.
 
-Payloads are "TAG SEQ". Every command prints one JSON object on stdout.
+IPv4 (send, recv, sniff; payloads "TAG SEQ") and IPv6 (send6, recv6, sniff6; payloads
+"TAG SEQ SENT_TIME", the receivers joining with the kernel's own MLD, any-source or
+source-specific). Every command prints one JSON object on stdout.
 """
 import argparse
 import json
@@ -82,6 +84,138 @@ def cmd_sniff(a):
     print(json.dumps({k: {"first": v[0], "last": v[1], "count": v[2]} for k, v in seen.items()}))
 
 
+# The kernel's option numbers (linux/in6.h, linux/in.h) that Python's socket module may lack.
+MCAST_JOIN_SOURCE_GROUP = 46
+MCAST_LEAVE_SOURCE_GROUP = 47
+SO_TIMESTAMPNS = 35
+
+
+def sockaddr_storage6(addr):
+    """A struct sockaddr_storage holding the sockaddr_in6 of addr (no port, flow or scope)."""
+    sin6 = struct.pack("=HHI16sI", socket.AF_INET6, 0, 0, socket.inet_pton(socket.AF_INET6, addr), 0)
+    return sin6 + bytes(128 - len(sin6))
+
+
+def group_source_req(ifindex, group, source):
+    """struct group_source_req: the interface (with the padding of a 64-bit ABI), group, source."""
+    return struct.pack("=I4x", ifindex) + sockaddr_storage6(group) + sockaddr_storage6(source)
+
+
+def wait_file(path, until):
+    while path and not os.path.exists(path):
+        if time.time() > until:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def cmd_send6(a):
+    """Sends COUNT datagrams to each group, in turn, INTERVAL apart; at datagram N of a mark
+    N:FILE, creates FILE (so that receivers act at a point of the flow, whatever the load)."""
+    marks = {int(m.split(":", 1)[0]): m.split(":", 1)[1] for m in a.mark}
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind((a.src, 0))
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, a.hops)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(a.ifname))
+    start = time.time()
+    for i in range(a.count):
+        if i in marks:
+            open(marks[i], "w").close()
+        for g in a.group:
+            s.sendto(f"{a.tag} {i} {time.time():.6f}".encode(), (g, a.port))
+        pause = start + (i + 1) * a.interval - time.time()
+        if pause > 0:
+            time.sleep(pause)
+    print(json.dumps({"sent": a.count, "tag": a.tag, "start": start, "end": time.time()}))
+
+
+def cmd_recv6(a):
+    """Joins GROUP on IFNAME (from SOURCE only with --source: MLDv2 INCLUDE), when JOIN_FILE
+    appears if given; leaves when LEAVE_FILE appears; counts what it receives, and the stale
+    datagrams: those sent before its join."""
+    ifindex = socket.if_nametoindex(a.ifname)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", a.port))
+    end = time.time() + a.duration
+    wait_file(a.join_file, end)
+    if a.source:
+        req = group_source_req(ifindex, a.group, a.source)
+        s.setsockopt(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, req)
+    else:
+        mreq = socket.inet_pton(socket.AF_INET6, a.group) + struct.pack("=I", ifindex)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    joined_at = time.time()
+    if a.ready_file:
+        open(a.ready_file, "w").close()
+    got, stale, left_at = {}, [], None
+    while time.time() < end:
+        if a.stop_file and os.path.exists(a.stop_file):
+            break
+        if a.leave_file and os.path.exists(a.leave_file):
+            # Before the call: the kernel may send its report within it.
+            left_at = time.time()
+            if a.source:
+                s.setsockopt(socket.IPPROTO_IPV6, MCAST_LEAVE_SOURCE_GROUP, req)
+            else:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq)
+            break
+        r, _, _ = select.select([s], [], [], 0.02)
+        if not r:
+            continue
+        data, frm = s.recvfrom(2048)
+        f = data.decode(errors="replace").split()
+        if len(f) != 3:
+            continue
+        tag, seq, sent = f[0], int(f[1]), float(f[2])
+        got.setdefault(tag, set()).add(seq)
+        if sent < joined_at:
+            stale.append({"tag": tag, "seq": seq, "sent_before_join": joined_at - sent})
+    print(json.dumps({"joined_at": joined_at, "left_at": left_at,
+                      "received": {k: len(v) for k, v in got.items()},
+                      "first": {k: min(v) for k, v in got.items()},
+                      "missing": {k: sorted(set(range(min(v), max(v) + 1)) - v)[:20] for k, v in got.items()},
+                      "stale": stale[:20], "stale_count": len(stale)}))
+
+
+def cmd_sniff6(a):
+    """The kernel's arrival time of each datagram to GROUP on IFNAME, and of each MLD report
+    or done on the link (the hosts' joins and leaves), from SO_TIMESTAMPNS."""
+    # ETH_P_ALL: a socket of one protocol sees only what comes in, and the hosts' own
+    # reports go out of the link this sniffer is on.
+    ETH_P_ALL, ETH_P_IPV6 = 0x0003, 0x86DD
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    s.bind((a.ifname, ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    if a.ready_file:
+        open(a.ready_file, "w").close()
+    grp = socket.inet_pton(socket.AF_INET6, a.group)
+    count, first, last, reports, sources = 0, None, None, [], {}
+    end = time.time() + a.duration
+    while time.time() < end and not (a.stop_file and os.path.exists(a.stop_file)):
+        if not select.select([s], [], [], 0.05)[0]:
+            continue
+        pkt, anc, _, frm = s.recvmsg(4096, 64)
+        ts = [struct.unpack("qq", d[:16]) for lvl, k, d in anc if (lvl, k) == (socket.SOL_SOCKET, SO_TIMESTAMPNS)]
+        if not ts or len(pkt) < 48 or frm[1] != ETH_P_IPV6:
+            continue
+        t = ts[0][0] + ts[0][1] / 1e9
+        nh, off = pkt[6], 40
+        if nh == 0 and len(pkt) > off + 8:
+            # The hop-by-hop options (MLD's router alert).
+            nh, off = pkt[off], off + (pkt[off + 1] + 1) * 8
+        if nh == 17 and pkt[24:40] == grp:
+            src = socket.inet_ntop(socket.AF_INET6, pkt[8:24])
+            sources[src] = sources.get(src, 0) + 1
+            count += 1
+            first = t if first is None else first
+            last = t
+        elif nh == 58 and len(pkt) > off and pkt[off] in (131, 132, 143):
+            reports.append(t)
+    print(json.dumps({"count": count, "first": first, "last": last, "reports": reports,
+                      "sources": sources}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -109,6 +243,35 @@ def main():
     n.add_argument("--duration", type=float, default=60)
     n.add_argument("--stop-file")
     n.set_defaults(f=cmd_sniff)
+    s6 = sub.add_parser("send6")
+    s6.add_argument("--src", required=True)
+    s6.add_argument("--ifname", required=True)
+    s6.add_argument("--group", action="append", required=True)
+    s6.add_argument("--port", type=int, default=5000)
+    s6.add_argument("--count", type=int, default=50)
+    s6.add_argument("--interval", type=float, default=0.01)
+    s6.add_argument("--hops", type=int, default=8)
+    s6.add_argument("--tag", default="A")
+    s6.add_argument("--mark", action="append", default=[])
+    s6.set_defaults(f=cmd_send6)
+    r6 = sub.add_parser("recv6")
+    r6.add_argument("--group", required=True)
+    r6.add_argument("--source")
+    r6.add_argument("--ifname", required=True)
+    r6.add_argument("--port", type=int, default=5000)
+    r6.add_argument("--duration", type=float, default=60)
+    r6.add_argument("--join-file")
+    r6.add_argument("--ready-file")
+    r6.add_argument("--leave-file")
+    r6.add_argument("--stop-file")
+    r6.set_defaults(f=cmd_recv6)
+    n6 = sub.add_parser("sniff6")
+    n6.add_argument("--ifname", required=True)
+    n6.add_argument("--group", required=True)
+    n6.add_argument("--duration", type=float, default=60)
+    n6.add_argument("--ready-file")
+    n6.add_argument("--stop-file")
+    n6.set_defaults(f=cmd_sniff6)
     a = p.parse_args()
     a.f(a)
 

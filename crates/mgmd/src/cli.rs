@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::control::{
     Command, JoinSpec, MrouteKey, MrouteSpec, Prefix, RouteSpec, DEFAULT_PAGE, MAX_PAGE,
@@ -283,9 +283,9 @@ pub enum MrouteAction {
         from: Option<String>,
         /// Only this source: an (S,G) mroute, whose entry never expires.
         #[arg(long, value_name = "ADDRESS")]
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// The outgoing interfaces.
         #[arg(required = true, value_name = "TO", value_parser = ifname)]
         to: Vec<String>,
@@ -298,9 +298,9 @@ pub enum MrouteAction {
         from: Option<String>,
         /// The source of an (S,G) mroute.
         #[arg(long, value_name = "ADDRESS")]
-        source: Option<Ipv4Addr>,
+        source: Option<IpAddr>,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
     },
 }
 
@@ -309,7 +309,7 @@ pub enum MrouteAction {
 pub enum RouteAction {
     /// Sources in PREFIX come in on INTERFACE.
     Add {
-        /// The prefix, A.B.C.D/LEN.
+        /// The prefix, A.B.C.D/LEN or X:X::X/LEN.
         #[arg(value_parser = prefix)]
         prefix: Prefix,
         /// The interface toward it.
@@ -317,11 +317,11 @@ pub enum RouteAction {
         interface: String,
         /// The upstream neighbour.
         #[arg(long, value_name = "ADDRESS")]
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     },
     /// Remove the route of PREFIX.
     Del {
-        /// The prefix, A.B.C.D/LEN.
+        /// The prefix, A.B.C.D/LEN or X:X::X/LEN.
         #[arg(value_parser = prefix)]
         prefix: Prefix,
     },
@@ -334,10 +334,10 @@ pub struct JoinArgs {
     #[arg(value_parser = ifname)]
     pub interface: String,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// Only this source of the group.
     #[arg(long, value_name = "ADDRESS")]
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
 }
 
 impl JoinArgs {
@@ -357,7 +357,7 @@ fn ifname(s: &str) -> Result<String, String> {
 
 fn prefix(s: &str) -> Result<Prefix, String> {
     s.parse()
-        .map_err(|()| "expected A.B.C.D/LEN with LEN from 0 to 32".to_string())
+        .map_err(|()| "expected A.B.C.D/LEN (LEN 0 to 32) or X:X::X/LEN (LEN 0 to 128)".to_string())
 }
 
 /// `mgmctl generate`.
@@ -556,6 +556,37 @@ mod tests {
             (
                 &["mgmctl", "leave", "rrcv1", "239.1.2.3"],
                 "leave interface rrcv1 group 239.1.2.3",
+            ),
+            // IPv6 wherever IPv4 is taken.
+            (
+                &[
+                    "mgmctl",
+                    "mroute",
+                    "add",
+                    "--from",
+                    "rsnd",
+                    "--source",
+                    "2001:db8:1::2",
+                    "ff3e::1:3",
+                    "rrcv1",
+                ][..],
+                "mroute-add group ff3e::1:3 source 2001:db8:1::2 from rsnd to rrcv1",
+            ),
+            (
+                &[
+                    "mgmctl",
+                    "route",
+                    "add",
+                    "2001:db8:1::/48",
+                    "rsnd",
+                    "--upstream",
+                    "fe80::1",
+                ],
+                "route-add prefix 2001:db8:1::/48 interface rsnd upstream fe80::1",
+            ),
+            (
+                &["mgmctl", "join", "rrcv1", "ff0e::1"],
+                "join interface rrcv1 group ff0e::1",
             ),
             (&["mgmctl", "routes"], "routes"),
             (&["mgmctl", "flush"], "flush"),

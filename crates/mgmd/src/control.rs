@@ -48,7 +48,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -63,17 +63,18 @@ pub const DEFAULT_PAGE: usize = 200;
 pub const SCHEMA: u32 = 1;
 
 /// Where a page of memberships resumes: the last membership of the page before, written as
-/// (ifindex, group, source, protocol, component), with 0.0.0.0 for a wildcard. mgmd lists
+/// (ifindex, group, source, protocol, component), with the unspecified address of the
+/// membership's family (0.0.0.0 or ::) for a wildcard. mgmd lists
 /// memberships in the engine's walk order (interface, then selector: (*,*), (*,G), (S,G),
 /// then protocol), and a key that no longer exists resumes at the next greater one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MembershipKey {
     /// The interface's ifindex.
     pub ifindex: u32,
-    /// The group (0.0.0.0 for all groups).
-    pub group: Ipv4Addr,
-    /// The source (0.0.0.0 for any source).
-    pub source: Ipv4Addr,
+    /// The group (unspecified for all groups).
+    pub group: IpAddr,
+    /// The source (unspecified for any source).
+    pub source: IpAddr,
     /// The member's protocol id.
     pub protocol: u32,
     /// The member's component id.
@@ -90,12 +91,13 @@ impl fmt::Display for MembershipKey {
     }
 }
 
-/// An IPv4 prefix, `A.B.C.D/LEN` (its host bits are the configuration check's to refuse).
+/// An IPv4 or IPv6 prefix, `A.B.C.D/LEN` or `X:X::X/LEN` (its host bits are the
+/// configuration check's to refuse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Prefix {
     /// The address.
-    pub address: Ipv4Addr,
-    /// The length, 0 to 32.
+    pub address: IpAddr,
+    /// The length, 0 to 32 (IPv4) or 128 (IPv6).
     pub len: u8,
 }
 
@@ -109,12 +111,13 @@ impl std::str::FromStr for Prefix {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
         let (a, l) = s.split_once('/').ok_or(())?;
-        let address = a.parse().map_err(|_| ())?;
+        let address: IpAddr = a.parse().map_err(|_| ())?;
         // Digits only: `+8` and ` 8` are not lengths.
-        if l.is_empty() || l.len() > 2 || !l.bytes().all(|b| b.is_ascii_digit()) {
+        if l.is_empty() || l.len() > 3 || !l.bytes().all(|b| b.is_ascii_digit()) {
             return Err(());
         }
-        let len = l.parse().ok().filter(|l| *l <= 32).ok_or(())?;
+        let most = if address.is_ipv4() { 32 } else { 128 };
+        let len = l.parse().ok().filter(|l| *l <= most).ok_or(())?;
         Ok(Prefix { address, len })
     }
 }
@@ -125,9 +128,9 @@ pub struct MrouteSpec {
     /// The incoming interface (the RIB's answer when `None`).
     pub from: Option<String>,
     /// The source ((*,G) when `None`).
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The outgoing interfaces (at least one).
     pub to: Vec<String>,
 }
@@ -139,9 +142,9 @@ pub struct MrouteKey {
     /// Only the rules with this incoming interface (any when `None`).
     pub from: Option<String>,
     /// The source ((*,G) when `None`).
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
 }
 
 /// An RPF route as `route-add` gives it (the fields of `[[route]]`).
@@ -152,7 +155,7 @@ pub struct RouteSpec {
     /// The interface toward them.
     pub interface: String,
     /// The upstream neighbour.
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<IpAddr>,
 }
 
 /// A static membership (`join`, `leave`): the group, or one source of it, forwarded onto
@@ -162,9 +165,9 @@ pub struct JoinSpec {
     /// The interface.
     pub interface: String,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// One source of the group ((*,G) when `None`).
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
 }
 
 /// What is asked.
@@ -184,7 +187,7 @@ pub enum Command {
     /// One page of forwarding entries.
     Mfes {
         /// Resume after this (source, group) (from the start when `None`).
-        after: Option<(Ipv4Addr, Ipv4Addr)>,
+        after: Option<(IpAddr, IpAddr)>,
         /// At most this many rows (1..=[`MAX_PAGE`]).
         max: usize,
     },
@@ -310,7 +313,7 @@ impl Request {
             json: self.json,
             ..WireRequest::default()
         };
-        let s = |a: Option<Ipv4Addr>| a.map(|a| a.to_string());
+        let s = |a: Option<IpAddr>| a.map(|a| a.to_string());
         match &self.command {
             Command::Mfes { after, max } => {
                 w.after = after.map(|(s, g)| format!("{s},{g}"));
@@ -480,7 +483,7 @@ impl RequestError {
     }
 }
 
-const ARG_AFTER_MFES: &str = "mfes: after takes SOURCE,GROUP (two IPv4 addresses)";
+const ARG_AFTER_MFES: &str = "mfes: after takes SOURCE,GROUP (two addresses of one family)";
 const ARG_AFTER_MEMBERSHIPS: &str =
     "memberships: after takes IFINDEX,GROUP,SOURCE,PROTOCOL,COMPONENT";
 const ARG_MAX: &str = "max takes a number from 1 to 500";
@@ -489,10 +492,10 @@ const ARG_UNKNOWN: &str =
     "unknown word: expected json or a field (after, max, group, source, from, to, interface, prefix, upstream)";
 const ARG_TWICE: &str = "a field given twice (only to may repeat)";
 const ARG_NOT_TAKEN: &str = "a field this command does not take";
-const ARG_GROUP: &str = "group takes an IPv4 address";
-const ARG_SOURCE: &str = "source takes an IPv4 address";
-const ARG_UPSTREAM: &str = "upstream takes an IPv4 address";
-const ARG_PREFIX: &str = "prefix takes A.B.C.D/LEN (LEN 0 to 32)";
+const ARG_GROUP: &str = "group takes an IPv4 or IPv6 address";
+const ARG_SOURCE: &str = "source takes an IPv4 or IPv6 address";
+const ARG_UPSTREAM: &str = "upstream takes an IPv4 or IPv6 address";
+const ARG_PREFIX: &str = "prefix takes A.B.C.D/LEN (LEN 0 to 32) or X:X::X/LEN (LEN 0 to 128)";
 const ARG_IFNAME: &str =
     "from, to and interface take interface names (1 to 15 bytes, no '/', ':' or white space)";
 const ARG_NEEDS_GROUP: &str = "this command needs group";
@@ -636,7 +639,7 @@ fn takes(command: &str) -> &'static [&'static str] {
     }
 }
 
-fn address(v: Option<&str>, what: &'static str) -> Result<Option<Ipv4Addr>, RequestError> {
+fn address(v: Option<&str>, what: &'static str) -> Result<Option<IpAddr>, RequestError> {
     v.map(|v| v.parse().map_err(|_| bad(what))).transpose()
 }
 
@@ -742,10 +745,13 @@ fn build(w: WireRequest) -> Result<Request, RequestError> {
     })
 }
 
-fn parse_sg(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), RequestError> {
+fn parse_sg(s: &str) -> Result<(IpAddr, IpAddr), RequestError> {
     let (a, b) = s.split_once(',').ok_or(bad(ARG_AFTER_MFES))?;
-    let a = a.parse().map_err(|_| bad(ARG_AFTER_MFES))?;
-    let b = b.parse().map_err(|_| bad(ARG_AFTER_MFES))?;
+    let a: IpAddr = a.parse().map_err(|_| bad(ARG_AFTER_MFES))?;
+    let b: IpAddr = b.parse().map_err(|_| bad(ARG_AFTER_MFES))?;
+    if a.is_ipv4() != b.is_ipv4() {
+        return Err(bad(ARG_AFTER_MFES));
+    }
     Ok((a, b))
 }
 
@@ -754,8 +760,11 @@ fn parse_membership_key(s: &str) -> Result<MembershipKey, RequestError> {
     let mut it = s.split(',');
     let mut next = || it.next().ok_or_else(e);
     let ifindex = next()?.parse().map_err(|_| e())?;
-    let group = next()?.parse().map_err(|_| e())?;
-    let source = next()?.parse().map_err(|_| e())?;
+    let group: IpAddr = next()?.parse().map_err(|_| e())?;
+    let source: IpAddr = next()?.parse().map_err(|_| e())?;
+    if group.is_ipv4() != source.is_ipv4() {
+        return Err(e());
+    }
     let protocol = next()?.parse().map_err(|_| e())?;
     let component = next()?.parse().map_err(|_| e())?;
     if it.next().is_some() {
@@ -956,6 +965,53 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_addresses_prefixes_and_keys_are_taken() {
+        let r = parse_request(b"mroute-add group ff3e::1:3 source 2001:db8:1::2 to rrcv1").unwrap();
+        let Command::MrouteAdd(m) = r.command else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (m.source, m.group),
+            (Some(a("2001:db8:1::2")), a("ff3e::1:3"))
+        );
+        let r = parse_request(b"route-add prefix 2001:db8::/32 interface rsnd upstream fe80::1")
+            .unwrap();
+        let Command::RouteAdd(rt) = r.command else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (rt.prefix.to_string(), rt.upstream),
+            ("2001:db8::/32".into(), Some(a("fe80::1")))
+        );
+        assert!(parse_request(b"route-del prefix 2001:db8::/128").is_ok());
+        assert_eq!(refused(b"route-del prefix 2001:db8::/129"), bad(ARG_PREFIX));
+        assert_eq!(
+            refused(b"route-del prefix 198.51.100.0/33"),
+            bad(ARG_PREFIX)
+        );
+        let r = parse_request(b"mfes after ::,::").unwrap();
+        assert_eq!(
+            r.command,
+            Command::Mfes {
+                after: Some((a("::"), a("::"))),
+                max: DEFAULT_PAGE
+            }
+        );
+        assert_eq!(
+            refused(b"mfes after 198.51.100.2,ff0e::1"),
+            bad(ARG_AFTER_MFES)
+        );
+        assert!(parse_request(b"memberships after 0,::,::,0,0").is_ok());
+        assert_eq!(
+            refused(b"memberships after 3,ff0e::1,0.0.0.0,1,1"),
+            bad(ARG_AFTER_MEMBERSHIPS)
+        );
+        // A request line prints back as itself.
+        let r = parse_request(b"join interface rrcv1 group ff0e::1 source 2001:db8:1::2").unwrap();
+        assert_eq!(parse_request(r.to_line().as_bytes()).unwrap(), r);
+    }
+
+    #[test]
     fn both_forms_parse_to_the_same_request() {
         let t = parse_request(b"mfes json after 198.51.100.2,239.1.2.3 max 7\n").unwrap();
         let j = parse_request(
@@ -1074,7 +1130,7 @@ mod tests {
         assert!(error_reply("x \"y\"").ends_with("}\n"));
     }
 
-    fn a(s: &str) -> Ipv4Addr {
+    fn a(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
@@ -1101,7 +1157,7 @@ mod tests {
                 after: Some(MembershipKey {
                     ifindex: 4,
                     group: a("239.1.2.3"),
-                    source: Ipv4Addr::UNSPECIFIED,
+                    source: a("0.0.0.0"),
                     protocol: 1,
                     component: 2,
                 }),

@@ -10,28 +10,59 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::Config;
+use crate::config::{host_len, Config};
 use crate::control::JoinSpec;
+use crate::reply::AddressFamily;
+
+/// An address family mgmd runs: the engine's [`mgm::Family`], with which of the
+/// configuration's addresses are of it. mgmd's static state is kept per family: a
+/// [`Wanted`] holds one family's share of the configuration.
+pub trait Af: mgm::Family {
+    /// `ipv4` or `ipv6`.
+    const FAMILY: AddressFamily;
+    /// `a` when it is of this family.
+    fn of(a: IpAddr) -> Option<Self>;
+}
+
+impl Af for Ipv4Addr {
+    const FAMILY: AddressFamily = AddressFamily::Ipv4;
+    fn of(a: IpAddr) -> Option<Self> {
+        match a {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl Af for Ipv6Addr {
+    const FAMILY: AddressFamily = AddressFamily::Ipv6;
+    fn of(a: IpAddr) -> Option<Self> {
+        match a {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        }
+    }
+}
 
 /// (source, group): `None` for a (*,G).
-pub type Sel = (Option<Ipv4Addr>, Ipv4Addr);
+pub type Sel<A = Ipv4Addr> = (Option<A>, A);
 
 /// The (S,G) or (*,G) of `sel`, as messages write it.
-pub fn show_sel(sel: &Sel) -> String {
-    match sel.0 {
+pub fn show_sel<A: fmt::Display>(sel: &(Option<A>, A)) -> String {
+    match &sel.0 {
         Some(s) => format!("({s}, {})", sel.1),
         None => format!("(*, {})", sel.1),
     }
 }
 
-/// One interface's settings.
+/// One interface's settings in one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IfaceWanted {
-    /// IGMP runs there.
+    /// The family's group membership protocol runs there: IGMP, or MLD for IPv6.
     pub igmp: bool,
-    /// Its IGMP input checks.
+    /// Its input checks.
     pub input: mgm_igmp::InputPolicy,
 }
 
@@ -55,41 +86,74 @@ impl fmt::Display for Origin {
 
 /// One RPF route.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteWanted {
+pub struct RouteWanted<A = Ipv4Addr> {
     /// The interface toward the prefix.
     pub interface: String,
     /// The upstream neighbour.
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<A>,
     /// Where it comes from.
     pub origin: Origin,
 }
 
-/// mgmd's static state.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Wanted {
+/// mgmd's static state in one family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wanted<A = Ipv4Addr> {
     /// The interfaces, by name.
     pub interfaces: BTreeMap<String, IfaceWanted>,
     /// The RPF routes, by prefix.
-    pub routes: BTreeMap<(Ipv4Addr, u8), RouteWanted>,
+    pub routes: BTreeMap<(A, u8), RouteWanted<A>>,
     /// The static routing client's memberships: (selector, interface).
-    pub members: BTreeSet<(Sel, String)>,
+    pub members: BTreeSet<(Sel<A>, String)>,
     /// The RPF overrides: traffic of (S,G) or (*,G) comes in on the interface.
-    pub rules: Vec<(Sel, String)>,
+    pub rules: Vec<(Sel<A>, String)>,
     /// The static (S,G)s, with the `from` of their rule (installed ahead of traffic when
     /// there is one).
-    pub pinned: BTreeMap<(Ipv4Addr, Ipv4Addr), Option<String>>,
-    /// The IGMP settings (`None` in the empty state).
+    pub pinned: BTreeMap<(A, A), Option<String>>,
+    /// The IGMP (or MLD) settings (`None` in the empty state).
     pub igmp: Option<mgm_igmp::IgmpConfig>,
 }
 
-impl Wanted {
-    /// The state of a checked configuration and the joins.
+impl<A> Default for Wanted<A> {
+    fn default() -> Self {
+        Wanted {
+            interfaces: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            members: BTreeSet::new(),
+            rules: Vec::new(),
+            pinned: BTreeMap::new(),
+            igmp: None,
+        }
+    }
+}
+
+impl<A: Af> Wanted<A> {
+    /// The state of a checked configuration and the joins in family `A`, for a family that
+    /// runs ([`Config::families`] says which do at start): every interface (IGMP on it as
+    /// its `igmp` says, MLD unless `mld = false`), and the routes, mroutes and joins whose
+    /// addresses are of the family.
+    ///
+    /// ```
+    /// use mgmd::{config::Config, plan::Wanted};
+    /// use std::net::{Ipv4Addr, Ipv6Addr};
+    /// let c = Config::parse(
+    ///     "[[interface]]\nname = \"a\"\n[[interface]]\nname = \"b\"\n\
+    ///      [[mroute]]\ngroup = \"239.1.2.3\"\nto = [\"b\"]\n[[mroute]]\ngroup = \"ff0e::1\"\nto = [\"b\"]\n",
+    /// ).unwrap();
+    /// let (v4, v6) = (Wanted::<Ipv4Addr>::of(&c, &[]).unwrap(), Wanted::<Ipv6Addr>::of(&c, &[]).unwrap());
+    /// assert_eq!((v4.members.len(), v6.members.len()), (1, 1));
+    /// assert!(v6.interfaces["a"].igmp, "MLD runs on the interfaces where IPv6 does");
+    /// ```
     ///
     /// # Errors
     /// Only for a configuration that [`Config::check`] refuses (a bad prefix or IGMP
     /// value): the first such problem.
-    pub fn of(config: &Config, joins: &[JoinSpec]) -> Result<Wanted, String> {
-        let igmp = config.igmp.to_config()?;
+    pub fn of(config: &Config, joins: &[JoinSpec]) -> Result<Wanted<A>, String> {
+        let v6 = A::FAMILY == AddressFamily::Ipv6;
+        let igmp = if v6 {
+            config.mld.to_config_of("mld")?
+        } else {
+            config.igmp.to_config()?
+        };
         let mut w = Wanted {
             igmp: Some(igmp),
             ..Wanted::default()
@@ -98,24 +162,38 @@ impl Wanted {
             w.interfaces.insert(
                 i.name.clone(),
                 IfaceWanted {
-                    igmp: i.igmp,
+                    // The IPv6 state is asked for only where IPv6 runs: MLD runs on every
+                    // interface there but those that say `mld = false`.
+                    igmp: if v6 { i.mld != Some(false) } else { i.igmp },
                     input: i.input_policy(igmp.input),
                 },
             );
         }
         for r in &config.routes {
-            let key = r.parse()?;
+            let (prefix, len) = r.parse()?;
+            let Some(prefix) = A::of(prefix) else {
+                continue;
+            };
             w.routes.insert(
-                key,
+                (prefix, len),
                 RouteWanted {
                     interface: r.interface.clone(),
-                    upstream: r.upstream.filter(|u| !u.is_unspecified()),
+                    upstream: r.upstream.and_then(A::of).filter(|u| *u != A::UNSPECIFIED),
                     origin: Origin::Route,
                 },
             );
         }
         for m in &config.mroutes {
-            let sel = (m.source, m.group);
+            let Some(group) = A::of(m.group) else {
+                continue;
+            };
+            let source = match m.source {
+                Some(s) => Some(A::of(s).ok_or_else(|| {
+                    format!("mroute ({s}, {group}): source and group of different families")
+                })?),
+                None => None,
+            };
+            let sel = (source, group);
             for to in &m.to {
                 w.members.insert((sel, to.clone()));
             }
@@ -124,23 +202,31 @@ impl Wanted {
                     w.rules.push((sel, from.clone()));
                 }
             }
-            if let Some(s) = m.source {
+            if let Some(s) = source {
                 // The check refuses a configured host route that contradicts the rule.
                 if let Some(from) = &m.from {
-                    w.routes.entry((s, 32)).or_insert(RouteWanted {
+                    let host = host_len(s.into());
+                    w.routes.entry((s, host)).or_insert(RouteWanted {
                         interface: from.clone(),
                         upstream: None,
                         origin: Origin::Mroute,
                     });
                 }
-                let pinned = w.pinned.entry((s, m.group)).or_insert(None);
+                let pinned = w.pinned.entry((s, group)).or_insert(None);
                 if pinned.is_none() {
                     pinned.clone_from(&m.from);
                 }
             }
         }
         for j in joins {
-            w.members.insert(((j.source, j.group), j.interface.clone()));
+            let Some(group) = A::of(j.group) else {
+                continue;
+            };
+            let source = j.source.and_then(A::of);
+            if j.source.is_some() && source.is_none() {
+                continue;
+            }
+            w.members.insert(((source, group), j.interface.clone()));
         }
         Ok(w)
     }
@@ -148,8 +234,8 @@ impl Wanted {
 
 /// What turns one [`Wanted`] into another, in the order mgmd applies it: interfaces added
 /// first (the only steps the machine can refuse), interfaces removed last.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Diff {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diff<A = Ipv4Addr> {
     /// Interfaces to add.
     pub add_interfaces: Vec<String>,
     /// Interfaces where IGMP starts.
@@ -164,20 +250,20 @@ pub struct Diff {
     pub rules: bool,
     /// The (S,G)s and (*,G)s whose override changes: their dynamic entries are deleted, to
     /// be rebuilt by the next packet with the new incoming interface.
-    pub regroup: Vec<Sel>,
+    pub regroup: Vec<Sel<A>>,
     /// Routes to remove (and to add again, when their interface or neighbour changes).
-    pub remove_routes: Vec<(Ipv4Addr, u8)>,
+    pub remove_routes: Vec<(A, u8)>,
     /// Routes to add.
-    pub add_routes: Vec<(Ipv4Addr, u8)>,
+    pub add_routes: Vec<(A, u8)>,
     /// Memberships to add.
-    pub join: Vec<(Sel, String)>,
+    pub join: Vec<(Sel<A>, String)>,
     /// Memberships to remove.
-    pub leave: Vec<(Sel, String)>,
+    pub leave: Vec<(Sel<A>, String)>,
     /// (S,G)s that stop being static (their entries are deleted, to be rebuilt as dynamic
     /// ones).
-    pub unpin: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub unpin: Vec<(A, A)>,
     /// (S,G)s that become static, or whose `from` changes.
-    pub pin: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub pin: Vec<(A, A)>,
     /// Interfaces to remove.
     pub remove_interfaces: Vec<String>,
 }
@@ -188,11 +274,12 @@ pub struct Diff {
 /// use mgmd::{config::Config, plan::{diff, Wanted}};
 /// let one = Config::parse("[[interface]]\nname = \"a\"\n").unwrap();
 /// let two = Config::parse("[[interface]]\nname = \"a\"\n[[interface]]\nname = \"b\"\n").unwrap();
-/// let (w1, w2) = (Wanted::of(&one, &[]).unwrap(), Wanted::of(&two, &[]).unwrap());
+/// let w1 = Wanted::<std::net::Ipv4Addr>::of(&one, &[]).unwrap();
+/// let w2 = Wanted::of(&two, &[]).unwrap();
 /// assert!(diff(&w1, &w1).is_empty());
 /// assert_eq!(diff(&w1, &w2).add_interfaces, vec!["b".to_string()]);
 /// ```
-pub fn diff(a: &Wanted, b: &Wanted) -> Diff {
+pub fn diff<A: Af>(a: &Wanted<A>, b: &Wanted<A>) -> Diff<A> {
     let mut d = Diff::default();
     for (name, wb) in &b.interfaces {
         match a.interfaces.get(name) {
@@ -254,7 +341,28 @@ pub fn diff(a: &Wanted, b: &Wanted) -> Diff {
     d
 }
 
-impl Diff {
+impl<A> Default for Diff<A> {
+    fn default() -> Self {
+        Diff {
+            add_interfaces: Vec::new(),
+            igmp_on: Vec::new(),
+            igmp_off: Vec::new(),
+            policies: Vec::new(),
+            igmp_config: false,
+            rules: false,
+            regroup: Vec::new(),
+            remove_routes: Vec::new(),
+            add_routes: Vec::new(),
+            join: Vec::new(),
+            leave: Vec::new(),
+            unpin: Vec::new(),
+            pin: Vec::new(),
+            remove_interfaces: Vec::new(),
+        }
+    }
+}
+
+impl<A: Af> Diff<A> {
     /// Nothing changes.
     pub fn is_empty(&self) -> bool {
         *self == Diff::default()
@@ -436,7 +544,7 @@ mod tests {
         let w = wanted(BASE, &[]);
         let join = |i: &str, g: &str| JoinSpec {
             interface: i.into(),
-            group: a(g),
+            group: a(g).into(),
             source: None,
         };
         // down1 already takes (*, 239.1.2.4) from an mroute: the join adds nothing more, and

@@ -5,15 +5,39 @@
 //! (`2026-12-02T01:58:01.250Z`, a string). The README's section on `mgmctl --json` lists
 //! them; the tests below pin every name and type.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// `status`.
+/// The address family a row or a set of counters is of: mgmd runs one engine, one
+/// forwarder and one kernel table per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressFamily {
+    /// IPv4: IGMP, VIFs, the kernel's MFC.
+    Ipv4,
+    /// IPv6: MLD, MIFs, the kernel's MF6C.
+    Ipv6,
+}
+
+impl AddressFamily {
+    /// `ipv4` or `ipv6`, as the replies write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressFamily::Ipv4 => "ipv4",
+            AddressFamily::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// `status`: the counters of one family (IPv4's when it runs, else IPv6's), and with both
+/// running, IPv6's in `ipv6`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Status {
+    /// The family of the engine, forwarder and kernel counters below.
+    pub family: AddressFamily,
     /// Seconds since mgmd started.
     pub uptime: f64,
     /// When mgmd started.
@@ -70,27 +94,33 @@ pub struct Status {
     pub control_timed_out: u64,
     /// Log lines left out by the rate limit.
     pub log_lines_left_out: u64,
-    /// The static mroutes in force.
+    /// The static mroutes in force (of this family).
     pub static_mroutes: Vec<Mroute>,
+    /// The IPv6 family's status when both families run (null otherwise, and within it).
+    pub ipv6: Option<Box<Status>>,
 }
 
 /// A row of `interfaces`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
+    /// The family of the row (an interface has a row per family that runs).
+    pub family: AddressFamily,
     /// The name.
     pub name: String,
     /// The ifindex of its link (null while there is no link of that name).
     pub ifindex: Option<u32>,
     /// Where its link is: `up` (attached: a VIF, owned, forwarding), `down` or `absent`.
     pub state: LinkState,
-    /// The VIF (null without one).
+    /// The VIF, or for IPv6 the MIF (null without one).
     pub vif: Option<u16>,
-    /// The first IPv4 address (null without one).
-    pub address: Option<Ipv4Addr>,
+    /// The first IPv4 address, or for IPv6 the link-local address MLD uses (null without
+    /// one).
+    pub address: Option<IpAddr>,
     /// The routing protocol that owns it (`static`; null for none).
     pub owner: Option<String>,
-    /// The IGMP protocol present there (`igmp`; null for none).
+    /// The group membership protocol present there (`igmp` for IGMP and for MLD alike:
+    /// the engine's name; null for none).
     pub igmp: Option<String>,
     /// The querier: `self`, another router's address, or null (no IGMP there, or none
     /// heard yet).
@@ -138,6 +168,8 @@ impl LinkState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Membership {
+    /// The family of the membership.
+    pub family: AddressFamily,
     /// The interface's name.
     pub interface: String,
     /// Its ifindex.
@@ -178,16 +210,18 @@ pub struct KernelCounters {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mfe {
+    /// The family of the entry.
+    pub family: AddressFamily,
     /// The source.
-    pub source: Ipv4Addr,
+    pub source: IpAddr,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The incoming interface's name.
     pub iif: String,
     /// The outgoing interfaces' names (empty: a negative entry).
     pub oifs: Vec<String>,
     /// The upstream neighbour (null when directly connected or unknown).
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<IpAddr>,
     /// Seconds until it expires (null: never).
     pub expiry: Option<f64>,
     /// When it expires (null: never).
@@ -221,13 +255,13 @@ pub struct Event {
 #[serde(deny_unknown_fields)]
 pub struct IgmpGroup {
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// Seconds left on its EXCLUDE-mode timer (null: INCLUDE mode).
     pub exclude_timer: Option<f64>,
     /// When that timer runs out (null: INCLUDE mode).
     pub exclude_until: Option<String>,
     /// The sources with state.
-    pub sources: Vec<Ipv4Addr>,
+    pub sources: Vec<IpAddr>,
     /// An IGMPv1/v2 host is present.
     pub old_host: bool,
 }
@@ -256,18 +290,21 @@ pub struct IgmpCounters {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IgmpInterface {
+    /// `ipv4` for IGMP, `ipv6` for MLD.
+    pub family: AddressFamily,
     /// The interface's name.
     pub interface: String,
     /// mgmd's address there.
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     /// The querier: `self`, another router's address, or null (none heard yet); as in
     /// `interfaces`.
     pub querier: Option<String>,
     /// The other querier heard (null when mgmd is the querier).
-    pub other_querier: Option<Ipv4Addr>,
+    pub other_querier: Option<IpAddr>,
     /// The groups with state.
     pub groups: Vec<IgmpGroup>,
-    /// The link's subnets, `A.B.C.D/LEN`.
+    /// The link's subnets, `A.B.C.D/LEN` (empty for MLD, which checks that sources are
+    /// link-local instead).
     pub subnets: Vec<String>,
     /// Messages need TTL 1.
     pub require_ttl_one: bool,
@@ -282,9 +319,9 @@ pub struct IgmpInterface {
 #[serde(deny_unknown_fields)]
 pub struct Mroute {
     /// The source (null: a (*,G) rule).
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The incoming interface (null: the routes decide).
     pub from: Option<String>,
     /// The outgoing interfaces.
@@ -300,7 +337,7 @@ pub struct Route {
     /// The interface toward it.
     pub interface: String,
     /// The upstream neighbour (null when directly connected).
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<IpAddr>,
     /// `route` (configured or added), `mroute` (the host route of an (S,G) mroute) or
     /// `other`.
     pub origin: String,
@@ -313,9 +350,9 @@ pub struct Join {
     /// The interface.
     pub interface: String,
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The source (null: the whole group).
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<IpAddr>,
 }
 
 /// `routes`.
@@ -389,18 +426,18 @@ mod tests {
 
     #[test]
     fn the_interfaces_row_is_pinned() {
-        let row = json!({"name": "rrcv1", "ifindex": 3, "state": "up", "vif": 1,
+        let row = json!({"family": "ipv4", "name": "rrcv1", "ifindex": 3, "state": "up", "vif": 1,
             "address": "203.0.113.1", "owner": "static", "igmp": "igmp", "querier": "self",
             "in_packets": 1, "out_packets": 2, "in_bytes": 3, "out_bytes": 4});
         pinned::<Interface>(row.clone());
         pinned::<Interface>(
-            json!({"name": "x", "ifindex": 3, "state": "down", "vif": null, "address": null,
+            json!({"family": "ipv6", "name": "x", "ifindex": 3, "state": "down", "vif": null, "address": null,
             "owner": null, "igmp": null, "querier": null, "in_packets": 0, "out_packets": 0,
             "in_bytes": 0, "out_bytes": 0}),
         );
         // A link absent: no ifindex.
         pinned::<Interface>(
-            json!({"name": "y", "ifindex": null, "state": "absent", "vif": null,
+            json!({"family": "ipv4", "name": "y", "ifindex": null, "state": "absent", "vif": null,
             "address": null, "owner": null, "igmp": null, "querier": null, "in_packets": 0,
             "out_packets": 0, "in_bytes": 0, "out_bytes": 0}),
         );
@@ -409,6 +446,8 @@ mod tests {
             ("state", json!(null)),
             ("ifindex", json!(0.5)),
             ("ifindex", json!("-")),
+            ("family", json!("ipx")),
+            ("address", json!("fe80::1%3")),
         ] {
             let mut bad = row.clone();
             bad[key] = wrong;
@@ -428,7 +467,7 @@ mod tests {
 
     #[test]
     fn the_mfes_row_is_pinned() {
-        let row = json!({"source": "198.51.100.2", "group": "239.1.2.3", "iif": "rsnd",
+        let row = json!({"family": "ipv4", "source": "198.51.100.2", "group": "239.1.2.3", "iif": "rsnd",
             "oifs": ["rrcv1"], "upstream": null, "expiry": null, "expires_at": null,
             "up_time": 12.5, "created_at": "2026-12-02T01:58:01.250Z",
             "engine": {"in_packets": 1, "in_octets": 2, "different_if": 0, "negative": 0},
@@ -440,6 +479,12 @@ mod tests {
         dynamic["expires_at"] = json!("2026-12-02T02:12:48.750Z");
         dynamic["kernel"] = json!(null);
         pinned::<Mfe>(dynamic);
+        let mut v6 = row.clone();
+        v6["family"] = json!("ipv6");
+        v6["source"] = json!("2001:db8:1::2");
+        v6["group"] = json!("ff3e::1:3");
+        v6["upstream"] = json!("fe80::9");
+        pinned::<Mfe>(v6);
         let mut bad = row;
         bad["extra"] = json!(1);
         refused::<Mfe>(bad);
@@ -447,22 +492,30 @@ mod tests {
 
     #[test]
     fn the_other_rows_are_pinned() {
-        pinned::<Membership>(json!({"interface": "rrcv1", "ifindex": 3,
-            "selector": "(*,239.1.2.3)", "protocol": "igmp"}));
+        pinned::<Membership>(json!({"family": "ipv6", "interface": "rrcv1", "ifindex": 3,
+            "selector": "(*,ff0e::1)", "protocol": "igmp"}));
         pinned::<Event>(json!({"time": 1.5, "at": "2026-12-02T01:58:01.250Z",
             "kind": "upcall", "detail": "NOCACHE"}));
         let counters = json!({"received": 1, "accepted": 1, "own": 0, "malformed": 0,
             "bad_ttl": 0, "no_router_alert": 0, "off_subnet_report": 0, "off_subnet_query": 0,
             "invalid_groups": 0, "invalid_sources": 0, "group_limit": 0, "source_limit": 0,
             "host_limit": 0});
-        pinned::<IgmpInterface>(json!({"interface": "rrcv1", "address": "203.0.113.1",
+        pinned::<IgmpInterface>(
+            json!({"family": "ipv4", "interface": "rrcv1", "address": "203.0.113.1",
             "querier": "203.0.113.9", "other_querier": "203.0.113.9",
             "groups": [{"group": "239.1.2.3", "exclude_timer": 259.5,
                 "exclude_until": "2026-12-02T02:02:20.750Z", "sources": [], "old_host": false},
                 {"group": "239.1.2.4", "exclude_timer": null, "exclude_until": null,
                 "sources": ["198.51.100.2"], "old_host": true}],
             "subnets": ["203.0.113.0/28"], "require_ttl_one": true,
-            "require_router_alert": false, "counters": counters}));
+            "require_router_alert": false, "counters": counters.clone()}),
+        );
+        pinned::<IgmpInterface>(json!({"family": "ipv6", "interface": "rrcv1",
+            "address": "fe80::1", "querier": "self", "other_querier": null,
+            "groups": [{"group": "ff0e::1", "exclude_timer": 259.5,
+                "exclude_until": "2026-12-02T02:02:20.750Z", "sources": [], "old_host": false}],
+            "subnets": [], "require_ttl_one": true, "require_router_alert": true,
+            "counters": counters}));
         let mroute = json!({"source": null, "group": "239.1.2.3", "from": "rsnd",
             "to": ["rrcv1", "rrcv2"]});
         pinned::<Routes>(json!({
@@ -474,8 +527,8 @@ mod tests {
             "restart_needed": ["limits.max_mfes (32768 in force)"]}));
         pinned::<crate::control::Page<Membership>>(json!({"rows": [], "text": null,
             "more": false, "next": null}));
-        pinned::<Status>(
-            json!({"uptime": 1.5, "started_at": "2026-12-02T01:58:01.250Z",
+        let status = |family: &str| {
+            json!({"family": family, "uptime": 1.5, "started_at": "2026-12-02T01:58:01.250Z",
             "mfes": 1, "pending": 0, "max_mfes": 32768, "refused_misses": 0, "created": 1,
             "deleted": 0, "wrong_if_notified": 0, "upcalls_nocache": 1, "upcalls_wrongvif": 0,
             "mfc_adds": 1, "mfc_dels": 0, "errors": 0, "upcall_delay_max_us": 80,
@@ -486,8 +539,12 @@ mod tests {
             "control_refused_busy": 0, "control_bad_requests": 0, "control_timed_out": 0,
             "log_lines_left_out": 0,
             "static_mroutes": [{"source": "198.51.100.2", "group": "239.1.2.3",
-                "from": "rsnd", "to": ["rrcv1"]}]}),
-        );
+                "from": "rsnd", "to": ["rrcv1"]}], "ipv6": null})
+        };
+        pinned::<Status>(status("ipv4"));
+        let mut both = status("ipv4");
+        both["ipv6"] = status("ipv6");
+        pinned::<Status>(both);
     }
 
     #[test]

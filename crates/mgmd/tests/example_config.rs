@@ -66,6 +66,10 @@ fn the_defaults_in_comments_are_the_defaults() {
         format!("{:?}", spelled.igmp.to_config().unwrap())
     );
     assert_eq!(
+        format!("{:?}", plain.mld.to_config().unwrap()),
+        format!("{:?}", spelled.mld.to_config().unwrap())
+    );
+    assert_eq!(
         format!("{:?}", plain.limits),
         format!("{:?}", spelled.limits)
     );
@@ -86,6 +90,7 @@ fn the_example_names_every_key() {
     for (prefix, table) in [
         ("", "top level"),
         ("[igmp]\n", "[igmp]"),
+        ("[mld]\n", "[mld]"),
         ("[limits]\n", "[limits]"),
         (&format!("[[interface]]\n{entry}"), "[[interface]]"),
         ("[[route]]\n", "[[route]]"),

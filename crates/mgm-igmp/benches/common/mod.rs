@@ -31,7 +31,8 @@ pub fn filled(n: u32) -> IgmpRouter {
         },
         ..IgmpConfig::default()
     });
-    r.add_interface(IF, ME, Duration::ZERO);
+    r.add_interface(IF, ME, Duration::ZERO)
+        .expect("the bench interface is valid");
     r.set_subnets(IF, &[Subnet::new(ME, 16)]);
     let t = Duration::from_secs(1);
     for i in 0..n {

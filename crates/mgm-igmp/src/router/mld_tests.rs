@@ -38,7 +38,7 @@ fn rec(kind: u8, group: Ipv6Addr, sources: &[Ipv6Addr]) -> Vec<u8> {
 }
 fn started(cfg: MldConfig) -> MldRouter {
     let mut r = MldRouter::new(cfg);
-    let q = queries(&r.add_interface(IF, me(), Duration::ZERO));
+    let q = queries(&r.add_interface(IF, me(), Duration::ZERO).unwrap());
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].0, mld::ALL_NODES);
     assert_eq!(q[0].1.version, 2);
@@ -80,7 +80,12 @@ fn the_defaults_are_rfc_3810s() {
     );
     assert_eq!(c.other_querier_present_interval(), secs(255));
     assert_eq!(c.startup_query_interval(), ms(31_250));
-    let q = &queries(&MldRouter::new(c).add_interface(IF, me(), Duration::ZERO))[0].1;
+    let q = &queries(
+        &MldRouter::new(c)
+            .add_interface(IF, me(), Duration::ZERO)
+            .unwrap(),
+    )[0]
+    .1;
     assert_eq!((q.max_response, q.qrv, q.qqi), (secs(10), 2, secs(125)));
 }
 
@@ -294,7 +299,7 @@ fn hop_limit_and_router_alert_are_required_unless_turned_off() {
         },
         ..MldConfig::default()
     });
-    lax.add_interface(IF, me(), Duration::ZERO);
+    lax.add_interface(IF, me(), Duration::ZERO).unwrap();
     assert_eq!(
         joins(&lax.receive_packet(IF, &no_alert, &report, secs(1))).len(),
         1

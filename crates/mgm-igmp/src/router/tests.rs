@@ -62,7 +62,7 @@ pub(super) fn run<P: Protocol>(
 }
 fn started(cfg: IgmpConfig) -> IgmpRouter {
     let mut r = IgmpRouter::new(cfg);
-    let a = r.add_interface(IF, ME, Duration::ZERO);
+    let a = r.add_interface(IF, ME, Duration::ZERO).unwrap();
     let q = queries(&a);
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].0, ALL_SYSTEMS);

@@ -159,7 +159,7 @@ impl Mroute<Ipv4Addr> {
     /// let sock = MrouteSocket::open()?;
     /// let eth0 = mgm_linux::net::interface_index("eth0")?;
     /// let mut router = IgmpRouter::new(IgmpConfig::default());
-    /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO) {
+    /// for action in router.add_interface(eth0, Ipv4Addr::new(192, 0, 2, 1), Duration::ZERO).expect("a unicast address") {
     ///     if let IgmpAction::Send { ifindex, destination, query } = action {
     ///         sock.send_igmp(ifindex, destination, &query.encode())?; // the startup general query
     ///     }

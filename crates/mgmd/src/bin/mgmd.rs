@@ -1,8 +1,14 @@
 //! `mgmd`: a multicast router daemon on the Linux kernel's forwarding plane, built on the `mgm`
 //! engine. It owns the configured interfaces with a static routing client (RIB routes for RPF,
-//! smcroute-like static (S,G)/(*,G) forwarding), runs the IGMP router on them, follows the
-//! engine's forwarding table into the kernel (MRT_ADD_MFC/MRT_DEL_MFC), and answers `mgmctl`
-//! on a unix control socket.
+//! smcroute-like static (S,G)/(*,G) forwarding), runs the IGMP router (MLD for IPv6) on them,
+//! follows the engine's forwarding table into the kernel (MRT_ADD_MFC/MRT_DEL_MFC,
+//! MRT6_ADD_MFC/MRT6_DEL_MFC), and answers `mgmctl` on a unix control socket.
+//!
+//! **Families.** IPv4 and IPv6 run side by side from one configuration, each with its own
+//! engine, forwarder, mroute socket, IGMP or MLD router and static routing client: one
+//! [`Daemon`] per family, one code path over [`family::Fam`], in one main loop
+//! (`mgmd/both.rs`). A family with nothing configured opens no socket
+//! ([`mgmd::config::Config::families`]).
 //!
 //! ```text
 //! mgmd --config /etc/mgmd.toml [--socket PATH] [--log error|warn|info|debug|trace]
@@ -63,8 +69,12 @@
 //! its disable/enable bracket, then IGMP), deregisters both clients, deletes every MFC and VIF
 //! and closes the mroute socket: no kernel state is left.
 
+#[path = "mgmd/both.rs"]
+mod both;
 #[path = "mgmd/changes.rs"]
 mod changes;
+#[path = "mgmd/family.rs"]
+mod family;
 #[path = "mgmd/links.rs"]
 mod links;
 #[path = "mgmd/server.rs"]
@@ -73,8 +83,7 @@ mod server;
 mod timing;
 
 use std::collections::VecDeque;
-use std::io::Read;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -82,18 +91,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use both::Mgmd;
+use family::{Fam, Msg};
 use mgm::{
     DefaultHooks, Event, EventReceiver, Hooks, IfKey, Mgm, MissOutcome, ProtocolHandle, Route,
     RpfDecision, RpfQuery, Selector, JOIN,
 };
-use mgm_igmp::{self as igmp, IgmpAction};
-use mgm_igmp_client::IgmpClient;
-use mgm_linux::mroute::Received4;
+use mgm_igmp::{self as igmp, Action};
+use mgm_igmp_client::RouterClient;
+use mgm_linux::mroute::Mroute;
 use mgm_linux::{
     net, Forwarder, GroupMemberships, LinuxError, Mroute6Socket, MrouteSocket, UpcallKind,
     UpcallOutcome,
 };
-use mgmd::control::{self, Command, JoinSpec, MembershipKey, Request};
+use mgmd::control::{self, Command, JoinSpec, MembershipKey};
 use mgmd::plan::{self, IfaceWanted, Origin, Sel, Wanted};
 use mgmd::ratelimit::LogLimiter;
 use mgmd::reply;
@@ -108,15 +119,18 @@ fn static_protocol() -> u32 {
     mgm::protocol_id(1, 0x2d6, 1)
 }
 
+/// The RPF overrides, shared by the daemon (which writes them) and the hooks (which read).
+type Rules<A> = Arc<Mutex<Vec<(Sel<A>, u32)>>>;
+
 /// RPF overrides of `[[mroute]] from = ...`: (selector, incoming ifindex) for the `from`
 /// interfaces attached now, replaced as a whole when the mroutes or the attached interfaces
 /// change.
-struct StaticHooks {
-    rules: Arc<Mutex<Vec<(Sel, u32)>>>,
+struct StaticHooks<A> {
+    rules: Rules<A>,
 }
 
-impl Hooks<Ipv4Addr> for StaticHooks {
-    fn rpf(&self, q: &RpfQuery<Ipv4Addr>) -> RpfDecision<Ipv4Addr> {
+impl<A: Fam> Hooks<A> for StaticHooks<A> {
+    fn rpf(&self, q: &RpfQuery<A>) -> RpfDecision<A> {
         let rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
         let rule = rules
             .iter()
@@ -132,12 +146,12 @@ impl Hooks<Ipv4Addr> for StaticHooks {
     }
 }
 
-struct Iface {
+struct Iface<A> {
     name: String,
     ifindex: u32,
-    address: Option<Ipv4Addr>,
-    /// IGMP is configured there (it runs while the interface is attached and has an IPv4
-    /// address).
+    address: Option<A>,
+    /// IGMP (MLD for IPv6) is configured there (it runs while the interface is attached and
+    /// has an address of the family: for MLD, a link-local one).
     igmp: bool,
     /// The IGMP input checks of this link (`[igmp]` with the interface's keys over it).
     input: igmp::InputPolicy,
@@ -147,13 +161,19 @@ struct Iface {
     attached: bool,
 }
 
-struct Daemon {
-    mgm: Mgm<Ipv4Addr>,
-    fwd: Forwarder<Ipv4Addr, MrouteSocket>,
-    igmp: IgmpClient,
+/// One family's router: its engine, forwarder and mroute socket, its IGMP or MLD router, its
+/// static routing client and the interfaces as that family sees them. mgmd runs one per
+/// family configured ([`mgmd::config::Config::families`]).
+struct Daemon<A: Fam> {
+    mgm: Mgm<A>,
+    fwd: Forwarder<A, Mroute<A>>,
+    igmp: RouterClient<A::Proto>,
     routing: ProtocolHandle,
-    routing_events: EventReceiver<Ipv4Addr>,
-    ifaces: Vec<Iface>,
+    routing_events: EventReceiver<A>,
+    ifaces: Vec<Iface<A>>,
+    /// Another family's listings follow this one's in the paged replies (`mfes`,
+    /// `memberships`): the last page of this family says there is more.
+    family_follows: bool,
     events: VecDeque<reply::Event>,
     start: Instant,
     /// The wall clock at `start`.
@@ -165,11 +185,11 @@ struct Daemon {
     /// The static memberships of `mgmctl join`.
     joins: Vec<JoinSpec>,
     /// The static state as applied to the engine, step by step.
-    applied: Wanted,
+    applied: Wanted<A>,
     /// The RPF overrides the static routing client's hooks read.
-    rules: Arc<Mutex<Vec<(Sel, u32)>>>,
+    rules: Rules<A>,
     /// The router groups' memberships, one socket per interface.
-    groups: GroupMemberships,
+    groups: GroupMemberships<A>,
     max_mfes: usize,
     sync_per_second: usize,
     upcall_log: LogLimiter,
@@ -185,6 +205,15 @@ struct Daemon {
     subnets_read: Instant,
     /// The interfaces' links followed live.
     links: links::Links,
+    /// The control requests being answered by this family, a slice per step.
+    work: VecDeque<Work<A>>,
+    /// When the engine's timers last ran.
+    last_timers: Instant,
+    /// Kernel counters still to copy this second (limits.counter_sync_per_second), a slice
+    /// per turn.
+    sync_due: usize,
+    /// The engine's due timers, a slice per turn until none is left.
+    timers_due: bool,
 }
 
 /// How often the IGMP links' subnets are read again, so an address change reaches the
@@ -202,42 +231,52 @@ const CLOCK_EVERY: usize = 8;
 
 /// The page key of a membership: the engine's walk order (interface, selector, protocol)
 /// written as `memberships` takes it after `after`, the wildcards as 0.0.0.0.
-fn membership_key(m: &mgm::MembershipInfo<Ipv4Addr>) -> MembershipKey {
+fn membership_key<A: Fam>(m: &mgm::MembershipInfo<A>) -> MembershipKey {
     let (source, group) = match m.selector {
         Selector::Source { source, group } => (source, group),
-        Selector::Group(g) => (Ipv4Addr::UNSPECIFIED, g),
-        _ => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
+        Selector::Group(g) => (A::UNSPECIFIED, g),
+        _ => (A::UNSPECIFIED, A::UNSPECIFIED),
     };
     MembershipKey {
         ifindex: m.interface.index,
-        group,
-        source,
+        group: group.into(),
+        source: source.into(),
         protocol: m.protocol.0,
         component: m.protocol.1,
     }
 }
 
 /// A control request being answered on the main loop.
-enum Work {
+enum Work<A> {
     /// Not started.
     New(server::Job),
     /// An `mfes` page, gathered a slice per step.
     Mfes {
         job: server::Job,
-        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        cursor: Option<mgm::Sg<A>>,
         left: usize,
-        rows: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        rows: Vec<mgm_linux::ForwardedStats<A>>,
         first: bool,
     },
-    /// A `flush`, a slice of the walk per step.
+    /// A `flush`, a slice of the walk per step (`deleted` counts the families before too).
     Flush {
         job: server::Job,
-        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        cursor: Option<mgm::Sg<A>>,
         deleted: usize,
     },
 }
 
-impl Work {
+/// What one step of a request came to.
+enum Step<A> {
+    /// The reply, to send.
+    Done(server::Job, server::Reply),
+    /// What is left, for the next step.
+    More(Box<Work<A>>),
+    /// A `flush` done in this family, with the count so far: the next family goes on.
+    Flushed(server::Job, usize),
+}
+
+impl<A> Work<A> {
     /// What the step is, for the log of slow work.
     fn what(&self) -> &'static str {
         match self {
@@ -303,19 +342,32 @@ fn main() {
     }
 }
 
-/// Once every interface has its VIF and the control socket listens: writes the pid file and
-/// tells the service manager (`READY=1`, with a `STATUS=` line).
+/// Once every interface has its VIF (and MIF) and the control socket listens: writes the pid
+/// file and tells the service manager (`READY=1`, with a `STATUS=` line).
 fn announce_ready(
-    d: &Daemon,
+    m: &Mgmd,
     socket: &std::path::Path,
     pid_path: Option<&std::path::Path>,
 ) -> Result<Option<mgmd::pid_file::PidFile>, String> {
     let pid_file = pid_path.map(mgmd::pid_file::PidFile::write).transpose()?;
-    let names: Vec<&str> = d.ifaces.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = m
+        .config()
+        .interfaces
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    let families: Vec<&str> = [
+        m.v4.as_ref().map(|_| Ipv4Addr::NAME),
+        m.v6.as_ref().map(|_| Ipv6Addr::NAME),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let status = mgmd::notify::status_line(&format!(
-        "forwarding on {} interfaces ({}); control socket {}",
+        "forwarding on {} interfaces ({}), {}; control socket {}",
         names.len(),
         names.join(", "),
+        families.join(" and "),
         socket.display()
     ));
     notify(&format!("READY=1\nSTATUS={status}"));
@@ -332,6 +384,10 @@ fn notify(state: &str) {
     }
 }
 
+/// Linux's `ENOPROTOOPT` and `EAFNOSUPPORT`: what `MRT6_INIT` and the raw ICMPv6 socket give
+/// on a kernel without IPv6 multicast routing (or without IPv6).
+const NO_MROUTE_ERRNOS: [i32; 2] = [92, 97];
+
 /// Why the mroute socket could not be opened, in an operator's words.
 fn mroute_open_error(e: &std::io::Error, what: &str) -> String {
     match e.kind() {
@@ -340,6 +396,9 @@ fn mroute_open_error(e: &std::io::Error, what: &str) -> String {
         ),
         std::io::ErrorKind::PermissionDenied => format!(
             "{what}: not permitted: mgmd needs root, or CAP_NET_ADMIN and CAP_NET_RAW ({e})"
+        ),
+        _ if e.raw_os_error().is_some_and(|n| NO_MROUTE_ERRNOS.contains(&n)) => format!(
+            "{what}: this kernel cannot route multicast in this family (CONFIG_IP_MROUTE / CONFIG_IPV6_MROUTE), and the configuration asks for it ({e})"
         ),
         _ => format!("{what}: {e}"),
     }
@@ -426,11 +485,11 @@ fn run(
     if let Some(p) = &pid_path {
         mgmd::pid_file::check(p)?;
     }
-    let mut d = Daemon::start(&config, config_path)?;
+    let mut m = Mgmd::start(&config, config_path)?;
     let listener = match UnixListener::bind(&socket) {
         Ok(l) => l,
         Err(e) => {
-            let _ = d.shutdown();
+            let _ = m.shutdown();
             return Err(format!("control socket {}: {e}", socket.display()));
         }
     };
@@ -441,121 +500,30 @@ fn run(
     let (jobs_tx, jobs) = mpsc::channel();
     let server = server::Server::start(listener, config.limits.control_clients, jobs_tx, wake_tx)
         .map_err(|e| format!("control thread: {e}"))?;
-    d.control = Some(server.stats.clone());
-    info!(socket = %socket.display(), max_mfes = d.max_mfes, control_clients = config.limits.control_clients, "mgmd ready");
+    m.set_control(&server.stats);
+    info!(socket = %socket.display(), max_mfes = config.limits.max_mfes, control_clients = config.limits.control_clients, ipv4 = m.v4.is_some(), ipv6 = m.v6.is_some(), "mgmd ready");
     // Held to the end: dropped, it removes the file.
-    let _pid_file = match announce_ready(&d, &socket, pid_path.as_deref()) {
+    let _pid_file = match announce_ready(&m, &socket, pid_path.as_deref()) {
         Ok(f) => f,
         Err(e) => {
             server.stop();
-            let _ = d.shutdown();
+            let _ = m.shutdown();
             let _ = std::fs::remove_file(&socket);
             return Err(e);
         }
     };
-    let mut last_timers = Instant::now();
-    let mut work: VecDeque<Work> = VecDeque::new();
-    // Kernel counters still to copy this second (limits.counter_sync_per_second), a slice
-    // per turn.
-    let mut sync_due = 0usize;
-    // The engine's due timers, a slice per turn until none is left.
-    let mut timers_due = false;
     while !term.load(Ordering::Relaxed) {
-        let now = d.now();
-        let wait = if !work.is_empty() || sync_due > 0 || timers_due || d.fwd.pending() {
-            0
-        } else {
-            d.igmp
-                .next_deadline()
-                .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
-        };
-        let fds = [
-            d.fwd.kernel().as_raw_fd(),
-            wake_rx.as_raw_fd(),
-            d.links.monitor.as_raw_fd(),
-        ];
-        let ready = d.watch.look(&fds, wait).map_err(|e| format!("poll: {e}"))?;
-        if ready[0] {
-            d.read_socket();
-        }
-        if ready[2] {
-            d.read_links();
-        }
-        if ready[1] {
-            let mut buf = [0u8; 256];
-            while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
-            while let Ok(job) = jobs.try_recv() {
-                work.push_back(Work::New(job));
-            }
-        }
-        // Control steps, each a slice (timing::SLICE) after a look at the mroute socket, for
-        // at most TURN of the loop's time; what is left waits for the next turn.
-        let turn = Instant::now();
-        while let Some(w) = work.pop_front() {
-            if d.watch
-                .look(&fds[..1], 0)
-                .map_err(|e| format!("poll: {e}"))?[0]
-            {
-                d.read_socket();
-            }
-            let what = w.what();
-            let t = d.watch.begin();
-            let step = d.step(w);
-            let took = d.watch.end(t, what);
-            d.steps.add(took);
-            match step {
-                Ok((job, reply)) => {
-                    let _ = job.reply.send(reply);
-                }
-                Err(more) => work.push_front(*more),
-            }
-            if turn.elapsed() >= TURN {
-                break;
-            }
-        }
-        if d.watch
-            .look(&fds[..1], 0)
-            .map_err(|e| format!("poll: {e}"))?[0]
-        {
-            d.read_socket();
-        }
+        m.turn(&wake_rx, &jobs)?;
         if hup.swap(false, Ordering::Relaxed) {
-            info!("SIGHUP: reloading {}", d.config_path.display());
-            let t = d.watch.begin();
+            info!("SIGHUP: reloading {}", m.config_path().display());
             // The outcome is logged; nothing else waits for it.
-            let _ = d.reload();
-            d.watch.end(t, "reload");
+            let _ = m.reload();
         }
-        let t = d.watch.begin();
-        let acts = d.igmp.tick(d.now());
-        d.igmp_actions(acts);
-        d.watch.end(t, "IGMP timers");
-        if last_timers.elapsed() >= Duration::from_secs(1) {
-            last_timers = Instant::now();
-            let t = d.watch.begin();
-            timers_due = true;
-            d.flush_logs(Instant::now());
-            d.watch.end(t, "logs");
-            sync_due = d.sync_per_second;
-        }
-        if timers_due {
-            let t = d.watch.begin();
-            timers_due = d.run_timers();
-            d.watch.end(t, "engine timers");
-        }
-        if sync_due > 0 {
-            let t = d.watch.begin();
-            sync_due = d.sync_counters(sync_due);
-            d.watch.end(t, "kernel counters");
-        }
-        let t = d.watch.begin();
-        d.housekeeping();
-        d.watch.end(t, "housekeeping");
     }
     info!("signal received: shutting down");
     notify("STOPPING=1");
     // The replies still owed are dropped first: a client waiting for one ends at once.
-    drop(work);
+    m.drop_work();
     drop(jobs);
     let (joined, running) = server.stop();
     if running > 0 {
@@ -568,24 +536,109 @@ fn run(
     } else {
         info!(joined, "control threads joined");
     }
-    let r = d.shutdown();
+    let r = m.shutdown();
     let _ = std::fs::remove_file(&socket);
     r
 }
 
-impl Daemon {
-    fn start(config: &Config, config_path: PathBuf) -> Result<Self, String> {
-        let mgm = Mgm::<Ipv4Addr>::new(mgm::Config {
+impl<A: Fam> Daemon<A> {
+    /// The control steps queued for this family, a slice each, for at most [`TURN`] (with a
+    /// look at the mroute socket before each); returns the `flush`es done here that the
+    /// next family goes on with.
+    fn work_turn(&mut self) -> Result<Vec<(server::Job, usize)>, String> {
+        let turn = Instant::now();
+        let fd = self.fwd.kernel().as_raw_fd();
+        let mut handed = Vec::new();
+        while let Some(w) = self.work.pop_front() {
+            if self
+                .watch
+                .look(&[fd], 0)
+                .map_err(|e| format!("poll: {e}"))?[0]
+            {
+                self.read_socket();
+            }
+            let what = w.what();
+            let t = self.watch.begin();
+            let step = self.step(w);
+            let took = self.watch.end(t, what);
+            self.steps.add(took);
+            match step {
+                Step::Done(job, reply) => {
+                    let _ = job.reply.send(reply);
+                }
+                Step::More(more) => self.work.push_front(*more),
+                Step::Flushed(job, deleted) => handed.push((job, deleted)),
+            }
+            if turn.elapsed() >= TURN {
+                break;
+            }
+        }
+        if self
+            .watch
+            .look(&[fd], 0)
+            .map_err(|e| format!("poll: {e}"))?[0]
+        {
+            self.read_socket();
+        }
+        Ok(handed)
+    }
+
+    /// How long the main loop may wait for this family (ms): 0 with work queued, else until
+    /// its next IGMP or MLD timer, at most 100.
+    fn wait_ms(&self) -> i32 {
+        if !self.work.is_empty() || self.sync_due > 0 || self.timers_due || self.fwd.pending() {
+            return 0;
+        }
+        let now = self.now();
+        self.igmp
+            .next_deadline()
+            .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
+    }
+
+    /// The family's timers: IGMP or MLD's, the engine's each second (with the log's and
+    /// the kernel counters' budget), the counters' sync, and the housekeeping.
+    fn timers(&mut self) {
+        let t = self.watch.begin();
+        let acts = self.igmp.tick(self.now());
+        self.igmp_actions(acts);
+        self.watch.end(t, "IGMP timers");
+        if self.last_timers.elapsed() >= Duration::from_secs(1) {
+            self.last_timers = Instant::now();
+            let t = self.watch.begin();
+            self.timers_due = true;
+            self.flush_logs(Instant::now());
+            self.watch.end(t, "logs");
+            self.sync_due = self.sync_per_second;
+        }
+        if self.timers_due {
+            let t = self.watch.begin();
+            self.timers_due = self.run_timers();
+            self.watch.end(t, "engine timers");
+        }
+        if self.sync_due > 0 {
+            let t = self.watch.begin();
+            self.sync_due = self.sync_counters(self.sync_due);
+            self.watch.end(t, "kernel counters");
+        }
+        let t = self.watch.begin();
+        self.housekeeping();
+        self.watch.end(t, "housekeeping");
+    }
+
+    fn start(config: &Config, config_path: PathBuf, family_follows: bool) -> Result<Self, String> {
+        let mgm = Mgm::<A>::new(mgm::Config {
             max_mfes: config.limits.max_mfes,
             ..mgm::Config::default()
         });
-        let sock = MrouteSocket::open().map_err(|e| mroute_open_error(&e, "mroute socket"))?;
+        let what = format!("{} mroute socket", A::NAME);
+        let sock = Mroute::<A>::open().map_err(|e| mroute_open_error(&e, &what))?;
         info!(
             version = format!("{:#x}", sock.version().unwrap_or(0)),
-            "mroute socket open (MRT_INIT, MRT_ASSERT)"
+            "{what} open ({})",
+            A::CALLS.init
         );
-        let target = Wanted::of(config, &[])?;
-        let igmp_config = config.igmp.to_config()?;
+        let target = Wanted::<A>::of(config, &[])?;
+        let igmp_config = target.igmp.unwrap_or_default();
         let rules = Arc::new(Mutex::new(Vec::new()));
         let (links, dumped) = links::Links::open()?;
         let (routing, routing_events) = mgm
@@ -597,8 +650,8 @@ impl Daemon {
                 }),
             )
             .map_err(|e| format!("register: {e}"))?;
-        let igmp = IgmpClient::register(mgm.clone(), igmp_config)
-            .map_err(|e| format!("register IGMP: {e}"))?;
+        let igmp = RouterClient::register(mgm.clone(), igmp_config)
+            .map_err(|e| format!("register {}: {e}", A::PROTOCOL))?;
         let fwd = Forwarder::new(mgm.clone(), sock).map_err(|e| e.to_string())?;
         let mut d = Daemon {
             mgm,
@@ -607,6 +660,11 @@ impl Daemon {
             routing,
             routing_events,
             ifaces: Vec::new(),
+            family_follows,
+            work: VecDeque::new(),
+            last_timers: Instant::now(),
+            sync_due: 0,
+            timers_due: false,
             events: VecDeque::new(),
             start: Instant::now(),
             start_wall: SystemTime::now(),
@@ -636,16 +694,26 @@ impl Daemon {
         for e in dumped.errors {
             warn!("rtnetlink message left out: {e}");
         }
-        d.converge(&target)?;
-        if d.groups.interfaces() > 0 {
+        if let Err(e) = d.converge(&target) {
+            let _ = d.shutdown();
+            return Err(e);
+        }
+        if d.groups.interfaces() > 0 && A::FAMILY == reply::AddressFamily::Ipv4 {
             let limit = mgm_linux::membership::max_memberships_per_socket();
             info!(
                 interfaces = d.groups.interfaces(),
                 "IGMP router groups {} and {} joined with one socket per interface (the kernel allows igmp_max_memberships = {} per socket: one socket for all would stop at {} interfaces)",
-                igmp::IGMPV3_ROUTERS,
-                igmp::ALL_ROUTERS,
+                A::ROUTER_GROUPS[0],
+                A::ROUTER_GROUPS[1],
                 limit.map_or("?".to_string(), |n| n.to_string()),
                 limit.map_or("?".to_string(), |n| (n / 2).to_string())
+            );
+        } else if d.groups.interfaces() > 0 {
+            info!(
+                interfaces = d.groups.interfaces(),
+                "MLD router groups {} and {} joined with one socket per interface",
+                A::ROUTER_GROUPS[0],
+                A::ROUTER_GROUPS[1],
             );
         }
         Ok(d)
@@ -666,7 +734,7 @@ impl Daemon {
     fn add_interface(&mut self, name: &str, want: IfaceWanted) -> Result<(), String> {
         let (link, ifindex) = self.links.state_of(name);
         let address = (ifindex != 0)
-            .then(|| self.links.ipv4_of(ifindex))
+            .then(|| A::router_address(&self.links, ifindex))
             .flatten();
         self.ifaces.push(Iface {
             name: name.to_string(),
@@ -731,7 +799,7 @@ impl Daemon {
     }
 
     /// The engine's selector of `sel`.
-    fn selector(sel: &Sel) -> Selector<Ipv4Addr> {
+    fn selector(sel: &Sel<A>) -> Selector<A> {
         match sel.0 {
             Some(source) => Selector::Source {
                 source,
@@ -746,7 +814,7 @@ impl Daemon {
     /// error a second call with the former state undoes what was done. What names a detached
     /// interface (a route toward it, a membership on it, an override from it) is recorded
     /// only, and reaches the engine when the interface is attached ([`links`]).
-    fn converge(&mut self, target: &Wanted) -> Result<Vec<String>, String> {
+    fn converge(&mut self, target: &Wanted<A>) -> Result<Vec<String>, String> {
         let d = plan::diff(&self.applied, target);
         let mut done = Vec::new();
         for name in &d.add_interfaces {
@@ -896,8 +964,8 @@ impl Daemon {
 
     /// Deletes the dynamic entries `sel` selects (a slice of the walk from the group's first
     /// entry); returns how many.
-    fn delete_entries_of(&mut self, sel: Sel, target: &Wanted) -> usize {
-        let mut after = Some(mgm::Sg::new(Ipv4Addr::UNSPECIFIED, sel.1));
+    fn delete_entries_of(&mut self, sel: Sel<A>, target: &Wanted<A>) -> usize {
+        let mut after = Some(mgm::Sg::new(A::UNSPECIFIED, sel.1));
         let mut deleted = 0;
         while let Ok(page) = self.mgm.mfes(after, 64) {
             let mut past = false;
@@ -925,7 +993,7 @@ impl Daemon {
     /// Every static (S,G)'s entry never expires: pinned where it exists, installed ahead of
     /// traffic where its rule has a `from` that is attached now.
     fn ensure_pinned(&mut self) {
-        let pinned: Vec<((Ipv4Addr, Ipv4Addr), Option<String>)> = self
+        let pinned: Vec<((A, A), Option<String>)> = self
             .applied
             .pinned
             .iter()
@@ -950,7 +1018,7 @@ impl Daemon {
     }
 
     /// The entry of a static (S,G) never expires.
-    fn pin(&mut self, sg: mgm::Sg<Ipv4Addr>) {
+    fn pin(&mut self, sg: mgm::Sg<A>) {
         if let Err(e) = self
             .mgm
             .set_mfe_timeout(self.routing, sg.source, sg.group, None)
@@ -991,7 +1059,7 @@ impl Daemon {
         // the next turn, the socket still readable.
         let t = self.watch.begin();
         for _ in 0..MESSAGES_PER_TURN {
-            let msg = match self.fwd.kernel().recv() {
+            let msg = match A::recv(self.fwd.kernel()) {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     self.watch.drained();
@@ -1003,7 +1071,7 @@ impl Daemon {
                 }
             };
             match msg {
-                Received4::Upcall(up) => {
+                Msg::Upcall(up) => {
                     let iname = self
                         .fwd
                         .vifs()
@@ -1011,12 +1079,15 @@ impl Daemon {
                         .map_or_else(|| "?".to_string(), |i| self.name(i));
                     let kind = match up.kind {
                         UpcallKind::NoCache => "NOCACHE".to_string(),
-                        UpcallKind::WrongVif => "WRONGVIF".to_string(),
+                        UpcallKind::WrongVif => format!("WRONG{}", A::VIF),
                         UpcallKind::Other(k) => format!("type {k}"),
                     };
                     let detail = format!(
-                        "{kind} vif {} ({iname}) source {} group {}",
-                        up.vif, up.source, up.group
+                        "{kind} {} {} ({iname}) source {} group {}",
+                        A::VIF.to_ascii_lowercase(),
+                        up.vif,
+                        up.source,
+                        up.group
                     );
                     let handled = self.fwd.handle_upcall(&up);
                     self.watch.upcall_handled();
@@ -1056,7 +1127,7 @@ impl Daemon {
                         }
                     }
                 }
-                Received4::Igmp {
+                Msg::Heard {
                     ifindex,
                     source,
                     destination,
@@ -1065,9 +1136,10 @@ impl Daemon {
                     payload,
                 } => {
                     debug!(
-                        "IGMP from {source} to {destination} on {} (TTL {ttl}, router alert {router_alert}): {:?}",
+                        "{} from {source} to {destination} on {} (TTL {ttl}, router alert {router_alert}): {}",
+                        A::PROTOCOL,
                         self.name(ifindex),
-                        igmp::parse(&payload)
+                        A::describe(&payload)
                     );
                     let now = self.now();
                     let heard = igmp::Heard {
@@ -1078,7 +1150,7 @@ impl Daemon {
                     let acts = self.igmp.receive_packet(ifindex, &heard, &payload, now);
                     self.igmp_actions(acts);
                 }
-                Received4::Junk => {}
+                Msg::Junk => {}
             }
         }
         self.housekeeping();
@@ -1097,7 +1169,7 @@ impl Daemon {
                 }
                 Ok(_) => return false,
                 Err(e) => {
-                    warn!("run_timers: {e}");
+                    warn!("run_timers ({}): {e}", A::NAME);
                     return false;
                 }
             }
@@ -1120,7 +1192,7 @@ impl Daemon {
         due
     }
 
-    fn names(&self, oifs: &[IfKey<Ipv4Addr>]) -> String {
+    fn names(&self, oifs: &[IfKey<A>]) -> String {
         oifs.iter()
             .map(|o| self.name(o.index))
             .collect::<Vec<_>>()
@@ -1173,59 +1245,75 @@ impl Daemon {
         }
     }
 
-    fn igmp_actions(&mut self, acts: Vec<IgmpAction>) {
+    fn igmp_actions(&mut self, acts: Vec<Action<A>>) {
         for a in acts {
             match a {
-                IgmpAction::Send {
+                Action::Send {
                     ifindex,
                     destination,
                     query,
                 } => {
                     debug!(
-                        "IGMP query to {destination} on {} (group {}, sources {:?}, S={})",
+                        "{} query to {destination} on {} (group {}, sources {:?}, S={})",
+                        A::PROTOCOL,
                         self.name(ifindex),
                         query.group,
                         query.sources,
                         query.s_flag
                     );
                     if let Err(e) =
-                        self.fwd
-                            .kernel()
-                            .send_igmp(ifindex, destination, &query.encode())
+                        A::send(self.fwd.kernel(), ifindex, destination, &A::encode(&query))
                     {
-                        warn!("sending IGMP query on {}: {e}", self.name(ifindex));
+                        warn!(
+                            "sending {} query on {}: {e}",
+                            A::PROTOCOL,
+                            self.name(ifindex)
+                        );
                     }
-                    if !query.group.is_unspecified() {
+                    if query.group != A::UNSPECIFIED {
                         let d = format!(
                             "query for {} sources {:?} on {}",
                             query.group,
                             query.sources,
                             self.name(ifindex)
                         );
-                        self.record("igmp", d);
+                        self.record(Self::kind(), d);
                     }
                 }
-                IgmpAction::Join { ifindex, selector } => {
+                Action::Join { ifindex, selector } => {
                     let d = format!("join {selector} on {}", self.name(ifindex));
-                    info!("IGMP {d}");
-                    self.record("igmp", d);
+                    info!("{} {d}", A::PROTOCOL);
+                    self.record(Self::kind(), d);
                 }
-                IgmpAction::Leave { ifindex, selector } => {
+                Action::Leave { ifindex, selector } => {
                     let d = format!("leave {selector} on {}", self.name(ifindex));
-                    info!("IGMP {d}");
-                    self.record("igmp", d);
+                    info!("{} {d}", A::PROTOCOL);
+                    self.record(Self::kind(), d);
                 }
             }
         }
     }
 
-    /// Drains events and errors, and applies forwarding changes to the kernel.
+    /// The kind of this family's router events: `igmp` or `mld`.
+    fn kind() -> &'static str {
+        if A::FAMILY == reply::AddressFamily::Ipv4 {
+            "igmp"
+        } else {
+            "mld"
+        }
+    }
+
     /// Reads the subnets of every IGMP link from the kernel and gives the IGMP router those
     /// that changed (logged). A link whose subnets cannot be read, or that has none, fails
-    /// closed: only reports from 0.0.0.0 (RFC 3376 §4.2.13) pass its off-subnet check.
+    /// closed: only reports from 0.0.0.0 (RFC 3376 §4.2.13) pass its off-subnet check. MLD
+    /// has no subnets to read: it takes link-local sources only.
     fn refresh_subnets(&mut self) {
         self.subnets_read = Instant::now();
-        let links: Vec<(u32, Vec<igmp::Subnet>)> = self
+        if A::link_subnets("").is_none() {
+            return;
+        }
+        let none = igmp::Subnet::new(A::UNSPECIFIED, A::BITS as u8);
+        let links: Vec<(u32, Vec<igmp::Subnet<A>>)> = self
             .igmp
             .router()
             .interfaces()
@@ -1238,24 +1326,22 @@ impl Daemon {
                 continue;
             }
             let name = self.name(ifindex);
-            let mut subnets: Vec<igmp::Subnet> = match mgm_linux::mroute::ipv4_subnets_of(&name) {
-                Ok(found) => found
-                    .into_iter()
-                    .map(|(a, len)| igmp::Subnet::new(a, len))
-                    .collect(),
-                Err(e) => {
-                    if had != [igmp::Subnet::new(Ipv4Addr::UNSPECIFIED, 32)] {
+            let mut subnets: Vec<igmp::Subnet<A>> = match A::link_subnets(&name) {
+                Some(Ok(found)) => found,
+                Some(Err(e)) => {
+                    if had != [none] {
                         warn!("subnets of {name}: {e}");
                     }
                     Vec::new()
                 }
+                None => return,
             };
             if subnets.is_empty() {
-                subnets.push(igmp::Subnet::new(Ipv4Addr::UNSPECIFIED, 32));
+                subnets.push(none);
             }
             if subnets != had {
-                info!(interface = %name, ?subnets, "IGMP: link subnets");
-                self.igmp.set_subnets(ifindex, &subnets);
+                info!(interface = %name, ?subnets, "{}: link subnets", A::PROTOCOL);
+                A::set_subnets(&mut self.igmp, ifindex, &subnets);
             }
         }
     }
@@ -1265,14 +1351,14 @@ impl Daemon {
             self.refresh_subnets();
         }
         for e in self.igmp.handle_events() {
-            debug!("IGMP event {e:?}");
+            debug!("{} event {e:?}", A::PROTOCOL);
             if matches!(e, Event::DisableIgmp { .. } | Event::EnableIgmp { .. }) {
                 self.record("igmp-event", format!("{e:?}"));
             }
         }
         for e in self.igmp.take_errors() {
-            warn!("IGMP membership: {e}");
-            self.record("error", format!("IGMP membership: {e}"));
+            warn!("{} membership: {e}", A::PROTOCOL);
+            self.record("error", format!("{} membership: {e}", A::PROTOCOL));
         }
         for e in self.routing_events.drain() {
             let wrong = matches!(e, Event::WrongInterface { .. });
@@ -1402,48 +1488,7 @@ impl Daemon {
         Ok(())
     }
 
-    /// The reply to one request (a [`control::Envelope`]): its result text or data, or for
-    /// `mfes` and `memberships` one page (`rows` or `text`, `more`, `next`).
-    fn answer(&self, req: &Request) -> server::Reply {
-        let (value, text) = match &req.command {
-            Command::Mfes { .. } => {
-                // Answered by `step`, a slice at a time.
-                let r = control::error_reply("internal: mfes is answered in steps");
-                return Box::new(move || r);
-            }
-            Command::Memberships { after, max } => return self.memberships(*after, *max, req.json),
-            Command::Interfaces => self.interfaces(),
-            Command::Events => {
-                let v: Vec<reply::Event> = self.events.iter().cloned().collect();
-                let mut t = String::new();
-                for e in &v {
-                    t += &format!("{:>10.3}  {:<14} {}\n", e.time, e.kind, e.detail);
-                }
-                (json!(v), t)
-            }
-            Command::Igmp => self.igmp_state(),
-            Command::Status => self.status(),
-            Command::Routes => self.routes(),
-            other => {
-                // The changes and `flush` are answered by `step`.
-                let r = control::error_reply(&format!(
-                    "internal: {} is answered in steps",
-                    other.name()
-                ));
-                return Box::new(move || r);
-            }
-        };
-        let json = req.json;
-        Box::new(move || {
-            if json {
-                control::ok_reply(&value)
-            } else {
-                control::ok_reply(&control::Text { text })
-            }
-        })
-    }
-
-    fn status(&self) -> (Value, String) {
+    fn status(&self) -> (reply::Status, String) {
         let c = self.mgm.counters();
         let f = self.fwd.counters();
         let us = |d: Duration| d.as_micros() as u64;
@@ -1455,6 +1500,7 @@ impl Daemon {
             + self.routing_log.total_suppressed()
             + self.error_log.total_suppressed();
         let v = reply::Status {
+            family: A::FAMILY,
             uptime: self.now().as_secs_f64(),
             started_at: reply::rfc3339(self.start_wall),
             mfes: c.mfes as u64,
@@ -1487,16 +1533,19 @@ impl Daemon {
                 .config
                 .mroutes
                 .iter()
+                .filter(|m| A::of(m.group).is_some())
                 .map(changes::mroute_row)
                 .collect(),
+            ipv6: None,
         };
         let t = format!(
-            "uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONGVIF, longest handling delay {} us; kernel: {} MRT_ADD_MFC, {} MRT_DEL_MFC; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
-            self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
-            f.nocache, f.wrongvif, us(self.watch.upcalls.max), f.mfc_adds, f.mfc_dels, f.errors,
+            "{}: uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONG{}, longest handling delay {} us; kernel: {} {}, {} {}; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
+            A::NAME, self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
+            f.nocache, f.wrongvif, A::VIF, us(self.watch.upcalls.max), f.mfc_adds, A::CALLS.add_mfc,
+            f.mfc_dels, A::CALLS.del_mfc, f.errors,
             v.control_served, v.control_refused_busy, v.control_bad_requests, v.control_timed_out, suppressed
         );
-        (json!(v), t)
+        (v, t)
     }
 
     /// A page reply: rows (JSON) or text, with `more` and `next`.
@@ -1529,7 +1578,7 @@ impl Daemon {
     }
 
     /// The querier of an IGMP link: `self`, another router's address, or `None` (none heard).
-    fn querier(st: &igmp::InterfaceState) -> Option<String> {
+    fn querier(st: &igmp::InterfaceState<A>) -> Option<String> {
         if st.querier {
             Some("self".into())
         } else {
@@ -1539,9 +1588,23 @@ impl Daemon {
 
     fn interfaces(&self) -> (Value, String) {
         let mut rows = Vec::new();
+        // IPv4's columns as they always were; IPv6's link-local addresses are wider.
+        let aw = if A::FAMILY == reply::AddressFamily::Ipv4 {
+            16
+        } else {
+            26
+        };
         let mut t = format!(
-            "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
-            "NAME", "IFINDEX", "STATE", "VIF", "ADDRESS", "OWNER", "IGMP", "IN_PKTS", "OUT_PKTS"
+            "{:<10} {:>7} {:<6} {:>4} {:<aw$} {:<8} {:<6} {:>10} {:>10}\n",
+            "NAME",
+            "IFINDEX",
+            "STATE",
+            A::VIF,
+            "ADDRESS",
+            "OWNER",
+            A::PROTOCOL,
+            "IN_PKTS",
+            "OUT_PKTS"
         );
         let infos = self.mgm.interfaces();
         for i in &self.ifaces {
@@ -1560,7 +1623,7 @@ impl Daemon {
                 .get(&i.ifindex)
                 .and_then(Self::querier);
             t += &format!(
-                "{:<10} {:>7} {:<6} {:>4} {:<16} {:<8} {:<6} {:>10} {:>10}\n",
+                "{:<10} {:>7} {:<6} {:>4} {:<aw$} {:<8} {:<6} {:>10} {:>10}\n",
                 i.name,
                 ifindex.map_or("-".into(), |x| x.to_string()),
                 i.link.as_str(),
@@ -1572,11 +1635,12 @@ impl Daemon {
                 vc.out_packets
             );
             rows.push(reply::Interface {
+                family: A::FAMILY,
                 name: i.name.clone(),
                 ifindex,
                 state: i.link,
                 vif,
-                address: i.address,
+                address: i.address.map(Into::into),
                 owner,
                 igmp,
                 querier,
@@ -1592,11 +1656,14 @@ impl Daemon {
     /// A page of memberships, read with the engine's walk (a lookup and the page's own
     /// items); the rows are formatted on the client's thread.
     fn memberships(&self, after: Option<MembershipKey>, max: usize, json: bool) -> server::Reply {
-        let after = after.map(|k| mgm::MembershipInfo {
+        let first_page = after.is_none();
+        // A key of the other family: this family's listing starts from its beginning.
+        let after = after.and_then(|k| Some((k, A::of(k.source)?, A::of(k.group)?)));
+        let after = after.map(|(k, source, group)| mgm::MembershipInfo {
             protocol: (k.protocol, k.component),
-            selector: match (k.source, k.group) {
-                (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED) => Selector::AllGroups,
-                (Ipv4Addr::UNSPECIFIED, group) => Selector::Group(group),
+            selector: match (source, group) {
+                (s, g) if s == A::UNSPECIFIED && g == A::UNSPECIFIED => Selector::AllGroups,
+                (s, group) if s == A::UNSPECIFIED => Selector::Group(group),
                 (source, group) => Selector::Source { source, group },
             },
             interface: IfKey::new(k.ifindex),
@@ -1608,7 +1675,7 @@ impl Daemon {
                 return Box::new(move || r);
             }
         };
-        let rows: Vec<(String, mgm::MembershipInfo<Ipv4Addr>, String)> = page
+        let rows: Vec<(String, mgm::MembershipInfo<A>, String)> = page
             .items
             .iter()
             .map(|m| {
@@ -1616,15 +1683,16 @@ impl Daemon {
                 (self.name(m.interface.index), *m, p)
             })
             .collect();
-        let first = after.is_none();
-        let more = page.more;
-        Box::new(move || Self::render_memberships(&rows, first, more, json))
+        let first = first_page;
+        let (more, follows) = (page.more, self.family_follows);
+        Box::new(move || Self::render_memberships(&rows, first, more, follows, json))
     }
 
     fn render_memberships(
-        rows: &[(String, mgm::MembershipInfo<Ipv4Addr>, String)],
+        rows: &[(String, mgm::MembershipInfo<A>, String)],
         first: bool,
         more: bool,
+        follows: bool,
         json: bool,
     ) -> String {
         let mut t = if first && !json {
@@ -1636,6 +1704,7 @@ impl Daemon {
         for (name, m, p) in rows {
             if json {
                 out.push(json!(reply::Membership {
+                    family: A::FAMILY,
                     interface: name.clone(),
                     ifindex: m.interface.index,
                     selector: m.selector.to_string(),
@@ -1646,40 +1715,41 @@ impl Daemon {
             }
         }
         let next = rows.last().map(|(_, m, _)| membership_key(m).to_string());
+        // The next family's listing follows this one's end.
+        let (more, next) = if !more && follows {
+            (true, Some(format!("0,{0},{0},0,0", Ipv6Addr::UNSPECIFIED)))
+        } else {
+            (more, next)
+        };
         Self::page(out, t, json, more, next)
     }
 
     /// One step of a request: its reply (with the job to send it to), or what is left to do.
-    fn step(&mut self, w: Work) -> Result<(server::Job, server::Reply), Box<Work>> {
+    fn step(&mut self, w: Work<A>) -> Step<A> {
         let (job, cursor, left, mut rows, first) = match w {
             Work::Flush {
                 job,
                 cursor,
                 deleted,
             } => return self.flush_step(job, cursor, deleted),
-            Work::New(job) if job.request.command == Command::Flush => {
-                return self.flush_step(job, None, 0)
-            }
-            Work::New(job) if job.request.command.changes() => {
-                let result = self.change(&job.request.command);
-                let reply = match result {
-                    Ok(c) if job.request.json => control::ok_reply(&c),
-                    Ok(c) => control::ok_reply(&control::Text { text: c.text() }),
-                    Err(e) => control::error_reply(&e),
-                };
-                return Ok((job, Box::new(move || reply)));
-            }
             Work::New(job) => match job.request.command.clone() {
-                Command::Mfes { after, max } => (
-                    job,
-                    after.map(|(s, g)| mgm::Sg::new(s, g)),
-                    max,
-                    Vec::new(),
-                    after.is_none(),
-                ),
-                _ => {
-                    let reply = self.answer(&job.request);
-                    return Ok((job, reply));
+                Command::Flush => return self.flush_step(job, None, 0),
+                Command::Mfes { after, max } => {
+                    // A key of the other family: this family's listing starts from its
+                    // beginning.
+                    let cursor = after.and_then(|(s, g)| Some(mgm::Sg::new(A::of(s)?, A::of(g)?)));
+                    (job, cursor, max, Vec::new(), after.is_none())
+                }
+                Command::Memberships { after, max } => {
+                    let reply = self.memberships(after, max, job.request.json);
+                    return Step::Done(job, reply);
+                }
+                other => {
+                    let r = control::error_reply(&format!(
+                        "internal: {} is not answered by one family",
+                        other.name()
+                    ));
+                    return Step::Done(job, Box::new(move || r));
                 }
             },
             Work::Mfes {
@@ -1699,7 +1769,7 @@ impl Daemon {
                 Ok(p) => p,
                 Err(e) => {
                     let r = control::error_reply(&e.to_string());
-                    return Ok((job, Box::new(move || r)));
+                    return Step::Done(job, Box::new(move || r));
                 }
             };
             cursor = page.items.last().map(|s| s.engine.mfe.sg()).or(cursor);
@@ -1708,7 +1778,7 @@ impl Daemon {
             rows.extend(page.items);
         }
         if left > 0 && more {
-            return Err(Box::new(Work::Mfes {
+            return Step::More(Box::new(Work::Mfes {
                 job,
                 cursor,
                 left,
@@ -1717,14 +1787,14 @@ impl Daemon {
             }));
         }
         let reply = self.mfes_reply(rows, more, first, job.request.json);
-        Ok((job, reply))
+        Step::Done(job, reply)
     }
 
     /// A page of entries, read by the main loop; the rows are formatted on the client's
     /// thread.
     fn mfes_reply(
         &self,
-        items: Vec<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        items: Vec<mgm_linux::ForwardedStats<A>>,
         more: bool,
         first: bool,
         json: bool,
@@ -1741,13 +1811,16 @@ impl Daemon {
         let page = mgm::Page { items, more };
         // The engine's ages and countdowns are as of now.
         let now = SystemTime::now();
-        Box::new(move || Self::render_mfes(page, &names, first, json, now))
+        let follows = self.family_follows;
+        Box::new(move || Self::render_mfes(page, &names, (first, follows), json, now))
     }
 
+    /// A page of entries; `first` and `follows`: the first page (with the header), and
+    /// another family's entries to come after this family's last.
     fn render_mfes(
-        page: mgm::Page<mgm_linux::ForwardedStats<Ipv4Addr>>,
+        page: mgm::Page<mgm_linux::ForwardedStats<A>>,
         names: &[(u32, String)],
-        first: bool,
+        (first, follows): (bool, bool),
         json: bool,
         now: SystemTime,
     ) -> String {
@@ -1793,11 +1866,14 @@ impl Daemon {
                 continue;
             }
             rows.push(json!(reply::Mfe {
-                source: m.source,
-                group: m.group,
+                family: A::FAMILY,
+                source: m.source.into(),
+                group: m.group.into(),
                 iif: name(m.iif.index),
                 oifs,
-                upstream: Some(m.upstream).filter(|u| !u.is_unspecified()),
+                upstream: Some(m.upstream)
+                    .filter(|u| *u != A::UNSPECIFIED)
+                    .map(Into::into),
                 expiry: m.expiry.map(|e| e.as_secs_f64()),
                 expires_at: m.expiry.map(|e| reply::rfc3339(now + e)),
                 up_time: m.up_time.as_secs_f64(),
@@ -1817,7 +1893,13 @@ impl Daemon {
                 }),
             }));
         }
-        Self::page(rows, t, json, page.more, next)
+        let (more, next) = if !page.more && follows {
+            let v6 = Ipv6Addr::UNSPECIFIED;
+            (true, Some(format!("{v6},{v6}")))
+        } else {
+            (page.more, next)
+        };
+        Self::page(rows, t, json, more, next)
     }
 
     fn igmp_state(&self) -> (Value, String) {
@@ -1845,7 +1927,7 @@ impl Daemon {
             let mut groups = Vec::new();
             for (g, gs) in &st.groups {
                 let left = gs.group_timer.map(|x| x.saturating_sub(now).as_secs_f64());
-                let srcs: Vec<Ipv4Addr> = gs.sources.keys().copied().collect();
+                let srcs: Vec<IpAddr> = gs.sources.keys().map(|s| (*s).into()).collect();
                 let shown: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
                 t += &format!(
                     "  {g}: {} {}{}\n",
@@ -1855,14 +1937,14 @@ impl Daemon {
                     } else {
                         format!("sources {}", shown.join(","))
                     },
-                    if gs.old_host_until.is_some() {
-                        " (IGMPv1/v2 host present)"
-                    } else {
-                        ""
+                    match (gs.old_host_until.is_some(), A::FAMILY) {
+                        (false, _) => "",
+                        (true, reply::AddressFamily::Ipv4) => " (IGMPv1/v2 host present)",
+                        (true, reply::AddressFamily::Ipv6) => " (MLDv1 host present)",
                     }
                 );
                 groups.push(reply::IgmpGroup {
-                    group: *g,
+                    group: (*g).into(),
                     exclude_timer: left,
                     exclude_until: gs.group_timer.map(|x| reply::rfc3339(self.start_wall + x)),
                     sources: srcs,
@@ -1897,10 +1979,11 @@ impl Daemon {
                 .map(|s| format!("{}/{}", s.address, s.prefix_len))
                 .collect();
             rows.push(reply::IgmpInterface {
+                family: A::FAMILY,
                 interface: name,
-                address: st.address,
+                address: st.address.into(),
                 querier,
-                other_querier: st.other_querier,
+                other_querier: st.other_querier.map(Into::into),
                 groups,
                 subnets,
                 require_ttl_one: st.policy.require_ttl_one,
@@ -1909,5 +1992,28 @@ impl Daemon {
             });
         }
         (json!(rows), t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mroute_open_error;
+    use std::io;
+
+    #[test]
+    fn a_kernel_without_multicast_routing_in_a_family_is_named() {
+        // What MRT6_INIT and the raw ICMPv6 socket give on a kernel without IPv6 multicast
+        // routing (ENOPROTOOPT) or without IPv6 (EAFNOSUPPORT).
+        for errno in super::NO_MROUTE_ERRNOS {
+            let e = mroute_open_error(&io::Error::from_raw_os_error(errno), "IPv6 mroute socket");
+            assert!(
+                e.starts_with("IPv6 mroute socket: ") && e.contains("CONFIG_IPV6_MROUTE"),
+                "{e}"
+            );
+        }
+        let busy = io::Error::from(io::ErrorKind::AddrInUse);
+        assert!(
+            mroute_open_error(&busy, "IPv4 mroute socket").contains("only one multicast router")
+        );
     }
 }

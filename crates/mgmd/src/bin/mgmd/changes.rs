@@ -4,7 +4,7 @@
 //! in force ([`mgmd::plan`]), wholly or not at all. `flush` deletes the dynamic entries a
 //! slice at a time, so the main loop goes on reading the mroute socket meanwhile.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mgm::Family;
@@ -13,65 +13,14 @@ use mgmd::control::{self, Changed, Command, JoinSpec};
 use mgmd::plan::{self, Wanted};
 use mgmd::ratelimit::LogLimiter;
 use mgmd::reply;
-use serde_json::{json, Value};
-use tracing::{error, info};
+use tracing::info;
 
-use super::{server, timing, Daemon, Work, CLOCK_EVERY};
+use super::family::Fam;
+use super::{server, timing, Daemon, Step, Work, CLOCK_EVERY};
 
-impl Daemon {
-    /// Answers a command that changes the static state; on an error, nothing has changed.
-    pub(super) fn change(&mut self, command: &Command) -> Result<Changed, String> {
-        if *command == Command::Reload {
-            return self.reload();
-        }
-        let mut config = self.config.clone();
-        let mut joins = self.joins.clone();
-        let what = edit(&mut config, &mut joins, command)?;
-        config.check()?;
-        let r = self.apply(config, joins, Vec::new());
-        match &r {
-            Ok(c) => info!(changes = ?c.changes, "control: {what}"),
-            Err(e) => info!("control: {what} refused: {e}"),
-        }
-        r
-    }
-
-    /// Reads the configuration file again and applies the difference (SIGHUP and `mgmctl
-    /// reload`). An unreadable or invalid file changes nothing; the changes made with
-    /// control requests since the last start or reload are replaced by the file's.
-    pub(super) fn reload(&mut self) -> Result<Changed, String> {
-        let path = self.config_path.display().to_string();
-        let r = std::fs::read_to_string(&self.config_path)
-            .map_err(|e| format!("reload: cannot read {path}: {e}; nothing changed"))
-            .and_then(|text| {
-                Config::parse(&text)
-                    .map_err(|e| format!("reload: {path} is not valid, nothing changed:\n{e}"))
-            })
-            .and_then(|config| {
-                let notes = self.restart_notes(&config);
-                self.apply(config, Vec::new(), notes)
-            });
-        match &r {
-            Ok(c) if c.changes.is_empty() => info!("reload: {path}: nothing changed"),
-            Ok(c) => {
-                for line in &c.changes {
-                    info!("reload: {line}");
-                }
-            }
-            Err(e) => {
-                for line in e.lines() {
-                    error!("{line}");
-                }
-            }
-        }
-        for n in r.iter().flat_map(|c| &c.restart_needed) {
-            info!("reload: not applied until mgmd restarts: {n}");
-        }
-        r
-    }
-
+impl<A: Fam> Daemon<A> {
     /// The settings of `new` that differ from those in force and cannot change live.
-    fn restart_notes(&self, new: &Config) -> Vec<String> {
+    pub(super) fn restart_notes(&self, new: &Config) -> Vec<String> {
         let (old, mut notes) = (&self.config, Vec::new());
         if new.control_socket != old.control_socket {
             notes.push("control_socket".into());
@@ -88,15 +37,16 @@ impl Daemon {
         notes
     }
 
-    /// Applies a checked configuration and joins: the difference from the state in force,
-    /// or, when a step fails, nothing (what was done is undone).
-    fn apply(
+    /// Applies a checked configuration and joins (this family's share of them): the
+    /// difference from the state in force, or, when a step fails, nothing (what was done is
+    /// undone).
+    pub(super) fn apply(
         &mut self,
         config: Config,
         joins: Vec<JoinSpec>,
         restart_needed: Vec<String>,
     ) -> Result<Changed, String> {
-        let target = Wanted::of(&config, &joins)?;
+        let target = Wanted::<A>::of(&config, &joins)?;
         let before = self.applied.clone();
         let mut changes = match self.converge(&target) {
             Ok(c) => c,
@@ -104,7 +54,7 @@ impl Daemon {
                 return Err(match self.converge(&before) {
                     Ok(_) => format!("{e}; nothing changed"),
                     Err(undo) => {
-                        error!("undoing a failed change: {undo}");
+                        tracing::error!("undoing a failed change: {undo}");
                         format!("{e}; undoing the steps done failed too: {undo}")
                     }
                 });
@@ -149,9 +99,9 @@ impl Daemon {
     pub(super) fn flush_step(
         &mut self,
         job: server::Job,
-        cursor: Option<mgm::Sg<Ipv4Addr>>,
+        cursor: Option<mgm::Sg<A>>,
         deleted: usize,
-    ) -> Result<(server::Job, server::Reply), Box<Work>> {
+    ) -> Step<A> {
         let start = Instant::now();
         let (mut cursor, mut deleted) = (cursor, deleted);
         loop {
@@ -159,7 +109,7 @@ impl Daemon {
                 Ok(p) => p,
                 Err(e) => {
                     let r = control::error_reply(&format!("flush: {e}"));
-                    return Ok((job, Box::new(move || r)));
+                    return Step::Done(job, Box::new(move || r));
                 }
             };
             for m in &page.items {
@@ -175,7 +125,7 @@ impl Daemon {
                 break;
             }
             if timing::slice_over(start) {
-                return Err(Box::new(Work::Flush {
+                return Step::More(Box::new(Work::Flush {
                     job,
                     cursor,
                     deleted,
@@ -183,6 +133,9 @@ impl Daemon {
             }
         }
         self.housekeeping();
+        if self.family_follows {
+            return Step::Flushed(job, deleted);
+        }
         let line = format!("{deleted} dynamic forwarding entries deleted");
         info!("control: flush: {line}");
         self.record("control", line.clone());
@@ -195,11 +148,11 @@ impl Daemon {
         } else {
             control::ok_reply(&control::Text { text: c.text() })
         };
-        Ok((job, Box::new(move || reply)))
+        Step::Done(job, Box::new(move || reply))
     }
 
     /// `routes`: the engine's RPF routes, the static mroutes and the static memberships.
-    pub(super) fn routes(&self) -> (Value, String) {
+    pub(super) fn routes(&self) -> (reply::Routes, String) {
         let mut t = format!(
             "{:<20} {:<10} {:<16} {:<7}\n",
             "PREFIX", "INTERFACE", "UPSTREAM", "ORIGIN"
@@ -212,7 +165,7 @@ impl Daemon {
                 .routes
                 .get(&key)
                 .map_or("other".to_string(), |w| w.origin.to_string());
-            let upstream = Some(r.upstream).filter(|u| !u.is_unspecified());
+            let upstream = Some(r.upstream).filter(|u| *u != A::UNSPECIFIED);
             let name = self.name(r.iif.index);
             t += &format!(
                 "{:<20} {:<10} {:<16} {:<7}\n",
@@ -224,7 +177,7 @@ impl Daemon {
             routes.push(reply::Route {
                 prefix: format!("{}/{}", r.prefix, r.len),
                 interface: name,
-                upstream,
+                upstream: upstream.map(Into::into),
                 origin,
             });
         }
@@ -233,7 +186,12 @@ impl Daemon {
             "MROUTE SOURCE", "GROUP", "FROM", "TO"
         );
         let mut mroutes = Vec::new();
-        for m in &self.config.mroutes {
+        for m in self
+            .config
+            .mroutes
+            .iter()
+            .filter(|m| A::of(m.group).is_some())
+        {
             t += &format!(
                 "{:<20} {:<16} {:<10} {}\n",
                 m.source.map_or("*".into(), |s| s.to_string()),
@@ -245,7 +203,7 @@ impl Daemon {
         }
         t += &format!("\n{:<20} {:<16} {}\n", "JOIN INTERFACE", "GROUP", "SOURCE");
         let mut joins = Vec::new();
-        for j in &self.joins {
+        for j in self.joins.iter().filter(|j| A::of(j.group).is_some()) {
             t += &format!(
                 "{:<20} {:<16} {}\n",
                 j.interface,
@@ -263,7 +221,15 @@ impl Daemon {
             mroutes,
             joins,
         };
-        (json!(v), t)
+        (v, t)
+    }
+}
+
+/// True for an address that can send multicast.
+fn is_source(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_source(),
+        IpAddr::V6(v6) => v6.is_source(),
     }
 }
 
@@ -280,7 +246,7 @@ pub(super) fn mroute_row(m: &MrouteConf) -> reply::Mroute {
 /// Makes the change of `command` to copies of the configuration and joins; returns what it
 /// is, for the log. Refuses a removal of what is not there, and a join that is not valid
 /// (the configuration's check covers the rest).
-fn edit(
+pub(super) fn edit(
     config: &mut Config,
     joins: &mut Vec<JoinSpec>,
     command: &Command,
@@ -340,9 +306,20 @@ fn edit(
                 ));
             }
             if !j.group.is_multicast() {
-                return Err(format!("group {} is not multicast (224.0.0.0/4)", j.group));
+                let space = if j.group.is_ipv4() {
+                    "224.0.0.0/4"
+                } else {
+                    "ff00::/8"
+                };
+                return Err(format!("group {} is not multicast ({space})", j.group));
             }
-            if let Some(s) = j.source.filter(|s| !s.is_source()) {
+            if let Some(s) = j.source.filter(|s| s.is_ipv4() != j.group.is_ipv4()) {
+                return Err(format!(
+                    "source {s} and group {} are of different address families",
+                    j.group
+                ));
+            }
+            if let Some(s) = j.source.filter(|s| !is_source(*s)) {
                 return Err(format!(
                     "source {s} cannot send multicast (multicast, unspecified, loopback or class E)"
                 ));

@@ -1,7 +1,7 @@
 //! mgmd's TOML configuration. `crates/mgmd/mgmd.example.toml` documents every key, with its
 //! default; [`Config::parse`] reads and checks a file.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +17,9 @@ pub struct Config {
     /// IGMP timers.
     #[serde(default)]
     pub igmp: IgmpSection,
+    /// MLD timers (RFC 3810: the same keys and defaults as `[igmp]`).
+    #[serde(default)]
+    pub mld: IgmpSection,
     /// Bounds on the tables, the control socket and the log.
     #[serde(default)]
     pub limits: LimitsSection,
@@ -83,25 +86,31 @@ impl Default for IgmpSection {
 }
 
 impl IgmpSection {
-    /// The state machine's configuration.
+    /// The state machine's configuration, from `[igmp]`.
     pub fn to_config(&self) -> Result<mgm_igmp::IgmpConfig, String> {
+        self.to_config_of("igmp")
+    }
+
+    /// The state machine's configuration, the errors naming the keys in `section`
+    /// (`igmp` or `mld`).
+    pub fn to_config_of(&self, section: &str) -> Result<mgm_igmp::IgmpConfig, String> {
         let d = |what: &str, v: f64| {
             if v.is_finite() && v > 0.0 && v < 1e6 {
                 Ok(Duration::from_secs_f64(v))
             } else {
-                Err(format!("igmp.{what} = {v}: expected seconds > 0"))
+                Err(format!("{section}.{what} = {v}: expected seconds > 0"))
             }
         };
         let limit = |what: &str, v: usize| {
             if v >= 1 {
                 Ok(v)
             } else {
-                Err(format!("igmp.{what} = {v}: expected at least 1"))
+                Err(format!("{section}.{what} = {v}: expected at least 1"))
             }
         };
         if self.robustness == 0 || self.robustness > 7 {
             return Err(format!(
-                "igmp.robustness = {}: expected 1..=7",
+                "{section}.robustness = {}: expected 1..=7",
                 self.robustness
             ));
         }
@@ -204,15 +213,18 @@ impl LimitsSection {
 pub struct InterfaceConf {
     /// The interface name.
     pub name: String,
-    /// Run IGMP on it (default true).
+    /// Run IGMP on it (default true) while IPv4 runs.
     #[serde(default = "yes")]
     pub igmp: bool,
-    /// This link's `igmp.require_router_alert` (default: the `[igmp]` value): false for a
-    /// link with old IGMPv1/v2 hosts that send no Router Alert, keeping the check on the
-    /// others. Only with `igmp = true`.
+    /// Run MLD on it while IPv6 runs (default true then); `mld = true` on any interface
+    /// turns IPv6 on ([`Config::families`]).
+    pub mld: Option<bool>,
+    /// This link's `igmp.require_router_alert` (default: the `[igmp]` value, for MLD the
+    /// `[mld]` one): false for a link with old IGMPv1/v2 or MLDv1 hosts that send no Router
+    /// Alert, keeping the check on the others. Only where IGMP or MLD runs.
     pub require_router_alert: Option<bool>,
-    /// This link's `igmp.require_ttl_one` (default: the `[igmp]` value). Only with
-    /// `igmp = true`.
+    /// This link's `igmp.require_ttl_one` (the hop limit for MLD; default: the section's
+    /// value). Only where IGMP or MLD runs.
     pub require_ttl_one: Option<bool>,
 }
 
@@ -240,7 +252,8 @@ fn yes() -> bool {
     true
 }
 
-/// `[[route]]`: `prefix = "198.51.100.0/24"`, `interface = "rsnd"`.
+/// `[[route]]`: `prefix = "198.51.100.0/24"` (or an IPv6 one, `"2001:db8:1::/48"`),
+/// `interface = "rsnd"`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConf {
@@ -248,40 +261,99 @@ pub struct RouteConf {
     pub prefix: String,
     /// Interface toward it.
     pub interface: String,
-    /// Upstream neighbour.
-    pub upstream: Option<Ipv4Addr>,
+    /// Upstream neighbour (of the prefix's family).
+    pub upstream: Option<IpAddr>,
 }
 
 impl RouteConf {
     /// (prefix, length).
-    pub fn parse(&self) -> Result<(Ipv4Addr, u8), String> {
-        let (a, l) = self
-            .prefix
-            .split_once('/')
-            .ok_or_else(|| format!("route prefix {:?}: expected A.B.C.D/LEN", self.prefix))?;
-        let a: Ipv4Addr = a
+    pub fn parse(&self) -> Result<(IpAddr, u8), String> {
+        let (a, l) = self.prefix.split_once('/').ok_or_else(|| {
+            format!(
+                "route prefix {:?}: expected A.B.C.D/LEN or X:X::X/LEN",
+                self.prefix
+            )
+        })?;
+        let a: IpAddr = a
             .parse()
             .map_err(|e| format!("route prefix {:?}: {e}", self.prefix))?;
-        let l: u8 = l
-            .parse()
-            .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| format!("route prefix {:?}: bad length", self.prefix))?;
-        let mask = u32::MAX.checked_shl(32 - u32::from(l)).unwrap_or(0);
-        let network = Ipv4Addr::from(u32::from(a) & mask);
+        let (network, multicast, bits) = match a {
+            IpAddr::V4(v4) => {
+                let l = prefix_len(&self.prefix, l, 32)?;
+                (IpAddr::V4(network(v4, l)), v4.is_multicast_prefix(l), l)
+            }
+            IpAddr::V6(v6) => {
+                let l = prefix_len(&self.prefix, l, 128)?;
+                (IpAddr::V6(network(v6, l)), v6.is_multicast_prefix(l), l)
+            }
+        };
         if network != a {
             return Err(format!(
-                "route prefix {:?}: host bits set (the prefix is {network}/{l})",
+                "route prefix {:?}: host bits set (the prefix is {network}/{bits})",
                 self.prefix
             ));
         }
-        if a.is_multicast_prefix(l) {
+        if multicast {
             return Err(format!(
                 "route prefix {:?}: in multicast space; routes lead toward sources",
                 self.prefix
             ));
         }
-        Ok((a, l))
+        Ok((a, bits))
+    }
+}
+
+/// The length of a prefix, at most `most`.
+fn prefix_len(prefix: &str, l: &str, most: u8) -> Result<u8, String> {
+    l.parse()
+        .ok()
+        .filter(|l| *l <= most)
+        .ok_or_else(|| format!("route prefix {prefix:?}: bad length (0 to {most})"))
+}
+
+/// The network of `a` under a prefix of `len` bits.
+fn network<A: Family>(a: A, len: u8) -> A {
+    let all = u128::MAX >> (128 - A::BITS);
+    // The host bits: none for a full-length prefix.
+    let host = all.checked_shr(u32::from(len)).unwrap_or(0);
+    let mask = all & !host;
+    A::from_bits(a.to_bits() & mask)
+}
+
+/// The address families that run: each has its engine, forwarder and mroute socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Families {
+    /// IPv4 (IGMP, VIFs).
+    pub ipv4: bool,
+    /// IPv6 (MLD, MIFs).
+    pub ipv6: bool,
+}
+
+impl Config {
+    /// Which families run. IPv6 runs when an interface says `mld = true` or a route or an
+    /// mroute is IPv6; IPv4 runs when an interface runs IGMP (`igmp`, true by default), a
+    /// route or an mroute is IPv4, or IPv6 does not run (a file without IPv6 is IPv4's, as
+    /// it always was). A family that does not run has no engine and opens no socket.
+    ///
+    /// ```
+    /// use mgmd::config::Config;
+    /// let v4 = Config::parse("[[interface]]\nname = \"a\"\n").unwrap().families();
+    /// assert!(v4.ipv4 && !v4.ipv6);
+    /// let v6 = Config::parse("[[interface]]\nname = \"a\"\nigmp = false\nmld = true\n").unwrap();
+    /// assert!(!v6.families().ipv4 && v6.families().ipv6);
+    /// ```
+    pub fn families(&self) -> Families {
+        let routes = self
+            .routes
+            .iter()
+            .filter_map(|r| r.parse().ok().map(|(a, _)| a));
+        let groups = self.mroutes.iter().map(|m| m.group);
+        let addrs: Vec<IpAddr> = routes.chain(groups).collect();
+        let ipv6 = self.interfaces.iter().any(|i| i.mld == Some(true))
+            || addrs.iter().any(IpAddr::is_ipv6);
+        let ipv4 =
+            self.interfaces.iter().any(|i| i.igmp) || addrs.iter().any(IpAddr::is_ipv4) || !ipv6;
+        Families { ipv4, ipv6 }
     }
 }
 
@@ -296,10 +368,10 @@ impl RouteConf {
 pub struct MrouteConf {
     /// Incoming interface; overrides the RIB's answer for matching entries.
     pub from: Option<String>,
-    /// Source of an (S,G) route.
-    pub source: Option<Ipv4Addr>,
-    /// Group.
-    pub group: Ipv4Addr,
+    /// Source of an (S,G) route (of the group's family).
+    pub source: Option<IpAddr>,
+    /// Group (IPv4 or IPv6).
+    pub group: IpAddr,
     /// Outgoing interfaces.
     pub to: Vec<String>,
 }
@@ -317,7 +389,7 @@ impl MrouteConf {
 
 #[path = "config_check.rs"]
 mod check;
-pub use check::check_ifname;
+pub use check::{check_ifname, host_len};
 
 impl Config {
     /// Parses and checks a config file's text: everything that would stop mgmd's start-up

@@ -1,7 +1,7 @@
 //! The checks of a parsed configuration: everything that would stop mgmd's start-up, each
 //! problem named with its line and entry.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use mgm::Family;
 use serde::Deserialize;
@@ -20,6 +20,9 @@ impl Config {
         if let Err(e) = self.igmp.to_config() {
             out.push(e);
         }
+        if let Err(e) = self.mld.to_config_of("mld") {
+            out.push(e);
+        }
         if let Err(e) = self.limits.check() {
             out.push(e);
         }
@@ -31,6 +34,7 @@ impl Config {
 
     fn interface_problems(&self, lines: &Lines, out: &mut Vec<String>) {
         let mut seen: Vec<(&str, usize)> = Vec::new();
+        let ipv6 = self.families().ipv6;
         for (n, i) in self.interfaces.iter().enumerate() {
             let at = lines.entry("interface", n);
             if let Err(e) = check_ifname(&i.name) {
@@ -44,9 +48,11 @@ impl Config {
                 )),
                 None => seen.push((&i.name, n)),
             }
-            if !i.igmp && (i.require_router_alert.is_some() || i.require_ttl_one.is_some()) {
+            let mld = ipv6 && i.mld != Some(false);
+            if !i.igmp && !mld && (i.require_router_alert.is_some() || i.require_ttl_one.is_some())
+            {
                 out.push(format!(
-                    "{at} ({:?}): require_router_alert and require_ttl_one are IGMP checks, and IGMP is off there (igmp = false)",
+                    "{at} ({:?}): require_router_alert and require_ttl_one are IGMP and MLD checks, and neither runs there (igmp = false, and no MLD)",
                     i.name
                 ));
             }
@@ -65,7 +71,7 @@ impl Config {
     }
 
     fn route_problems(&self, lines: &Lines, out: &mut Vec<String>) {
-        let mut seen: Vec<((Ipv4Addr, u8), usize)> = Vec::new();
+        let mut seen: Vec<((IpAddr, u8), usize)> = Vec::new();
         for (n, r) in self.routes.iter().enumerate() {
             let at = format!("{} (prefix = {:?})", lines.entry("route", n), r.prefix);
             if !self.known(&r.interface) {
@@ -74,7 +80,7 @@ impl Config {
                     r.interface
                 ));
             }
-            if let Some(u) = r.upstream.filter(|u| !u.is_unspecified() && !u.is_source()) {
+            if let Some(u) = r.upstream.filter(|u| !u.is_unspecified() && !is_source(*u)) {
                 out.push(format!(
                     "{at}: upstream {u} is not a unicast address a neighbour can have"
                 ));
@@ -87,6 +93,11 @@ impl Config {
                     continue;
                 }
             };
+            if let Some(u) = r.upstream.filter(|u| u.is_ipv4() != key.0.is_ipv4()) {
+                out.push(format!(
+                    "{at}: upstream {u} is not of the prefix's address family"
+                ));
+            }
             match seen.iter().find(|(k, _)| *k == key) {
                 Some((_, first)) => out.push(format!(
                     "{at}: the same prefix as {}; a prefix has one route",
@@ -102,11 +113,22 @@ impl Config {
             let at = format!("{} ({})", lines.entry("mroute", n), m.describe());
             if !m.group.is_multicast() {
                 out.push(format!(
-                    "{at}: group {} is not multicast (224.0.0.0/4)",
+                    "{at}: group {} is not multicast ({})",
+                    m.group,
+                    if m.group.is_ipv4() {
+                        "224.0.0.0/4"
+                    } else {
+                        "ff00::/8"
+                    }
+                ));
+            }
+            if let Some(s) = m.source.filter(|s| s.is_ipv4() != m.group.is_ipv4()) {
+                out.push(format!(
+                    "{at}: source {s} and group {} are of different address families",
                     m.group
                 ));
             }
-            if let Some(s) = m.source.filter(|s| !s.is_source()) {
+            if let Some(s) = m.source.filter(|s| !is_source(*s)) {
                 out.push(format!(
                     "{at}: source {s} cannot send multicast (multicast, unspecified, loopback or class E)"
                 ));
@@ -143,16 +165,34 @@ impl Config {
                     .routes
                     .iter()
                     .enumerate()
-                    .find(|(_, r)| r.parse() == Ok((s, 32)) && r.interface != *from);
+                    .find(|(_, r)| r.parse() == Ok((s, host_len(s))) && r.interface != *from);
                 if let Some((k, r)) = pinned {
                     out.push(format!(
-                        "{at}: {} routes {s}/32 through {:?}, but this mroute takes {s} from {from:?}",
+                        "{at}: {} routes {s}/{} through {:?}, but this mroute takes {s} from {from:?}",
                         lines.entry("route", k),
+                        host_len(s),
                         r.interface
                     ));
                 }
             }
         }
+    }
+}
+
+/// True for an address that may send multicast ([`Family::is_source`]).
+fn is_source(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => v4.is_source(),
+        IpAddr::V6(v6) => v6.is_source(),
+    }
+}
+
+/// The length of a host route to `a`: 32 or 128.
+pub fn host_len(a: IpAddr) -> u8 {
+    if a.is_ipv4() {
+        32
+    } else {
+        128
     }
 }
 
@@ -324,6 +364,76 @@ mod tests {
             ),
             &["[[route]] #1", "upstream 239.1.1.1"],
         );
+    }
+
+    #[test]
+    fn ipv6_groups_sources_and_routes_are_taken_and_checked() {
+        let ok = Config::parse(&format!(
+            "{TWO}[[route]]\nprefix = \"2001:db8:1::/48\"\ninterface = \"up\"\nupstream = \"fe80::1\"\n\
+             [[route]]\nprefix = \"198.51.100.0/24\"\ninterface = \"up\"\n\
+             [[mroute]]\nfrom = \"up\"\nsource = \"2001:db8:1::2\"\ngroup = \"ff3e::1:3\"\nto = [\"down\"]\n\
+             [[mroute]]\ngroup = \"ff0e::1\"\nto = [\"down\"]\n"
+        ))
+        .unwrap();
+        let f = ok.families();
+        assert!(f.ipv4 && f.ipv6, "{f:?}");
+        assert_eq!(
+            ok.routes[0].parse(),
+            Ok(("2001:db8:1::".parse().unwrap(), 48))
+        );
+        let route = |p: &str| format!("{TWO}[[route]]\nprefix = {p:?}\ninterface = \"up\"\n");
+        refused(
+            &route("2001:db8:1::1/48"),
+            &[
+                "[[route]] #1",
+                "host bits set (the prefix is 2001:db8:1::/48)",
+            ],
+        );
+        refused(&route("ff0e::/16"), &["multicast space"]);
+        refused(&route("2001:db8::/129"), &["bad length (0 to 128)"]);
+        refused(
+            &format!("{}upstream = \"198.51.100.1\"\n", route("2001:db8::/32")),
+            &["upstream 198.51.100.1 is not of the prefix's address family"],
+        );
+        let mroute = |s: &str, g: &str| {
+            format!("{TWO}[[mroute]]\nsource = {s:?}\ngroup = {g:?}\nto = [\"down\"]\n")
+        };
+        refused(
+            &mroute("198.51.100.2", "ff0e::1"),
+            &["of different address families"],
+        );
+        refused(
+            &mroute("2001:db8::2", "2001:db8::3"),
+            &["not multicast (ff00::/8)"],
+        );
+        refused(&mroute("ff02::1", "ff0e::1"), &["cannot send multicast"]);
+        // An (S,G) rule's host route is /128 in IPv6.
+        refused(
+            &format!(
+                "{}[[mroute]]\nfrom = \"up\"\nsource = \"2001:db8::2\"\ngroup = \"ff0e::1\"\nto = [\"down\"]\n",
+                route("2001:db8::2/128").replace("\"up\"\n[[mroute", "\"down\"\n[[mroute")
+                    .replace("interface = \"up\"", "interface = \"down\"")
+            ),
+            &["routes 2001:db8::2/128 through \"down\""],
+        );
+    }
+
+    #[test]
+    fn a_family_runs_only_when_configured() {
+        let f = |text: &str| Config::parse(text).unwrap().families();
+        let v4 = f(TWO);
+        assert!(v4.ipv4 && !v4.ipv6, "an IPv4 file as before: {v4:?}");
+        let v6 = f("[[interface]]\nname = \"a\"\nigmp = false\nmld = true\n");
+        assert!(!v6.ipv4 && v6.ipv6, "{v6:?}");
+        let both = f("[[interface]]\nname = \"a\"\nmld = true\n");
+        assert!(both.ipv4 && both.ipv6, "{both:?}");
+        // MLD's checks may be set where IGMP is off.
+        assert!(Config::parse(
+            "[[interface]]\nname = \"a\"\nigmp = false\nmld = true\nrequire_router_alert = false\n"
+        )
+        .is_ok());
+        let e = Config::parse("[mld]\nrobustness = 9\n").unwrap_err();
+        assert!(e.contains("mld.robustness = 9"), "{e}");
     }
 
     #[test]

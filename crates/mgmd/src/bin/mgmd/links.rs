@@ -27,13 +27,13 @@
 //! A `[[mroute]]` whose `from` interface is detached has no RPF override meanwhile: the
 //! engine's routes decide for it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use mgm::{IfKey, Route, JOIN};
-use mgm_igmp as igmp;
 use mgm_linux::link::{Batch, LinkEvent, LinkMonitor};
 use tracing::{info, warn};
 
+use super::family::Fam;
 use super::Daemon;
 
 /// Datagrams of the rtnetlink socket read per turn of the main loop.
@@ -67,19 +67,13 @@ impl Links {
         }
     }
 
-    /// The first IPv4 address of `ifindex`.
-    pub fn ipv4_of(&self, ifindex: u32) -> Option<Ipv4Addr> {
-        self.monitor
-            .table()
-            .addresses(ifindex)
-            .find_map(|a| match a.address {
-                IpAddr::V4(v4) => Some(v4),
-                IpAddr::V6(_) => None,
-            })
+    /// The addresses of `ifindex`, both families, in the kernel's order.
+    pub fn addresses(&self, ifindex: u32) -> impl Iterator<Item = IpAddr> + '_ {
+        self.monitor.table().addresses(ifindex).map(|a| a.address)
     }
 }
 
-impl Daemon {
+impl<A: Fam> Daemon<A> {
     /// The position of the interface named `name` among those mgmd follows.
     pub(super) fn iface_named(&self, name: &str) -> Option<usize> {
         self.ifaces.iter().position(|i| i.name == name)
@@ -123,7 +117,7 @@ impl Daemon {
             .take_interface(self.routing, IfKey::new(ifindex))
             .map_err(|e| format!("take {name}: {e}"))?;
         self.ifaces[i].attached = true;
-        info!(interface = %name, ifindex, vif, "interface owned by the static routing client");
+        info!(interface = %name, ifindex, vif, "interface owned by the static routing client ({} {vif})", A::VIF);
         // The routes toward it: `[[route]]`s and the host routes of the (S,G) mroutes from it.
         let routes: Vec<_> = self
             .applied
@@ -162,22 +156,25 @@ impl Daemon {
         Ok(())
     }
 
-    /// IGMP on attached interface `i`, if configured: resumed where its state was kept,
-    /// started where the link has an IPv4 address; the router groups joined. On an error,
-    /// IGMP does not run there.
+    /// IGMP (MLD) on attached interface `i`, if configured: resumed where its state was
+    /// kept, started where the link has an address of the family (for MLD, a link-local
+    /// one); the router groups joined. On an error, IGMP or MLD does not run there.
     pub(super) fn start_igmp(&mut self, i: usize) -> Result<(), String> {
         let (name, ifindex) = (self.ifaces[i].name.clone(), self.ifaces[i].ifindex);
         if !self.ifaces[i].igmp {
             return Ok(());
         }
-        let address = self.links.ipv4_of(ifindex);
+        let address = A::router_address(&self.links, ifindex);
         self.ifaces[i].address = address;
         let resumed = self.igmp.is_suspended(ifindex);
         let Some(addr) = address else {
-            warn!(interface = %name, "no IPv4 address: IGMP not started there (it starts with the first address)");
+            warn!(interface = %name, "no {} address{}: {} not started there (it starts with the first address)",
+                A::NAME,
+                if A::PROTOCOL == "MLD" { " (link-local)" } else { "" },
+                A::PROTOCOL);
             return Ok(());
         };
-        let router_groups = [igmp::IGMPV3_ROUTERS, igmp::ALL_ROUTERS];
+        let router_groups = A::ROUTER_GROUPS;
         self.groups.join(ifindex, &router_groups).map_err(|e| {
             format!(
                 "join {} and {} on {name}: {e}",
@@ -187,17 +184,17 @@ impl Daemon {
         if resumed {
             if let Err(e) = self.igmp.resume_interface(ifindex) {
                 self.groups.leave(ifindex);
-                return Err(format!("IGMP on {name}: {e}"));
+                return Err(format!("{} on {name}: {e}", A::PROTOCOL));
             }
             self.igmp.set_address(ifindex, addr);
-            info!(interface = %name, ifindex, address = %addr, "IGMP resumed, with the reports its hosts made");
+            info!(interface = %name, ifindex, address = %addr, "{} resumed, with the reports its hosts made", A::PROTOCOL);
         } else {
             let now = self.now();
             let acts = match self.igmp.add_interface(ifindex, addr, now) {
                 Ok(a) => a,
                 Err(e) => {
                     self.groups.leave(ifindex);
-                    return Err(format!("IGMP on {name}: {e}"));
+                    return Err(format!("{} on {name}: {e}", A::PROTOCOL));
                 }
             };
             let input = self.ifaces[i].input;
@@ -207,7 +204,8 @@ impl Daemon {
                 address = %addr,
                 require_ttl_one = input.require_ttl_one,
                 require_router_alert = input.require_router_alert,
-                "IGMP querier started"
+                "{} querier started",
+                A::PROTOCOL
             );
             self.igmp_actions(acts);
         }
@@ -293,7 +291,7 @@ impl Daemon {
             LinkEvent::Removed(l) => self.link_lost(&l.name, l.ifindex),
             LinkEvent::AddressAdded { name, address }
             | LinkEvent::AddressRemoved { name, address } => {
-                if address.address.is_ipv4() {
+                if A::is_mine(address.address) {
                     self.address_changed(&name);
                 }
             }
@@ -364,7 +362,7 @@ impl Daemon {
             return;
         };
         let ifindex = self.ifaces[i].ifindex;
-        let address = self.links.ipv4_of(ifindex);
+        let address = A::router_address(&self.links, ifindex);
         let had = std::mem::replace(&mut self.ifaces[i].address, address);
         if !self.ifaces[i].attached || !self.ifaces[i].igmp {
             return;
@@ -373,7 +371,7 @@ impl Daemon {
         match address {
             Some(a) if running => {
                 if had != Some(a) && self.igmp.set_address(ifindex, a) {
-                    info!(interface = %name, address = %a, "IGMP querier address");
+                    info!(interface = %name, address = %a, "{} querier address", A::PROTOCOL);
                 }
             }
             Some(_) => {
@@ -383,7 +381,7 @@ impl Daemon {
             }
             None => {
                 if running {
-                    warn!(interface = %name, "no IPv4 address left: IGMP queries cannot be sent there until one comes");
+                    warn!(interface = %name, "no {} address left: {} queries cannot be sent there until one comes", A::NAME, A::PROTOCOL);
                 }
             }
         }

@@ -128,6 +128,13 @@ impl Watch {
         Ok(ready)
     }
 
+    /// A blocking wait over this socket (among others) ended just now: the socket was
+    /// watched all along, so what it holds came just now.
+    pub fn woke(&mut self) {
+        self.clear_at = Instant::now();
+        self.ready_from = self.clear_at;
+    }
+
     /// The socket was read empty just now.
     pub fn drained(&mut self) {
         self.clear_at = Instant::now();
