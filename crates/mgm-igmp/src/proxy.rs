@@ -27,6 +27,9 @@
 //!   explicit tracking and fast leave would otherwise drop the group when that other host
 //!   leaves).
 //!
+//! Every call that takes the time also sends what is due by then, as [`ProxyHost::tick`]
+//! does, so that after any of them [`ProxyHost::next_deadline`] is later than `now`.
+//!
 //! Nothing ages out here: the upstream membership is exactly the union of what the caller
 //! last gave for each downstream interface. The downstream side is untouched: the host never
 //! sends a query and never changes a downstream host's version.
@@ -198,7 +201,7 @@ pub struct ProxyConfig {
     /// Query response interval, for the older version querier present timeout (10 s).
     pub query_response_interval: Duration,
     /// The longest wait before a state-change report or an IGMPv1/v2 (MLDv1) join is sent
-    /// again (1 s).
+    /// again (1 s; the wait is at least a microsecond, whatever this says).
     pub unsolicited_report_interval: Duration,
     /// The upstream link's MTU: IGMPv3 and MLDv2 reports are split to fit it, IP header
     /// included (1,500; raised to [`Protocol::MIN_MTU`] when lower).
@@ -365,11 +368,11 @@ impl Rng {
         }
         Duration::from_micros(self.next() % (us.min(u64::MAX - 1) + 1))
     }
-    /// A delay in (0, max] (zero when `max` is).
+    /// A delay in (0, max], at least a microsecond: what it delays is never due at once.
     fn within(&mut self, max: Duration) -> Duration {
         let step = Duration::from_micros(1);
-        if max < step {
-            return max;
+        if max <= step {
+            return step;
         }
         self.upto(max - step) + step
     }
@@ -806,7 +809,7 @@ impl<P: Protocol> ProxyHost<P> {
     /// fail [`ProxyConfig::input`], or (MLD) a query does not come from a link-local
     /// address. Queries schedule answers (IGMPv1/v2 and MLDv1 queries also the older
     /// version's compatibility mode); other hosts' reports and leaves change nothing. What
-    /// is due at once is returned.
+    /// is due by `now` is returned, as from [`ProxyHost::tick`].
     ///
     /// ```
     /// use mgm_igmp::{checksum, HostMessage, IgmpProxyHost, ProxyConfig, SourceFilter};
@@ -842,7 +845,7 @@ impl<P: Protocol> ProxyHost<P> {
             own,
             payload,
         ) else {
-            return Vec::new();
+            return self.tick(now);
         };
         if let Received::Query(q) = msg {
             self.heard_query(heard.source, &q, now);

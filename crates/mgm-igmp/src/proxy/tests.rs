@@ -863,3 +863,16 @@ fn merge_follows_rfc_3376_section_3_2() {
         assert_eq!(m.admits(s), fs.iter().any(|f| f.admits(s)), "{s}");
     }
 }
+
+#[test]
+fn a_zero_unsolicited_report_interval_still_waits() {
+    let mut p = host::<Igmp>(ProxyConfig {
+        unsolicited_report_interval: Duration::ZERO,
+        robustness: 3,
+        ..ProxyConfig::default()
+    });
+    set(&mut p, 5, &[(Igmp::g(1), any())], secs(1));
+    let sent = run(&mut p, secs(2));
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].0 > secs(1) && sent[1].0 > sent[0].0);
+}
