@@ -608,6 +608,58 @@ impl<P: Protocol> ProxyHost<P> {
         }
         .unwrap_or_default();
         let groups: BTreeSet<P::Addr> = old.keys().chain(new.keys()).copied().collect();
+        self.apply(groups, now)
+    }
+
+    /// Replaces what downstream interface `ifindex` holds for one group only (`INCLUDE {}`:
+    /// nothing), the others staying as they are: [`ProxyHost::set_downstream`] for a caller
+    /// that follows changes one at a time, at a logarithmic cost in the interface's groups.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpProxyHost, ProxyConfig, SourceFilter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut p = IgmpProxyHost::new(ProxyConfig::default(), 2, Ipv4Addr::new(198, 51, 100, 9));
+    /// let (g, h) = (Ipv4Addr::new(239, 1, 2, 3), Ipv4Addr::new(239, 1, 2, 4));
+    /// p.set_downstream_group(5, g, SourceFilter::exclude([]), Duration::ZERO);
+    /// p.set_downstream_group(5, h, SourceFilter::exclude([]), Duration::ZERO);
+    /// p.tick(Duration::from_secs(1)); // the retransmissions
+    /// let acts = p.set_downstream_group(5, g, SourceFilter::default(), Duration::from_secs(2));
+    /// assert_eq!(acts.len(), 1, "TO_IN {{}} for g");
+    /// assert_eq!(p.membership().keys().copied().collect::<Vec<_>>(), [h]);
+    /// ```
+    pub fn set_downstream_group(
+        &mut self,
+        ifindex: u32,
+        group: P::Addr,
+        mut filter: SourceFilter<P::Addr>,
+        now: Duration,
+    ) -> Vec<HostAction<P::Addr>> {
+        if !P::routable(group) {
+            return self.tick(now);
+        }
+        filter.sources.retain(|s| P::valid_source(*s));
+        if filter.is_empty() {
+            if let Some(m) = self.downstream.get_mut(&ifindex) {
+                m.remove(&group);
+                if m.is_empty() {
+                    self.downstream.remove(&ifindex);
+                }
+            }
+        } else {
+            self.downstream
+                .entry(ifindex)
+                .or_default()
+                .insert(group, filter);
+        }
+        self.apply([group], now)
+    }
+
+    /// Sends what is due, then reports the changes of `groups` at once.
+    fn apply(
+        &mut self,
+        groups: impl IntoIterator<Item = P::Addr>,
+        now: Duration,
+    ) -> Vec<HostAction<P::Addr>> {
         // What was due first, so that a retransmission due now does not repeat at once
         // the first report of these changes.
         let mut out = self.tick(now);
@@ -618,6 +670,40 @@ impl<P: Protocol> ProxyHost<P> {
             }
         }
         self.report_changes(&changed, now, &mut out);
+        out
+    }
+
+    /// Reports the whole upstream membership again, as if every group had just been
+    /// joined, with the robustness retransmissions: for when the upstream link comes back,
+    /// the proxy's address there changes, or the upstream router was restarted. In IGMPv3 /
+    /// MLDv2 mode each group's record is `TO_EX` or `TO_IN` with its current sources, in the
+    /// older modes a report; what is already pending is merged in.
+    ///
+    /// ```
+    /// use mgm_igmp::{IgmpProxyHost, ProxyConfig, SourceFilter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut p = IgmpProxyHost::new(ProxyConfig::default(), 2, Ipv4Addr::new(198, 51, 100, 9));
+    /// p.set_downstream(5, [(Ipv4Addr::new(239, 1, 2, 3), SourceFilter::exclude([]))], Duration::ZERO);
+    /// p.tick(Duration::from_secs(1));
+    /// assert_eq!(p.resend(Duration::from_secs(60)).len(), 1);
+    /// assert!(p.next_deadline().is_some(), "and once more");
+    /// ```
+    pub fn resend(&mut self, now: Duration) -> Vec<HostAction<P::Addr>> {
+        let mut out = self.tick(now);
+        let rv = self.config.transmissions();
+        let current = self.mode() == Mode::Current;
+        let groups: Vec<P::Addr> = self.state.keys().copied().collect();
+        for &g in &groups {
+            let p = self.pending.entry(g).or_insert_with(Pending::new);
+            if current {
+                p.mode_left = rv;
+                p.allow.clear();
+                p.block.clear();
+            } else {
+                p.old_left = rv;
+            }
+        }
+        self.report_changes(&groups, now, &mut out);
         out
     }
 
@@ -1157,9 +1243,9 @@ impl<P: Protocol> ProxyHost<P> {
 
 /// Splits `records` into reports that fit `mtu` (RFC 3376 4.2.16, RFC 3810 5.2.15): records
 /// go whole into a report while they fit; a record too long for what is left starts a new
-/// report; a record too long for any report is split into several of the same type, but
-/// an `IS_EX` or `TO_EX` record, which cannot be, keeps the sources that fit (the rest are
-/// not excluded: more traffic, never less).
+/// report; only a record too long for any report is split into several of the same type
+/// (each filling a report), but an `IS_EX` or `TO_EX` record, which cannot be, keeps the
+/// sources that fit (the rest are not excluded: more traffic, never less).
 fn pack<P: Protocol>(
     records: Vec<GroupRecord<P::Addr>>,
     mtu: usize,
@@ -1174,9 +1260,10 @@ fn pack<P: Protocol>(
         let exclude = matches!(r.kind, IS_EX | TO_EX);
         let mut rest = &r.sources[..];
         loop {
+            // A record that does not fit what is left starts a new report: only a record
+            // longer than a whole report is split (or cut).
             let whole = header + addr * rest.len();
-            let fits_some = room - used >= header + if rest.is_empty() { 0 } else { addr };
-            if !cur.is_empty() && (!fits_some || (exclude && used + whole > room)) {
+            if !cur.is_empty() && used + whole > room {
                 out.push(std::mem::take(&mut cur));
                 used = 0;
             }

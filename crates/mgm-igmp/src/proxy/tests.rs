@@ -876,3 +876,90 @@ fn a_zero_unsolicited_report_interval_still_waits() {
     assert_eq!(sent.len(), 2);
     assert!(sent[0].0 > secs(1) && sent[1].0 > sent[0].0);
 }
+
+fn one_group_at_a_time_and_resend<P: Fx>() {
+    let mut p = host::<P>(ProxyConfig::default());
+    let (g, h, a) = (P::g(1), P::g(2), P::s(1));
+    let acts = p.set_downstream_group(5, g, SourceFilter::include([a]), secs(1));
+    assert_eq!(records(&checked(&p, acts)), vec![rec(ALLOW, g, &[a])]);
+    let acts = p.set_downstream_group(6, g, any(), secs(1));
+    assert_eq!(records(&checked(&p, acts)), vec![rec(TO_EX, g, &[])]);
+    let acts = p.set_downstream_group(5, h, any(), secs(1));
+    assert_eq!(records(&checked(&p, acts)), vec![rec(TO_EX, h, &[])]);
+    run(&mut p, secs(10));
+    // 6 takes g back: 5's INCLUDE {a} is left; unroutable groups change nothing.
+    let acts = p.set_downstream_group(6, g, SourceFilter::default(), secs(20));
+    assert_eq!(records(&checked(&p, acts)), vec![rec(TO_IN, g, &[a])]);
+    assert!(p.downstream(6).is_none());
+    assert!(p
+        .set_downstream_group(6, P::ALL_NODES, any(), secs(20))
+        .is_empty());
+    run(&mut p, secs(30));
+    // Everything again, robustness times.
+    let acts = checked(&p, p.clone().resend(secs(40)));
+    let acts2 = p.resend(secs(40));
+    assert_eq!(acts, checked(&p, acts2));
+    assert_eq!(
+        records(&acts),
+        vec![rec(TO_IN, g, &[a]), rec(TO_EX, h, &[])]
+    );
+    let again = run(&mut p, secs(50));
+    assert_eq!(again.len(), 1);
+    assert_eq!(records(&[again[0].1.clone()]), records(&acts));
+    // In the older version: a report of each group.
+    p.receive(
+        P::QUERIER,
+        &P::old_query(P::Addr::UNSPECIFIED, secs(1)),
+        secs(60),
+    );
+    run(&mut p, secs(70));
+    let acts = checked(&p, p.clone().resend(secs(80)));
+    let old = P::QUERY_VERSION - 1;
+    assert_eq!(
+        acts.iter().map(|a| a.message.clone()).collect::<Vec<_>>(),
+        vec![
+            HostMessage::OldReport {
+                version: old,
+                group: g
+            },
+            HostMessage::OldReport {
+                version: old,
+                group: h
+            }
+        ]
+    );
+}
+
+mod more {
+    use super::*;
+    #[test]
+    fn igmp_one_group_at_a_time_and_resend() {
+        one_group_at_a_time_and_resend::<Igmp>()
+    }
+    #[test]
+    fn mld_one_group_at_a_time_and_resend() {
+        one_group_at_a_time_and_resend::<Mld>()
+    }
+}
+
+#[test]
+fn pack_splits_only_records_longer_than_a_report() {
+    // 68 bytes: 36 for records, so a record of four sources (24 bytes) after one of two
+    // (16) does not fit what is left, and goes whole into the next report.
+    let s: Vec<Ipv4Addr> = (1..=4).map(Igmp::s).collect();
+    let packets = pack::<Igmp>(
+        vec![
+            rec(ALLOW, Igmp::g(1), &s[..2]),
+            rec(TO_IN, Igmp::g(2), &s),
+            rec(BLOCK, Igmp::g(3), &s[..1]),
+        ],
+        68,
+    );
+    assert_eq!(
+        packets,
+        vec![
+            vec![rec(ALLOW, Igmp::g(1), &s[..2])],
+            vec![rec(TO_IN, Igmp::g(2), &s), rec(BLOCK, Igmp::g(3), &s[..1])]
+        ]
+    );
+}
