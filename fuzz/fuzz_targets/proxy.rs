@@ -1,8 +1,9 @@
 //! The proxy's upstream host side (`mgm-igmp`'s `ProxyHost`, IGMP or MLD as the input says)
 //! under arbitrary downstream changes (records with any mode and sources, router selectors,
-//! interfaces taken away), arbitrary upstream packets (queries of every version, other
-//! hosts' reports, raw bytes, any TTL, Router Alert or not, any source), any configuration,
-//! and time moving in arbitrary steps. After every step:
+//! one group at a time, interfaces taken away, everything reported again), arbitrary
+//! upstream packets (queries of every version, other hosts' reports, raw bytes, any TTL,
+//! Router Alert or not, any source), any configuration, and time moving in arbitrary steps.
+//! After every step:
 //!
 //! * nothing panicked;
 //! * `ProxyHost::check_invariants`: the upstream membership is the merge of the downstream
@@ -12,10 +13,10 @@
 //!   MTU, decodes back to its message, and is of the version the host speaks: IGMPv3/MLDv2
 //!   reports only in that mode, older reports of the mode's version, leaves only in IGMPv2 /
 //!   MLDv1 mode; an older report is for a group held, a leave for one no longer held;
-//! * while the host has only ever spoken IGMPv3/MLDv2 (and no `TO_EX` list was cut to fit
-//!   the MTU), what its state-change reports told a listening router (applying `TO_IN`,
-//!   `TO_EX`, `ALLOW`, `BLOCK`) is exactly its membership after every step: every change
-//!   was reported at once;
+//! * while the host has only ever spoken IGMPv3/MLDv2 (and no `TO_EX` list was cut, no
+//!   `TO_IN` list split, to fit the MTU), what its state-change reports told a listening
+//!   router (applying `TO_IN`, `TO_EX`, `ALLOW`, `BLOCK`) is exactly its membership after
+//!   every step: every change was reported at once;
 //! * after every step (a tick, a downstream change, a packet, kept or dropped), nothing is
 //!   due any more (`next_deadline` is later than now).
 #![no_main]
@@ -153,6 +154,18 @@ enum Step {
         iface: u8,
         after_ms: u16,
     },
+    /// One group of one interface.
+    Group {
+        iface: u8,
+        group: u8,
+        exclude: bool,
+        sources: Vec<u8>,
+        after_ms: u16,
+    },
+    /// Everything again.
+    Resend {
+        after_ms: u16,
+    },
     Packet {
         sender: u8,
         ttl: u8,
@@ -227,8 +240,10 @@ impl<P: Side> Driver<P> {
                     for rec in r {
                         // An EXCLUDE list cut to fit the MTU tells less than the state:
                         // allowed (more traffic, never less), but the model stops there.
+                        // So does a TO_IN list split over several reports (each part adds
+                        // to what the router holds, which the model does not follow).
                         let held = after.get(&rec.group);
-                        if rec.kind == 4
+                        if matches!(rec.kind, 3 | 4)
                             && held.is_some_and(|f| f.sources.len() > rec.sources.len())
                         {
                             self.only_current = false;
@@ -391,6 +406,37 @@ fn run<P: Side>(input: Input) {
                 let before = d.held();
                 let acts = d.host.remove_downstream(i, d.now);
                 d.given.remove(&i);
+                d.follow(&before, &acts);
+            }
+            Step::Group {
+                iface,
+                group,
+                exclude,
+                sources,
+                after_ms,
+            } => {
+                d.now += Duration::from_millis(u64::from(after_ms));
+                let i = u32::from(iface % 4) + 10;
+                let g = P::group(group);
+                let sources = sources.iter().map(|s| P::source(*s));
+                let f = if exclude {
+                    SourceFilter::exclude(sources)
+                } else {
+                    SourceFilter::include(sources)
+                };
+                let before = d.held();
+                let acts = d.host.set_downstream_group(i, g, f.clone(), d.now);
+                if P::routable(g) {
+                    let list = d.given.entry(i).or_default();
+                    list.retain(|(x, _)| *x != g);
+                    list.push((g, f));
+                }
+                d.follow(&before, &acts);
+            }
+            Step::Resend { after_ms } => {
+                d.now += Duration::from_millis(u64::from(after_ms));
+                let before = d.held();
+                let acts = d.host.resend(d.now);
                 d.follow(&before, &acts);
             }
             Step::Packet {
