@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH="${1:-30}"
 JOBS="${JOBS:-$(nproc)}"
-TARGETS=(handles interfaces packet_path igmp mld mgmd_config control_request kernel_upcall link_messages)
+TARGETS=(handles interfaces packet_path igmp mld proxy mgmd_config control_request kernel_upcall link_messages)
 # Optimised, with debug assertions and overflow checks on (-a): an arithmetic overflow the
 # engine lets through is a finding, not a silent wrap. cargo-fuzz compiles each crate as one
 # codegen unit unless told otherwise, which leaves one of the two cores idle whenever a large

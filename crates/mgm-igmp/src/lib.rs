@@ -1,7 +1,8 @@
 //! IGMP and MLD for a multicast router (the router side of RFC 2236 / RFC 3376 for IPv4 and
 //! of RFC 2710 / RFC 3810 for IPv6), as a pure state machine: packets and time in, actions
 //! out ([`Action`]). No sockets, no clock: the caller passes the time as a [`Duration`] since
-//! any fixed start.
+//! any fixed start. A proxy (RFC 4605) also runs the host side on its upstream interface:
+//! [`ProxyHost`], in [`proxy`], the same way.
 //!
 //! One state machine, [`Router`], serves both: [`IgmpRouter`] is `Router<Igmp>` and
 //! [`MldRouter`] is `Router<Mld>`. MLDv1 is IGMPv2 and MLDv2 is IGMPv3 over IPv6 with other
@@ -54,10 +55,15 @@ use std::time::Duration;
 mod input;
 pub mod mld;
 mod proto;
+pub mod proxy;
 mod router;
 
 pub use input::{is_valid_source, Heard, IgmpCounters, IgmpLimits, InputPolicy, Subnet};
 pub use proto::{Igmp, Mld, Protocol, Received};
+pub use proxy::{
+    FilterMode, HostAction, HostMessage, IgmpProxyHost, MldProxyHost, ProxyConfig, ProxyHost,
+    SourceFilter,
+};
 pub use router::{
     Action, AddressError, GroupState, HostRecord, IgmpAction, IgmpRouter, InterfaceState,
     MldAction, MldRouter, Router,

@@ -1,12 +1,13 @@
-//! What tells IGMP and MLD apart for the router: the address family, the codec, the
-//! addresses it sends to and the address checks. The state machine ([`crate::Router`]) is
-//! written once over [`Protocol`].
+//! What tells IGMP and MLD apart for the router and the proxy's host side: the address
+//! family, the codec, the addresses they send to and the address checks. The state machines
+//! ([`crate::Router`], [`crate::ProxyHost`]) are written once over [`Protocol`].
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use mgm::Family;
 
 use crate::input::Subnet;
+use crate::proxy::HostMessage;
 use crate::{mld, GroupRecord, Query};
 
 mod sealed {
@@ -43,8 +44,22 @@ pub trait Protocol: sealed::Sealed + Copy + Clone + std::fmt::Debug + 'static {
     /// The version of the queries the router sends: IGMPv3 or MLDv2, which older hosts
     /// also understand, so hosts are never pushed down a version.
     const QUERY_VERSION: u8;
+    /// Where a host sends its IGMPv3 or MLDv2 reports: 224.0.0.22 or ff02::16.
+    const REPORTS_TO: Self::Addr;
+    /// Where a host sends its IGMPv2 leaves or MLDv1 dones: 224.0.0.2 or ff02::2.
+    const LEAVES_TO: Self::Addr;
+    /// What a report costs on the wire before its first record: the IP header with the
+    /// Router Alert option (IPv4 20 + 4 bytes, IPv6 40 + an 8-byte hop-by-hop header) and the
+    /// report's own 8-byte header.
+    const REPORT_OVERHEAD: usize;
+    /// The smallest MTU the link may have: 68 bytes for IPv4 (RFC 791), 1,280 for IPv6
+    /// (RFC 8200).
+    const MIN_MTU: usize;
     /// The message in `payload`; `None` when it is malformed (counted as such).
     fn decode(payload: &[u8]) -> Option<Received<Self::Addr>>;
+    /// The bytes of a message the host side sends (IGMP checksummed; MLD with a zero
+    /// checksum for the kernel, see [`crate::mld`]).
+    fn encode_host(message: &HostMessage<Self::Addr>) -> Vec<u8>;
     /// True for a group whose memberships are tracked: a multicast group wider than the link.
     fn routable(group: Self::Addr) -> bool;
     /// True for an address that may appear as a source in a record.
@@ -71,6 +86,19 @@ impl Protocol for Igmp {
     type Addr = Ipv4Addr;
     const ALL_NODES: Ipv4Addr = crate::ALL_SYSTEMS;
     const QUERY_VERSION: u8 = 3;
+    const REPORTS_TO: Ipv4Addr = crate::IGMPV3_ROUTERS;
+    const LEAVES_TO: Ipv4Addr = crate::ALL_ROUTERS;
+    const REPORT_OVERHEAD: usize = 24 + 8;
+    const MIN_MTU: usize = 68;
+    /// IGMPv3 report (0x22), IGMPv1 (0x12) or v2 (0x16) report, IGMPv2 leave (0x17).
+    fn encode_host(message: &HostMessage<Ipv4Addr>) -> Vec<u8> {
+        match message {
+            HostMessage::Report(records) => crate::encode_v3_report(records),
+            HostMessage::OldReport { version: 1, group } => crate::encode_v2(0x12, *group),
+            HostMessage::OldReport { group, .. } => crate::encode_v2(0x16, *group),
+            HostMessage::Leave(group) => crate::encode_v2(0x17, *group),
+        }
+    }
     fn decode(payload: &[u8]) -> Option<Received<Ipv4Addr>> {
         Some(match crate::parse(payload)? {
             crate::Message::Query(q) => Received::Query(q),
@@ -106,6 +134,18 @@ impl Protocol for Mld {
     type Addr = Ipv6Addr;
     const ALL_NODES: Ipv6Addr = mld::ALL_NODES;
     const QUERY_VERSION: u8 = 2;
+    const REPORTS_TO: Ipv6Addr = mld::MLDV2_ROUTERS;
+    const LEAVES_TO: Ipv6Addr = mld::ALL_ROUTERS;
+    const REPORT_OVERHEAD: usize = 48 + 8;
+    const MIN_MTU: usize = 1280;
+    /// MLDv2 report (143), MLDv1 report (131, whatever the version asked) or done (132).
+    fn encode_host(message: &HostMessage<Ipv6Addr>) -> Vec<u8> {
+        match message {
+            HostMessage::Report(records) => mld::encode_v2_report(records),
+            HostMessage::OldReport { group, .. } => mld::encode_v1(mld::V1_REPORT, *group),
+            HostMessage::Leave(group) => mld::encode_v1(mld::V1_DONE, *group),
+        }
+    }
     fn decode(payload: &[u8]) -> Option<Received<Ipv6Addr>> {
         Some(match mld::parse(payload).ok()? {
             mld::Message::Query(q) => Received::Query(q),

@@ -413,14 +413,15 @@ fn query_for<P: Protocol>(
 }
 
 /// Counts the message and runs the checks that do not need state: the parsed message when
-/// it may go on.
-fn admit<P: Protocol>(
-    st: &mut InterfaceState<P::Addr>,
+/// it may go on. Shared by the router's links and the proxy's upstream host side.
+pub(crate) fn admit<P: Protocol>(
+    c: &mut IgmpCounters,
+    policy: &InputPolicy,
+    subnets: &[Subnet<P::Addr>],
     heard: &Heard<P::Addr>,
     own: bool,
     payload: &[u8],
 ) -> Option<Received<P::Addr>> {
-    let c = &mut st.counters;
     c.received += 1;
     if own {
         c.own += 1;
@@ -430,16 +431,16 @@ fn admit<P: Protocol>(
         c.malformed += 1;
         return None;
     };
-    if st.policy.require_ttl_one && heard.ttl != 1 {
+    if policy.require_ttl_one && heard.ttl != 1 {
         c.bad_ttl += 1;
         return None;
     }
-    if st.policy.require_router_alert && !heard.router_alert {
+    if policy.require_router_alert && !heard.router_alert {
         c.no_router_alert += 1;
         return None;
     }
     let query = matches!(msg, Received::Query(_));
-    if !P::on_link(&st.subnets, heard.source, query) {
+    if !P::on_link(subnets, heard.source, query) {
         if query {
             c.off_subnet_query += 1;
         } else {
@@ -1118,7 +1119,14 @@ impl<P: Protocol> Router<P> {
             self.unknown_interface = self.unknown_interface.saturating_add(1);
             return out;
         };
-        let Some(msg) = admit::<P>(st, heard, own, payload) else {
+        let Some(msg) = admit::<P>(
+            &mut st.counters,
+            &st.policy,
+            &st.subnets,
+            heard,
+            own,
+            payload,
+        ) else {
             return out;
         };
         let host = heard.source;

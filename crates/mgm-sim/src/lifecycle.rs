@@ -101,7 +101,7 @@ impl<A: SimFamily> Startup<A> {
     pub fn check(&self, out: &Out) {
         for (k, r) in &self.found {
             let who = match r {
-                Ok((MS_IP_IGMP, c)) => format!("IGMP/{c}"),
+                Ok((MS_IP_IGMP, c)) => format!("{}/{c}", A::MEMBERSHIP),
                 Ok((p, c)) => format!("{p:#010x}/{c}"),
                 Err(e) => format!("nobody (win32 {})", e.win32_code()),
             };
@@ -124,21 +124,29 @@ impl<A: SimFamily> Startup<A> {
             ),
         );
         for (k, ok) in &self.brackets {
-            out.check(
-                *ok,
-                format!("{k}: IGMP got DisableIgmp then EnableIgmp, and replayed its reports"),
-            );
+            out.check(*ok, bracket_line(*k));
         }
         let (reports, heard) = self.local_joins;
         out.check(
             heard == reports as u64,
-            format!("PIM heard IGMP's {reports} memberships as {heard} local joins"),
+            format!(
+                "PIM heard {}'s {reports} memberships as {heard} local joins",
+                A::MEMBERSHIP
+            ),
         );
         out.line(format!(
             "  PIM learned {} joined selectors by group enumeration (spec 6.3)",
             self.enumerated
         ));
     }
+}
+
+/// The check of one host LAN's ownership bracket (the events keep the engine's names).
+fn bracket_line<A: SimFamily>(k: IfKey<A>) -> String {
+    format!(
+        "{k}: {} got DisableIgmp then EnableIgmp, and replayed its reports",
+        A::MEMBERSHIP
+    )
 }
 
 /// Waits for a thread that should end on its own (its event channel disconnected).
@@ -167,10 +175,7 @@ pub fn shut_down<A: SimFamily>(
         let released = mgm.release_interface(pim.handle, k);
         if hosts.contains(&k) {
             let seen = igmp.wait_brackets(mark, k, PATIENCE);
-            out.check(
-                bracketed(&seen, k),
-                format!("{k}: IGMP got DisableIgmp then EnableIgmp, and replayed its reports"),
-            );
+            out.check(bracketed(&seen, k), bracket_line(k));
         }
         let left = count_iif(mgm, k)?;
         out.check(
@@ -195,12 +200,16 @@ pub fn shut_down<A: SimFamily>(
         ),
     );
     out.check(ends(pim_thread), "PIM's event channel closed");
-    out.line("  IGMP releases its LANs:");
+    let gmp = A::MEMBERSHIP;
+    out.line(format!("  {gmp} releases its LANs:"));
     for k in &hosts {
-        out.check(igmp.release(*k).is_ok(), format!("{k}: IGMP released"));
+        out.check(igmp.release(*k).is_ok(), format!("{k}: {gmp} released"));
     }
-    out.check(mgm.deregister(igmp.handle).is_ok(), "IGMP deregistered");
-    out.check(ends(igmp_thread), "IGMP's event channel closed");
+    out.check(
+        mgm.deregister(igmp.handle).is_ok(),
+        format!("{gmp} deregistered"),
+    );
+    out.check(ends(igmp_thread), format!("{gmp}'s event channel closed"));
     let entries = mgm.mfes(None, usize::MAX)?.items.len();
     let (ifaces, members) = (mgm.interfaces().len(), mgm.memberships().len());
     out.check(

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mgm::{Config, Family, ManualClock, Mgm};
+use mgm::{Config, ManualClock, Mgm};
 
 use control::{ChurnReport, Control, TIME_SCALE};
 use forwarder::{Traffic, WorkerReport};
@@ -160,10 +160,11 @@ fn simulate<A: SimFamily>(args: &Args, out: &Out) -> mgm::Result<()> {
     lifecycle::shut_down(out, &sc, &mgm, (&igmp, igmp_thread), (&pim, pim_thread))?;
 
     out.section("events received, by protocol and kind");
-    report::events(out, &igmp.tally(), &pim.tally());
+    report::events(out, A::MEMBERSHIP, &igmp.tally(), &pim.tally());
     let (replayed, refused) = igmp.replays();
     out.line(format!(
-        "  IGMP replayed {replayed} memberships after EnableIgmp ({refused} refused)"
+        "  {} replayed {replayed} memberships after EnableIgmp ({refused} refused)",
+        A::MEMBERSHIP
     ));
     Ok(())
 }
@@ -186,9 +187,9 @@ fn print_scenario<A: SimFamily>(out: &Out, sc: &Scenario<A>, mgm: &Mgm<A>, args:
             None => "nobody".into(),
         };
         let igmp = if info.is_some_and(|x| x.igmp.is_some()) {
-            ", IGMP present"
+            format!(", {} present", A::MEMBERSHIP)
         } else {
-            ""
+            String::new()
         };
         out.line(format!(
             "  {:<5} {:<12} {:<44} owner {owner}{igmp}",
@@ -211,7 +212,7 @@ fn print_scenario<A: SimFamily>(out: &Out, sc: &Scenario<A>, mgm: &Mgm<A>, args:
     ));
 }
 
-fn print_traffic<A: Family>(
+fn print_traffic<A: SimFamily>(
     out: &Out,
     mgm: &Mgm<A>,
     pim: &pim::Pim,
@@ -237,11 +238,12 @@ fn print_traffic<A: Family>(
     let h = &pim.hooks;
     let n = |x: &std::sync::atomic::AtomicU64| x.load(std::sync::atomic::Ordering::Relaxed);
     out.line(format!(
-        "  PIM hooks: {} RPF answers, {} creation alerts ({} interfaces offered, {} with IGMP, none vetoed), {} negative lifetimes set",
+        "  PIM hooks: {} RPF answers, {} creation alerts ({} interfaces offered, {} with {}, none vetoed), {} negative lifetimes set",
         n(&h.rpf),
         n(&h.creation_alerts),
         n(&h.offered),
         n(&h.offered_igmp),
+        A::MEMBERSHIP,
         n(&h.timeouts)
     ));
     out.section("forwarding table at the end of the traffic phase");

@@ -149,9 +149,10 @@ pub fn mfe_table<A: Family>(out: &Out, mut table: Vec<MfeStats<A>>, rows: usize)
     }
 }
 
-/// Events per kind, one column per protocol.
-pub fn events(out: &Out, igmp: &Tally, pim: &Tally) {
-    out.line(format!("  {:<36} {:>9} {:>9}", "event", "IGMP", "PIM"));
+/// Events per kind, one column per protocol; `gmp` names the hosts' protocol ("IGMP",
+/// "MLD").
+pub fn events(out: &Out, gmp: &str, igmp: &Tally, pim: &Tally) {
+    out.line(format!("  {:<36} {:>9} {:>9}", "event", gmp, "PIM"));
     for ((label, i), (_, p)) in igmp.rows().iter().zip(pim.rows().iter()) {
         out.line(format!("  {label:<36} {i:>9} {p:>9}"));
     }
@@ -164,7 +165,7 @@ pub fn events(out: &Out, igmp: &Tally, pim: &Tally) {
     out.check(
         igmp.lost == 0 && pim.lost == 0,
         format!(
-            "no event lost to a full queue (IGMP {}, PIM {})",
+            "no event lost to a full queue ({gmp} {}, PIM {})",
             igmp.lost, pim.lost
         ),
     );

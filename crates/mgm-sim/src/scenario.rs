@@ -11,6 +11,9 @@ use mgm::{Family, IfKey, Route};
 pub trait SimFamily: Family {
     /// "IPv4" or "IPv6".
     const NAME: &'static str;
+    /// The hosts' group membership protocol, as the output names it: "IGMP" or "MLD" (both
+    /// register with the engine as `MS_IP_IGMP`).
+    const MEMBERSHIP: &'static str;
     /// The two source prefixes, reached through `if1` and `if2`.
     fn source_prefixes() -> [(Self, u8); 2];
     /// The `i`-th group, from 0.
@@ -19,6 +22,7 @@ pub trait SimFamily: Family {
 
 impl SimFamily for Ipv4Addr {
     const NAME: &'static str = "IPv4";
+    const MEMBERSHIP: &'static str = "IGMP";
     fn source_prefixes() -> [(Self, u8); 2] {
         [
             (Ipv4Addr::new(198, 51, 100, 0), 24),
@@ -32,6 +36,7 @@ impl SimFamily for Ipv4Addr {
 
 impl SimFamily for Ipv6Addr {
     const NAME: &'static str = "IPv6";
+    const MEMBERSHIP: &'static str = "MLD";
     fn source_prefixes() -> [(Self, u8); 2] {
         [
             (Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0), 48),

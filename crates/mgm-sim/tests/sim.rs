@@ -19,28 +19,29 @@ fn run_sim(extra: &[&str]) -> String {
     stdout
 }
 
-fn assert_shutdown_passed(stdout: &str, host_lans: &[&str], all: &[&str]) {
+/// `gmp` is the hosts' protocol as the output names it: "IGMP" or "MLD".
+fn assert_shutdown_passed(stdout: &str, gmp: &str, host_lans: &[&str], all: &[&str]) {
     assert!(!stdout.contains('✗'), "a check failed:\n{stdout}");
     for k in all {
         let line = format!("✓ {k}: released; 0 entries with iif {k} remain");
         assert!(stdout.contains(&line), "missing `{line}`:\n{stdout}");
     }
     for k in host_lans {
-        let line = format!("✓ {k}: IGMP got DisableIgmp then EnableIgmp");
+        let line = format!("✓ {k}: {gmp} got DisableIgmp then EnableIgmp");
         assert!(stdout.contains(&line), "missing `{line}`:\n{stdout}");
         assert!(
-            stdout.contains(&format!("✓ {k}: IGMP released")),
+            stdout.contains(&format!("✓ {k}: {gmp} released")),
             "{stdout}"
         );
     }
     for line in [
-        "✓ PIM deregistered",
-        "✓ PIM's stale handle refused: take_interface(if1) → Err(InvalidHandle), win32 87",
-        "✓ PIM's event channel closed",
-        "✓ IGMP deregistered",
-        "✓ engine empty: 0 entries, 0 interfaces, 0 memberships",
+        "✓ PIM deregistered".to_string(),
+        "✓ PIM's stale handle refused: take_interface(if1) → Err(InvalidHandle), win32 87".into(),
+        "✓ PIM's event channel closed".into(),
+        format!("✓ {gmp} deregistered"),
+        "✓ engine empty: 0 entries, 0 interfaces, 0 memberships".into(),
     ] {
-        assert!(stdout.contains(line), "missing `{line}`:\n{stdout}");
+        assert!(stdout.contains(&line), "missing `{line}`:\n{stdout}");
     }
     assert!(stdout.contains(", 0 failed"), "{stdout}");
 }
@@ -55,6 +56,7 @@ fn ipv4_run_shuts_down_cleanly() {
     );
     assert_shutdown_passed(
         &stdout,
+        "IGMP",
         &["if3", "if4", "if5"],
         &["if1", "if2", "if3", "if4", "if5", "if6"],
     );
@@ -67,7 +69,21 @@ fn ipv6_run_shuts_down_cleanly() {
         stdout.contains("IPv6") && stdout.contains("2001:db8:"),
         "{stdout}"
     );
-    assert_shutdown_passed(&stdout, &["if3"], &["if1", "if2", "if3", "if4"]);
+    assert_shutdown_passed(&stdout, "MLD", &["if3"], &["if1", "if2", "if3", "if4"]);
+    // IPv6 hosts speak MLD: IGMP appears only in the engine's event names.
+    let igmp: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.replace("DisableIgmp", "")
+                .replace("EnableIgmp", "")
+                .contains("IGMP")
+        })
+        .collect();
+    assert!(igmp.is_empty(), "IGMP in an IPv6 run: {igmp:?}");
+    assert!(
+        stdout.contains("protocol_on_interface(if3) before PIM: MLD/"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -82,5 +98,5 @@ fn quiet_run_still_prints_the_checks() {
         "4",
     ]);
     assert!(!stdout.contains("scenario"), "{stdout}");
-    assert_shutdown_passed(&stdout, &["if3"], &["if1", "if2", "if3"]);
+    assert_shutdown_passed(&stdout, "IGMP", &["if3"], &["if1", "if2", "if3"]);
 }
