@@ -11,8 +11,9 @@
 //! RFC 3810 section 6, RFC 2236 section 3, RFC 2710 section 4):
 //!
 //! * a change is reported at once, in a state-change report (`ALLOW`/`BLOCK` for a source
-//!   list change, `TO_IN`/`TO_EX` for a filter mode change, `TO_IN {}` when the last member
-//!   goes), then [`ProxyConfig::robustness`] − 1 more times at random intervals up to
+//!   list change, `TO_IN`/`TO_EX` for a filter mode change; when the last member goes,
+//!   `TO_IN {}` for an EXCLUDE group and a `BLOCK` of its sources for an INCLUDE one), then
+//!   [`ProxyConfig::robustness`] − 1 more times at random intervals up to
 //!   [`ProxyConfig::unsolicited_report_interval`]; changes made meanwhile merge into the
 //!   pending report (RFC 3376 5.1);
 //! * queries are answered after a random delay up to their maximum response time: general

@@ -435,7 +435,12 @@ pub(crate) fn admit<P: Protocol>(
         c.bad_ttl += 1;
         return None;
     }
-    if policy.require_router_alert && !heard.router_alert {
+    // RFC 3376 9.1 asks for the Router Alert on IGMPv2 and v3 queries only: an IGMPv1 query
+    // (RFC 1112) never carries it, and dropping it would keep a host from ever hearing a v1
+    // querier. (MLD has no such version: every MLD message carries it.)
+    let v1_query =
+        matches!(&msg, Received::Query(q) if P::QUERY_VERSION.saturating_sub(q.version) >= 2);
+    if policy.require_router_alert && !heard.router_alert && !v1_query {
         c.no_router_alert += 1;
         return None;
     }

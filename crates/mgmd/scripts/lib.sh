@@ -142,7 +142,7 @@ links_settled() {
 }
 
 # e2e_start_mgmd LEVEL: starts mgmd in namespace rtr with $RUN/mgmd.toml, logging at LEVEL to
-# $RUN/mgmd.log, once rtr's links have settled (at most 3 s: a script may keep one without
+# $RUN/mgmd.log, once rtr's links have settled (at most 5 s: a script may keep one without
 # carrier on purpose); sets RPID and adds it to PIDS. Fails, with the log shown, when the
 # control socket $RUN/mgmd.sock does not appear within 5 s.
 e2e_start_mgmd() {

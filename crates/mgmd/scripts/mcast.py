@@ -87,6 +87,8 @@ def cmd_sniff(a):
 # The kernel's option numbers (linux/in6.h, linux/in.h) that Python's socket module may lack.
 MCAST_JOIN_SOURCE_GROUP = 46
 MCAST_LEAVE_SOURCE_GROUP = 47
+# linux/in6.h: off, a socket gets only the groups it joined itself.
+IPV6_MULTICAST_ALL = 29
 SO_TIMESTAMPNS = 35
 
 
@@ -136,16 +138,22 @@ def cmd_recv6(a):
     ifindex = socket.if_nametoindex(a.ifname)
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("::", a.port))
+    # Bound to the group, and with IPV6_MULTICAST_ALL off: two receivers on one port in one
+    # namespace must each get their own group only, or one group's datagrams would pass for
+    # the other's.
+    s.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+    s.bind((a.group, a.port))
     end = time.time() + a.duration
     wait_file(a.join_file, end)
+    # Before the call: the kernel sends its report within it, and the router may forward the
+    # group before the call returns.
+    joined_at = time.time()
     if a.source:
         req = group_source_req(ifindex, a.group, a.source)
         s.setsockopt(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, req)
     else:
         mreq = socket.inet_pton(socket.AF_INET6, a.group) + struct.pack("=I", ifindex)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
-    joined_at = time.time()
     if a.ready_file:
         open(a.ready_file, "w").close()
     got, stale, left_at = {}, [], None

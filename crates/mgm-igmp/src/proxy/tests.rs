@@ -963,3 +963,28 @@ fn pack_splits_only_records_longer_than_a_report() {
         ]
     );
 }
+
+#[test]
+fn an_igmpv1_query_is_heard_without_the_router_alert_and_a_v2_query_is_not() {
+    // RFC 3376 9.1: the Router Alert is asked of v2 and v3 queries only; v1 queriers
+    // (RFC 1112) never send it.
+    let mut p = host::<Igmp>(ProxyConfig::default());
+    set(&mut p, 5, &[(Igmp::g(1), any())], secs(1));
+    run(&mut p, secs(10));
+    let bare = Heard {
+        router_alert: false,
+        ..Heard::well_formed(Igmp::QUERIER)
+    };
+    let v2 = Igmp::old_query(Ipv4Addr::UNSPECIFIED, secs(1));
+    p.receive_packet(&bare, &v2, secs(20));
+    assert_eq!(
+        p.version(),
+        3,
+        "a v2 query without the Router Alert is dropped"
+    );
+    assert_eq!(p.counters().no_router_alert, 1);
+    let v1 = Igmp::old_query(Ipv4Addr::UNSPECIFIED, Duration::ZERO);
+    p.receive_packet(&bare, &v1, secs(21));
+    assert_eq!(p.version(), 1, "a v1 query is heard without it");
+    assert_eq!(p.counters().no_router_alert, 1);
+}

@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 use mgm_linux::net;
 use mgmd::config::Config;
@@ -430,12 +431,19 @@ impl Mgmd {
                 (Value::Array(rows), text)
             }
             Command::Events => {
+                // Each family counts its events' times from its own start, and IPv6 starts
+                // after IPv4: both are put on the first family's clock before they are merged.
+                let base = self.v4.as_ref().map(|d| d.start);
+                let base = base.or_else(|| self.v6.as_ref().map(|d| d.start));
+                let shift = |start: Instant| {
+                    base.map_or(0.0, |b| start.saturating_duration_since(b).as_secs_f64())
+                };
                 let mut events: Vec<reply::Event> = Vec::new();
                 if let Some(d) = &self.v4 {
-                    events.extend(d.events.iter().cloned());
+                    events.extend(shifted(&d.events, shift(d.start)));
                 }
                 if let Some(d) = &self.v6 {
-                    events.extend(d.events.iter().cloned());
+                    events.extend(shifted(&d.events, shift(d.start)));
                 }
                 events.sort_by(|a, b| a.time.total_cmp(&b.time));
                 let mut t = String::new();
@@ -515,4 +523,15 @@ fn read<A: Fam>(d: &mut Option<Daemon<A>>, ready: &[bool]) {
     if ready.get(1) == Some(&true) {
         d.read_links();
     }
+}
+
+/// A family's events with `by` seconds added to their times.
+fn shifted(
+    events: &std::collections::VecDeque<reply::Event>,
+    by: f64,
+) -> impl Iterator<Item = reply::Event> + '_ {
+    events.iter().cloned().map(move |mut e| {
+        e.time += by;
+        e
+    })
 }
