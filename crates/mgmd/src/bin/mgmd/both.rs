@@ -192,24 +192,31 @@ impl Mgmd {
             Command::Mfes { .. } | Command::Memberships { .. } | Command::Flush
         );
         if paged {
-            let v6_key = match &command {
+            // The family of the `after` key, if there is one: a page goes on in its family.
+            let key_v6 = match &command {
                 Command::Mfes {
                     after: Some((s, _)),
                     ..
-                } => s.is_ipv6(),
-                Command::Memberships { after: Some(k), .. } => k.group.is_ipv6(),
-                _ => false,
+                } => Some(s.is_ipv6()),
+                Command::Memberships { after: Some(k), .. } => Some(k.group.is_ipv6()),
+                _ => None,
             };
-            match (&mut self.v4, &mut self.v6) {
-                (Some(d), _) if !v6_key => d.work.push_back(Work::New(job)),
-                (_, Some(d)) => d.work.push_back(Work::New(job)),
-                (_, None) => {
-                    let r = control::error_reply(
-                        "no IPv6 family runs here: its key is not one of this mgmd's",
-                    );
-                    let _ = job.reply.send(Box::new(move || r));
+            let refused = match (key_v6, &mut self.v4, &mut self.v6) {
+                (None | Some(false), Some(d), _) => {
+                    d.work.push_back(Work::New(job));
+                    return;
                 }
-            }
+                (None | Some(true), _, Some(d)) => {
+                    d.work.push_back(Work::New(job));
+                    return;
+                }
+                (Some(true), _, None) => Ipv6Addr::NAME,
+                (_, None, _) => Ipv4Addr::NAME,
+            };
+            let r = control::error_reply(&format!(
+                "no {refused} family runs here: the page's key is not one of this mgmd's"
+            ));
+            let _ = job.reply.send(Box::new(move || r));
             return;
         }
         let reply = if command.changes() {
