@@ -410,7 +410,7 @@ impl<A: Family> Reader<A> {
                     .hit_fast(pin, i, &words, hash, bytes, &mut self.buf)
                 {
                     // Not in the arrival's shard: straight to the index.
-                    Some(ABSENT) => return self.lookup_absent(arrival, source, group),
+                    Some(ABSENT) => return self.lookup_absent(arrival, source, group, bytes),
                     Some(NEXT_GROUP) => return self.lookup_next(arrival, source, group, bytes),
                     Some(0) => return Verdict::Negative,
                     Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
@@ -441,7 +441,7 @@ impl<A: Family> Reader<A> {
                 .kept
                 .hit_next(pin, i, &words, hash, bytes, &mut self.buf)
             {
-                Some(ABSENT) => return self.lookup_absent(arrival, source, group),
+                Some(ABSENT) => return self.lookup_absent(arrival, source, group, bytes),
                 Some(0) => return Verdict::Negative,
                 Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
                 None => {}
@@ -455,10 +455,16 @@ impl<A: Family> Reader<A> {
     /// the arrival's shard is not probed again. Out of line, and without the full path's
     /// second pin entry and probe: the short path counted the lookup and holds the pin.
     #[inline(never)]
-    fn lookup_absent(&mut self, arrival: IfKey<A>, source: A, group: A) -> Verdict<'_, A> {
+    fn lookup_absent(
+        &mut self,
+        arrival: IfKey<A>,
+        source: A,
+        group: A,
+        bytes: u32,
+    ) -> Verdict<'_, A> {
         let Some(pin) = self.pin.current() else {
             // Not reached (the short path found the reader pinned); the full path decides.
-            return self.lookup_full(arrival, source, group, 0);
+            return self.lookup_full(arrival, source, group, bytes);
         };
         let kept = self.kept.view(pin, || self.shared.load_full());
         let words = key_of(&Sg::new(source, group));
