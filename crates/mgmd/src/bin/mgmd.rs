@@ -493,13 +493,27 @@ fn run(
             return Err(format!("control socket {}: {e}", socket.display()));
         }
     };
-    let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("wake-up socket: {e}"))?;
-    wake_rx
-        .set_nonblocking(true)
-        .map_err(|e| format!("wake-up socket: {e}"))?;
-    let (jobs_tx, jobs) = mpsc::channel();
-    let server = server::Server::start(listener, config.limits.control_clients, jobs_tx, wake_tx)
-        .map_err(|e| format!("control thread: {e}"))?;
+    let control = || -> Result<_, String> {
+        let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("wake-up socket: {e}"))?;
+        wake_rx
+            .set_nonblocking(true)
+            .map_err(|e| format!("wake-up socket: {e}"))?;
+        let (jobs_tx, jobs) = mpsc::channel();
+        let server =
+            server::Server::start(listener, config.limits.control_clients, jobs_tx, wake_tx)
+                .map_err(|e| format!("control thread: {e}"))?;
+        Ok((wake_rx, jobs, server))
+    };
+    // A failure from here on takes the shutdown path: the kernel's state and the socket
+    // file go with mgmd.
+    let (wake_rx, jobs, server) = match control() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = m.shutdown();
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
+    };
     m.set_control(&server.stats);
     info!(socket = %socket.display(), max_mfes = config.limits.max_mfes, control_clients = config.limits.control_clients, ipv4 = m.v4.is_some(), ipv6 = m.v6.is_some(), "mgmd ready");
     // Held to the end: dropped, it removes the file.
@@ -512,15 +526,22 @@ fn run(
             return Err(e);
         }
     };
+    let mut failed = None;
     while !term.load(Ordering::Relaxed) {
-        m.turn(&wake_rx, &jobs)?;
+        if let Err(e) = m.turn(&wake_rx, &jobs) {
+            failed = Some(e);
+            break;
+        }
         if hup.swap(false, Ordering::Relaxed) {
             info!("SIGHUP: reloading {}", m.config_path().display());
             // The outcome is logged; nothing else waits for it.
             let _ = m.reload();
         }
     }
-    info!("signal received: shutting down");
+    match &failed {
+        None => info!("signal received: shutting down"),
+        Some(e) => error!("main loop: {e}; shutting down"),
+    }
     notify("STOPPING=1");
     // The replies still owed are dropped first: a client waiting for one ends at once.
     m.drop_work();
@@ -538,7 +559,10 @@ fn run(
     }
     let r = m.shutdown();
     let _ = std::fs::remove_file(&socket);
-    r
+    match failed {
+        Some(e) => Err(e),
+        None => r,
+    }
 }
 
 impl<A: Fam> Daemon<A> {
