@@ -96,17 +96,6 @@ nx() {
 # ctl ARG...: mgmctl in namespace rtr, on the control socket $RUN/mgmd.sock.
 ctl() { nx rtr "$MGMCTL" --socket "$RUN/mgmd.sock" "$@"; }
 
-# ifaces_up NAME...: true when mgmctl lists every NAME as up (a VIF on a link that is up). A
-# veth's carrier can come up a second after `ip link set up` (the kernel batches link state
-# changes), so a script waits for this before it sends, not only for mgmd's socket.
-ifaces_up() {
-    local t n
-    t=$(ctl interfaces) || return 1
-    for n in "$@"; do
-        awk -v n="$n" '$1 == n && $3 == "up" { f = 1 } END { exit !f }' <<<"$t" || return 1
-    done
-}
-
 # wait_for SECONDS COMMAND...: runs COMMAND (quiet) every 0.1 s until it succeeds; fails when
 # SECONDS pass first.
 wait_for() {
