@@ -123,13 +123,29 @@ mod tests {
         assert!(!p.exists());
     }
 
-    #[test]
-    fn a_running_process_of_the_same_program_is_refused_until_it_is_gone() {
-        // `sleep` stands for another mgmd: checked as if this process ran `sleep` too.
-        let mut other = std::process::Command::new("sleep")
+    /// A `sleep 30` child, once the kernel shows it as `sleep`. `spawn` returns when the
+    /// child's exec has replaced its memory, which is a moment before the kernel renames it:
+    /// until then its `comm` is still this test program's.
+    fn sleeper() -> std::process::Child {
+        let child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while program(&child.id().to_string()).as_deref() != Some("sleep\n") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never showed as sleep"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child
+    }
+
+    #[test]
+    fn a_running_process_of_the_same_program_is_refused_until_it_is_gone() {
+        // `sleep` stands for another mgmd: checked as if this process ran `sleep` too.
+        let mut other = sleeper();
         let p = path("live");
         std::fs::write(&p, format!("{}\n", other.id())).unwrap();
         let as_sleep = check_as(&p, std::process::id(), Some("sleep\n"));
@@ -152,10 +168,7 @@ mod tests {
 
     #[test]
     fn a_reused_pid_of_another_program_is_stale() {
-        let mut sleeper = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let mut sleeper = sleeper();
         let p = path("other");
         std::fs::write(&p, format!("{}\n", sleeper.id())).unwrap();
         let verdict = check(&p);
