@@ -379,6 +379,16 @@ impl Rng {
     }
 }
 
+/// A router's membership as a group record of the host side: a `(*,G)` is `EXCLUDE {}`, an
+/// `(S,G)` `INCLUDE {S}`; a `(*,*)`, which no group record can say, is none.
+fn record_of<A: Family>(sel: &Selector<A>) -> Option<(A, SourceFilter<A>)> {
+    match *sel {
+        Selector::Group(g) => Some((g, SourceFilter::exclude([]))),
+        Selector::Source { source, group } => Some((group, SourceFilter::include([source]))),
+        Selector::AllGroups => None,
+    }
+}
+
 /// The host side of a proxy on its upstream interface, for IGMP ([`IgmpProxyHost`]) or MLD
 /// ([`MldProxyHost`]); see the [module documentation](crate::proxy).
 ///
@@ -729,17 +739,41 @@ impl<P: Protocol> ProxyHost<P> {
         selectors: &[Selector<P::Addr>],
         now: Duration,
     ) -> Vec<HostAction<P::Addr>> {
-        let records: Vec<_> = selectors
-            .iter()
-            .filter_map(|sel| match *sel {
-                Selector::Group(g) => Some((g, SourceFilter::exclude([]))),
-                Selector::Source { source, group } => {
-                    Some((group, SourceFilter::include([source])))
-                }
-                Selector::AllGroups => None,
-            })
-            .collect();
+        let records: Vec<_> = selectors.iter().filter_map(record_of).collect();
         self.set_downstream(ifindex, records, now)
+    }
+
+    /// [`ProxyHost::set_downstream_group`] from a router's memberships of `group` on the
+    /// interface ([`crate::Router::group_memberships`]), read as
+    /// [`ProxyHost::set_downstream_selectors`] reads them (selectors of other groups are
+    /// left out): for a caller that follows the router's joins and leaves one at a time.
+    ///
+    /// ```
+    /// use mgm::Selector;
+    /// use mgm_igmp::{IgmpProxyHost, ProxyConfig, SourceFilter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut p = IgmpProxyHost::new(ProxyConfig::default(), 2, Ipv4Addr::new(198, 51, 100, 9));
+    /// let (s, t, ssm) = (Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(198, 51, 100, 3), Ipv4Addr::new(232, 1, 1, 1));
+    /// let two = [Selector::Source { source: s, group: ssm }, Selector::Source { source: t, group: ssm }];
+    /// assert_eq!(p.set_downstream_group_selectors(5, ssm, &two, Duration::ZERO).len(), 1);
+    /// assert_eq!(p.membership()[&ssm], SourceFilter::include([s, t]));
+    /// p.set_downstream_group_selectors(5, ssm, &[], Duration::from_secs(3));
+    /// assert!(p.membership().is_empty());
+    /// ```
+    pub fn set_downstream_group_selectors(
+        &mut self,
+        ifindex: u32,
+        group: P::Addr,
+        selectors: &[Selector<P::Addr>],
+        now: Duration,
+    ) -> Vec<HostAction<P::Addr>> {
+        let filters: Vec<SourceFilter<P::Addr>> = selectors
+            .iter()
+            .filter_map(record_of)
+            .filter(|(g, _)| *g == group)
+            .map(|(_, f)| f)
+            .collect();
+        self.set_downstream_group(ifindex, group, SourceFilter::merge(&filters), now)
     }
 
     /// Takes a downstream interface away (it stopped, or went down): what only it held is

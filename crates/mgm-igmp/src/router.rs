@@ -1031,6 +1031,28 @@ impl<P: Protocol> Router<P> {
         })
     }
 
+    /// The memberships the engine should have for one group on an interface now: what
+    /// [`IgmpRouter::memberships`] lists of that group, found without a walk of the others
+    /// (a proxy follows each [`Action::Join`] and [`Action::Leave`] with it).
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
+    /// use mgm::Selector;
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+    /// let (g, h) = (Ipv4Addr::new(239, 1, 2, 3), Ipv4Addr::new(239, 1, 2, 4));
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::from_secs(1));
+    /// assert_eq!(r.group_memberships(3, g), vec![Selector::Group(g)]);
+    /// assert!(r.group_memberships(3, h).is_empty() && r.group_memberships(9, g).is_empty());
+    /// ```
+    pub fn group_memberships(&self, ifindex: u32, group: P::Addr) -> Vec<Selector<P::Addr>> {
+        self.ifaces
+            .get(&ifindex)
+            .and_then(|i| i.groups.get(&group))
+            .map_or(Vec::new(), |g| g.joined.iter().copied().collect())
+    }
+
     /// The earliest time [`IgmpRouter::tick`] has something to do. Reads the first entry
     /// of the timer index and each interface's querier timers: it does not visit groups.
     /// After a refresh it may be early (the module's docs: filed early, moved late): the

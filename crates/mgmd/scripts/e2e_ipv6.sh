@@ -265,32 +265,14 @@ after="$mifs_after2 $mf6cs_after2"
 EOF
 
 set +e
-"$PY" - "$RUN" "$INTERVAL" "$PRUNE_WITHIN" "$FAST_WITHIN" "$G" "$GS" "$S1" "$S2" <<'EOF'
-import json, os, sys
+HERE=$HERE "$PY" - "$RUN" "$INTERVAL" "$PRUNE_WITHIN" "$FAST_WITHIN" "$G" "$GS" "$S1" "$S2" <<'EOF'
+import os, sys
+sys.path.insert(0, os.environ["HERE"])
+from verdict import Verdict
 run, interval, prune_within, fast_within = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 g, gs, s1, s2 = sys.argv[5:9]
-fails = []
-def ok(what, cond, detail=""):
-    print(("ok:   " if cond else "FAIL: ") + what + (f" ({detail})" if detail else ""))
-    if not cond:
-        fails.append(what)
-def load(d, f):
-    try:
-        with open(os.path.join(run, d, f)) as h:
-            return json.load(h)
-    except Exception:
-        return {}
-def text(d, f):
-    try:
-        return open(os.path.join(run, d, f)).read()
-    except Exception:
-        return ""
-def env(d):
-    out = {}
-    for line in text(d, "result.env").splitlines():
-        k, _, v = line.partition("=")
-        out[k] = v.strip('"')
-    return out
+v = Verdict(run)
+ok, load, text, env = v.ok, v.load, v.text, v.env
 def leave_latency(sniff, left_at):
     """(report time - socket leave, last datagram on the link - report time)."""
     wire = min((t for t in sniff.get("reports", []) if left_at and t >= left_at), default=None)
@@ -375,8 +357,7 @@ st2 = load("fast", "status.json")
 ok("IPv6 alone: status is IPv6's", st2.get("family") == "ipv6" and st2.get("ipv6") is None)
 ok("after SIGTERM: no MIF or MF6C left", e2.get("after") == "0 0", e2.get("after", "?"))
 ok("mgmd (IPv6 alone) exit status 0", e2.get("rc") == "0", e2.get("rc"))
-print(f"e2e_ipv6: {'ok' if not fails else str(len(fails)) + ' failed'}")
-sys.exit(1 if fails else 0)
+sys.exit(v.finish("e2e_ipv6"))
 EOF
 st=$?
 [ "$st" = 0 ] || { tail -n 30 "$RUN/dual/mgmd.log" 2>/dev/null; }

@@ -121,25 +121,28 @@ check() {
     fi
 }
 
-# links_settled: every link of rtr that is administratively up has its operational state up
-# (or unknown, as loopback's): the kernel reports a carrier through its link watch, up to a
-# second after the link is set up, and mgmd attaches an interface when it is up and running.
+# links_settled [NS]: every link of NS (default rtr) that is administratively up has its
+# operational state up (or unknown, as loopback's): the kernel reports a carrier through its
+# link watch, up to a second after the link is set up, and mgmd attaches an interface when it
+# is up and running.
 links_settled() {
     local t
-    t=$(nx rtr ip -o link show up) || return 1
+    t=$(nx "${1:-rtr}" ip -o link show up) || return 1
     ! grep -qE "NO-CARRIER|state (DOWN|LOWERLAYERDOWN|DORMANT)" <<<"$t"
 }
 
-# e2e_start_mgmd LEVEL: starts mgmd in namespace rtr with $RUN/mgmd.toml, logging at LEVEL to
-# $RUN/mgmd.log, once rtr's links have settled (at most 5 s: a script may keep one without
-# carrier on purpose); sets RPID and adds it to PIDS. Fails, with the log shown, when the
-# control socket $RUN/mgmd.sock does not appear within 5 s.
+# e2e_start_mgmd LEVEL [NS NAME]: starts mgmd in namespace NS (default rtr) with
+# $RUN/NAME.toml (NAME default mgmd), logging at LEVEL to $RUN/NAME.log, once NS's links have
+# settled (at most 5 s: a script may keep one without carrier on purpose); sets RPID and adds
+# it to PIDS. Fails, with the log shown, when the control socket $RUN/NAME.sock (the
+# configuration names it) does not appear within 5 s.
 e2e_start_mgmd() {
-    wait_for 5 links_settled || true
-    ip netns exec "${P}rtr" "$MGMD" --config "$RUN/mgmd.toml" --log "$1" >"$RUN/mgmd.log" 2>&1 &
+    local ns=${2:-rtr} name=${3:-mgmd}
+    wait_for 5 links_settled "$ns" || true
+    ip netns exec "${P}$ns" "$MGMD" --config "$RUN/$name.toml" --log "$1" >"$RUN/$name.log" 2>&1 &
     RPID=$!
     PIDS+=("$RPID")
-    wait_for 5 test -S "$RUN/mgmd.sock" || { cat "$RUN/mgmd.log"; echo "mgmd did not start" >&2; return 1; }
+    wait_for 5 test -S "$RUN/$name.sock" || { cat "$RUN/$name.log"; echo "$name did not start" >&2; return 1; }
 }
 
 # e2e_stop PID WHAT: sends SIGTERM to PID, and SIGKILL when it still runs 10 s later (then

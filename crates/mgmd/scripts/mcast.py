@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Multicast test helpers for the e2e scripts: send, receive (join/leave), sniff a link.
 
-IPv4 (send, recv, sniff; payloads "TAG SEQ") and IPv6 (send6, recv6, sniff6; payloads
-"TAG SEQ SENT_TIME", the receivers joining with the kernel's own MLD, any-source or
-source-specific). Every command prints one JSON object on stdout.
+IPv4 only: send, recv, sniff (payloads "TAG SEQ"). Either family, by the addresses given:
+send6, recv6, sniff6 (payloads "TAG SEQ SENT_TIME", the receivers joining with the kernel's
+own IGMP or MLD, any-source or source-specific, the sniffer timing datagrams and reports from
+the kernel's timestamps). Every command prints one JSON object on stdout.
 """
 import argparse
 import json
@@ -87,20 +88,33 @@ def cmd_sniff(a):
 # The kernel's option numbers (linux/in6.h, linux/in.h) that Python's socket module may lack.
 MCAST_JOIN_SOURCE_GROUP = 46
 MCAST_LEAVE_SOURCE_GROUP = 47
-# linux/in6.h: off, a socket gets only the groups it joined itself.
+# linux/in6.h and linux/in.h: off, a socket gets only the groups it joined itself.
 IPV6_MULTICAST_ALL = 29
+IP_MULTICAST_ALL = 49
 SO_TIMESTAMPNS = 35
 
 
-def sockaddr_storage6(addr):
-    """A struct sockaddr_storage holding the sockaddr_in6 of addr (no port, flow or scope)."""
-    sin6 = struct.pack("=HHI16sI", socket.AF_INET6, 0, 0, socket.inet_pton(socket.AF_INET6, addr), 0)
-    return sin6 + bytes(128 - len(sin6))
+def family_of(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def sockaddr_storage(addr):
+    """A struct sockaddr_storage holding the sockaddr_in6 or sockaddr_in of addr (no port)."""
+    if family_of(addr) == socket.AF_INET6:
+        sa = struct.pack("=HHI16sI", socket.AF_INET6, 0, 0, socket.inet_pton(socket.AF_INET6, addr), 0)
+    else:
+        sa = struct.pack("=HH4s8x", socket.AF_INET, 0, socket.inet_aton(addr))
+    return sa + bytes(128 - len(sa))
 
 
 def group_source_req(ifindex, group, source):
     """struct group_source_req: the interface (with the padding of a 64-bit ABI), group, source."""
-    return struct.pack("=I4x", ifindex) + sockaddr_storage6(group) + sockaddr_storage6(source)
+    return struct.pack("=I4x", ifindex) + sockaddr_storage(group) + sockaddr_storage(source)
+
+
+def ip_mreqn(group, ifindex):
+    """struct ip_mreqn: the group (0.0.0.0 for IP_MULTICAST_IF), no address, the interface."""
+    return socket.inet_aton(group) + bytes(4) + struct.pack("=i", ifindex)
 
 
 def wait_file(path, until):
@@ -115,10 +129,16 @@ def cmd_send6(a):
     """Sends COUNT datagrams to each group, in turn, INTERVAL apart; at datagram N of a mark
     N:FILE, creates FILE (so that receivers act at a point of the flow, whatever the load)."""
     marks = {int(m.split(":", 1)[0]): m.split(":", 1)[1] for m in a.mark}
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    fam = family_of(a.src)
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     s.bind((a.src, 0))
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, a.hops)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(a.ifname))
+    ifindex = socket.if_nametoindex(a.ifname)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, a.hops)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.hops)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, ip_mreqn("0.0.0.0", ifindex))
     start = time.time()
     for i in range(a.count):
         if i in marks:
@@ -136,12 +156,14 @@ def cmd_recv6(a):
     appears if given; leaves when LEAVE_FILE appears; counts what it receives, and the stale
     datagrams: those sent before its join."""
     ifindex = socket.if_nametoindex(a.ifname)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    v6 = family_of(a.group) == socket.AF_INET6
+    level = socket.IPPROTO_IPV6 if v6 else socket.IPPROTO_IP
+    s = socket.socket(family_of(a.group), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Bound to the group, and with IPV6_MULTICAST_ALL off: two receivers on one port in one
-    # namespace must each get their own group only, or one group's datagrams would pass for
-    # the other's.
-    s.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+    # Bound to the group, and with IPV6_MULTICAST_ALL (IP_MULTICAST_ALL) off: two receivers on
+    # one port in one namespace must each get their own group only, or one group's datagrams
+    # would pass for the other's.
+    s.setsockopt(level, IPV6_MULTICAST_ALL if v6 else IP_MULTICAST_ALL, 0)
     s.bind((a.group, a.port))
     end = time.time() + a.duration
     wait_file(a.join_file, end)
@@ -150,10 +172,13 @@ def cmd_recv6(a):
     joined_at = time.time()
     if a.source:
         req = group_source_req(ifindex, a.group, a.source)
-        s.setsockopt(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, req)
-    else:
+        s.setsockopt(level, MCAST_JOIN_SOURCE_GROUP, req)
+    elif v6:
         mreq = socket.inet_pton(socket.AF_INET6, a.group) + struct.pack("=I", ifindex)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        s.setsockopt(level, socket.IPV6_JOIN_GROUP, mreq)
+    else:
+        mreq = ip_mreqn(a.group, ifindex)
+        s.setsockopt(level, socket.IP_ADD_MEMBERSHIP, mreq)
     if a.ready_file:
         open(a.ready_file, "w").close()
     got, stale, left_at = {}, [], None
@@ -164,9 +189,9 @@ def cmd_recv6(a):
             # Before the call: the kernel may send its report within it.
             left_at = time.time()
             if a.source:
-                s.setsockopt(socket.IPPROTO_IPV6, MCAST_LEAVE_SOURCE_GROUP, req)
+                s.setsockopt(level, MCAST_LEAVE_SOURCE_GROUP, req)
             else:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, mreq)
+                s.setsockopt(level, socket.IPV6_LEAVE_GROUP if v6 else socket.IP_DROP_MEMBERSHIP, mreq)
             break
         r, _, _ = select.select([s], [], [], 0.02)
         if not r:
@@ -187,41 +212,54 @@ def cmd_recv6(a):
 
 
 def cmd_sniff6(a):
-    """The kernel's arrival time of each datagram to GROUP on IFNAME, and of each MLD report
-    or done on the link (the hosts' joins and leaves), from SO_TIMESTAMPNS."""
+    """The kernel's arrival time of each datagram to GROUP on IFNAME, and of each IGMP or MLD
+    report, leave or done on the link (the hosts' joins and leaves), from SO_TIMESTAMPNS; in
+    group_reports, those that name GROUP."""
     # ETH_P_ALL: a socket of one protocol sees only what comes in, and the hosts' own
     # reports go out of the link this sniffer is on.
-    ETH_P_ALL, ETH_P_IPV6 = 0x0003, 0x86DD
+    ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     s.bind((a.ifname, ETH_P_ALL))
     s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     if a.ready_file:
         open(a.ready_file, "w").close()
-    grp = socket.inet_pton(socket.AF_INET6, a.group)
-    count, first, last, reports, sources = 0, None, None, [], {}
+    fam = family_of(a.group)
+    grp = socket.inet_pton(fam, a.group)
+    count, first, last, reports, sources, group_reports = 0, None, None, [], {}, []
     end = time.time() + a.duration
     while time.time() < end and not (a.stop_file and os.path.exists(a.stop_file)):
         if not select.select([s], [], [], 0.05)[0]:
             continue
-        pkt, anc, _, frm = s.recvmsg(4096, 64)
+        pkt, anc, _, frm = s.recvmsg(9216, 64)
         ts = [struct.unpack("qq", d[:16]) for lvl, k, d in anc if (lvl, k) == (socket.SOL_SOCKET, SO_TIMESTAMPNS)]
-        if not ts or len(pkt) < 48 or frm[1] != ETH_P_IPV6:
+        if not ts:
             continue
         t = ts[0][0] + ts[0][1] / 1e9
-        nh, off = pkt[6], 40
-        if nh == 0 and len(pkt) > off + 8:
-            # The hop-by-hop options (MLD's router alert).
-            nh, off = pkt[off], off + (pkt[off + 1] + 1) * 8
-        if nh == 17 and pkt[24:40] == grp:
-            src = socket.inet_ntop(socket.AF_INET6, pkt[8:24])
+        if fam == socket.AF_INET6 and frm[1] == ETH_P_IPV6 and len(pkt) >= 48:
+            nh, off = pkt[6], 40
+            if nh == 0 and len(pkt) > off + 8:
+                # The hop-by-hop options (MLD's router alert).
+                nh, off = pkt[off], off + (pkt[off + 1] + 1) * 8
+            src, dst = pkt[8:24], pkt[24:40]
+            report = nh == 58 and len(pkt) > off and pkt[off] in (131, 132, 143)
+        elif fam == socket.AF_INET and frm[1] == ETH_P_IP and len(pkt) >= 28:
+            nh, off = pkt[9], (pkt[0] & 0x0F) * 4
+            src, dst = pkt[12:16], pkt[16:20]
+            report = nh == 2 and len(pkt) > off and pkt[off] in (0x12, 0x16, 0x17, 0x22)
+        else:
+            continue
+        if nh == 17 and dst == grp:
+            src = socket.inet_ntop(fam, src)
             sources[src] = sources.get(src, 0) + 1
             count += 1
             first = t if first is None else first
             last = t
-        elif nh == 58 and len(pkt) > off and pkt[off] in (131, 132, 143):
+        elif report:
             reports.append(t)
+            if grp in pkt[off:]:
+                group_reports.append(t)
     print(json.dumps({"count": count, "first": first, "last": last, "reports": reports,
-                      "sources": sources}))
+                      "group_reports": group_reports, "sources": sources}))
 
 
 def main():

@@ -73,6 +73,8 @@ pub enum Origin {
     Route,
     /// The host route of an (S,G) `[[mroute]]` with a `from`.
     Mroute,
+    /// The default route through a proxy's upstream interface.
+    Proxy,
 }
 
 impl fmt::Display for Origin {
@@ -80,6 +82,7 @@ impl fmt::Display for Origin {
         f.write_str(match self {
             Origin::Route => "route",
             Origin::Mroute => "mroute",
+            Origin::Proxy => "proxy",
         })
     }
 }
@@ -111,6 +114,8 @@ pub struct Wanted<A = Ipv4Addr> {
     pub pinned: BTreeMap<(A, A), Option<String>>,
     /// The IGMP (or MLD) settings (`None` in the empty state).
     pub igmp: Option<mgm_igmp::IgmpConfig>,
+    /// Proxy mode: the upstream interface, where the host side runs instead of the router.
+    pub upstream: Option<String>,
 }
 
 impl<A> Default for Wanted<A> {
@@ -122,6 +127,7 @@ impl<A> Default for Wanted<A> {
             rules: Vec::new(),
             pinned: BTreeMap::new(),
             igmp: None,
+            upstream: None,
         }
     }
 }
@@ -159,12 +165,17 @@ impl<A: Af> Wanted<A> {
             ..Wanted::default()
         };
         for i in &config.interfaces {
+            // The IPv6 state is asked for only where IPv6 runs: MLD runs on every interface
+            // there but those that say `mld = false`.
+            let runs = if v6 { i.mld != Some(false) } else { i.igmp };
+            if runs && i.upstream {
+                w.upstream = Some(i.name.clone());
+            }
             w.interfaces.insert(
                 i.name.clone(),
                 IfaceWanted {
-                    // The IPv6 state is asked for only where IPv6 runs: MLD runs on every
-                    // interface there but those that say `mld = false`.
-                    igmp: if v6 { i.mld != Some(false) } else { i.igmp },
+                    // The host side runs on the upstream, not the router.
+                    igmp: runs && !i.upstream,
                     input: i.input_policy(igmp.input),
                 },
             );
@@ -217,6 +228,15 @@ impl<A: Af> Wanted<A> {
                     pinned.clone_from(&m.from);
                 }
             }
+        }
+        if let Some(up) = &w.upstream {
+            w.routes
+                .entry((A::UNSPECIFIED, 0))
+                .or_insert_with(|| RouteWanted {
+                    interface: up.clone(),
+                    upstream: None,
+                    origin: Origin::Proxy,
+                });
         }
         for j in joins {
             let Some(group) = A::of(j.group) else {
@@ -554,5 +574,34 @@ mod tests {
         let d = diff(&w, &wanted(BASE, &[join("down2", "239.9.9.9")]));
         assert_eq!(d.join, vec![(sel(None, "239.9.9.9"), "down2".to_string())]);
         assert_eq!(d.leave, vec![]);
+    }
+
+    #[test]
+    fn a_proxy_upstream_runs_no_router_and_takes_the_default_route() {
+        let text = "[[interface]]\nname = \"up\"\nupstream = true\nmld = true\n[[interface]]\nname = \"down1\"\n";
+        let c = Config::parse(text).unwrap();
+        let w4: Wanted = Wanted::of(&c, &[]).unwrap();
+        let w6: Wanted<std::net::Ipv6Addr> = Wanted::of(&c, &[]).unwrap();
+        assert_eq!(w4.upstream.as_deref(), Some("up"));
+        assert_eq!(w6.upstream.as_deref(), Some("up"));
+        assert!(!w4.interfaces["up"].igmp && w4.interfaces["down1"].igmp);
+        assert!(!w6.interfaces["up"].igmp && w6.interfaces["down1"].igmp);
+        let r = &w4.routes[&(Ipv4Addr::UNSPECIFIED, 0)];
+        assert_eq!((r.interface.as_str(), r.origin), ("up", Origin::Proxy));
+        assert_eq!(
+            w6.routes[&(std::net::Ipv6Addr::UNSPECIFIED, 0)].origin,
+            Origin::Proxy
+        );
+        // A configured default route wins; an interface that is upstream in IPv4 only.
+        let own = "[[interface]]\nname = \"up\"\nupstream = true\nmld = false\n[[interface]]\nname = \"down1\"\nmld = true\n[[route]]\nprefix = \"0.0.0.0/0\"\ninterface = \"down1\"\n";
+        let c = Config::parse(own).unwrap();
+        let w4: Wanted = Wanted::of(&c, &[]).unwrap();
+        let w6: Wanted<std::net::Ipv6Addr> = Wanted::of(&c, &[]).unwrap();
+        let r = &w4.routes[&(Ipv4Addr::UNSPECIFIED, 0)];
+        assert_eq!((r.interface.as_str(), r.origin), ("down1", Origin::Route));
+        assert_eq!(w6.upstream, None);
+        assert!(w6.routes.is_empty());
+        // No proxy: no upstream, no default route.
+        assert_eq!(wanted(BASE, &[]).upstream, None);
     }
 }

@@ -98,6 +98,33 @@ pub struct Status {
     pub static_mroutes: Vec<Mroute>,
     /// The IPv6 family's status when both families run (null otherwise, and within it).
     pub ipv6: Option<Box<Status>>,
+    /// Proxy mode: the host side on the upstream interface (null without one).
+    #[serde(default)]
+    pub proxy: Option<Proxy>,
+}
+
+/// The proxy's host side on its upstream interface, in `status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    /// The upstream interface.
+    pub upstream: String,
+    /// Its ifindex (null while it has no link).
+    pub ifindex: Option<u32>,
+    /// Reports go out: the upstream is attached and has an address of the family.
+    pub live: bool,
+    /// The proxy's address there: the source of its reports (null until it has one).
+    pub address: Option<IpAddr>,
+    /// The version spoken upstream: IGMP 3, 2 or 1; MLD 2 or 1 (an older querier's).
+    pub version: u8,
+    /// The querier last heard upstream (null: none yet).
+    pub querier: Option<IpAddr>,
+    /// Groups reported upstream: the union of the downstream memberships.
+    pub groups: u64,
+    /// Messages sent upstream.
+    pub sent: u64,
+    /// Messages not sent: the socket refused them, or the upstream was not live.
+    pub unsent: u64,
 }
 
 /// A row of `interfaces`.
@@ -539,9 +566,14 @@ mod tests {
             "control_refused_busy": 0, "control_bad_requests": 0, "control_timed_out": 0,
             "log_lines_left_out": 0,
             "static_mroutes": [{"source": "198.51.100.2", "group": "239.1.2.3",
-                "from": "rsnd", "to": ["rrcv1"]}], "ipv6": null})
+                "from": "rsnd", "to": ["rrcv1"]}], "ipv6": null, "proxy": null})
         };
         pinned::<Status>(status("ipv4"));
+        let mut proxied = status("ipv4");
+        proxied["proxy"] = json!({"upstream": "up0", "ifindex": 2, "live": true,
+            "address": "203.0.113.2", "version": 3, "querier": "203.0.113.1", "groups": 1,
+            "sent": 2, "unsent": 0});
+        pinned::<Status>(proxied);
         let mut both = status("ipv4");
         both["ipv6"] = status("ipv6");
         pinned::<Status>(both);

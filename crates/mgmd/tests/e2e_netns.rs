@@ -11,7 +11,10 @@
 //! `e2e_links` runs `scripts/e2e_links.sh` (interfaces deleted and re-created, absent at start,
 //! set down and up, renumbered, with a flow running); `e2e_ipv6` runs `scripts/e2e_ipv6.sh`
 //! (mgmd as an IPv6 router with MLD, beside IPv4 and alone: delivery, SSM, late join, leave
-//! and fast leave latencies, wrong MIF, a clean kernel after SIGTERM).
+//! and fast leave latencies, wrong MIF, a clean kernel after SIGTERM); `e2e_proxy` runs
+//! `scripts/e2e_proxy.sh` (an mgmd proxy behind an mgmd router, IPv4 and IPv6: the report
+//! upstream, late join, a second member through the first's leave, the prune upstream after
+//! the last leave, fast leave, the leave of every group at SIGTERM).
 //!
 //! Runs as root, or unprivileged where `unshare -Urnm` works; otherwise it prints that it was
 //! skipped. With `CI=true` it must run: a missing prerequisite fails the test. The scripts run
@@ -169,4 +172,16 @@ fn e2e_links() {
 #[test]
 fn e2e_ipv6() {
     run_script("e2e_ipv6", "e2e_ipv6.sh", &[]);
+}
+
+/// mgmd in proxy mode behind an mgmd router, both families at once: `scripts/e2e_proxy.sh`.
+/// The proxy's report reaches the upstream link within 10 ms of the first downstream join; a
+/// late joiner gets no datagram sent before its join; a member on a second downstream link
+/// keeps every datagram while the first leaves; forwarding upstream stops within 2.1 s of the
+/// last downstream leave (the proxy's last member queries, the upstream router's fast leave)
+/// and within 20 ms with fast leave on both; the upstream router drops what the proxy held
+/// within 1 s of its SIGTERM; no VIF, MFC, MIF or MF6C is left.
+#[test]
+fn e2e_proxy() {
+    run_script("e2e_proxy", "e2e_proxy.sh", &[]);
 }

@@ -77,6 +77,8 @@ mod changes;
 mod family;
 #[path = "mgmd/links.rs"]
 mod links;
+#[path = "mgmd/proxy.rs"]
+mod proxy;
 #[path = "mgmd/server.rs"]
 mod server;
 #[path = "mgmd/timing.rs"]
@@ -214,6 +216,8 @@ struct Daemon<A: Fam> {
     sync_due: usize,
     /// The engine's due timers, a slice per turn until none is left.
     timers_due: bool,
+    /// Proxy mode: the host side on the upstream interface.
+    proxy: Option<proxy::Upstream<A>>,
 }
 
 /// How often the IGMP links' subnets are read again, so an address change reaches the
@@ -614,8 +618,11 @@ impl<A: Fam> Daemon<A> {
             return 0;
         }
         let now = self.now();
-        self.igmp
-            .next_deadline()
+        let host = self.proxy.as_ref().and_then(|p| p.host.next_deadline());
+        [self.igmp.next_deadline(), host]
+            .into_iter()
+            .flatten()
+            .min()
             .map_or(100, |t| t.saturating_sub(now).as_millis().min(100) as i32)
     }
 
@@ -625,6 +632,7 @@ impl<A: Fam> Daemon<A> {
         let t = self.watch.begin();
         let acts = self.igmp.tick(self.now());
         self.igmp_actions(acts);
+        self.proxy_tick();
         self.watch.end(t, "IGMP timers");
         if self.last_timers.elapsed() >= Duration::from_secs(1) {
             self.last_timers = Instant::now();
@@ -663,6 +671,16 @@ impl<A: Fam> Daemon<A> {
         );
         let target = Wanted::<A>::of(config, &[])?;
         let igmp_config = target.igmp.unwrap_or_default();
+        let proxy = target.upstream.as_ref().map(|name| {
+            let mut c = mgm_igmp::ProxyConfig::from(&igmp_config);
+            if let Some(i) = config.interfaces.iter().find(|i| i.name == *name) {
+                c.input = i.input_policy(igmp_config.input);
+            }
+            // Another seed each start, so that two proxies on one link do not answer a
+            // query at the same moment.
+            c.seed = std::process::id().into();
+            proxy::Upstream::new(name.clone(), c)
+        });
         let rules = Arc::new(Mutex::new(Vec::new()));
         let (links, dumped) = links::Links::open()?;
         let (routing, routing_events) = mgm
@@ -689,6 +707,7 @@ impl<A: Fam> Daemon<A> {
             last_timers: Instant::now(),
             sync_due: 0,
             timers_due: false,
+            proxy,
             events: VecDeque::new(),
             start: Instant::now(),
             start_wall: SystemTime::now(),
@@ -817,6 +836,7 @@ impl<A: Fam> Daemon<A> {
                 warn!("IGMP release {name}: {e}");
             }
             info!(interface = %name, "released by IGMP");
+            self.proxy_refresh(0, ifindex);
         }
         self.ifaces[i].igmp = false;
         self.housekeeping();
@@ -1171,6 +1191,13 @@ impl<A: Fam> Daemon<A> {
                         ttl,
                         router_alert,
                     };
+                    if self.is_upstream(ifindex) {
+                        if let Some(p) = &mut self.proxy {
+                            let acts = p.host.receive_packet(&heard, &payload, now);
+                            self.proxy_send(acts);
+                        }
+                        continue;
+                    }
                     let acts = self.igmp.receive_packet(ifindex, &heard, &payload, now);
                     self.igmp_actions(acts);
                 }
@@ -1304,15 +1331,18 @@ impl<A: Fam> Daemon<A> {
                         self.record(Self::kind(), d);
                     }
                 }
-                Action::Join { ifindex, selector } => {
-                    let d = format!("join {selector} on {}", self.name(ifindex));
+                Action::Join { ifindex, selector } | Action::Leave { ifindex, selector } => {
+                    let verb = if matches!(a, Action::Join { .. }) {
+                        "join"
+                    } else {
+                        "leave"
+                    };
+                    let d = format!("{verb} {selector} on {}", self.name(ifindex));
                     info!("{} {d}", A::PROTOCOL);
                     self.record(Self::kind(), d);
-                }
-                Action::Leave { ifindex, selector } => {
-                    let d = format!("leave {selector} on {}", self.name(ifindex));
-                    info!("{} {d}", A::PROTOCOL);
-                    self.record(Self::kind(), d);
+                    if let Selector::Group(group) | Selector::Source { group, .. } = selector {
+                        self.proxy_follow(ifindex, group);
+                    }
                 }
             }
         }
@@ -1442,6 +1472,7 @@ impl<A: Fam> Daemon<A> {
     }
 
     fn shutdown(mut self) -> Result<(), String> {
+        self.proxy_leave_all();
         self.housekeeping();
         let ids: Vec<(String, u32)> = self
             .ifaces
@@ -1561,14 +1592,40 @@ impl<A: Fam> Daemon<A> {
                 .map(changes::mroute_row)
                 .collect(),
             ipv6: None,
+            proxy: self.proxy.as_ref().map(|p| reply::Proxy {
+                upstream: p.name.clone(),
+                ifindex: self
+                    .ifaces
+                    .iter()
+                    .find(|i| i.name == p.name && i.ifindex != 0)
+                    .map(|i| i.ifindex),
+                live: p.live,
+                address: p.live.then(|| p.host.address().into()),
+                version: p.host.version(),
+                querier: p.host.querier().map(|(q, _)| q.into()),
+                groups: p.host.membership().len() as u64,
+                sent: p.sent,
+                unsent: p.unsent,
+            }),
         };
-        let t = format!(
+        let mut t = format!(
             "{}: uptime {:.1} s; {} MFEs of at most {} ({} created, {} deleted, {} misses refused); upcalls: {} NOCACHE, {} WRONG{}, longest handling delay {} us; kernel: {} {}, {} {}; {} errors; control: {} served, {} refused busy, {} bad requests, {} timed out; {} log lines left out\n",
             A::NAME, self.now().as_secs_f64(), c.mfes, self.max_mfes, c.created, c.deleted, c.refused_misses,
             f.nocache, f.wrongvif, A::VIF, us(self.watch.upcalls.max), f.mfc_adds, A::CALLS.add_mfc,
             f.mfc_dels, A::CALLS.del_mfc, f.errors,
             v.control_served, v.control_refused_busy, v.control_bad_requests, v.control_timed_out, suppressed
         );
+        if let Some(p) = &v.proxy {
+            let at = match (p.live, p.address) {
+                (true, Some(a)) => format!("reporting from {a}"),
+                _ => "not reporting (detached, or no address)".into(),
+            };
+            let querier = p.querier.map_or("none heard".into(), |q| q.to_string());
+            t += &format!(
+                "{} proxy: upstream {}, {at}, {}v{} host, querier {querier}; {} groups reported; {} messages sent, {} not sent\n",
+                A::NAME, p.upstream, A::PROTOCOL, p.version, p.groups, p.sent, p.unsent
+            );
+        }
         (v, t)
     }
 

@@ -47,6 +47,16 @@ impl<A: Fam> Daemon<A> {
         restart_needed: Vec<String>,
     ) -> Result<Changed, String> {
         let target = Wanted::<A>::of(&config, &joins)?;
+        let upstream = self.proxy.as_ref().map(|p| p.name.clone());
+        if target.upstream != upstream {
+            let show = |u: &Option<String>| u.as_ref().map_or("none".into(), |n| format!("{n:?}"));
+            return Err(format!(
+                "the {} proxy's upstream interface would change ({} in force, {} asked): it changes only at a restart; nothing changed",
+                A::PROTOCOL,
+                show(&upstream),
+                show(&target.upstream)
+            ));
+        }
         let before = self.applied.clone();
         let mut changes = match self.converge(&target) {
             Ok(c) => c,

@@ -226,6 +226,15 @@ pub struct InterfaceConf {
     /// This link's `igmp.require_ttl_one` (the hop limit for MLD; default: the section's
     /// value). Only where IGMP or MLD runs.
     pub require_ttl_one: Option<bool>,
+    /// Proxy mode (RFC 4605): this is the upstream interface, in each family that its
+    /// `igmp` and `mld` keys give it. There mgmd is a host, not a router: it reports the
+    /// union of every other interface's memberships to the upstream querier and answers
+    /// its queries; the others are downstream, where mgmd is the querier. Traffic from
+    /// every source arrives on it (a default route through it, unless a `[[route]]` to
+    /// `0.0.0.0/0` or `::/0` says otherwise). At most one per family; `require_router_alert`
+    /// and `require_ttl_one` apply to the queries heard there.
+    #[serde(default)]
+    pub upstream: bool,
 }
 
 impl InterfaceConf {
@@ -550,5 +559,24 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn one_proxy_upstream_per_family() {
+        let two = "[[interface]]\nname = \"a\"\nupstream = true\n[[interface]]\nname = \"b\"\nupstream = true\n";
+        let e = Config::parse(two).unwrap_err();
+        assert!(
+            e.contains("2 interfaces are the IPv4 proxy's upstream") && e.contains("\"a\", \"b\""),
+            "{e}"
+        );
+        // One upstream per family, on two interfaces: fine.
+        let split = "[[interface]]\nname = \"a\"\nupstream = true\nmld = false\n[[interface]]\nname = \"b\"\nupstream = true\nigmp = false\nmld = true\n";
+        let c = Config::parse(split).unwrap();
+        assert!(c.interfaces.iter().all(|i| i.upstream));
+        // Without IPv6, two interfaces cannot clash in it.
+        let v4 = "[[interface]]\nname = \"a\"\nupstream = true\n[[interface]]\nname = \"b\"\nupstream = true\nigmp = false\n";
+        assert!(Config::parse(v4).is_ok());
+        let e = Config::parse("[[interface]]\nname = \"a\"\nupstream = 1").unwrap_err();
+        assert!(e.contains("upstream"), "{e}");
     }
 }

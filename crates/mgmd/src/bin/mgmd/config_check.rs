@@ -57,6 +57,23 @@ impl Config {
                 ));
             }
         }
+        for (family, runs, on) in [
+            ("IPv4", true, self.upstreams_of(false)),
+            ("IPv6", ipv6, self.upstreams_of(true)),
+        ] {
+            if runs && on.len() > 1 {
+                let names: Vec<String> = on
+                    .iter()
+                    .map(|n| format!("{:?}", self.interfaces[*n].name))
+                    .collect();
+                out.push(format!(
+                    "{}: {} interfaces are the {family} proxy's upstream ({}): a proxy has one upstream interface per family (say `igmp = false` or `mld = false` on the others)",
+                    lines.entry("interface", on[1]),
+                    on.len(),
+                    names.join(", ")
+                ));
+            }
+        }
         if seen.len() > mgm_linux::mroute::MAXVIFS {
             out.push(format!(
                 "{} interfaces: the kernel has at most {} VIFs (MAXVIFS)",
@@ -64,6 +81,16 @@ impl Config {
                 mgm_linux::mroute::MAXVIFS
             ));
         }
+    }
+
+    /// The positions of the interfaces that are the proxy's upstream in a family.
+    fn upstreams_of(&self, ipv6: bool) -> Vec<usize> {
+        self.interfaces
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.upstream && if ipv6 { i.mld != Some(false) } else { i.igmp })
+            .map(|(n, _)| n)
+            .collect()
     }
 
     fn known(&self, name: &str) -> bool {

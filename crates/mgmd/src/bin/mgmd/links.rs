@@ -150,6 +150,7 @@ impl<A: Fam> Daemon<A> {
         }
         self.rebuild_rules();
         self.start_igmp(i)?;
+        self.proxy_upstream_check(i);
         // The static (S,G)s from it, installed ahead of traffic.
         self.ensure_pinned();
         self.housekeeping();
@@ -254,6 +255,7 @@ impl<A: Fam> Daemon<A> {
             }
         }
         info!(interface = %name, ifindex, state = self.ifaces[i].link.as_str(), "interface detached: out of every outgoing list");
+        self.proxy_upstream_check(i);
     }
 
     /// Reads the rtnetlink socket (a bounded number of datagrams) and reacts.
@@ -310,6 +312,7 @@ impl<A: Fam> Daemon<A> {
             }
             if old != 0 && self.igmp.renumber_interface(old, ifindex) {
                 info!(interface = %name, from = old, to = ifindex, "IGMP state moved to the new ifindex");
+                self.proxy_refresh(ifindex, old);
             }
             if old == 0 {
                 info!(interface = %name, ifindex, "interface appeared");
@@ -364,6 +367,7 @@ impl<A: Fam> Daemon<A> {
         let ifindex = self.ifaces[i].ifindex;
         let address = A::router_address(&self.links, ifindex);
         let had = std::mem::replace(&mut self.ifaces[i].address, address);
+        self.proxy_upstream_check(i);
         if !self.ifaces[i].attached || !self.ifaces[i].igmp {
             return;
         }
