@@ -28,6 +28,8 @@
 #   7. rcv1's leave stops the group on the upstream link within 20 ms of its leave report;
 #   8. while rcv2 is a member of another group, SIGTERM to the proxy: the upstream router
 #      drops that group within 1 s (the proxy leaves every group as it stops).
+# Run 3, where igmpproxy is installed: run 1 again for IPv4 with igmpproxy (quickleave) as the
+# proxy; a table prints both proxies' figures side by side (igmpproxy's are not checked).
 #
 # Works as root, and unprivileged through `unshare -Urnm`. Environment: MGMD, MGMCTL (paths of
 # the binaries; default target/debug), PYTHON.
@@ -105,6 +107,9 @@ kernel_state() {
     c=$(nx "$1" tail -n +2 /proc/net/ip6_mr_cache | wc -l)
     echo "$v $f $m $c"
 }
+
+# vifs_in NS N: NS's kernel has at least N VIFs.
+vifs_in() { [ "$(nx "$1" tail -n +2 /proc/net/ip_mr_vif | wc -l)" -ge "$2" ]; }
 
 config_upstream() {
     cat >"$RUN/upr.toml" <<EOF
@@ -191,8 +196,8 @@ sniffers_ready() {
     for f in "$@"; do test -e "$f.ready" || return 1; done
 }
 
-# start_run NAME "NS IFNAME PREFIX"...: OUT becomes $RUN/NAME; a sniffer of each group (G4,
-# G6) on each link named, writing $OUT/PREFIX4.json and $OUT/PREFIX6.json; returns once they
+# start_run NAME "NS IFNAME PREFIX"...: OUT becomes $RUN/NAME; a sniffer of each family's group
+# (G4, G6: those of FAMS) on each link named, writing $OUT/PREFIX4.json and $OUT/PREFIX6.json; returns once they
 # all read.
 start_run() {
     local fam g ns ifname prefix link files=()
@@ -200,7 +205,7 @@ start_run() {
     shift
     mkdir -p "$OUT"
     SNIFFERS=() RECEIVERS=() SENDERS=()
-    for fam in 4 6; do
+    for fam in $FAMS; do
         g=G$fam
         for link in "$@"; do
             read -r ns ifname prefix <<<"$link"
@@ -217,33 +222,45 @@ config_upstream
 e2e_start_mgmd debug upr upr || exit 1
 UPID=$RPID
 
+# chain NAME "NS IFNAME PREFIX"...: run 1's sequence, for each family of FAMS, into $RUN/NAME:
+# the sniffers, rcv1 joining, rcv2 joining during the flow, rcv1 and then rcv2 leaving.
+chain() {
+    local fam g s
+    start_run "$@" || return 1
+    # The proxy's start-up general queries are answered (nothing joined yet) before rcv1 joins.
+    sleep 0.5
+    for fam in $FAMS; do
+        g=G$fam
+        receiver rcv1 r1 "${!g}" "$OUT/rcv1_$fam.json" --leave-file "$RUN/leave$fam"
+    done
+    for fam in $FAMS; do
+        g=G$fam
+        wait_for 10 upstream_has "${!g}" || echo "e2e_proxy: the upstream router did not hear of ${!g} in 10 s" >&2
+    done
+    for fam in $FAMS; do
+        g=G$fam
+        receiver rcv2 r2 "${!g}" "$OUT/rcv2_$fam.json" --join-file "$RUN/late$fam" --leave-file "$RUN/last$fam"
+    done
+    # A first burst sets the entries up (the first datagram of each takes the upcall path).
+    for fam in $FAMS; do
+        g=G$fam s=S$fam
+        nx snd "$PY" "$HERE/mcast.py" send6 --src "${!s}" --ifname snd0 --group "${!g}" --count 20 --tag W >"$OUT/send_w$fam.json"
+    done
+    sleep 0.3
+    for fam in $FAMS; do
+        g=G$fam s=S$fam
+        sender "${!g}" "${!s}" "$OUT/send$fam.json" --count $COUNT --tag F \
+            --mark "$LATE:$RUN/late$fam" --mark "$LEAVE:$RUN/leave$fam" --mark "$LAST:$RUN/last$fam"
+    done
+    wait "${SENDERS[@]}"
+    sleep 0.2
+}
+
 # ---- run 1: the proxy's default leave, the upstream's fast leave ------------------------------
 config_proxy false
 e2e_start_mgmd debug prx prx || exit 1
-start_run run1 "upr udown up" "rcv1 r1 d1_" "rcv2 r2 d2_" || exit 1
-# The proxy's start-up general queries are answered (nothing joined yet) before rcv1 joins.
-sleep 0.5
-for fam in 4 6; do
-    g=G$fam
-    receiver rcv1 r1 "${!g}" "$OUT/rcv1_$fam.json" --leave-file "$RUN/leave$fam"
-done
-wait_for 10 upstream_has $G4 || echo "e2e_proxy: the upstream router did not hear of $G4 in 10 s" >&2
-wait_for 10 upstream_has $G6 || echo "e2e_proxy: the upstream router did not hear of $G6 in 10 s" >&2
-for fam in 4 6; do
-    g=G$fam
-    receiver rcv2 r2 "${!g}" "$OUT/rcv2_$fam.json" --join-file "$RUN/late$fam" --leave-file "$RUN/last$fam"
-done
-# A first burst sets the entries up (the first datagram of each takes the upcall path).
-nx snd "$PY" "$HERE/mcast.py" send6 --src $S4 --ifname snd0 --group $G4 --count 20 --tag W >"$OUT/send_w4.json"
-nx snd "$PY" "$HERE/mcast.py" send6 --src $S6 --ifname snd0 --group $G6 --count 20 --tag W >"$OUT/send_w6.json"
-sleep 0.3
-for fam in 4 6; do
-    g=G$fam s=S$fam
-    sender "${!g}" "${!s}" "$OUT/send$fam.json" --count $COUNT --tag F \
-        --mark "$LATE:$RUN/late$fam" --mark "$LEAVE:$RUN/leave$fam" --mark "$LAST:$RUN/last$fam"
-done
-wait "${SENDERS[@]}"
-sleep 0.2
+FAMS="4 6"
+chain run1 "upr udown up" "rcv1 r1 d1_" "rcv2 r2 d2_" || exit 1
 pctl --json status >"$OUT/status.json" || true
 pctl status >"$OUT/status.txt" || true
 uctl --json memberships >"$OUT/upstream_memberships.json" || true
@@ -310,6 +327,28 @@ held="$had4 $had6"
 dropped_ms="$gone4 $gone6"
 after="$vifs_after2 $mfcs_after2 $mifs_after2 $mf6cs_after2"
 EOF
+# ---- run 3, where igmpproxy is installed: run 1 again (IPv4) with igmpproxy as the proxy -------
+if command -v igmpproxy >/dev/null; then
+    rm -f "$RUN"/leave* "$RUN"/late* "$RUN"/last* "$RUN/stop" "$RUN/stop_held"
+    cat >"$RUN/igmpproxy.conf" <<EOF
+quickleave
+phyint pup upstream ratelimit 0 threshold 1
+    altnet 198.51.100.0/24
+phyint pd1 downstream ratelimit 0 threshold 1
+phyint pd2 downstream ratelimit 0 threshold 1
+EOF
+    ip netns exec "${P}prx" igmpproxy -d -v "$RUN/igmpproxy.conf" >"$RUN/igmpproxy.log" 2>&1 &
+    IPID=$!
+    PIDS+=("$IPID")
+    wait_for 5 vifs_in prx 3 || echo "e2e_proxy: igmpproxy made no VIFs in 5 s" >&2
+    FAMS=4
+    chain run3 "upr udown up" "rcv1 r1 d1_" "rcv2 r2 d2_" || exit 1
+    # igmpproxy's leave may take longer than the flow: the links are watched 2 s more.
+    sleep 2
+    touch "$RUN/stop"
+    wait "${RECEIVERS[@]}" "${SNIFFERS[@]}" || true
+    e2e_stop "$IPID" "e2e_proxy: igmpproxy"
+fi
 e2e_stop "$UPID" "e2e_proxy: the upstream router"
 
 set +e
@@ -333,31 +372,43 @@ def prune(sniff_leaver, left_at, sniff_link):
         return None, None
     return rep - left_at, end - rep
 
-for fam, name in (("4", "IPv4"), ("6", "IPv6")):
-    # Run 1.
-    up, d1, d2 = load("run1", f"up{fam}.json"), load("run1", f"d1_{fam}.json"), load("run1", f"d2_{fam}.json")
-    r1, r2 = load("run1", f"rcv1_{fam}.json"), load("run1", f"rcv2_{fam}.json")
-    sent = load("run1", f"send{fam}.json")
+def chain(d, fam):
+    """What a chain run (run 1, or run 3 with igmpproxy) measured of family fam."""
+    up, d1, d2 = load(d, f"up{fam}.json"), load(d, f"d1_{fam}.json"), load(d, f"d2_{fam}.json")
+    r1, r2 = load(d, f"rcv1_{fam}.json"), load(d, f"rcv2_{fam}.json")
     join = min(d1.get("group_reports", []), default=None)
     upr = after(up.get("group_reports", []), join)
-    if join is None or upr is None:
-        ok(f"{name}: rcv1's join and the proxy's report were seen", False, f"join {join}, upstream report {upr}")
+    f = {"report": None if join is None or upr is None else upr - join,
+         "got1": r1.get("received", {}).get("F", 0), "missing1": r1.get("missing", {}).get("F"),
+         "got2": r2.get("received", {}).get("F", 0), "first2": r2.get("first", {}).get("F"),
+         "missing2": r2.get("missing", {}).get("F"), "stale2": r2.get("stale_count"),
+         "stale": r2.get("stale"), "joined2": "joined_at" in r2,
+         "ran_on": load(d, f"send{fam}.json").get("end", 0) - (r2.get("left_at") or 0),
+         "ran_on1": load(d, f"send{fam}.json").get("end", 0) - (r1.get("left_at") or 0)}
+    f["prune1"] = prune(d1, r1.get("left_at"), d1)[1]
+    f["leave_report"], f["prune_up"] = prune(d2, r2.get("left_at"), up)
+    return f
+
+for fam, name in (("4", "IPv4"), ("6", "IPv6")):
+    # Run 1.
+    f = chain("run1", fam)
+    if f["report"] is None:
+        ok(f"{name}: rcv1's join and the proxy's report were seen", False)
     else:
-        ok(f"{name}: the proxy's report upstream {1000 * (upr - join):.1f} ms after rcv1's join report (limit {1000 * report_within:.0f} ms)",
-           0 <= upr - join <= report_within)
-    got1 = r1.get("received", {}).get("F", 0)
-    ok(f"{name}: rcv1 got the flow until its leave", got1 >= leave - 100 and not r1.get("missing", {}).get("F"),
-       f"{got1} datagrams, missing {r1.get('missing', {}).get('F')}")
-    got2, first2 = r2.get("received", {}).get("F", 0), r2.get("first", {}).get("F")
-    ok(f"{name}: the late joiner rcv2 got no datagram sent before its join", r2.get("stale_count", 1) == 0 and "joined_at" in r2,
-       f"{r2.get('stale_count')} stale: {r2.get('stale')}")
+        ok(f"{name}: the proxy's report upstream {1000 * f['report']:.1f} ms after rcv1's join report (limit {1000 * report_within:.0f} ms)",
+           0 <= f["report"] <= report_within)
+    ok(f"{name}: rcv1 got the flow until its leave", f["got1"] >= leave - 100 and not f["missing1"],
+       f"{f['got1']} datagrams, missing {f['missing1']}")
+    ok(f"{name}: the late joiner rcv2 got no datagram sent before its join", f["stale2"] == 0 and f["joined2"],
+       f"{f['stale2']} stale: {f['stale']}")
+    first2, got2 = f["first2"], f["got2"]
     ok(f"{name}: rcv2 kept every datagram from its first (#{first2}) to its leave, through rcv1's leave at #{leave}",
-       first2 is not None and first2 <= late + 100 and not r2.get("missing", {}).get("F") and got2 >= last - first2 - 5,
-       f"{got2} datagrams, missing {r2.get('missing', {}).get('F')}")
-    rep, lat = prune(d1, r1.get("left_at"), d1)
+       first2 is not None and first2 <= late + 100 and not f["missing2"] and got2 >= last - first2 - 5,
+       f"{got2} datagrams, missing {f['missing2']}")
+    lat = f["prune1"]
     ok(f"{name}: rcv1's link pruned by the proxy within {prune_within} s of its leave",
        lat is not None and 1.5 <= lat <= prune_within, "no measure" if lat is None else f"{lat:.3f} s")
-    rep, lat = prune(d2, r2.get("left_at"), up)
+    rep, lat = f["leave_report"], f["prune_up"]
     if lat is None:
         ok(f"{name}: the last leave and the upstream link's datagrams were seen", False)
     else:
@@ -366,8 +417,7 @@ for fam, name in (("4", "IPv4"), ("6", "IPv6")):
               f"upstream router's fast leave; limit {prune_within} s)")
         ok(f"{name}: forwarding upstream stopped {lat:.3f} s after the last downstream leave, within {prune_within} s",
            0 < lat <= prune_within)
-        ok(f"{name}: the flow ran on after it stopped", sent.get("end", 0) - r2.get("left_at", 0) > lat + 0.3,
-           f"{sent.get('end', 0) - r2.get('left_at', 0):.2f} s after the leave")
+        ok(f"{name}: the flow ran on after it stopped", f["ran_on"] > lat + 0.3, f"{f['ran_on']:.2f} s after the leave")
     # Run 2.
     up, d1, r1 = load("run2", f"up{fam}.json"), load("run2", f"d1_{fam}.json"), load("run2", f"rcv1_{fam}.json")
     rep, lat = prune(d1, r1.get("left_at"), up)
@@ -378,6 +428,31 @@ for fam, name in (("4", "IPv4"), ("6", "IPv6")):
               f"(limit {1000 * fast_within:.0f} ms; below 0: the sender's next datagram came after the pruning)")
         ok(f"{name} fast leave on both: forwarding upstream stopped within {1000 * fast_within:.0f} ms", lat <= fast_within,
            f"{1000 * lat:.1f} ms")
+
+if os.path.isdir(os.path.join(run, "run3")):
+    # Side by side, IPv4: the same chain with igmpproxy as the proxy (printed, not checked).
+    a, b = chain("run1", "4"), chain("run3", "4")
+    def show(x, unit, flow_left=None):
+        if x is None:
+            return "not seen"
+        if flow_left is not None and x >= flow_left - 0.05:
+            return f"not in the {flow_left:.1f} s left"
+        return f"{1000 * x:.1f} ms" if unit == "ms" else f"{x:.3f} s"
+    rows = [("report upstream after the first join", show(a["report"], "ms"), show(b["report"], "ms")),
+            ("late joiner: datagrams sent before its join", str(a["stale2"]), str(b["stale2"])),
+            ("second member: datagrams missing", str(len(a["missing2"] or [])) + (" (first 20 listed)" if a["missing2"] else ""),
+             str(len(b["missing2"] or [])) + (" (first 20 listed)" if b["missing2"] else "")),
+            ("second member: datagrams received", str(a["got2"]), str(b["got2"])),
+            ("first member's link pruned after its leave", show(a["prune1"], "s", a["ran_on1"]),
+             show(b["prune1"], "s", b["ran_on1"])),
+            ("upstream stopped after the last leave", show(a["prune_up"], "s", a["ran_on"]),
+             show(b["prune_up"], "s", b["ran_on"]))]
+    print("side by side, IPv4 proxy chain:")
+    print(f"  {'':45} {'mgmd':>22} {'igmpproxy':>22}")
+    for what, x, y in rows:
+        print(f"  {what:45} {x:>22} {y:>22}")
+else:
+    print("side by side: igmpproxy is not installed; run 3 left out")
 
 st = load("run1", "status.json")
 p4, p6 = st.get("proxy") or {}, (st.get("ipv6") or {}).get("proxy") or {}

@@ -180,7 +180,8 @@ fn e2e_ipv6() {
 /// keeps every datagram while the first leaves; forwarding upstream stops within 2.1 s of the
 /// last downstream leave (the proxy's last member queries, the upstream router's fast leave)
 /// and within 20 ms with fast leave on both; the upstream router drops what the proxy held
-/// within 1 s of its SIGTERM; no VIF, MFC, MIF or MF6C is left.
+/// within 1 s of its SIGTERM; no VIF, MFC, MIF or MF6C is left. Where igmpproxy is installed,
+/// the IPv4 chain runs again with it as the proxy, and both are printed side by side.
 #[test]
 fn e2e_proxy() {
     run_script("e2e_proxy", "e2e_proxy.sh", &[]);
