@@ -573,9 +573,12 @@ mod tests {
         let split = "[[interface]]\nname = \"a\"\nupstream = true\nmld = false\n[[interface]]\nname = \"b\"\nupstream = true\nigmp = false\nmld = true\n";
         let c = Config::parse(split).unwrap();
         assert!(c.interfaces.iter().all(|i| i.upstream));
-        // Without IPv6, two interfaces cannot clash in it.
+        // Without IPv6, an upstream with `igmp = false` is the upstream of nothing.
         let v4 = "[[interface]]\nname = \"a\"\nupstream = true\n[[interface]]\nname = \"b\"\nupstream = true\nigmp = false\n";
-        assert!(Config::parse(v4).is_ok());
+        let e = Config::parse(v4).unwrap_err();
+        assert!(e.contains("\"b\"") && e.contains("in no family"), "{e}");
+        let e = Config::parse("[[interface]]\nname = \"a\"\nupstream = true\nigmp = false\nmld = false\n[[interface]]\nname = \"b\"\nmld = true").unwrap_err();
+        assert!(e.contains("in no family"), "{e}");
         let e = Config::parse("[[interface]]\nname = \"a\"\nupstream = 1").unwrap_err();
         assert!(e.contains("upstream"), "{e}");
     }

@@ -49,6 +49,12 @@ impl Config {
                 None => seen.push((&i.name, n)),
             }
             let mld = ipv6 && i.mld != Some(false);
+            if i.upstream && !i.igmp && !mld {
+                out.push(format!(
+                    "{at} ({:?}): upstream = true, but it is the proxy's upstream in no family (igmp = false, and no MLD): say igmp = true or mld = true",
+                    i.name
+                ));
+            }
             if !i.igmp && !mld && (i.require_router_alert.is_some() || i.require_ttl_one.is_some())
             {
                 out.push(format!(
