@@ -9,8 +9,8 @@ use arc_swap::ArcSwap;
 use super::counters::WorkerSlot;
 use super::index::{direct_of, Index};
 use super::table::{
-    hash_key, key_of, Block, FastBlock, Hit, Kept, KeptView, KeyWords, List, ReaderPin, Short,
-    Table, Tables, ABSENT, MAX_INLINE, NEXT_GROUP,
+    hash_key, key_of, Block, FastBlock, Held, Hit, Kept, KeptView, KeyWords, List, ReaderPin,
+    Short, Table, Tables, ABSENT, MAX_INLINE, NEXT_GROUP,
 };
 use super::{is_direct, Directory};
 use crate::addr::{Family, IfKey, Sg};
@@ -410,8 +410,18 @@ impl<A: Family> Reader<A> {
                     .hit_fast(pin, i, &words, hash, bytes, &mut self.buf)
                 {
                     // Not in the arrival's shard: straight to the index.
-                    Some(ABSENT) => return self.lookup_absent(arrival, source, group, bytes),
-                    Some(NEXT_GROUP) => return self.lookup_next(arrival, source, group, bytes),
+                    Some(ABSENT) => {
+                        let p = PacketKey {
+                            arrival,
+                            source,
+                            group,
+                            bytes,
+                        };
+                        return self.absent_here(p, hash);
+                    }
+                    Some(NEXT_GROUP) => {
+                        return self.lookup_next(arrival, source, group, bytes, hash)
+                    }
                     Some(0) => return Verdict::Negative,
                     Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
                     None => {}
@@ -422,9 +432,10 @@ impl<A: Family> Reader<A> {
     }
 
     /// [`Reader::lookup`] for a key whose home group in the arrival's shard is full and
-    /// holds no match: the next group, on the fast path again, else the full path. Out of
-    /// line, with the lookup's own arguments, so the common case keeps nothing in memory for
-    /// it.
+    /// holds no match: the groups after it, on the fast path again (tag words only, for a
+    /// key that is not there), then the index for a key absent from the shard, else the full
+    /// path. Out of line, with the lookup's own arguments and the key's hash, so the common
+    /// case keeps nothing in memory for it.
     #[inline(never)]
     fn lookup_next(
         &mut self,
@@ -432,16 +443,16 @@ impl<A: Family> Reader<A> {
         source: A,
         group: A,
         bytes: u32,
+        hash: u64,
     ) -> Verdict<'_, A> {
         let words = key_of(&Sg::new(source, group));
-        let hash = hash_key(&words);
         if let Some(pin) = self.pin.current() {
             let i = arrival.index as usize;
             match self
                 .kept
                 .hit_next(pin, i, &words, hash, bytes, &mut self.buf)
             {
-                Some(ABSENT) => return self.lookup_absent(arrival, source, group, bytes),
+                Some(ABSENT) => return self.lookup_absent(arrival, source, group, bytes, hash),
                 Some(0) => return Verdict::Negative,
                 Some(n) => return Verdict::Forward(Oifs(&self.buf[..n])),
                 None => {}
@@ -453,7 +464,8 @@ impl<A: Family> Reader<A> {
     /// [`Reader::lookup`] for a key its short path found absent from the arrival interface's
     /// shard: the incoming-interface index tells a wrong-interface arrival from a miss, and
     /// the arrival's shard is not probed again. Out of line, and without the full path's
-    /// second pin entry and probe: the short path counted the lookup and holds the pin.
+    /// second pin entry and probe: the short path counted the lookup, holds the pin and
+    /// hashed the key (`hash`).
     #[inline(never)]
     fn lookup_absent(
         &mut self,
@@ -461,14 +473,33 @@ impl<A: Family> Reader<A> {
         source: A,
         group: A,
         bytes: u32,
+        hash: u64,
     ) -> Verdict<'_, A> {
+        let key = PacketKey {
+            arrival,
+            source,
+            group,
+            bytes,
+        };
+        self.absent_here(key, hash)
+    }
+
+    /// The body of [`Reader::lookup_absent`], inlined into it and into
+    /// [`Reader::lookup_next`], for the packet `p` whose key hashes to `hash`.
+    #[inline(always)]
+    fn absent_here(&mut self, p: PacketKey<A>, hash: u64) -> Verdict<'_, A> {
+        let PacketKey {
+            arrival,
+            source,
+            group,
+            bytes,
+        } = p;
         let Some(pin) = self.pin.current() else {
             // Not reached (the short path found the reader pinned); the full path decides.
             return self.lookup_full(arrival, source, group, bytes);
         };
         let kept = self.kept.view(pin, || self.shared.load_full());
         let words = key_of(&Sg::new(source, group));
-        let hash = hash_key(&words);
         absent(
             kept,
             self.slot.index(),
@@ -752,43 +783,48 @@ fn verdict<'a, A: Family>(
 /// incoming-interface index names the shard to look in: one probe there, and one in that
 /// shard, whatever the number of shards. An entry is acted on only once the shard it names
 /// has the whole key, so a stale entry (its shard released) or another key's fingerprint
-/// makes no verdict.
-#[cold]
-#[inline(never)]
-fn absent<'a, A: Family>(
-    kept: KeptView<'a, Arc<Directory<A>>>,
+/// makes no verdict. The shard named is asked only whether it holds the key
+/// ([`FastBlock::count_if_held`], from the reader's kept places): a wrong-interface verdict
+/// needs no OIF list. Inlined into its callers, which are out of line or take it rarely.
+#[inline(always)]
+fn absent<A: Family>(
+    kept: KeptView<'_, Arc<Directory<A>>>,
     worker: usize,
     misses: &mut u64,
     arrival: &IfKey<A>,
     words: &KeyWords,
     hash: u64,
 ) -> Verdict<'static, A> {
-    let look = |sid: u32| -> Option<(IfKey<A>, Hit<'a, A>)> {
-        let mut scratch = [IfKey::new(0); MAX_INLINE];
-        match direct_of(sid) {
+    // Each shard that may hold the key: its incoming interface if it does (the arrival
+    // counted there), else `None`.
+    let look = |sid: u32| -> Option<IfKey<A>> {
+        let held = match direct_of(sid) {
             Some(i) => {
                 let iif = IfKey::new(i);
                 if iif == *arrival {
                     return None;
                 }
-                let hit = kept
-                    .block(i as usize)?
-                    .get_cold(words, hash, &mut scratch)?;
-                Some((iif, hit))
+                match kept.fast(i as usize) {
+                    Some(f) => return f.count_if_held::<A>(words, hash).then_some(iif),
+                    // A block without this reader's counter run.
+                    None => (iif, kept.block(i as usize)?.holding::<A>(words, hash)?),
+                }
             }
-            None => elsewhere(kept, arrival, words, hash, false),
-        }
+            None => elsewhere(kept, arrival, words, hash, false)?,
+        };
+        held.1.count_wrong_if(worker);
+        Some(held.0)
     };
     let found = match kept.shards_of(hash, look) {
         Some(found) => found,
         // No index copy (not reached: every view has one): every shard.
-        None => elsewhere(kept, arrival, words, hash, true),
+        None => elsewhere(kept, arrival, words, hash, true).map(|(iif, held)| {
+            held.count_wrong_if(worker);
+            iif
+        }),
     };
     match found {
-        Some((iif, hit)) => {
-            hit.count_wrong_if(worker);
-            Verdict::WrongInterface { iif }
-        }
+        Some(iif) => Verdict::WrongInterface { iif },
         None => {
             *misses += 1;
             Verdict::Miss
@@ -805,15 +841,14 @@ fn elsewhere<'a, A: Family>(
     words: &KeyWords,
     hash: u64,
     all: bool,
-) -> Option<(IfKey<A>, Hit<'a, A>)> {
-    let mut scratch: [IfKey<A>; MAX_INLINE] = [IfKey::new(0); MAX_INLINE];
+) -> Option<(IfKey<A>, Held<'a>)> {
     let pin = kept.pin();
     for (iif, shard) in &kept.holder().shards {
         if *iif == *arrival || (!all && is_direct(iif)) {
             continue;
         }
-        if let Some(hit) = shard.table.pinned(pin).get_cold(words, hash, &mut scratch) {
-            return Some((*iif, hit));
+        if let Some(held) = shard.table.pinned(pin).holding::<A>(words, hash) {
+            return Some((*iif, held));
         }
     }
     None

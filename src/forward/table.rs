@@ -658,6 +658,8 @@ struct Fast {
     slots: NonNull<AtomicU64>,
     /// The reader's counter run.
     counters: NonNull<AtomicU64>,
+    /// The reader's wrong-interface words.
+    wrong: NonNull<AtomicU64>,
     groups: usize,
 }
 
@@ -670,13 +672,18 @@ impl Fast {
         }
         let base = b.head.cast::<AtomicU64>();
         let g = &b.geo;
+        // SAFETY: the head is written before the block is shared and never after, and the
+        // caller holds the pin the copy `b` was taken under (`Kept::refresh`).
+        let h = unsafe { b.head.as_ref() };
         // SAFETY: each offset is the first word of a region of the block (tag words, slots,
-        // the worker's counter run), inside its allocation (see `Block::new`).
+        // the worker's counter run, its wrong-interface words), inside its allocation (see
+        // `Block::new`).
         unsafe {
             Some(Fast {
                 tags: base.add(g.tags_base * LINE_WORDS),
                 slots: base.add(g.groups_base * LINE_WORDS),
                 counters: base.add(g.counter_run_line(worker) * LINE_WORDS),
+                wrong: base.add((h.wrong_base + worker * h.wrong_lines) * LINE_WORDS),
                 groups: g.groups,
             })
         }
@@ -799,8 +806,8 @@ impl<H> Kept<H> {
         short_answer(f.hit::<A>(key, hash, bytes, buf, &mut why), why)
     }
 
-    /// [`Kept::hit_fast`] for a key it gave [`NEXT_GROUP`] for: the key in the next group,
-    /// as [`FastBlock::hit_next`]; [`ABSENT`] when the key is surely not in the block, `None`
+    /// [`Kept::hit_fast`] for a key it gave [`NEXT_GROUP`] for: the key in the groups after its
+    /// home group, as [`FastBlock::hit_next`]; [`ABSENT`] when the key is surely not in the block, `None`
     /// for everything else, with nothing counted.
     #[inline(always)]
     pub(super) fn hit_next<A: Family>(
@@ -879,7 +886,8 @@ impl<'a> FastBlock<'a> {
         // SAFETY: the copy was taken under a pin of this reader at the layout version read
         // under `_pin` (see `checked`), so the block is still allocated (see `BlockRef`); the
         // callers' `w` are inside the region: a tag word of a group below `groups`, a word of
-        // a slot below `groups * GROUP`, a word of the worker's counter line of such a group.
+        // a slot below `groups * GROUP`, a word of the worker's counter line of such a group,
+        // the worker's wrong-interface word of such a slot.
         unsafe { &*p.as_ptr().add(w) }
     }
 
@@ -937,10 +945,12 @@ impl<'a> FastBlock<'a> {
         self.take::<A>(key, g, m, bytes, buf)
     }
 
-    /// As [`FastBlock::hit`], in the group after the key's home group (for a key whose full
-    /// home group holds no match), with `why` set to [`Short::Absent`] when that group has an
-    /// empty slot and no tag match, else to [`Short::Other`]: further than that, or past the
-    /// end, and it is the full path's.
+    /// As [`FastBlock::hit`], in the groups after the key's home group (for a key whose full
+    /// home group holds no match): group by group to the first one whose tag lanes match,
+    /// which is [`FastBlock::hit`]'s from there, or to the first one with an empty slot, which
+    /// sets `why` to [`Short::Absent`] (the key is not in the block); else `why` is
+    /// [`Short::Other`]. Only tag words are read on the way, so a key absent from the block
+    /// (a miss, a wrong-interface arrival) costs a tag word per group and no slot.
     #[inline(always)]
     pub(super) fn hit_next<A: Family>(
         self,
@@ -951,19 +961,47 @@ impl<'a> FastBlock<'a> {
         why: &mut Short,
     ) -> Option<usize> {
         *why = Short::Other;
-        let g = start(hash, self.f.groups) + 1;
-        if g == self.f.groups {
-            return None;
-        }
-        let t = self.at(self.f.tags, g).load(Ordering::Acquire);
-        let m = lanes_matching(t, tag_of(hash));
-        if m == 0 {
+        let groups = self.f.groups;
+        let tag = tag_of(hash);
+        let mut g = start(hash, groups);
+        for _ in 1..groups {
+            g += 1;
+            if g == groups {
+                g = 0;
+            }
+            let t = self.at(self.f.tags, g).load(Ordering::Acquire);
+            let m = lanes_matching(t, tag);
+            if m != 0 {
+                return self.take::<A>(key, g, m, bytes, buf);
+            }
+            // As in `find`: a group with an empty slot ends the probe.
             if has_empty(t) {
                 *why = Short::Absent;
+                return None;
             }
-            return None;
         }
-        self.take::<A>(key, g, m, bytes, buf)
+        None
+    }
+
+    /// For a wrong-interface verdict: true when the block holds `key` live (`hash` is
+    /// [`hash_key`] of it), and then the arrival is counted on the reader's wrong-interface
+    /// word of its slot. The probe of [`Block::holding`], from the kept places: no geometry,
+    /// no OIF list read.
+    #[inline(always)]
+    pub(super) fn count_if_held<A: Family>(self, key: &KeyWords, hash: u64) -> bool {
+        let f = self.f;
+        let slot_words = layout::<A>().lines * LINE_WORDS;
+        let tags = |g: usize| self.at(f.tags, g);
+        let held = find_slot(tags, f.groups, start(hash, f.groups), hash, |i| {
+            holds_live::<A>(|j| self.at(f.slots, i * slot_words + j), key).then_some(i)
+        });
+        match held {
+            Some(i) => {
+                bump(self.at(f.wrong, i), 1);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The rest of a hit in group `g`, whose tag lanes `m` may hold the key: the first such
@@ -1088,6 +1126,26 @@ impl<'a> Block<'a> {
         find::<A>(self, g, key, hash, buf)
     }
 
+    /// Where the block holds `key` live (`hash` is [`hash_key`] of it), for a wrong-interface
+    /// verdict: the probe of [`Block::get_cold`], with each candidate's key and state read
+    /// under its sequence lock and no OIF list read or copied.
+    #[inline]
+    pub(super) fn holding<A: Family>(self, key: &KeyWords, hash: u64) -> Option<Held<'a>> {
+        let g = start(hash, self.geo.groups);
+        find_slot(
+            |g| self.tags(g),
+            self.geo.groups,
+            g,
+            hash,
+            |i| {
+                holds_live::<A>(|j| self.slot_word(i, j), key).then_some(Held {
+                    block: self,
+                    slot: i,
+                })
+            },
+        )
+    }
+
     /// Starts loading the tag word and `worker`'s counter line of the home group of `hash`,
     /// so a burst can overlap the cache misses of many keys before it probes them.
     #[inline]
@@ -1119,8 +1177,17 @@ impl<A> Hit<'_, A> {
             bump(b, u64::from(bytes));
         }
     }
+}
 
+/// Where an MFE is, without its OIF list: what a wrong-interface verdict counts on.
+pub(super) struct Held<'a> {
+    block: Block<'a>,
+    slot: usize,
+}
+
+impl Held<'_> {
     /// Counts an arrival on another interface than the MFE's incoming one.
+    #[inline(always)]
     pub(super) fn count_wrong_if(&self, worker: usize) {
         if worker < self.block.geo.workers {
             bump(self.block.wrong(self.slot, worker), 1);
@@ -1548,25 +1615,47 @@ impl<A: Family> Table<A> {
 #[inline(always)]
 fn find<'a, A: Family>(
     block: Block<'a>,
-    mut g: usize,
+    g: usize,
     key: &KeyWords,
     hash: u64,
     buf: &mut [IfKey<A>; MAX_INLINE],
 ) -> Option<Hit<'a, A>> {
-    let groups = block.geo.groups;
+    find_slot(
+        |g| block.tags(g),
+        block.geo.groups,
+        g,
+        hash,
+        |i| {
+            read_slot::<A>(block, i, key, buf).map(|list| Hit {
+                block,
+                slot: i,
+                list,
+            })
+        },
+    )
+}
+
+/// The probe from home group `g` that [`find`], [`Block::holding`] and
+/// [`FastBlock::count_if_held`] share, over `groups` groups whose tag words are `tags(g)`:
+/// offers each slot whose tag lane matches `hash`'s to `at`, in probe order, until it returns
+/// something or a group with an empty slot ends the probe.
+#[inline(always)]
+fn find_slot<'t, R>(
+    tags: impl Fn(usize) -> &'t AtomicU64,
+    groups: usize,
+    mut g: usize,
+    hash: u64,
+    mut at: impl FnMut(usize) -> Option<R>,
+) -> Option<R> {
     let tag = tag_of(hash);
     for _ in 0..groups {
-        let t = block.tags(g).load(Ordering::Acquire);
+        let t = tags(g).load(Ordering::Acquire);
         let mut m = lanes_matching(t, tag);
         while m != 0 {
             let i = g * GROUP + m.trailing_zeros() as usize / 16;
             m &= m - 1;
-            if let Some(list) = read_slot::<A>(block, i, key, buf) {
-                return Some(Hit {
-                    block,
-                    slot: i,
-                    list,
-                });
+            if let Some(r) = at(i) {
+                return Some(r);
             }
         }
         // Inserts take the first empty slot from the home group on, and slots turn empty
@@ -1664,6 +1753,25 @@ fn read_slot<'a, A: Family>(
             // (`Release`, paired with the `Acquire` in `read_begin`).
             List::Spilled(unsafe { &(*spill).oifs })
         });
+    }
+}
+
+/// True when the slot whose word `j` is `word(j)` holds `key` live, key and state read from
+/// one version of the slot under its sequence lock (retried while the slot is being
+/// rewritten); nothing else is read.
+#[inline(always)]
+fn holds_live<'a, A: Family>(word: impl Fn(usize) -> &'a AtomicU64 + Copy, key: &KeyWords) -> bool {
+    let lock = SeqLock::at(word(0));
+    loop {
+        let h1 = lock.read_begin();
+        // As in `read_slot`: a live slot's key never changes in place, so a mismatch needs
+        // no second header read.
+        if state_of(h1) != LIVE || !holds_key::<A>(word, key) {
+            return false;
+        }
+        if lock.read_valid(h1) {
+            return true;
+        }
     }
 }
 
