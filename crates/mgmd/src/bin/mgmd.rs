@@ -55,6 +55,10 @@
 //! **IGMP** joins the router groups with one socket per interface, so it runs on every
 //! interface the kernel can forward on (the kernel allows 20 memberships per socket).
 //!
+//! **Proxy mode** (RFC 4605): an interface with `upstream = true` is the family's upstream,
+//! where mgmd is a host reporting the union of the downstream memberships and answering the
+//! upstream querier (`mgmd/proxy.rs`); traffic arrives there through a default route.
+//!
 //! **Reload and runtime control.** On SIGHUP, and on `mgmctl reload`, it reads the
 //! configuration file again, checks it whole as `--check` does (an invalid file changes
 //! nothing, and says why), and applies the difference live ([`mgmd::plan`]): interfaces,
