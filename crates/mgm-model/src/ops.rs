@@ -99,6 +99,11 @@ pub enum Op {
         t: u8,
     },
     RunTimers,
+    /// `run_timers_some` with a budget of `max` (0 is refused), called until it says no
+    /// more is due: the same entries expire as with one `run_timers`.
+    RunTimersSome {
+        max: u8,
+    },
     SetMfe {
         p: HRef,
         s: u8,
@@ -148,8 +153,8 @@ impl Op {
 
     /// Relative weights of the variants, in [`Op::pick`]'s order: memberships, ownership and
     /// packets dominate, so that the state grows and operations collide.
-    const WEIGHTS: [u8; 23] = [
-        4, 2, 8, 3, 1, 14, 7, 10, 8, 3, 3, 4, 2, 4, 3, 2, 2, 2, 2, 3, 1, 2, 1,
+    const WEIGHTS: [u8; 24] = [
+        4, 2, 8, 3, 1, 14, 7, 10, 8, 3, 3, 4, 2, 4, 3, 2, 2, 2, 2, 3, 1, 2, 2, 1,
     ];
 
     fn pick(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
@@ -244,6 +249,9 @@ impl Op {
                 p: u.arbitrary()?,
                 hooks: u.arbitrary()?,
             },
+            22 => Op::RunTimersSome {
+                max: u.arbitrary()?,
+            },
             _ => Op::Stop {
                 confirm: u.arbitrary()?,
             },
@@ -268,6 +276,7 @@ impl Op {
             Op::RemoveRoute { .. } => "remove_route",
             Op::Advance { .. } => "advance",
             Op::RunTimers => "run_timers",
+            Op::RunTimersSome { .. } => "run_timers_some",
             Op::SetMfe { .. } => "set_mfe",
             Op::Get { .. } => "get",
             Op::Walk { .. } => "walk",
