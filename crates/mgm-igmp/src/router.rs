@@ -99,7 +99,7 @@ impl<A: std::fmt::Debug + std::fmt::Display> std::error::Error for AddressError<
 /// let g = Ipv4Addr::new(239, 1, 2, 3);
 /// let now = Duration::from_secs(1);
 /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), now); // an IGMPv2 report
-/// let gs = &r.interfaces()[&3].groups[&g];
+/// let gs = r.interfaces()[&3].group(g).unwrap();
 /// let gmi = r.config().group_membership_interval();
 /// assert_eq!(gs.group_timer, Some(now + gmi), "EXCLUDE mode");
 /// assert!(gs.sources.is_empty());
@@ -147,6 +147,55 @@ impl<A> Default for HostRecord<A> {
             exclude_until: None,
             sources: BTreeMap::new(),
         }
+    }
+}
+
+impl<A: Family> InterfaceState<A> {
+    /// The state of group `g`, when it has any.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+    /// let g = Ipv4Addr::new(239, 1, 2, 3);
+    /// assert!(r.interfaces()[&3].group(g).is_none());
+    /// r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::from_secs(1));
+    /// assert!(r.interfaces()[&3].group(g).is_some_and(|gs| gs.group_timer.is_some()));
+    /// ```
+    pub fn group(&self, g: A) -> Option<&GroupState<A>> {
+        self.groups.get(&g)
+    }
+
+    /// How many groups have state.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The groups with state in address order, from the first one above `after` (from the
+    /// lowest when `None`): a dump goes on from the last group of its previous page.
+    ///
+    /// ```
+    /// use mgm_igmp::{encode_v2, IgmpConfig, IgmpRouter};
+    /// use std::{net::Ipv4Addr, time::Duration};
+    /// let mut r = IgmpRouter::new(IgmpConfig::default());
+    /// r.add_interface(3, Ipv4Addr::new(203, 0, 113, 1), Duration::ZERO).unwrap();
+    /// for last in [3, 1, 2] {
+    ///     let g = Ipv4Addr::new(239, 1, 2, last);
+    ///     r.receive(3, Ipv4Addr::new(203, 0, 113, 2), &encode_v2(0x16, g), Duration::from_secs(1));
+    /// }
+    /// let st = &r.interfaces()[&3];
+    /// let all: Vec<Ipv4Addr> = st.groups_after(None).map(|(g, _)| g).collect();
+    /// assert_eq!(all, [1, 2, 3].map(|l| Ipv4Addr::new(239, 1, 2, l)));
+    /// let rest: Vec<Ipv4Addr> = st.groups_after(Some(all[0])).map(|(g, _)| g).collect();
+    /// assert_eq!(rest, all[1..]);
+    /// ```
+    pub fn groups_after(&self, after: Option<A>) -> impl Iterator<Item = (A, &GroupState<A>)> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.groups
+            .range((from, Bound::Unbounded))
+            .map(|(g, gs)| (*g, gs))
     }
 }
 
@@ -220,8 +269,9 @@ pub struct InterfaceState<A = Ipv4Addr> {
     /// When the next general query is due (as querier).
     pub next_general_query: Duration,
     startup_left: u8,
-    /// Groups with state.
-    pub groups: BTreeMap<A, GroupState<A>>,
+    /// Groups with state: read with [`InterfaceState::group`] and
+    /// [`InterfaceState::groups_after`].
+    groups: BTreeMap<A, GroupState<A>>,
     /// The link's subnets: reports and queries from elsewhere are dropped. Empty until
     /// [`IgmpRouter::set_subnets`] gives them; while empty, sources are not checked.
     pub subnets: Vec<Subnet<A>>,

@@ -2010,7 +2010,7 @@ impl<A: Fam> Daemon<A> {
                 },
             );
             let mut groups = Vec::new();
-            for (g, gs) in &st.groups {
+            for (g, gs) in st.groups_after(None) {
                 let left = gs.group_timer.map(|x| x.saturating_sub(now).as_secs_f64());
                 let srcs: Vec<IpAddr> = gs.sources.keys().map(|s| (*s).into()).collect();
                 let shown: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
@@ -2029,7 +2029,7 @@ impl<A: Fam> Daemon<A> {
                     }
                 );
                 groups.push(reply::IgmpGroup {
-                    group: (*g).into(),
+                    group: g.into(),
                     exclude_timer: left,
                     exclude_until: gs.group_timer.map(|x| reply::rfc3339(self.start_wall + x)),
                     sources: srcs,
