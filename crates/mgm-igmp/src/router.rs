@@ -11,7 +11,7 @@
 //! at its real time. A report repeated any number of times within a timer's life costs no
 //! index work; the index moves at most once per filed time, in `tick`.
 
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::{self, HashMap};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -164,12 +164,12 @@ impl<A: Family> InterfaceState<A> {
     /// assert!(r.interfaces()[&3].group(g).is_some_and(|gs| gs.group_timer.is_some()));
     /// ```
     pub fn group(&self, g: A) -> Option<&GroupState<A>> {
-        self.groups.get(&g)
+        self.groups.map.get(&g)
     }
 
     /// How many groups have state.
     pub fn group_count(&self) -> usize {
-        self.groups.len()
+        self.groups.map.len()
     }
 
     /// The groups with state in address order, from the first one above `after` (from the
@@ -191,11 +191,7 @@ impl<A: Family> InterfaceState<A> {
     /// assert_eq!(rest, all[1..]);
     /// ```
     pub fn groups_after(&self, after: Option<A>) -> impl Iterator<Item = (A, &GroupState<A>)> {
-        use std::ops::Bound;
-        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.groups
-            .range((from, Bound::Unbounded))
-            .map(|(g, gs)| (*g, gs))
+        self.groups.after(after)
     }
 }
 
@@ -257,7 +253,7 @@ impl<A: Family> GroupState<A> {
 /// assert_eq!(st.other_querier_until, Some(now + r.config().other_querier_present_interval()));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InterfaceState<A = Ipv4Addr> {
+pub struct InterfaceState<A: Family = Ipv4Addr> {
     /// The router's address on it (its querier address).
     pub address: A,
     /// True while this router is the querier.
@@ -271,7 +267,7 @@ pub struct InterfaceState<A = Ipv4Addr> {
     startup_left: u8,
     /// Groups with state: read with [`InterfaceState::group`] and
     /// [`InterfaceState::groups_after`].
-    groups: BTreeMap<A, GroupState<A>>,
+    groups: GroupTable<A>,
     /// The link's subnets: reports and queries from elsewhere are dropped. Empty until
     /// [`IgmpRouter::set_subnets`] gives them; while empty, sources are not checked.
     pub subnets: Vec<Subnet<A>>,
@@ -282,9 +278,9 @@ pub struct InterfaceState<A = Ipv4Addr> {
     /// Each host's memberships and when they expire: the per-host limit's count, and the
     /// hosts tracked in each group (explicit tracking, for fast leave).
     hosts: HostTable<A>,
-    /// The same memberships by group, so the hosts still holding a group or a source are
-    /// found without a walk of every host.
-    members: BTreeSet<Member<A>>,
+    /// How many hosts hold each (group, source), the source unspecified for EXCLUDE mode:
+    /// whether any host still holds one is known without a walk of every host.
+    holders: HashMap<HostKey<A>, u32>,
 }
 
 /// What one host has reported for one group and not taken back (explicit tracking): read
@@ -403,37 +399,157 @@ struct Held {
     filed: Duration,
 }
 
+/// One host's memberships on one interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HostRec<A: Family> {
+    /// How many it holds: the per-host limit's count.
+    count: usize,
+    /// By group: the sources it holds in address order (the unspecified source, first when
+    /// there: EXCLUDE mode).
+    groups: HashMap<A, Vec<(A, Held)>>,
+}
+
+impl<A: Family> HostRec<A> {
+    fn new() -> Self {
+        HostRec {
+            count: 0,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// The membership `key`, when the host holds it.
+    fn get_mut(&mut self, (g, s): HostKey<A>) -> Option<&mut Held> {
+        let m = self.groups.get_mut(&g)?;
+        let i = m.binary_search_by_key(&s, |e| e.0).ok()?;
+        Some(&mut m[i].1)
+    }
+
+    /// True when the host holds `key`.
+    fn holds(&self, (g, s): HostKey<A>) -> bool {
+        self.groups
+            .get(&g)
+            .is_some_and(|m| m.binary_search_by_key(&s, |e| e.0).is_ok())
+    }
+
+    /// Adds the membership `key`, which the host does not hold.
+    fn add(&mut self, (g, s): HostKey<A>, held: Held) {
+        let m = self.groups.entry(g).or_default();
+        let at = m.partition_point(|e| e.0 < s);
+        m.insert(at, (s, held));
+        self.count += 1;
+    }
+
+    /// Every membership, group by group.
+    fn iter(&self) -> impl Iterator<Item = (HostKey<A>, &Held)> {
+        self.groups
+            .iter()
+            .flat_map(|(g, m)| m.iter().map(move |(s, h)| ((*g, *s), h)))
+    }
+
+    /// Takes the membership `key` away, when the host holds it.
+    fn take(&mut self, (g, s): HostKey<A>) -> Option<Held> {
+        let m = self.groups.get_mut(&g)?;
+        let i = m.binary_search_by_key(&s, |e| e.0).ok()?;
+        let (_, held) = m.remove(i);
+        if m.is_empty() {
+            self.groups.remove(&g);
+        }
+        self.count -= 1;
+        Some(held)
+    }
+}
+
 /// Each host's memberships on one interface.
-type HostTable<A> = BTreeMap<A, BTreeMap<HostKey<A>, Held>>;
+type HostTable<A> = HashMap<A, HostRec<A>>;
 
 /// When a host membership expires: (due, ifindex, host, membership).
 type Expiry<A> = (Duration, u32, A, HostKey<A>);
 
-/// A host's membership filed by group: (group, source, host).
-type Member<A> = (A, A, A);
+/// One more host holds `key`.
+fn hold<A: Family>(holders: &mut HashMap<HostKey<A>, u32>, key: HostKey<A>) {
+    *holders.entry(key).or_insert(0) += 1;
+}
 
-/// The highest address: the end of range scans.
-fn max_addr<A: Family>() -> A {
-    A::from_bits(u128::MAX)
+/// One host fewer holds `key`.
+fn unhold<A: Family>(holders: &mut HashMap<HostKey<A>, u32>, key: HostKey<A>) {
+    if let hash_map::Entry::Occupied(mut o) = holders.entry(key) {
+        *o.get_mut() -= 1;
+        if *o.get() == 0 {
+            o.remove();
+        }
+    }
+}
+
+/// One interface's groups: found by hash, so that a report's cost does not grow with their
+/// number, and listed in address order from an index that only a group's creation and
+/// removal change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct GroupTable<A: Family> {
+    map: HashMap<A, GroupState<A>>,
+    order: BTreeSet<A>,
+}
+
+impl<A: Family> GroupTable<A> {
+    fn new() -> Self {
+        GroupTable {
+            map: HashMap::new(),
+            order: BTreeSet::new(),
+        }
+    }
+
+    fn get_mut(&mut self, g: &A) -> Option<&mut GroupState<A>> {
+        self.map.get_mut(g)
+    }
+
+    fn remove(&mut self, g: &A) {
+        if self.map.remove(g).is_some() {
+            self.order.remove(g);
+        }
+    }
+
+    /// The groups in address order, from the first one above `after`.
+    fn after(&self, after: Option<A>) -> impl Iterator<Item = (A, &GroupState<A>)> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.order
+            .range((from, Bound::Unbounded))
+            .filter_map(|g| Some((*g, self.map.get(g)?)))
+    }
+}
+
+/// A group's place in its table, found by [`group_slot`].
+struct Slot<'a, A: Family> {
+    entry: hash_map::Entry<'a, A, GroupState<A>>,
+    order: &'a mut BTreeSet<A>,
+}
+
+impl<'a, A: Family> Slot<'a, A> {
+    /// The group's state, created empty (and listed) when it had none.
+    fn or_default(self) -> &'a mut GroupState<A> {
+        match self.entry {
+            hash_map::Entry::Occupied(o) => o.into_mut(),
+            hash_map::Entry::Vacant(v) => {
+                self.order.insert(*v.key());
+                v.insert(GroupState::default())
+            }
+        }
+    }
 }
 
 /// True when some host still holds `(g, source)` (the source unspecified: EXCLUDE mode).
-fn held<A: Family>(members: &BTreeSet<Member<A>>, g: A, source: A) -> bool {
-    members
-        .range((g, source, A::UNSPECIFIED)..=(g, source, max_addr()))
-        .next()
-        .is_some()
+fn held<A: Family>(holders: &HashMap<HostKey<A>, u32>, g: A, source: A) -> bool {
+    holders.contains_key(&(g, source))
 }
 
 /// Fast leave: cuts the group down at once to what its tracked hosts still hold. EXCLUDE
 /// mode ends when no host is in it, and a source goes when no host names it; whatever a
 /// host still holds stays, without a query.
-fn prune_untracked<A: Family>(gs: &mut GroupState<A>, members: &BTreeSet<Member<A>>, g: A) {
-    if gs.group_timer.is_some() && !held(members, g, A::UNSPECIFIED) {
+fn prune_untracked<A: Family>(gs: &mut GroupState<A>, holders: &HashMap<HostKey<A>, u32>, g: A) {
+    if gs.group_timer.is_some() && !held(holders, g, A::UNSPECIFIED) {
         gs.group_timer = None;
         gs.gsq = None;
     }
-    gs.sources.retain(|s, _| held(members, g, *s));
+    gs.sources.retain(|s, _| held(holders, g, *s));
     gs.ssq.retain(|s, _| gs.sources.contains_key(s));
     if gs.ssq.is_empty() {
         gs.ssq_next = None;
@@ -509,25 +625,26 @@ pub(crate) fn admit<P: Protocol>(
 
 /// The place of `g` in the table when it has state or there is room for it (a refusal is
 /// counted): one search, whether the group is then created or not.
-fn group_slot<'a, A: Ord>(
-    groups: &'a mut BTreeMap<A, GroupState<A>>,
+fn group_slot<'a, A: Family>(
+    groups: &'a mut GroupTable<A>,
     counters: &mut IgmpCounters,
     limits: &IgmpLimits,
     g: A,
-) -> Option<Entry<'a, A, GroupState<A>>> {
-    let room = groups.len() < limits.groups_per_interface;
-    let slot = groups.entry(g);
-    if room || matches!(slot, Entry::Occupied(_)) {
-        return Some(slot);
+) -> Option<Slot<'a, A>> {
+    let room = groups.map.len() < limits.groups_per_interface;
+    let GroupTable { map, order } = groups;
+    let entry = map.entry(g);
+    if room || matches!(entry, hash_map::Entry::Occupied(_)) {
+        return Some(Slot { entry, order });
     }
     counters.group_limit += 1;
     None
 }
 
 /// The per-host table of one interface and the router's expiry index, borrowed together.
-struct HostBook<'a, A> {
+struct HostBook<'a, A: Family> {
     hosts: &'a mut HostTable<A>,
-    members: &'a mut BTreeSet<Member<A>>,
+    holders: &'a mut HashMap<HostKey<A>, u32>,
     expiry: &'a mut BTreeSet<Expiry<A>>,
     ifindex: u32,
     host: A,
@@ -540,12 +657,16 @@ impl<A: Family> HostBook<'_, A> {
     /// Records (or refreshes) the host's membership `key` until `until`; false, counted,
     /// when the host has as many memberships as allowed.
     fn charge(&mut self, counters: &mut IgmpCounters, key: HostKey<A>, until: Duration) -> bool {
-        if !self.hosts.contains_key(&self.host) && self.hosts.len() >= self.hosts_limit {
-            counters.host_limit += 1;
-            return false;
-        }
-        let entries = self.hosts.entry(self.host).or_default();
-        if let Some(h) = entries.get_mut(&key) {
+        let known = self.hosts.len();
+        let rec = match self.hosts.entry(self.host) {
+            hash_map::Entry::Occupied(o) => o.into_mut(),
+            hash_map::Entry::Vacant(_) if known >= self.hosts_limit => {
+                counters.host_limit += 1;
+                return false;
+            }
+            hash_map::Entry::Vacant(v) => v.insert(HostRec::new()),
+        };
+        if let Some(h) = rec.get_mut(key) {
             // A refresh: the entry filed at or before the old expiry stays, unless the new
             // one comes earlier (a shorter interval since a reload).
             if until < h.filed {
@@ -554,60 +675,79 @@ impl<A: Family> HostBook<'_, A> {
                 h.filed = until;
             }
             h.until = until;
-        } else if entries.len() < self.limit {
-            entries.insert(
+            return true;
+        }
+        if rec.count < self.limit {
+            rec.add(
                 key,
                 Held {
                     until,
                     filed: until,
                 },
             );
-            self.members.insert((key.0, key.1, self.host));
+            hold(self.holders, key);
             self.expiry.insert((until, self.ifindex, self.host, key));
-        } else {
-            counters.host_limit += 1;
-            if entries.is_empty() {
-                self.hosts.remove(&self.host);
-            }
-            return false;
+            return true;
         }
-        true
+        counters.host_limit += 1;
+        if rec.count == 0 {
+            self.hosts.remove(&self.host);
+        }
+        false
     }
 
     /// Forgets the host's membership `key` (it left).
     fn release(&mut self, key: HostKey<A>) {
-        let Some(entries) = self.hosts.get_mut(&self.host) else {
+        let Some(rec) = self.hosts.get_mut(&self.host) else {
             return;
         };
-        if let Some(h) = entries.remove(&key) {
+        if let Some(h) = rec.take(key) {
             self.expiry.remove(&(h.filed, self.ifindex, self.host, key));
-            self.members.remove(&(key.0, key.1, self.host));
+            unhold(self.holders, key);
         }
-        if entries.is_empty() {
+        if rec.count == 0 {
             self.hosts.remove(&self.host);
         }
     }
 
+    /// True when the host holds `key`.
+    fn holds(&self, key: HostKey<A>) -> bool {
+        self.hosts.get(&self.host).is_some_and(|r| r.holds(key))
+    }
+
     /// True when the host is in EXCLUDE mode for `g`.
     fn excludes(&self, g: A) -> bool {
-        self.members.contains(&(g, A::UNSPECIFIED, self.host))
+        self.holds((g, A::UNSPECIFIED))
     }
 
     /// Forgets the sources of `g` the host named and `keep` (sorted) does not hold; true
     /// when there were any.
     fn release_sources_except(&mut self, g: A, keep: &[A]) -> bool {
-        let Some(entries) = self.hosts.get(&self.host) else {
+        let Some(rec) = self.hosts.get_mut(&self.host) else {
             return false;
         };
-        let gone: Vec<HostKey<A>> = entries
-            .range((g, A::from_bits(1))..=(g, max_addr()))
-            .map(|(k, _)| *k)
-            .filter(|(_, s)| keep.binary_search(s).is_err())
-            .collect();
-        for &k in &gone {
-            self.release(k);
+        let Some(m) = rec.groups.get_mut(&g) else {
+            return false;
+        };
+        let before = m.len();
+        let (ifindex, host) = (self.ifindex, self.host);
+        m.retain(|&(s, h)| {
+            let stays = s == A::UNSPECIFIED || keep.binary_search(&s).is_ok();
+            if !stays {
+                self.expiry.remove(&(h.filed, ifindex, host, (g, s)));
+                unhold(self.holders, (g, s));
+            }
+            stays
+        });
+        let gone = before - m.len();
+        if m.is_empty() {
+            rec.groups.remove(&g);
         }
-        !gone.is_empty()
+        rec.count -= gone;
+        if rec.count == 0 {
+            self.hosts.remove(&self.host);
+        }
+        gone > 0
     }
 
     /// The host takes back its interest in `g` as far as an INCLUDE record with `sources`
@@ -710,12 +850,12 @@ impl<P: Protocol> Router<P> {
     /// ```
     pub fn host_memberships(&self, ifindex: u32) -> BTreeMap<P::Addr, usize> {
         self.ifaces.get(&ifindex).map_or(BTreeMap::new(), |i| {
-            i.hosts.iter().map(|(h, m)| (*h, m.len())).collect()
+            i.hosts.iter().map(|(h, r)| (*h, r.count)).collect()
         })
     }
 
     /// The hosts tracked in a group on an interface and what each holds (explicit tracking;
-    /// see [`HostRecord`]). Logarithmic in the number of memberships, linear in the group's.
+    /// see [`HostRecord`]). Linear in the number of hosts on the interface.
     pub fn group_hosts(
         &self,
         ifindex: u32,
@@ -725,22 +865,17 @@ impl<P: Protocol> Router<P> {
         let Some(st) = self.ifaces.get(&ifindex) else {
             return out;
         };
-        let lo = (group, P::Addr::UNSPECIFIED, P::Addr::UNSPECIFIED);
-        let hi = (group, max_addr(), max_addr());
-        for &(_, source, host) in st.members.range(lo..=hi) {
-            let Some(until) = st
-                .hosts
-                .get(&host)
-                .and_then(|e| e.get(&(group, source)))
-                .map(|h| h.until)
-            else {
+        for (host, rec) in &st.hosts {
+            let Some(m) = rec.groups.get(&group) else {
                 continue;
             };
-            let rec = out.entry(host).or_default();
-            if source == P::Addr::UNSPECIFIED {
-                rec.exclude_until = Some(until);
-            } else {
-                rec.sources.insert(source, until);
+            let r = out.entry(*host).or_default();
+            for (source, h) in m {
+                if *source == P::Addr::UNSPECIFIED {
+                    r.exclude_until = Some(h.until);
+                } else {
+                    r.sources.insert(*source, h.until);
+                }
             }
         }
         out
@@ -769,10 +904,20 @@ impl<P: Protocol> Router<P> {
             if c.received != c.accepted + c.dropped() {
                 return Err(format!("interface {i}: counters do not add up: {c:?}"));
             }
-            if st.groups.len() > lim.groups_per_interface {
-                return Err(format!("interface {i}: {} groups", st.groups.len()));
+            let groups = &st.groups;
+            if groups.map.len() > lim.groups_per_interface {
+                return Err(format!("interface {i}: {} groups", groups.map.len()));
             }
-            for (g, gs) in &st.groups {
+            if groups.order.len() != groups.map.len()
+                || groups.order.iter().any(|g| !groups.map.contains_key(g))
+            {
+                return Err(format!(
+                    "interface {i}: {} groups listed in order for {}",
+                    groups.order.len(),
+                    groups.map.len()
+                ));
+            }
+            for (g, gs) in &groups.map {
                 if !P::routable(*g) {
                     return Err(format!("interface {i}: group {g} in the state"));
                 }
@@ -803,38 +948,42 @@ impl<P: Protocol> Router<P> {
                     filed += 1;
                 }
             }
-            let mut tracked = 0;
             if st.hosts.len() > lim.hosts_per_interface {
                 return Err(format!("interface {i}: {} hosts", st.hosts.len()));
             }
-            for (h, entries) in &st.hosts {
-                if entries.is_empty() || entries.len() > lim.memberships_per_host {
+            let mut tracked: HashMap<HostKey<P::Addr>, u32> = HashMap::new();
+            for (h, rec) in &st.hosts {
+                let listed: usize = rec.groups.values().map(Vec::len).sum();
+                if rec.count == 0 || rec.count > lim.memberships_per_host || listed != rec.count {
                     return Err(format!(
-                        "interface {i}: host {h} has {} memberships",
-                        entries.len()
+                        "interface {i}: host {h} has {} memberships ({listed} listed)",
+                        rec.count
                     ));
                 }
-                for (key, held) in entries {
+                for (g, m) in &rec.groups {
+                    if m.is_empty() || !m.windows(2).all(|w| w[0].0 < w[1].0) {
+                        return Err(format!(
+                            "interface {i}: host {h}'s sources of {g} empty or out of order"
+                        ));
+                    }
+                }
+                for (key, held) in rec.iter() {
                     if held.filed > held.until
-                        || !self.host_expiry.contains(&(held.filed, *i, *h, *key))
+                        || !self.host_expiry.contains(&(held.filed, *i, *h, key))
                     {
                         return Err(format!(
                             "interface {i}: host {h} {key:?} not filed at or before its expiry: {held:?}"
                         ));
                     }
-                    if !st.members.contains(&(key.0, key.1, *h)) {
-                        return Err(format!(
-                            "interface {i}: host {h} {key:?} not filed by group"
-                        ));
-                    }
+                    *tracked.entry(key).or_insert(0) += 1;
                     expiring += 1;
-                    tracked += 1;
                 }
             }
-            if tracked != st.members.len() {
+            if tracked != st.holders {
                 return Err(format!(
-                    "interface {i}: {} memberships filed by group for {tracked} held",
-                    st.members.len()
+                    "interface {i}: {} memberships counted by holder for {} held",
+                    st.holders.len(),
+                    tracked.len()
                 ));
             }
         }
@@ -920,12 +1069,12 @@ impl<P: Protocol> Router<P> {
                 other_querier_until: None,
                 next_general_query: now,
                 startup_left: self.config.robustness,
-                groups: BTreeMap::new(),
+                groups: GroupTable::new(),
                 subnets: Vec::new(),
                 policy: self.config.input,
                 counters: IgmpCounters::default(),
-                hosts: BTreeMap::new(),
-                members: BTreeSet::new(),
+                hosts: HashMap::new(),
+                holders: HashMap::new(),
             },
         );
         Ok(self.tick(now))
@@ -1038,20 +1187,23 @@ impl<P: Protocol> Router<P> {
         let Some(st) = self.ifaces.remove(&ifindex) else {
             return Vec::new();
         };
-        for (g, gs) in &st.groups {
+        for (g, gs) in st.groups.after(None) {
             if let Some(t) = gs.wake {
-                self.wakes.remove(&(t, ifindex, *g));
+                self.wakes.remove(&(t, ifindex, g));
             }
         }
-        for (host, entries) in &st.hosts {
-            for (key, h) in entries {
-                self.host_expiry.remove(&(h.filed, ifindex, *host, *key));
+        for (host, rec) in &st.hosts {
+            for (key, h) in rec.iter() {
+                self.host_expiry.remove(&(h.filed, ifindex, *host, key));
             }
         }
         st.groups
-            .into_values()
-            .flat_map(|g| g.joined)
-            .map(|selector| Action::Leave { ifindex, selector })
+            .after(None)
+            .flat_map(|(_, g)| g.joined.iter())
+            .map(|selector| Action::Leave {
+                ifindex,
+                selector: *selector,
+            })
             .collect()
     }
 
@@ -1075,8 +1227,8 @@ impl<P: Protocol> Router<P> {
     pub fn memberships(&self, ifindex: u32) -> Vec<Selector<P::Addr>> {
         self.ifaces.get(&ifindex).map_or(Vec::new(), |i| {
             i.groups
-                .values()
-                .flat_map(|g| g.joined.iter().copied())
+                .after(None)
+                .flat_map(|(_, g)| g.joined.iter().copied())
                 .collect()
         })
     }
@@ -1099,7 +1251,7 @@ impl<P: Protocol> Router<P> {
     pub fn group_memberships(&self, ifindex: u32, group: P::Addr) -> Vec<Selector<P::Addr>> {
         self.ifaces
             .get(&ifindex)
-            .and_then(|i| i.groups.get(&group))
+            .and_then(|i| i.group(group))
             .map_or(Vec::new(), |g| g.joined.iter().copied().collect())
     }
 
@@ -1246,7 +1398,7 @@ impl<P: Protocol> Router<P> {
         }
         Some(HostBook {
             hosts: &mut st.hosts,
-            members: &mut st.members,
+            holders: &mut st.holders,
             expiry: &mut self.host_expiry,
             ifindex,
             host,
@@ -1273,7 +1425,7 @@ impl<P: Protocol> Router<P> {
         let InterfaceState {
             groups,
             hosts,
-            members,
+            holders,
             counters,
             ..
         } = st;
@@ -1286,7 +1438,7 @@ impl<P: Protocol> Router<P> {
         };
         let mut book = HostBook {
             hosts,
-            members,
+            holders,
             expiry: &mut self.host_expiry,
             ifindex,
             host,
@@ -1303,7 +1455,7 @@ impl<P: Protocol> Router<P> {
         gs.group_timer = Some(until);
         gs.old_host_until = Some(until);
         if cfg.fast_leave && released {
-            prune_untracked(gs, members, g);
+            prune_untracked(gs, holders, g);
         }
         touched.push(g);
     }
@@ -1358,7 +1510,7 @@ impl<P: Protocol> Router<P> {
             return;
         };
         if cfg.fast_leave {
-            prune_untracked(gs, &st.members, g);
+            prune_untracked(gs, &st.holders, g);
             touched.push(g);
             return;
         }
@@ -1397,7 +1549,7 @@ impl<P: Protocol> Router<P> {
         let InterfaceState {
             groups,
             hosts,
-            members,
+            holders,
             counters,
             ..
         } = st;
@@ -1414,7 +1566,7 @@ impl<P: Protocol> Router<P> {
         sources.dedup();
         let mut book = HostBook {
             hosts,
-            members,
+            holders,
             expiry: &mut self.host_expiry,
             ifindex,
             host,
@@ -1478,7 +1630,7 @@ impl<P: Protocol> Router<P> {
             }
             6 => {
                 for &s in &sources {
-                    released |= book.members.contains(&(g, s, host));
+                    released |= book.holds((g, s));
                     book.release((g, s));
                 }
                 if let Some(gs) = groups.get_mut(&g).filter(|_| !cfg.fast_leave) {
@@ -1498,7 +1650,7 @@ impl<P: Protocol> Router<P> {
         }
         if cfg.fast_leave && (released || matches!(r.kind, 3 | 6)) {
             if let Some(gs) = groups.get_mut(&g) {
-                prune_untracked(gs, members, g);
+                prune_untracked(gs, holders, g);
                 touched.push(g);
             }
         }
@@ -1588,20 +1740,20 @@ impl<P: Protocol> Router<P> {
             let Some(st) = self.ifaces.get_mut(&ifindex) else {
                 continue;
             };
-            if let Some(entries) = st.hosts.get_mut(&host) {
-                match entries.get_mut(&key) {
+            if let Some(rec) = st.hosts.get_mut(&host) {
+                match rec.get_mut(key) {
                     // Refreshed since it was filed: filed again at its expiry, later than now.
                     Some(h) if h.filed == t && h.until > now => {
                         h.filed = h.until;
                         self.host_expiry.insert((h.until, ifindex, host, key));
                     }
                     Some(h) if h.filed == t => {
-                        entries.remove(&key);
-                        st.members.remove(&(key.0, key.1, host));
+                        rec.take(key);
+                        unhold(&mut st.holders, key);
                     }
                     _ => {}
                 }
-                if entries.is_empty() {
+                if rec.count == 0 {
                     st.hosts.remove(&host);
                 }
             }

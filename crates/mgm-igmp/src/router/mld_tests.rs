@@ -214,7 +214,7 @@ fn mldv1_compatibility_mode_ignores_block_until_it_ends() {
     r.receive(IF, host2(), &encode_v1(V1_REPORT, g()), secs(1));
     let gmi = r.config().group_membership_interval();
     assert_eq!(
-        r.interfaces()[&IF].groups[&g()].old_host_until,
+        r.interfaces()[&IF].group(g()).unwrap().old_host_until,
         Some(secs(1) + gmi),
         "an MLDv1 listener is on the link"
     );
@@ -229,7 +229,7 @@ fn mldv1_compatibility_mode_ignores_block_until_it_ends() {
     // Once the MLDv1 listener's state is gone, BLOCK queries again.
     let t = secs(1) + gmi + secs(1);
     r.tick(t);
-    assert_eq!(r.interfaces()[&IF].groups.get(&g()), None, "all expired");
+    assert_eq!(r.interfaces()[&IF].group(g()), None, "all expired");
     r.receive(IF, host(), &rec(5, g(), &[s()]), t);
     let acts = r.receive(IF, host(), &rec(6, g(), &[s()]), t + secs(1));
     assert_eq!(queries(&acts)[0].1.sources, vec![s()]);

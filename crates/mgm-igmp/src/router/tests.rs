@@ -392,7 +392,7 @@ fn an_allow_record_keeps_only_valid_unicast_sources() {
     let a = r.receive(IF, HOST, &rec(5, G, &bad), secs(1));
     assert!(a.is_empty(), "{a:?}");
     assert!(
-        r.interfaces()[&IF].groups.is_empty(),
+        r.interfaces()[&IF].group_count() == 0,
         "no state for nothing valid"
     );
     assert_eq!(counters(&r).invalid_sources, 5);
@@ -406,7 +406,7 @@ fn an_allow_record_keeps_only_valid_unicast_sources() {
             group: G
         }]
     );
-    let gs = &r.interfaces()[&IF].groups[&G];
+    let gs = &r.interfaces()[&IF].group(G).unwrap();
     assert_eq!(gs.sources.keys().copied().collect::<Vec<_>>(), vec![S]);
     assert_eq!(counters(&r).invalid_sources, 10);
     assert_eq!(r.host_memberships(IF)[&HOST], 1);
@@ -431,7 +431,7 @@ fn the_group_limit_refuses_and_counts() {
             secs(1),
         );
     }
-    assert_eq!(r.interfaces()[&IF].groups.len(), 3);
+    assert_eq!(r.interfaces()[&IF].group_count(), 3);
     assert_eq!(r.memberships(IF).len(), 3);
     assert_eq!(counters(&r).group_limit, 2);
     // A group already there is still refreshed.
@@ -440,7 +440,7 @@ fn the_group_limit_refuses_and_counts() {
     assert_eq!(counters(&r).group_limit, 2);
     // Once the groups expire there is room again.
     run(&mut r, secs(2), secs(263));
-    assert!(r.interfaces()[&IF].groups.is_empty());
+    assert!(r.interfaces()[&IF].group_count() == 0);
     let a = r.receive(
         IF,
         HOST,
@@ -464,12 +464,12 @@ fn the_source_limit_refuses_and_counts() {
     let srcs: Vec<Ipv4Addr> = (1..=6).map(|i| Ipv4Addr::new(198, 51, 100, i)).collect();
     let a = r.receive(IF, HOST, &rec(5, G, &srcs), secs(1));
     assert_eq!(joins(&a).len(), 4);
-    assert_eq!(r.interfaces()[&IF].groups[&G].sources.len(), 4);
+    assert_eq!(r.interfaces()[&IF].group(G).unwrap().sources.len(), 4);
     assert_eq!(counters(&r).source_limit, 2);
     // Sources already there are refreshed; new ones are still refused.
     let other = Ipv4Addr::new(203, 0, 113, 3);
     r.receive(IF, other, &rec(1, G, &srcs), secs(2));
-    assert_eq!(r.interfaces()[&IF].groups[&G].sources.len(), 4);
+    assert_eq!(r.interfaces()[&IF].group(G).unwrap().sources.len(), 4);
     assert_eq!(counters(&r).source_limit, 4);
 }
 
@@ -602,10 +602,13 @@ fn the_timer_index_follows_every_change() {
         // but move it on, until it is that timer.
         let st = &r.interfaces()[&IF];
         let slow = st
-            .groups
-            .values()
-            .filter_map(GroupState::next_timer)
-            .chain(st.hosts.values().flat_map(|h| h.values().map(|h| h.until)))
+            .groups_after(None)
+            .filter_map(|(_, gs)| gs.next_timer())
+            .chain(
+                st.hosts
+                    .values()
+                    .flat_map(|h| h.iter().map(|(_, h)| h.until)),
+            )
             .chain(st.querier.then_some(st.next_general_query))
             .chain(st.other_querier_until)
             .min();
@@ -714,7 +717,7 @@ fn fast_leave_of_a_source_keeps_it_while_another_host_names_it() {
     // And its last source.
     let a = r.receive(IF, OTHER, &rec(6, G, &[S]), secs(4));
     assert_eq!(leaves(&a), [sg(S)]);
-    assert!(r.interfaces()[&IF].groups.is_empty());
+    assert!(r.interfaces()[&IF].group_count() == 0);
     counters(&r);
 }
 
