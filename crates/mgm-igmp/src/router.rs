@@ -433,7 +433,12 @@ impl<A: Family> HostRec<A> {
 
     /// Adds the membership `key`, which the host does not hold.
     fn add(&mut self, (g, s): HostKey<A>, held: Held) {
-        let m = self.groups.entry(g).or_default();
+        // Most hosts hold one membership of a group (EXCLUDE mode, or one source): room for
+        // one, not the four a first push would take.
+        let m = self
+            .groups
+            .entry(g)
+            .or_insert_with(|| Vec::with_capacity(1));
         let at = m.partition_point(|e| e.0 < s);
         m.insert(at, (s, held));
         self.count += 1;
