@@ -13,7 +13,9 @@
 #   4. one host reporting 600 groups with a per-host limit of 400: 400 kept, 200 refused and
 #      counted; then seven more hosts, 100 groups each, with 1,000 groups per interface: the
 #      table stops at 1,000 and the refusals are counted.
-#   5. mgmd stops on SIGTERM with exit status 0.
+#   5. the 1,000 groups in pages of 7 (mgmctl --page 7, and one raw request of max 7): the same
+#      listing as in one page of 500, text and JSON, and no page over 7 groups;
+#   6. mgmd stops on SIGTERM with exit status 0.
 #
 # Works as root, and unprivileged through `unshare -Urnm`. Environment: MGMD, MGMCTL (paths of
 # the binaries; default target/debug), PYTHON.
@@ -113,10 +115,37 @@ check "counters add up" "$(py_true "$(field s5 'counters["received"] - counters[
 ctl igmp | grep -E "received|refused" >"$RUN/igmp.txt" || true
 cat "$RUN/igmp.txt"
 
-# 5. Stop.
+# 5. The same listing in pages of 7 as in one of 500 (timers and counters aside: they move).
+same_text() { ctl --page "$1" igmp | grep -v -E "^  (received|refused)" | sed -E 's/EXCLUDE [0-9.]+s/EXCLUDE/'; }
+same_text 7 >"$RUN/igmp7.txt"
+same_text 500 >"$RUN/igmp500.txt"
+check "igmp in pages of 7: the text of one page ($(wc -l <"$RUN/igmp7.txt") lines)" "$(py_true "$(wc -l <"$RUN/igmp7.txt") > 1000 and $(cmp -s "$RUN/igmp7.txt" "$RUN/igmp500.txt" && echo 1 || echo 0)")"
+ctl --json --page 7 igmp >"$RUN/s7.json"
+ctl --json --page 500 igmp >"$RUN/s500.json"
+check "igmp --json in pages of 7: one row per interface, the groups and sources of one page" "$("$PY" -c '
+import json, sys
+rows = lambda f: [(r["interface"], [(g["group"], g["sources"]) for g in r["groups"]]) for r in json.load(open(f))]
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+print(int(a == b and len(a) == 1 and len(a[0][1]) == 1000))' "$RUN/s7.json" "$RUN/s500.json")"
+check "one request of max 7: 7 groups, more to come, the key of the 7th" "$("$PY" -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"{\"command\":\"igmp\",\"json\":true,\"max\":7}\n")
+r = b""
+while not r.endswith(b"\n"):
+    c = s.recv(65536)
+    if not c:
+        break
+    r += c
+p = json.loads(r)["result"]
+gs = [g["group"] for row in p["rows"] for g in row["groups"]]
+print(int(len(gs) == 7 and p["more"] and p["next"].endswith("," + gs[-1])))' "$RUN/mgmd.sock")"
+
+# 6. Stop.
 e2e_stop "$RPID" mgmd
 rc=$STOP_STATUS
 check "mgmd stops cleanly (exit $rc)" "$(py_true "$rc == 0")"
 
-echo "e2e_igmp: $((14 - ${#fails[@]})) passed, ${#fails[@]} failed"
+echo "e2e_igmp: $((17 - ${#fails[@]})) passed, ${#fails[@]} failed"
 e2e_finish "$((${#fails[@]} > 0))" 30

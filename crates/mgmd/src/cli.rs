@@ -108,9 +108,9 @@ impl LogLevel {
     version,
     about = "Asks a running mgmd over its unix control socket",
     long_about = "Asks a running mgmd over its unix control socket. Text tables by default, \
-JSON with --json. `mfes` and `memberships` are fetched a page at a time and printed as they \
-come, so neither mgmd nor mgmctl holds a large table in memory; with --json the pages print \
-as one array.",
+JSON with --json. `mfes`, `memberships` and `igmp` are fetched a page at a time and printed \
+as they come, so neither mgmd nor mgmctl holds a large table in memory; with --json the pages \
+print as one array.",
     after_help = "Exit status: 0 when mgmd did what was asked (its reply's status is ok), 1 \
 when it refused or failed (the reply's error is printed), 2 for a bad command line, 3 when \
 mgmd could not be reached or its reply could not be read."
@@ -141,7 +141,7 @@ pub struct MgmctlGlobal {
     /// Print JSON instead of text tables.
     #[arg(short = 'j', long, global = true)]
     pub json: bool,
-    /// Rows fetched per request by `mfes` and `memberships`.
+    /// Rows fetched per request by `mfes` and `memberships` (groups by `igmp`).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PAGE, value_parser = page_size, global = true)]
     pub page: usize,
 }
@@ -166,7 +166,8 @@ pub enum MgmctlCommand {
     Mfes,
     /// The recent events: upcalls, joins and leaves, wrong-interface reports, errors.
     Events,
-    /// The IGMP querier's state per interface: groups, sources, timers, counters.
+    /// The IGMP (and MLD) querier's state per interface: groups, sources, timers, counters,
+    /// page after page.
     Igmp,
     /// The RPF routes (the configured ones and the host routes of (S,G) mroutes), the static
     /// mroutes and the static memberships in force.
@@ -207,7 +208,7 @@ pub enum MgmctlCommand {
 
 impl MgmctlCommand {
     /// The control request of a command that asks mgmd (`None` for `generate`); the pages of
-    /// `mfes` and `memberships` hold `page` rows.
+    /// `mfes` and `memberships` hold `page` rows, those of `igmp` `page` groups.
     pub fn request(&self, page: usize) -> Option<Command> {
         Some(match self {
             MgmctlCommand::Status => Command::Status,
@@ -221,7 +222,10 @@ impl MgmctlCommand {
                 max: page,
             },
             MgmctlCommand::Events => Command::Events,
-            MgmctlCommand::Igmp => Command::Igmp,
+            MgmctlCommand::Igmp => Command::Igmp {
+                after: None,
+                max: page,
+            },
             MgmctlCommand::Routes => Command::Routes,
             MgmctlCommand::Mroute {
                 action:
@@ -471,6 +475,14 @@ mod tests {
             Some(Command::Memberships {
                 after: None,
                 max: 64
+            })
+        );
+        let a = MgmctlArgs::try_parse_from(["mgmctl", "igmp", "--page", "3"]).unwrap();
+        assert_eq!(
+            a.command.unwrap().request(a.global.page),
+            Some(Command::Igmp {
+                after: None,
+                max: 3
             })
         );
         assert_eq!(

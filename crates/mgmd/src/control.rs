@@ -20,8 +20,9 @@
 //!
 //! | command | fields | does |
 //! |---|---|---|
-//! | `status`, `interfaces`, `events`, `igmp`, `routes` | | reads |
+//! | `status`, `interfaces`, `events`, `routes` | | reads |
 //! | `mfes`, `memberships` | `after`, `max` | reads one page (at most [`MAX_PAGE`] rows) |
+//! | `igmp` | `after`, `max` | reads one page (at most [`MAX_PAGE`] groups) |
 //! | `mroute-add` | `group`, `source`?, `from`?, `to` (one or more) | adds a static mroute |
 //! | `mroute-del` | `group`, `source`?, `from`? | removes the static mroutes of (S,G) or (*,G) (with `from`: only those) |
 //! | `route-add` | `prefix`, `interface`, `upstream`? | adds an RPF route |
@@ -31,14 +32,14 @@
 //! | `reload` | | reads the configuration file again and applies the difference |
 //!
 //! `json` (any command) asks for the result as data rather than text; `after` and `max` page
-//! through the two answers that grow with the tables (the page starts after the key
+//! through the three answers that grow with the tables (the page starts after the key
 //! `after`). An empty line asks for `status`.
 //!
 //! # Replies
 //!
 //! Every reply is one line, an [`Envelope`]:
-//! `{"schema": 1, "status": "ok", "error": null, "result": ...}` or
-//! `{"schema": 1, "status": "error", "error": "why", "result": null}`. Success is the
+//! `{"schema": 2, "status": "ok", "error": null, "result": ...}` or
+//! `{"schema": 2, "status": "error", "error": "why", "result": null}`. Success is the
 //! status, nothing else. The result of a request without `json` is [`Text`] (a page:
 //! [`Page`] with `text`); with `json`, the command's data (a page: [`Page`] with `rows`).
 //!
@@ -54,13 +55,13 @@ use serde::{Deserialize, Serialize};
 
 /// The longest request line accepted, newline included.
 pub const MAX_REQUEST: usize = 4096;
-/// The largest page of `mfes` or `memberships` rows one request gets.
+/// The largest page one request gets: `mfes` or `memberships` rows, or `igmp` groups.
 pub const MAX_PAGE: usize = 500;
 /// The page size when a request names none.
 pub const DEFAULT_PAGE: usize = 200;
 /// The version of the replies' shape ([`Envelope::schema`]): raised when a field changes
-/// its name, its type or its meaning.
-pub const SCHEMA: u32 = 1;
+/// its name, its type or its meaning. Schema 2: `igmp` is paged.
+pub const SCHEMA: u32 = 2;
 
 /// Where a page of memberships resumes: the last membership of the page before, written as
 /// (ifindex, group, source, protocol, component), with the unspecified address of the
@@ -193,8 +194,17 @@ pub enum Command {
     },
     /// The recent events.
     Events,
-    /// The IGMP router's state.
-    Igmp,
+    /// One page of the IGMP (and MLD) router's state: interfaces in ifindex order, each
+    /// with its groups in address order.
+    Igmp {
+        /// Resume after this (ifindex, group): after that group of that interface, or,
+        /// when the group is the unspecified address, after the whole interface (from the
+        /// start when `None`; `0,::` starts MLD's).
+        after: Option<(u32, IpAddr)>,
+        /// At most this many groups (1..=[`MAX_PAGE`]); an interface without groups counts
+        /// as one.
+        max: usize,
+    },
     /// The RPF routes, static mroutes and static memberships in force.
     Routes,
     /// Adds a static mroute.
@@ -224,7 +234,7 @@ impl Command {
             Command::Memberships { .. } => "memberships",
             Command::Mfes { .. } => "mfes",
             Command::Events => "events",
-            Command::Igmp => "igmp",
+            Command::Igmp { .. } => "igmp",
             Command::Routes => "routes",
             Command::MrouteAdd(_) => "mroute-add",
             Command::MrouteDel(_) => "mroute-del",
@@ -323,6 +333,10 @@ impl Request {
                 w.after = after.map(|k| k.to_string());
                 w.max = Some(*max as u64);
             }
+            Command::Igmp { after, max } => {
+                w.after = after.map(|(i, g)| format!("{i},{g}"));
+                w.max = Some(*max as u64);
+            }
             Command::MrouteAdd(m) => {
                 w.group = Some(m.group.to_string());
                 w.source = s(m.source);
@@ -348,7 +362,6 @@ impl Request {
             Command::Status
             | Command::Interfaces
             | Command::Events
-            | Command::Igmp
             | Command::Routes
             | Command::Flush
             | Command::Reload => {}
@@ -486,6 +499,7 @@ impl RequestError {
 const ARG_AFTER_MFES: &str = "mfes: after takes SOURCE,GROUP (two addresses of one family)";
 const ARG_AFTER_MEMBERSHIPS: &str =
     "memberships: after takes IFINDEX,GROUP,SOURCE,PROTOCOL,COMPONENT";
+const ARG_AFTER_IGMP: &str = "igmp: after takes IFINDEX,GROUP";
 const ARG_MAX: &str = "max takes a number from 1 to 500";
 const ARG_MISSING: &str = "every field but json needs a value";
 const ARG_UNKNOWN: &str =
@@ -502,9 +516,10 @@ const ARG_NEEDS_GROUP: &str = "this command needs group";
 const ARG_NEEDS_TO: &str = "mroute-add needs at least one to";
 const ARG_NEEDS_PREFIX: &str = "this command needs prefix";
 const ARG_NEEDS_INTERFACE: &str = "this command needs interface";
-const ARGUMENT_ERRORS: [&str; 16] = [
+const ARGUMENT_ERRORS: [&str; 17] = [
     ARG_AFTER_MFES,
     ARG_AFTER_MEMBERSHIPS,
+    ARG_AFTER_IGMP,
     ARG_MAX,
     ARG_MISSING,
     ARG_UNKNOWN,
@@ -553,7 +568,7 @@ fn bad(what: &'static str) -> RequestError {
 /// ```
 /// use mgmd::control::{parse_request, Command, RequestError};
 /// assert_eq!(parse_request(b"status\n").unwrap().command, Command::Status);
-/// assert_eq!(parse_request(b"{\"command\": \"igmp\"}").unwrap().command, Command::Igmp);
+/// assert_eq!(parse_request(b"{\"command\": \"events\"}").unwrap().command, Command::Events);
 /// assert_eq!(parse_request(b"\xff\n"), Err(RequestError::NotUtf8));
 /// assert_eq!(parse_request(b"reboot"), Err(RequestError::UnknownCommand));
 /// ```
@@ -629,7 +644,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
 /// The fields a command takes, by name.
 fn takes(command: &str) -> &'static [&'static str] {
     match command {
-        "mfes" | "memberships" => &["after", "max"],
+        "mfes" | "memberships" | "igmp" => &["after", "max"],
         "mroute-add" => &["group", "source", "from", "to"],
         "mroute-del" => &["group", "source", "from"],
         "route-add" => &["prefix", "interface", "upstream"],
@@ -696,7 +711,6 @@ fn build(w: WireRequest) -> Result<Request, RequestError> {
         "status" => Command::Status,
         "interfaces" => Command::Interfaces,
         "events" => Command::Events,
-        "igmp" => Command::Igmp,
         "routes" => Command::Routes,
         "flush" => Command::Flush,
         "reload" => Command::Reload,
@@ -706,6 +720,10 @@ fn build(w: WireRequest) -> Result<Request, RequestError> {
         },
         "memberships" => Command::Memberships {
             after: w.after.as_deref().map(parse_membership_key).transpose()?,
+            max: page,
+        },
+        "igmp" => Command::Igmp {
+            after: w.after.as_deref().map(parse_igmp_key).transpose()?,
             max: page,
         },
         "mroute-add" => {
@@ -753,6 +771,13 @@ fn parse_sg(s: &str) -> Result<(IpAddr, IpAddr), RequestError> {
         return Err(bad(ARG_AFTER_MFES));
     }
     Ok((a, b))
+}
+
+fn parse_igmp_key(s: &str) -> Result<(u32, IpAddr), RequestError> {
+    let (i, g) = s.split_once(',').ok_or(bad(ARG_AFTER_IGMP))?;
+    let i = i.parse().map_err(|_| bad(ARG_AFTER_IGMP))?;
+    let g = g.parse().map_err(|_| bad(ARG_AFTER_IGMP))?;
+    Ok((i, g))
 }
 
 fn parse_membership_key(s: &str) -> Result<MembershipKey, RequestError> {
@@ -837,7 +862,7 @@ pub enum Status {
     Error,
 }
 
-/// Every reply: `{"schema": 1, "status": "ok"|"error", "error": null|"why", "result": ...}`.
+/// Every reply: `{"schema": 2, "status": "ok"|"error", "error": null|"why", "result": ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope<T> {
@@ -1051,6 +1076,53 @@ mod tests {
     }
 
     #[test]
+    fn igmp_pages_take_an_interface_and_group_key() {
+        // The plain forms still parse: the first page, of the default size.
+        let first = Command::Igmp {
+            after: None,
+            max: DEFAULT_PAGE,
+        };
+        assert_eq!(parse_request(b"igmp").unwrap().command, first);
+        assert_eq!(
+            parse_request(br#"{"command":"igmp","json":true}"#)
+                .unwrap()
+                .command,
+            first
+        );
+        assert_eq!(
+            parse_request(b"igmp after 7,239.1.2.3 max 5")
+                .unwrap()
+                .command,
+            Command::Igmp {
+                after: Some((7, a("239.1.2.3"))),
+                max: 5
+            }
+        );
+        // MLD's listing starts at `0,::`.
+        assert_eq!(
+            parse_request(br#"{"command":"igmp","after":"0,::"}"#)
+                .unwrap()
+                .command,
+            Command::Igmp {
+                after: Some((0, a("::"))),
+                max: DEFAULT_PAGE
+            }
+        );
+        for k in [
+            &b"igmp after 7"[..],
+            b"igmp after 7,",
+            b"igmp after -1,239.1.2.3",
+            b"igmp after 4294967296,239.1.2.3",
+            b"igmp after 7,239.1.2.3,0.0.0.0",
+            b"igmp after rrcv1,239.1.2.3",
+        ] {
+            assert_eq!(refused(k), bad(ARG_AFTER_IGMP), "{k:?}");
+        }
+        assert_eq!(refused(b"igmp max 501"), bad(ARG_MAX));
+        assert_eq!(refused(b"igmp group 239.1.2.3"), bad(ARG_NOT_TAKEN));
+    }
+
+    #[test]
     fn an_oversized_request_is_refused_without_echo() {
         let mut long = b"status ".to_vec();
         long.resize(MAX_REQUEST + 1, b'a');
@@ -1145,7 +1217,14 @@ mod tests {
             Command::Status,
             Command::Interfaces,
             Command::Events,
-            Command::Igmp,
+            Command::Igmp {
+                after: None,
+                max: DEFAULT_PAGE,
+            },
+            Command::Igmp {
+                after: Some((4, a("ff0e::1"))),
+                max: 3,
+            },
             Command::Routes,
             Command::Flush,
             Command::Reload,

@@ -7,9 +7,10 @@
 //! mgmctl join|leave IF GROUP [--source S]                 mgmctl flush | reload
 //! ```
 //!
-//! Text tables by default, JSON with `--json`. `mfes` and `memberships` are fetched page
-//! after page (N rows each, 200 by default) and printed as they come, so neither mgmd nor
-//! mgmctl holds a large table's dump in memory; with `--json` the pages print as one array.
+//! Text tables by default, JSON with `--json`. `mfes`, `memberships` and `igmp` are fetched
+//! page after page (N rows each, or for `igmp` N groups, 200 by default) and printed as they
+//! come, so neither mgmd nor mgmctl holds a large table's dump in memory; with `--json` the
+//! pages print as one array (an interface of `igmp` whose groups span pages as one row).
 //! The command line is [`mgmd::cli::MgmctlArgs`]; `mgmctl generate` writes the man pages
 //! and shell completions of both binaries.
 //!
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use mgmd::cli::{Generate, MgmctlArgs, MgmctlCommand};
 use mgmd::control::{self, Command, Envelope, Page, Request, Text};
+use mgmd::igmp_page::RowJoiner;
 use serde_json::Value;
 
 /// mgmd answered, and refused or failed the request.
@@ -109,7 +111,10 @@ fn main() {
         }
         return;
     };
-    let paged = matches!(command, Command::Mfes { .. } | Command::Memberships { .. });
+    let paged = matches!(
+        command,
+        Command::Mfes { .. } | Command::Memberships { .. } | Command::Igmp { .. }
+    );
     if !paged {
         let wait = reply_wait(&command);
         let req = Request { command, json };
@@ -127,48 +132,44 @@ fn main() {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut next: Option<String> = None;
     let mut first_row = true;
+    // Only `igmp` cuts a row over pages; the other lists' rows pass straight through.
+    let mut joiner = matches!(command, Command::Igmp { .. }).then(RowJoiner::default);
+    let mut print_row = |out: &mut dyn Write, row: &Value| {
+        let sep = if first_row { "\n" } else { ",\n" };
+        first_row = false;
+        let _ = write!(
+            out,
+            "{sep}{}",
+            serde_json::to_string_pretty(row).unwrap_or_default()
+        );
+    };
     if json {
         let _ = write!(out, "[");
     }
     loop {
-        let command = match (&command, &next) {
-            (Command::Mfes { .. }, n) => {
-                let after = n.as_deref().map(|n| {
-                    let (s, g) = n
-                        .split_once(',')
-                        .unwrap_or_else(|| fail(EXIT_UNREACHABLE, "bad page key"));
-                    match (s.parse(), g.parse()) {
-                        (Ok(s), Ok(g)) => (s, g),
-                        _ => fail(EXIT_UNREACHABLE, "bad page key"),
-                    }
-                });
-                Command::Mfes { after, max: page }
-            }
-            (_, n) => {
-                let line = match n {
-                    Some(k) => format!("memberships after {k}"),
-                    None => "memberships".into(),
-                };
-                match control::parse_request(line.as_bytes()) {
-                    Ok(Request {
-                        command: Command::Memberships { after, .. },
-                        ..
-                    }) => Command::Memberships { after, max: page },
-                    _ => fail(EXIT_UNREACHABLE, "bad page key"),
-                }
-            }
+        // The next page's request: the first one's command, resumed after the key mgmd gave,
+        // read back through the request parser as any key is.
+        let name = command.name();
+        let line = match &next {
+            Some(k) => format!("{name} after {k} max {page}"),
+            None => format!("{name} max {page}"),
+        };
+        let command = match control::parse_request(line.as_bytes()) {
+            Ok(r) => r.command,
+            Err(_) => fail(EXIT_UNREACHABLE, "mgmd gave a page key that cannot be read"),
         };
         let req = Request { command, json };
         let v: Page<Value> = ask(&socket, &req, reply_wait(&req.command));
         if json {
-            for row in v.rows.as_deref().unwrap_or_default() {
-                let sep = if first_row { "\n" } else { ",\n" };
-                first_row = false;
-                let _ = write!(
-                    out,
-                    "{sep}{}",
-                    serde_json::to_string_pretty(row).unwrap_or_default()
-                );
+            for row in v.rows.unwrap_or_default() {
+                match &mut joiner {
+                    Some(j) => {
+                        if let Some(whole) = j.push(row) {
+                            print_row(&mut out, &whole);
+                        }
+                    }
+                    None => print_row(&mut out, &row),
+                }
             }
         } else {
             let _ = write!(out, "{}", v.text.as_deref().unwrap_or_default());
@@ -178,6 +179,9 @@ fn main() {
         if !v.more || next.is_none() {
             break;
         }
+    }
+    if let Some(last) = joiner.as_mut().and_then(RowJoiner::finish) {
+        print_row(&mut out, &last);
     }
     if json {
         let _ = writeln!(out, "{}]", if first_row { "" } else { "\n" });

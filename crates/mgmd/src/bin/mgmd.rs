@@ -32,8 +32,8 @@
 //!
 //! **Control socket.** It is served by threads of its own: a client has 2 s to send its
 //! request line (at most 4096 bytes) and 5 s to take the reply; whatever it sends, the main
-//! loop, which reads the mroute socket, never waits on it. `mfes` and `memberships` are
-//! answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
+//! loop, which reads the mroute socket, never waits on it. `mfes`, `memberships` and
+//! `igmp` are answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
 //! or hold a stale socket: mgmd refuses to start over a file, a directory or a link, or when
 //! another process answers on the socket. `status` shows how long upcalls waited (from the
 //! last moment the main loop knew the mroute socket empty to the upcall handled, by bucket;
@@ -111,6 +111,7 @@ use mgm_linux::{
     UpcallOutcome,
 };
 use mgmd::control::{self, Command, JoinSpec, MembershipKey};
+use mgmd::igmp_page;
 use mgmd::plan::{self, IfaceWanted, Origin, Sel, Wanted};
 use mgmd::ratelimit::LogLimiter;
 use mgmd::reply;
@@ -1829,6 +1830,10 @@ impl<A: Fam> Daemon<A> {
                     let reply = self.memberships(after, max, job.request.json);
                     return Step::Done(job, reply);
                 }
+                Command::Igmp { after, max } => {
+                    let reply = self.igmp_page(after, max, job.request.json);
+                    return Step::Done(job, reply);
+                }
                 other => {
                     let r = control::error_reply(&format!(
                         "internal: {} is not answered by one family",
@@ -1987,96 +1992,151 @@ impl<A: Fam> Daemon<A> {
         Self::page(rows, t, json, more, next)
     }
 
-    fn igmp_state(&self) -> (Value, String) {
+    /// A page of the IGMP (or MLD) router's state: interfaces in ifindex order with their
+    /// groups in address order, at most `max` groups (an interface without groups counts
+    /// one). The rows are read here and formatted on the client's thread.
+    fn igmp_page(&self, after: Option<(u32, IpAddr)>, max: usize, json: bool) -> server::Reply {
+        // A key of the other family: this family's listing starts from its beginning.
+        let key = after.and_then(|(i, g)| Some((i, A::of(g)?)));
+        // `0,::`, the key IPv4's last page hands over: MLD's listing follows IGMP's.
+        let handed_over = matches!(key, Some((0, g)) if g == A::UNSPECIFIED);
+        let title = match (after.is_none() && self.family_follows, handed_over) {
+            (true, _) => format!("{}:\n", A::PROTOCOL),
+            (false, true) => format!("\n{}:\n", A::PROTOCOL),
+            (false, false) => String::new(),
+        };
+        let key = key.map(|(i, g)| (i, Some(g).filter(|g| *g != A::UNSPECIFIED)));
+        let ifs = self.igmp.router().interfaces();
+        let page = igmp_page::plan(
+            ifs.keys().copied(),
+            |i, g| {
+                ifs.get(&i)
+                    .into_iter()
+                    .flat_map(move |st| st.groups_after(g).map(|(g, _)| g))
+            },
+            igmp_page::Resume::of_key(key),
+            max,
+        );
         let now = self.now();
-        let mut rows = Vec::new();
-        let mut t = String::new();
-        for (ifindex, st) in self.igmp.router().interfaces() {
-            let name = self.name(*ifindex);
-            let querier = Self::querier(st);
-            t += &format!(
-                "{name}: address {}, querier {}; input checks: TTL 1 {}, Router Alert {}\n",
-                st.address,
-                querier.as_deref().unwrap_or("?"),
-                if st.policy.require_ttl_one {
-                    "required"
-                } else {
-                    "not required"
+        let mut rows = Vec::with_capacity(page.parts.len());
+        for part in &page.parts {
+            let Some(st) = ifs.get(&part.ifindex) else {
+                continue;
+            };
+            let groups = part
+                .groups
+                .iter()
+                .filter_map(|g| Some((*g, st.group(*g)?)))
+                .map(|(g, gs)| reply::IgmpGroup {
+                    group: g.into(),
+                    exclude_timer: gs.group_timer.map(|x| x.saturating_sub(now).as_secs_f64()),
+                    exclude_until: gs.group_timer.map(|x| reply::rfc3339(self.start_wall + x)),
+                    sources: gs.sources.keys().map(|s| (*s).into()).collect(),
+                    old_host: gs.old_host_until.is_some(),
+                })
+                .collect();
+            let c = &st.counters;
+            let row = reply::IgmpInterface {
+                family: A::FAMILY,
+                interface: self.name(part.ifindex),
+                address: st.address.into(),
+                querier: Self::querier(st),
+                other_querier: st.other_querier.map(Into::into),
+                groups,
+                subnets: st
+                    .subnets
+                    .iter()
+                    .map(|s| format!("{}/{}", s.address, s.prefix_len))
+                    .collect(),
+                require_ttl_one: st.policy.require_ttl_one,
+                require_router_alert: st.policy.require_router_alert,
+                counters: reply::IgmpCounters {
+                    received: c.received,
+                    accepted: c.accepted,
+                    own: c.own,
+                    malformed: c.malformed,
+                    bad_ttl: c.bad_ttl,
+                    no_router_alert: c.no_router_alert,
+                    off_subnet_report: c.off_subnet_report,
+                    off_subnet_query: c.off_subnet_query,
+                    invalid_groups: c.invalid_groups,
+                    invalid_sources: c.invalid_sources,
+                    group_limit: c.group_limit,
+                    source_limit: c.source_limit,
+                    host_limit: c.host_limit,
                 },
-                if st.policy.require_router_alert {
-                    "required"
-                } else {
-                    "not required"
-                },
-            );
-            let mut groups = Vec::new();
-            for (g, gs) in st.groups_after(None) {
-                let left = gs.group_timer.map(|x| x.saturating_sub(now).as_secs_f64());
-                let srcs: Vec<IpAddr> = gs.sources.keys().map(|s| (*s).into()).collect();
-                let shown: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
+            };
+            rows.push((row, part.starts, part.ends));
+        }
+        let next = page
+            .next
+            .map(|(i, g)| format!("{i},{}", g.unwrap_or(A::UNSPECIFIED)));
+        // The next family's listing follows this one's end.
+        let (more, next) = if !page.more && self.family_follows {
+            (true, Some(format!("0,{}", Ipv6Addr::UNSPECIFIED)))
+        } else {
+            (page.more, next)
+        };
+        Box::new(move || Self::render_igmp(&rows, title, json, more, next))
+    }
+
+    /// A page of `igmp`: an interface's first line where the page starts it, its counters
+    /// where the page ends it, its groups between (the pages of a listing put together are
+    /// the unpaged listing).
+    fn render_igmp(
+        rows: &[(reply::IgmpInterface, bool, bool)],
+        mut t: String,
+        json: bool,
+        more: bool,
+        next: Option<String>,
+    ) -> String {
+        let needed = |on: bool| if on { "required" } else { "not required" };
+        let mut out = Vec::new();
+        for (r, starts, ends) in rows {
+            if json {
+                out.push(json!(r));
+                continue;
+            }
+            if *starts {
                 t += &format!(
-                    "  {g}: {} {}{}\n",
-                    left.map_or("INCLUDE".to_string(), |l| format!("EXCLUDE {l:.1}s")),
+                    "{}: address {}, querier {}; input checks: TTL 1 {}, Router Alert {}\n",
+                    r.interface,
+                    r.address,
+                    r.querier.as_deref().unwrap_or("?"),
+                    needed(r.require_ttl_one),
+                    needed(r.require_router_alert),
+                );
+            }
+            for g in &r.groups {
+                let shown: Vec<String> = g.sources.iter().map(|s| s.to_string()).collect();
+                t += &format!(
+                    "  {}: {} {}{}\n",
+                    g.group,
+                    g.exclude_timer
+                        .map_or("INCLUDE".to_string(), |l| format!("EXCLUDE {l:.1}s")),
                     if shown.is_empty() {
                         String::new()
                     } else {
                         format!("sources {}", shown.join(","))
                     },
-                    match (gs.old_host_until.is_some(), A::FAMILY) {
+                    match (g.old_host, A::FAMILY) {
                         (false, _) => "",
                         (true, reply::AddressFamily::Ipv4) => " (IGMPv1/v2 host present)",
                         (true, reply::AddressFamily::Ipv6) => " (MLDv1 host present)",
                     }
                 );
-                groups.push(reply::IgmpGroup {
-                    group: g.into(),
-                    exclude_timer: left,
-                    exclude_until: gs.group_timer.map(|x| reply::rfc3339(self.start_wall + x)),
-                    sources: srcs,
-                    old_host: gs.old_host_until.is_some(),
-                });
             }
-            let c = &st.counters;
-            t += &format!(
-                "  received {}, accepted {}; dropped: own {}, malformed {}, ttl {}, no router alert {}, off-subnet reports {}, off-subnet queries {}\n  refused: invalid groups {}, invalid sources {}, group limit {}, source limit {}, host limit {}\n",
-                c.received, c.accepted, c.own, c.malformed, c.bad_ttl, c.no_router_alert,
-                c.off_subnet_report, c.off_subnet_query, c.invalid_groups, c.invalid_sources,
-                c.group_limit, c.source_limit, c.host_limit
-            );
-            let counters = reply::IgmpCounters {
-                received: c.received,
-                accepted: c.accepted,
-                own: c.own,
-                malformed: c.malformed,
-                bad_ttl: c.bad_ttl,
-                no_router_alert: c.no_router_alert,
-                off_subnet_report: c.off_subnet_report,
-                off_subnet_query: c.off_subnet_query,
-                invalid_groups: c.invalid_groups,
-                invalid_sources: c.invalid_sources,
-                group_limit: c.group_limit,
-                source_limit: c.source_limit,
-                host_limit: c.host_limit,
-            };
-            let subnets: Vec<String> = st
-                .subnets
-                .iter()
-                .map(|s| format!("{}/{}", s.address, s.prefix_len))
-                .collect();
-            rows.push(reply::IgmpInterface {
-                family: A::FAMILY,
-                interface: name,
-                address: st.address.into(),
-                querier,
-                other_querier: st.other_querier.map(Into::into),
-                groups,
-                subnets,
-                require_ttl_one: st.policy.require_ttl_one,
-                require_router_alert: st.policy.require_router_alert,
-                counters,
-            });
+            if *ends {
+                let c = &r.counters;
+                t += &format!(
+                    "  received {}, accepted {}; dropped: own {}, malformed {}, ttl {}, no router alert {}, off-subnet reports {}, off-subnet queries {}\n  refused: invalid groups {}, invalid sources {}, group limit {}, source limit {}, host limit {}\n",
+                    c.received, c.accepted, c.own, c.malformed, c.bad_ttl, c.no_router_alert,
+                    c.off_subnet_report, c.off_subnet_query, c.invalid_groups, c.invalid_sources,
+                    c.group_limit, c.source_limit, c.host_limit
+                );
+            }
         }
-        (json!(rows), t)
+        Self::page(out, t, json, more, next)
     }
 }
 

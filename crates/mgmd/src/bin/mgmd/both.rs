@@ -1,8 +1,8 @@
 //! The families together: mgmd runs one [`Daemon`] per family configured (IPv4, IPv6, or
 //! both), each with its engine, forwarder, mroute socket and IGMP or MLD router, in one main
 //! loop. Control requests are answered here: a change is checked once and applied to each
-//! family, wholly or not at all; `mfes` and `memberships` page through IPv4 then IPv6;
-//! the other answers put both families' together.
+//! family, wholly or not at all; `mfes`, `memberships` and `igmp` page through IPv4 then
+//! IPv6; the other answers put both families' together.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -182,14 +182,17 @@ impl Mgmd {
         Ok(())
     }
 
-    /// Takes a request: a change is made at once, `mfes`, `memberships` and `flush` go to
-    /// the family that answers them (by the family of their `after` key), the others are
-    /// answered from both families.
+    /// Takes a request: a change is made at once, `mfes`, `memberships`, `igmp` and `flush`
+    /// go to the family that answers them (by the family of their `after` key), the others
+    /// are answered from both families.
     fn dispatch(&mut self, job: server::Job) {
         let command = job.request.command.clone();
         let paged = matches!(
             command,
-            Command::Mfes { .. } | Command::Memberships { .. } | Command::Flush
+            Command::Mfes { .. }
+                | Command::Memberships { .. }
+                | Command::Igmp { .. }
+                | Command::Flush
         );
         if paged {
             // The family of the `after` key, if there is one: a page goes on in its family.
@@ -199,6 +202,10 @@ impl Mgmd {
                     ..
                 } => Some(s.is_ipv6()),
                 Command::Memberships { after: Some(k), .. } => Some(k.group.is_ipv6()),
+                Command::Igmp {
+                    after: Some((_, g)),
+                    ..
+                } => Some(g.is_ipv6()),
                 _ => None,
             };
             let refused = match (key_v6, &mut self.v4, &mut self.v6) {
@@ -408,19 +415,12 @@ impl Mgmd {
                 };
                 (json!(v), text)
             }
-            Command::Interfaces | Command::Igmp => {
+            Command::Interfaces => {
                 let of = |v: (Value, String), name: &str| (v.0, title(name, v.1));
-                let parts: Vec<(Value, String)> = if req.command == Command::Interfaces {
-                    [
-                        self.v4.as_ref().map(|d| of(d.interfaces(), Ipv4Addr::NAME)),
-                        self.v6.as_ref().map(|d| of(d.interfaces(), Ipv6Addr::NAME)),
-                    ]
-                } else {
-                    [
-                        self.v4.as_ref().map(|d| of(d.igmp_state(), "IGMP")),
-                        self.v6.as_ref().map(|d| of(d.igmp_state(), "MLD")),
-                    ]
-                }
+                let parts: Vec<(Value, String)> = [
+                    self.v4.as_ref().map(|d| of(d.interfaces(), Ipv4Addr::NAME)),
+                    self.v6.as_ref().map(|d| of(d.interfaces(), Ipv6Addr::NAME)),
+                ]
                 .into_iter()
                 .flatten()
                 .collect();
