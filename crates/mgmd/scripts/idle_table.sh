@@ -6,7 +6,9 @@
 # table holds them or ROUNDS pass); then, with no traffic, mgmd's CPU time is read from
 # /proc over IDLE seconds (default 30) of its running time (time it spent stopped by
 # something else on the machine is left out) and its RSS at the end. Prints one JSON line,
-# with the CPU model.
+# with the CPU model. Then mgmd's peak RSS is reset (`clear_refs`) and `mgmctl --json mfes`
+# dumps the whole table page by page: a second JSON line gives the rows, the time, and mgmd's
+# peak RSS during the dump against its RSS before it.
 #
 #   snd: snd0 198.51.100.2/24 ── rsnd 198.51.100.1/24 (rtr) rrcv1 203.0.113.1/25
 #
@@ -131,5 +133,19 @@ print(json.dumps({
     "rss_mb": round(rss_kb / 1024, 1), "extra_limits": "${EXTRA_LIMITS:-}", "cpu": "$cpu",
 }))
 EOF
+# The whole table through the pages, mgmd's peak RSS reset before it.
+kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$RPID/status"; }
+rss_before=$(kb VmRSS)
+echo 5 >"/proc/$RPID/clear_refs"
+dump_start=$(date +%s.%N)
+rows=$(ctl --json mfes | grep -c '"source":')
+dump_end=$(date +%s.%N)
+hwm=$(kb VmHWM)
+"$PY" -c '
+import json, sys
+rows, t0, t1, before, hwm = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(json.dumps({"dump_rows": rows, "dump_s": round(t1 - t0, 2), "rss_before_mb": round(before / 1024, 1),
+    "peak_rss_during_dump_mb": round(hwm / 1024, 1), "growth_percent": round(100 * (hwm - before) / before, 2)}))' \
+    "$rows" "$dump_start" "$dump_end" "$rss_before" "$hwm"
 e2e_stop "$RPID" mgmd
 [ "${KEEP:-0}" = 1 ] || KEEP_LOGS=0
