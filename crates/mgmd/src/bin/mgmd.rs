@@ -33,9 +33,9 @@
 //! **Control socket.** It is served by threads of its own: a client has 2 s to send its
 //! request line (at most 4096 bytes) and 5 s to take the reply; whatever it sends, the main
 //! loop, which reads the mroute socket, never waits on it. `mfes`, `memberships` and
-//! `igmp` are answered a page at a time (`mgmctl` asks page after page). The socket's path must be free
-//! or hold a stale socket: mgmd refuses to start over a file, a directory or a link, or when
-//! another process answers on the socket. `status` shows how long upcalls waited (from the
+//! `igmp` are answered a page at a time (`mgmctl` asks page after page). The socket's path
+//! must be free or hold a stale socket: mgmd refuses to start over a file, a directory or a
+//! link, or when another process answers on the socket. `status` shows how long upcalls waited (from the
 //! last moment the main loop knew the mroute socket empty to the upcall handled, by bucket;
 //! in a storm, upcalls queued together wait for each other), how long the socket went
 //! unwatched between two looks, and how long the main loop spent on control steps. Every
@@ -1999,7 +1999,7 @@ impl<A: Fam> Daemon<A> {
         // A key of the other family: this family's listing starts from its beginning.
         let key = after.and_then(|(i, g)| Some((i, A::of(g)?)));
         // `0,::`, the key IPv4's last page hands over: MLD's listing follows IGMP's.
-        let handed_over = matches!(key, Some((0, g)) if g == A::UNSPECIFIED);
+        let handed_over = after == Some((0, IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
         let title = match (after.is_none() && self.family_follows, handed_over) {
             (true, _) => format!("{}:\n", A::PROTOCOL),
             (false, true) => format!("\n{}:\n", A::PROTOCOL),
