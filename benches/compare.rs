@@ -6,6 +6,8 @@
 //! `cargo bench --bench compare -- --quick` (about 30 s: the sizes are 10k and 100k, the
 //! 1M-MFE workloads run at 100k and the output says so). `--only <letters>` runs a subset of
 //! the workloads below (for profiling), e.g. `--only abc`; the JSON then holds their rows.
+//! `--sizes 10000,25000,50000` builds the tables at those sizes instead (a sweep: the targets
+//! are then named by those sizes, the last is the big one, and `mode` is `"sizes"`).
 //!
 //! Dimensions (IPv4; the engine is filled through its public API as `benches/common/mod.rs`
 //! describes: 8 upstream interfaces = 8 shards, 4 OIFs per MFE from `(*,*)` memberships,
@@ -1028,7 +1030,11 @@ fn machine_facts(p: &Params) -> serde_json::Value {
         "thp_enabled": thp,
         "anon_kb": null,
         "anon_huge_pages_kb": null,
-        "mode": if p.quick { "quick" } else { "full" },
+        "mode": match (p.quick, p.custom) {
+            (_, true) => "sizes",
+            (true, false) => "quick",
+            (false, false) => "full",
+        },
         "sizes": p.sizes,
         "big": p.big(),
     })
@@ -1111,6 +1117,32 @@ struct Params {
     op_pairs: u32,
     release_samples: (usize, usize),
     stale_iters: u32,
+    /// The sizes came from `--sizes`.
+    custom: bool,
+}
+
+/// The sizes of `--sizes`: MFE counts separated by commas, ascending, each from 1,000 to
+/// 4,000,000.
+fn parse_sizes(arg: Option<&str>) -> Result<Vec<u32>, String> {
+    let arg = arg.ok_or("expected a list such as 10000,25000,50000")?;
+    let mut v = Vec::new();
+    for part in arg.split(',') {
+        let n: u32 = part
+            .trim()
+            .parse()
+            .map_err(|_| format!("{part:?} is not a count of MFEs"))?;
+        if !(1_000..=4_000_000).contains(&n) {
+            return Err(format!("{n} is outside 1000..=4000000"));
+        }
+        if v.last().is_some_and(|&last| last >= n) {
+            return Err(format!(
+                "{n} does not come after {}: sizes go up",
+                v[v.len() - 1]
+            ));
+        }
+        v.push(n);
+    }
+    Ok(v)
 }
 
 impl Params {
@@ -1131,7 +1163,19 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let want = |w: char| only.as_ref().is_none_or(|o| o.contains(w));
-    let p = if quick {
+    // `--sizes 10000,25000,50000`: the tables are built at these sizes instead (for a sweep;
+    // the targets are then named by these sizes, and "big" is the last).
+    let sizes = match args.iter().position(|a| a == "--sizes") {
+        None => None,
+        Some(i) => match parse_sizes(args.get(i + 1).map(String::as_str)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("compare: --sizes: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let mut p = if quick {
         Params {
             quick,
             sizes: vec![10_000, 100_000],
@@ -1143,6 +1187,7 @@ fn main() {
             op_pairs: 50_000,
             release_samples: (11, 3),
             stale_iters: 2_000_000,
+            custom: false,
         }
     } else {
         Params {
@@ -1156,18 +1201,24 @@ fn main() {
             op_pairs: 200_000,
             release_samples: (31, 5),
             stale_iters: 20_000_000,
+            custom: false,
         }
     };
+    if let Some(v) = sizes {
+        p.sizes = v;
+        p.custom = true;
+    }
     let t_all = Instant::now();
     println!(
-        "mgm compare ({}): sizes {}{}",
+        "mgm compare ({}{}): sizes {}{}",
         if quick { "--quick" } else { "full" },
+        if p.custom { ", --sizes" } else { "" },
         p.sizes
             .iter()
             .map(|n| label(*n))
             .collect::<Vec<_>>()
             .join(", "),
-        if quick {
+        if quick && !p.custom {
             " (1M scaled down to 100k for --quick: the big-size rows below are 100k)"
         } else {
             ""
