@@ -1102,7 +1102,7 @@ fn wall_note(engine: f64, baseline: f64) {
 
 struct Params {
     quick: bool,
-    /// Ascending; the last is "big" (1M, or 100k with `--quick`).
+    /// Ascending; the last is "big" (1M, 100k with `--quick`, or the last of `--sizes`).
     sizes: Vec<u32>,
     /// Rounds of (a), (h), (i).
     rounds: usize,
@@ -1134,11 +1134,8 @@ fn parse_sizes(arg: Option<&str>) -> Result<Vec<u32>, String> {
         if !(1_000..=4_000_000).contains(&n) {
             return Err(format!("{n} is outside 1000..=4000000"));
         }
-        if v.last().is_some_and(|&last| last >= n) {
-            return Err(format!(
-                "{n} does not come after {}: sizes go up",
-                v[v.len() - 1]
-            ));
+        if let Some(&last) = v.last().filter(|&&last| last >= n) {
+            return Err(format!("{n} does not come after {last}: sizes go up"));
         }
         v.push(n);
     }
@@ -1151,6 +1148,10 @@ impl Params {
     }
     fn big(&self) -> u32 {
         self.sizes[self.sizes.len() - 1]
+    }
+    /// `--quick` without `--sizes`: the big-size rows are 100k, not 1M.
+    fn scaled_down(&self) -> bool {
+        self.quick && !self.custom
     }
 }
 
@@ -1218,7 +1219,7 @@ fn main() {
             .map(|n| label(*n))
             .collect::<Vec<_>>()
             .join(", "),
-        if quick && !p.custom {
+        if p.scaled_down() {
             " (1M scaled down to 100k for --quick: the big-size rows below are 100k)"
         } else {
             ""
@@ -1744,7 +1745,7 @@ fn main() {
         "wrote {} ({:.1} s in all{})",
         path.display(),
         t_all.elapsed().as_secs_f64(),
-        if p.quick {
+        if p.scaled_down() {
             "; --quick: the big size is 100k, not 1M"
         } else {
             ""

@@ -30,19 +30,18 @@
 //! each kind, with one line saying how many were left out; `counter_sync_per_second` (4096)
 //! is how many entries' kernel counters are copied into the engine each second, round-robin.
 //!
-//! **Control socket.** It is served by threads of its own: a client has 2 s to send its
-//! request line (at most 4096 bytes) and 5 s to take the reply; whatever it sends, the main
-//! loop, which reads the mroute socket, never waits on it. `mfes`, `memberships` and
-//! `igmp` are answered a page at a time (`mgmctl` asks page after page). The socket's path
-//! must be free or hold a stale socket: mgmd refuses to start over a file, a directory or a
-//! link, or when another process answers on the socket. `status` shows how long upcalls waited (from the
-//! last moment the main loop knew the mroute socket empty to the upcall handled, by bucket;
-//! in a storm, upcalls queued together wait for each other), how long the socket went
-//! unwatched between two looks, and how long the main loop spent on control steps. Every
-//! piece of the loop's work is a slice bounded in time (200 µs, the clock read every few
-//! entries: an `mfes` page, the kernel counters' sync, the forwarder's changes and resync
-//! pages), with a look at the mroute socket
-//! between slices; replies are formatted on the client's thread. At `--log debug`, work
+//! **Control socket.** It is served by threads of its own: a client has 2 s to send its request
+//! line (at most 4096 bytes) and 5 s to take the reply; whatever it sends, the main loop, which
+//! reads the mroute socket, never waits on it. `mfes`, `memberships` and `igmp` are answered a
+//! page at a time (`mgmctl` asks page after page). The socket's path must be free or hold a
+//! stale socket: mgmd refuses to start over a file, a directory or a link, or when another
+//! process answers on the socket. `status` shows how long upcalls waited (from the last moment
+//! the main loop knew the mroute socket empty to the upcall handled, by bucket; in a storm,
+//! upcalls queued together wait for each other), how long the socket went unwatched between two
+//! looks, and how long the main loop spent on control steps. Every piece of the loop's work is
+//! a slice bounded in time (200 µs, the clock read every few entries: an `mfes` page, the
+//! kernel counters' sync, the forwarder's changes and resync pages), with a look at the mroute
+//! socket between slices; replies are formatted on the client's thread. At `--log debug`, work
 //! longer than 500 µs is logged with its time on and off the CPU.
 //!
 //! **Interfaces** are followed live through rtnetlink (`mgmd/links.rs`): one absent at start
