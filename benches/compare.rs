@@ -59,7 +59,7 @@
 //!   slot), from the counting global allocator below: live bytes after minus before building,
 //!   over the number of MFEs, once for the whole engine (control plane maps included) and once
 //!   for the data plane alone (allocations identified by their layout: the shard tables with
-//!   their counter lines, and the table writers' books). The 1M baselines are measured while they
+//!   their per-worker copies, and the table writers' books). The 1M baselines are measured while they
 //!   are built (the same tables then serve (a)-(c)). Targets: data plane <= 160 B, whole
 //!   engine <= 256 B.
 //! * (h) `lookup_burst` of 256 keys at 1M, per key, against *limit*'s one-by-one lookups.
@@ -1807,7 +1807,7 @@ fn measure_memory(n: u32) -> (Filled, f64, f64) {
     let mut data = 0i64;
     let mut seen = HashSet::new();
     for &(size, align, count, bytes) in grown.iter().take(12) {
-        // Data plane: the shard tables (slots, tag words, counter lines: one 64-byte or
+        // Data plane: the shard tables (tag words, a copy of the slots per worker: one 64-byte or
         // 2 MiB aligned block each), and the writers' books (8-aligned vectors of LARGE and
         // up; the control plane's hash table is as large but 16-aligned, and its other
         // allocations are small: boxed records, OIF vectors, key-index nodes).

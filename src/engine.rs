@@ -78,9 +78,10 @@ impl std::ops::BitOr for MembershipFlags {
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// Forwarding-worker slots: at most this many readers at once (clamped to 1..=4096).
-    /// The tables start with counter lines for as many workers as the machine has cores (at
-    /// least two) and grow them, one rebuild per shard, when a reader beyond that is created:
-    /// memory follows the readers that exist, not this bound.
+    /// The tables start with a copy of their slots (which holds that worker's counts) for as
+    /// many workers as the machine has cores (at least two) and add copies, one rebuild per
+    /// shard, when a reader beyond that is created: memory follows the readers that exist, not
+    /// this bound.
     pub max_workers: usize,
     /// At most this many forwarding entries; further misses are refused and counted.
     pub max_mfes: usize,
@@ -1153,9 +1154,9 @@ impl<A: Family> Mgm<A> {
     /// A reader for one forwarding worker. Create it on the worker's own thread.
     ///
     /// **Progress:** takes the worker-slot mutex (not the control lock). A reader beyond the
-    /// counter lines the tables have (one per core to begin with) makes the forwarding store
-    /// rebuild each shard once, with more lines and the counts carried over: creating readers
-    /// belongs to start-up, not to the packet path.
+    /// per-worker copies the tables have (one per core to begin with) makes the forwarding
+    /// store rebuild each shard once, with more copies and the counts carried over: creating
+    /// readers belongs to start-up, not to the packet path.
     ///
     /// # Errors
     /// [`Error::TooManyReaders`] when [`Config::max_workers`] readers exist.

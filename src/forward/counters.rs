@@ -1,9 +1,9 @@
 //! The summed view of an MFE's counters that the control plane reads, and worker slots.
 //!
-//! Each worker slot has its own counter line per group of four slots in every shard table
-//! (see `table.rs`), which only that worker writes, so two workers never share a line. A
-//! forwarded or negative hit adds to the MFE's packets and bytes there; a wrong-interface
-//! arrival adds to the worker's wrong-interface word of the MFE. Per-OIF and negative counts
+//! Each worker slot has its own copy of the slots of every shard table (see `table.rs`), and
+//! counts in its own copy of an MFE's slot, which no other worker writes, so two workers never
+//! share a line. A forwarded or negative hit adds to the MFE's packets and bytes there; a
+//! wrong-interface arrival adds to the worker's wrong-interface word of the MFE. Per-OIF and negative counts
 //! are derived by the table's writer from the packet count at each list change.
 
 use std::sync::{Arc, Mutex};

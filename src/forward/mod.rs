@@ -175,14 +175,14 @@ pub(crate) struct ForwardStore<A: Family> {
     writer: Mutex<Writer<A>>,
     workers: Arc<WorkerSlots>,
     max_workers: usize,
-    /// Worker counter lines the tables have now (at most `max_workers`): they grow when a
-    /// reader takes a slot beyond them, so memory follows the readers that exist.
+    /// Workers the tables have a copy of their slots for now (at most `max_workers`): they
+    /// grow when a reader takes a slot beyond them, so memory follows the readers that exist.
     lines: AtomicUsize,
 }
 
 impl<A: Family> ForwardStore<A> {
     /// An empty table for at most `max_workers` concurrent readers (clamped to 1..=4096), with
-    /// counter lines for `lines` of them to begin with (more are added as readers come).
+    /// per-worker copies for `lines` of them to begin with (more are added as readers come).
     ///
     /// **Progress:** allocates.
     pub(crate) fn new(max_workers: usize, lines: usize) -> Self {
@@ -339,7 +339,7 @@ impl<A: Family> ForwardStore<A> {
         self.max_workers
     }
 
-    /// Gives every table counter lines for at least `need` workers (doubling, up to
+    /// Gives every table copies for at least `need` workers (doubling, up to
     /// `max_workers`), before the reader that needs them is handed out: one rebuild per shard,
     /// counts carried over.
     #[cold]

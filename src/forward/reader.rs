@@ -618,7 +618,7 @@ impl<A: Family> Reader<A> {
             let hit = match fast {
                 Some(_) => None,
                 None if why == Short::Absent => None,
-                None => block_of(kept, &p.arrival).and_then(|b| b.get_cold(&w, h, buf)),
+                None => block_of(kept, &p.arrival).and_then(|b| b.get_cold(&w, h, worker, buf)),
             };
             let buf: &'r [IfKey<A>; MAX_INLINE] = buf;
             *v = match (fast, hit) {
@@ -739,7 +739,7 @@ fn start_loading<A: Family>(
         Some(f) => f.prefetch_all::<A>(hash),
         None => {
             if let Some(block) = block_of(kept, &p.arrival) {
-                block.prefetch(hash, worker);
+                block.prefetch::<A>(hash, worker);
             }
         }
     }
@@ -806,11 +806,14 @@ fn absent<A: Family>(
                 }
                 match kept.fast(i as usize) {
                     Some(f) => return f.count_if_held::<A>(words, hash).then_some(iif),
-                    // A block without this reader's counter run.
-                    None => (iif, kept.block(i as usize)?.holding::<A>(words, hash)?),
+                    // A block without a copy for this reader.
+                    None => (
+                        iif,
+                        kept.block(i as usize)?.holding::<A>(words, hash, worker)?,
+                    ),
                 }
             }
-            None => elsewhere(kept, arrival, words, hash, false)?,
+            None => elsewhere(kept, worker, arrival, words, hash, false)?,
         };
         held.1.count_wrong_if(worker);
         Some(held.0)
@@ -818,7 +821,7 @@ fn absent<A: Family>(
     let found = match kept.shards_of(hash, look) {
         Some(found) => found,
         // No index copy (not reached: every view has one): every shard.
-        None => elsewhere(kept, arrival, words, hash, true).map(|(iif, held)| {
+        None => elsewhere(kept, worker, arrival, words, hash, true).map(|(iif, held)| {
             held.count_wrong_if(worker);
             iif
         }),
@@ -837,6 +840,7 @@ fn absent<A: Family>(
 /// them with `all`.
 fn elsewhere<'a, A: Family>(
     kept: KeptView<'a, Arc<Directory<A>>>,
+    worker: usize,
     arrival: &IfKey<A>,
     words: &KeyWords,
     hash: u64,
@@ -847,7 +851,7 @@ fn elsewhere<'a, A: Family>(
         if *iif == *arrival || (!all && is_direct(iif)) {
             continue;
         }
-        if let Some(held) = shard.table.pinned(pin).holding::<A>(words, hash) {
+        if let Some(held) = shard.table.pinned(pin).holding::<A>(words, hash, worker) {
             return Some((*iif, held));
         }
     }

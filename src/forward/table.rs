@@ -1,23 +1,21 @@
-//! The lock-free core: one shard's open-addressing hash table of MFEs, with the MFEs inline and
-//! their counters found from the slot's position.
+//! The lock-free core: one shard's open-addressing hash table of MFEs, with the MFEs inline, a
+//! copy of them per worker, and each worker's counts inside its own copy.
 //!
 //! All the `unsafe` of the data plane's tables lives here, below a safe API:
 //!
 //! - [`Table`]: single writer (serialised by its own mutex), any number of readers. The table
-//!   is one **block**: a header line, then groups of four slots, then each worker's run of
-//!   counter lines (one per group), then one wrong-interface word per slot and worker. A slot is one
-//!   64-byte line for IPv4 (two for IPv6) that holds the whole MFE: a header word (sequence
-//!   number, state, list length; see `seqlock.rs`), the writer's id of the MFE, its key, and
-//!   its OIF list (four OIFs inline for IPv4, three for IPv6; a longer list lives in a heap
-//!   array the slot points at).
-//! - **Counters by slot position.** Worker `w`'s counter line of a group holds the packet and
-//!   byte counts of the group's four slots (16 bytes each), and only worker `w` writes it, so
-//!   two workers never write one line. The workers' runs are a line apart, so no two workers'
-//!   lines share the 128-byte pair that the adjacent-line prefetcher moves together either
-//!   (with the lines of a group side by side, two readers at 10k MFEs ran 13.8-15.1 M
-//!   lookups/s each; apart, 18.1-19.7). A reader knows where its counters are from the slot's
-//!   position alone: it starts loading the counter line together with the slot line. A hit
-//!   reads one slot line and writes one counter line.
+//!   is one **block**: a header line, the groups' tag words, then **one copy of the slot array
+//!   per worker**, then the writer's MFE ids (one per slot), then one wrong-interface word per
+//!   slot and worker. A slot is one 64-byte line for IPv4 (two for IPv6) that holds the whole
+//!   MFE and its worker's counts: a header word (sequence number, state, list length; see
+//!   `seqlock.rs`), its key, its OIF list (four OIFs inline for IPv4, three for IPv6; a longer
+//!   list lives in a heap array whose pointer takes the first OIF place), and the packet and
+//!   byte counts of the copy's worker in its last two words.
+//! - **Per-worker copies.** The writer writes every change into each worker's copy, under that
+//!   copy's own sequence lock; a worker reads only its own copy and counts in the line it has
+//!   just read, so a hit reads and writes one slot line, and two workers never write one line
+//!   (the writer does, on a change). A hit with the counts in a line of their own read the slot
+//!   and wrote a second line: at 1M MFEs that line was a second cache miss per packet.
 //! - Slots are published under the sequence lock of `seqlock.rs`: a reader sees each MFE
 //!   wholly before or wholly after a change.
 //! - Probing goes group by group from a home group chosen by a 64-bit mix of the key
@@ -49,13 +47,13 @@
 //!
 //! Orderings: slot headers as in `seqlock.rs`. Publishing a block is a `Release` store paired
 //! with the readers' `Acquire` load; the block's header line is written before and never after.
-//! Counters are `Relaxed`: each line has one writer (its worker), and a sum is not a snapshot.
+//! Counters are `Relaxed`: each has one writer (its worker), and a sum is not a snapshot.
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout as AllocLayout};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam::epoch::{self, Guard, LocalHandle};
@@ -69,7 +67,7 @@ use crate::addr::{Family, IfKey, Sg};
 
 /// Smallest slot count of a block.
 const MIN_SLOTS: usize = 8;
-/// Slots per group (one counter line per worker covers a group).
+/// Slots per group (one tag word covers a group).
 const GROUP: usize = 4;
 /// Most OIFs a slot holds inline (IPv4; IPv6 holds three).
 pub(super) const MAX_INLINE: usize = 4;
@@ -99,8 +97,9 @@ const SPILLED: u64 = 0xffff;
 
 /// Where things are in a slot, by family: IPv4 slots are one line, IPv6 slots two.
 ///
-/// Word 0 is the header, word 1 the MFE's id in the writer's books, then the key, then the
-/// spill pointer, then the inline OIFs.
+/// Word 0 is the header, then the key, then the inline OIFs (or, for a list too long for them,
+/// the pointer to its heap array in the first OIF place), and last the copy's worker's packet
+/// and byte counts.
 struct Layout {
     /// Lines per slot.
     lines: usize,
@@ -134,17 +133,24 @@ fn layout<A: Family>() -> &'static Layout {
     }
 }
 
-const ID_WORD: usize = 1;
-const KEY_WORD: usize = 2;
+const KEY_WORD: usize = 1;
 
+/// The word of a spilled list's pointer: the first OIF place, unused while the list is not
+/// inline.
 #[inline(always)]
 fn spill_word<A: Family>() -> usize {
-    KEY_WORD + layout::<A>().key_words
+    oif_word::<A>(0)
 }
 
 #[inline(always)]
 fn oif_word<A: Family>(i: usize) -> usize {
-    spill_word::<A>() + 1 + i * layout::<A>().oif_words
+    KEY_WORD + layout::<A>().key_words + i * layout::<A>().oif_words
+}
+
+/// The word of the packet count (the byte count is the next, the slot's last).
+#[inline(always)]
+fn count_word<A: Family>() -> usize {
+    layout::<A>().lines * LINE_WORDS - 2
 }
 
 /// The key words of (S,G): IPv4 packs both addresses in one word.
@@ -201,13 +207,6 @@ fn tag_of(hash: u64) -> u64 {
 fn lanes_matching(t: u64, tag: u64) -> u64 {
     let x = t ^ (tag * LANE_LO);
     x.wrapping_sub(LANE_LO) & !x & LANE_HI
-}
-
-/// The lane of its home group a key takes when that lane is free: readers start loading that
-/// slot before the tag word says where the key is.
-#[inline(always)]
-fn lane_of(hash: u64) -> usize {
-    (hash >> 16) as usize % GROUP
 }
 
 /// True when some lane of `t` is empty.
@@ -356,6 +355,8 @@ struct Head {
     /// Slots (a multiple of [`GROUP`]).
     cap: usize,
     // The second line: the writer's.
+    /// First line of the MFE ids (one `u32` per slot).
+    ids_base: usize,
     /// First line of the wrong-interface words.
     wrong_base: usize,
     /// Lines of wrong-interface words per worker.
@@ -367,13 +368,6 @@ struct Head {
 
 /// Lines the head takes.
 const HEAD_LINES: usize = std::mem::size_of::<Head>() / LINE;
-
-/// Lines of one worker's counter run in a block of `groups` groups: a line per group and one
-/// line apart from the next worker's run.
-#[inline(always)]
-fn counter_run(groups: usize) -> usize {
-    groups + 1
-}
 
 /// A view of a block, by its head, valid for `'a`. Readers reach it through [`Table::block`]
 /// under a pin. Words are reached from the allocation's own pointer, never through a
@@ -394,24 +388,14 @@ struct Geo {
     groups: usize,
     /// First line of the groups' tag words (one word per group).
     tags_base: usize,
-    /// First line of the groups.
+    /// First line of the slots of the copy this view reads (worker 0's in a block's head).
     groups_base: usize,
-    /// First line of the counter lines: each worker's own run of one line per group, the
-    /// runs a line apart, so no two workers' counter lines share a 128-byte pair of lines
-    /// (which Intel's adjacent-line prefetcher moves together).
-    counters_base: usize,
+    /// Lines of one copy of the slots (`cap * slot_lines`).
+    copy_lines: usize,
     /// Lines per slot.
     slot_lines: usize,
-    /// Workers with a counter run (a counter line per group each).
+    /// Workers with a copy of the slots.
     workers: usize,
-}
-
-impl Geo {
-    /// The first line of `worker`'s counter run.
-    #[inline(always)]
-    fn counter_run_line(&self, worker: usize) -> usize {
-        self.counters_base + worker * counter_run(self.groups)
-    }
 }
 
 impl<'a> Block<'a> {
@@ -431,17 +415,18 @@ impl<'a> Block<'a> {
         }
     }
 
-    /// A zeroed block of `cap` slots (rounded up to a group) for family `A`, with a counter
-    /// run for each of `workers` workers.
+    /// A zeroed block of `cap` slots (rounded up to a group) for family `A`, with a copy of
+    /// the slots for each of `workers` workers.
     fn new<A: Family>(cap: usize, workers: usize) -> Block<'a> {
         let lay = layout::<A>();
         let cap = cap.max(MIN_SLOTS).div_ceil(GROUP) * GROUP;
         let groups = cap / GROUP;
         let tags_base = HEAD_LINES;
         let groups_base = tags_base + groups.div_ceil(LINE_WORDS);
-        let counters_base = groups_base + cap * lay.lines;
+        let copy_lines = cap * lay.lines;
+        let ids_base = groups_base + workers * copy_lines;
         let wrong_lines = cap.div_ceil(LINE_WORDS);
-        let wrong_base = counters_base + workers * counter_run(groups);
+        let wrong_base = ids_base + cap.div_ceil(LINE / 4);
         let lines = wrong_base + workers * wrong_lines;
         let mut size = lines * LINE;
         let mut align = LINE;
@@ -472,11 +457,12 @@ impl<'a> Block<'a> {
                     groups,
                     tags_base,
                     groups_base,
-                    counters_base,
+                    copy_lines,
                     slot_lines: lay.lines,
                     workers,
                 },
                 cap,
+                ids_base,
                 wrong_base,
                 wrong_lines,
                 size,
@@ -497,8 +483,9 @@ impl<'a> Block<'a> {
     /// Word `w` of line `line`.
     #[inline(always)]
     fn word(&self, line: usize, w: usize) -> &'a AtomicU64 {
-        // SAFETY: every caller passes a line below the block's line count (the slot, counter
-        // and wrong-interface lines of a slot below `cap` and a worker below `workers`), and
+        // SAFETY: every caller passes a line below the block's line count (a tag line, a slot's
+        // lines in the copy of a worker below `workers`, a wrong-interface line of such a
+        // worker, for a slot below `cap`), and
         // `w < LINE_WORDS`; the words past the head are zero-initialised `AtomicU64`s.
         unsafe {
             &*self
@@ -543,14 +530,47 @@ impl<'a> Block<'a> {
         SeqLock::at(self.word(self.slot_line(i), 0))
     }
 
-    /// `worker`'s counter line of slot `i`'s group, and the first word of slot `i` in it
-    /// (packets; bytes follow). `worker < workers`.
+    /// The view of worker `worker`'s copy of the slots (`worker < workers`; a reader without a
+    /// copy reads worker 0's and counts nothing, see [`Block::copy_for`]).
     #[inline(always)]
-    fn rec(&self, i: usize, worker: usize) -> (&'a AtomicU64, &'a AtomicU64) {
-        let g = &self.geo;
-        let line = g.counter_run_line(worker) + i / GROUP;
-        let w = (i % GROUP) * 2;
-        (self.word(line, w), self.word(line, w + 1))
+    fn copy(self, worker: usize) -> Block<'a> {
+        let mut b = self;
+        b.geo.groups_base += worker * b.geo.copy_lines;
+        b
+    }
+
+    /// The copy a reader of worker slot `worker` reads: its own, or worker 0's (read only)
+    /// for a reader the block has no copy for.
+    #[inline(always)]
+    fn copy_for(self, worker: usize) -> Block<'a> {
+        if worker < self.geo.workers {
+            self.copy(worker)
+        } else {
+            self
+        }
+    }
+
+    /// The packet and byte counts of slot `i` in the copy this view reads.
+    #[inline(always)]
+    fn counts<A: Family>(&self, i: usize) -> (&'a AtomicU64, &'a AtomicU64) {
+        let w = count_word::<A>();
+        (self.slot_word(i, w), self.slot_word(i, w + 1))
+    }
+
+    /// The writer's id of the MFE in slot `i` (the writer's own words: readers never read
+    /// them).
+    fn id(&self, i: usize) -> &'a AtomicU32 {
+        let h = self.head();
+        // SAFETY: the ids region holds one `u32` per slot below `cap` (see `Block::new`),
+        // zero-initialised, 4-aligned inside a 64-aligned line; `i < cap` for every caller.
+        unsafe {
+            &*self
+                .head
+                .as_ptr()
+                .cast::<u8>()
+                .add(h.ids_base * LINE + i * 4)
+                .cast::<AtomicU32>()
+        }
     }
 
     /// `worker`'s wrong-interface count of slot `i`. `worker < workers`.
@@ -562,10 +582,10 @@ impl<'a> Block<'a> {
     }
 
     /// Slot `i`'s counts summed over workers: packets, bytes, wrong-interface arrivals.
-    fn sums(&self, i: usize) -> (u64, u64, u64) {
+    fn sums<A: Family>(&self, i: usize) -> (u64, u64, u64) {
         let mut s = (0u64, 0u64, 0u64);
         for w in 0..self.geo.workers {
-            let (p, b) = self.rec(i, w);
+            let (p, b) = self.copy(w).counts::<A>(i);
             s.0 = s.0.saturating_add(p.load(Ordering::Relaxed));
             s.1 = s.1.saturating_add(b.load(Ordering::Relaxed));
             s.2 = s.2.saturating_add(self.wrong(i, w).load(Ordering::Relaxed));
@@ -641,23 +661,22 @@ pub(super) struct Kept<H> {
     holder: H,
     blocks: Vec<Option<BlockRef>>,
     /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]); `None`
-    /// also for a block without a counter run for the reader.
+    /// also for a block without a copy for the reader.
     fast: Vec<Option<Fast>>,
     /// The incoming-interface index's block, under the same rule as the blocks (`None`: none
     /// taken yet).
     index: Option<IndexRef>,
-    /// The reader's worker slot, whose counter run `fast` points at.
+    /// The reader's worker slot, whose copy of the slots `fast` points at.
     worker: usize,
 }
 
 /// A kept block as the fast path of a hit reads it: absolute places, so a hit does no
-/// geometry arithmetic, and the reader's own counter run.
+/// geometry arithmetic, and the reader's own copy of the slots.
 #[derive(Clone, Copy)]
 struct Fast {
     tags: NonNull<AtomicU64>,
+    /// The reader's copy of the slots.
     slots: NonNull<AtomicU64>,
-    /// The reader's counter run.
-    counters: NonNull<AtomicU64>,
     /// The reader's wrong-interface words.
     wrong: NonNull<AtomicU64>,
     groups: usize,
@@ -665,7 +684,7 @@ struct Fast {
 
 impl Fast {
     /// The fast path's places in the block of `b`, for `worker`; `None` when the block has
-    /// no counter run for the worker (its lookups then take the full path, which knows).
+    /// no copy for the worker (its lookups then take the full path, which knows).
     fn of(b: &BlockRef, worker: usize) -> Option<Fast> {
         if worker >= b.geo.workers {
             return None;
@@ -675,14 +694,13 @@ impl Fast {
         // SAFETY: the head is written before the block is shared and never after, and the
         // caller holds the pin the copy `b` was taken under (`Kept::refresh`).
         let h = unsafe { b.head.as_ref() };
-        // SAFETY: each offset is the first word of a region of the block (tag words, slots,
-        // the worker's counter run, its wrong-interface words), inside its allocation (see
+        // SAFETY: each offset is the first word of a region of the block (tag words, the
+        // worker's copy of the slots, its wrong-interface words), inside its allocation (see
         // `Block::new`).
         unsafe {
             Some(Fast {
                 tags: base.add(g.tags_base * LINE_WORDS),
-                slots: base.add(g.groups_base * LINE_WORDS),
-                counters: base.add(g.counter_run_line(worker) * LINE_WORDS),
+                slots: base.add((g.groups_base + worker * g.copy_lines) * LINE_WORDS),
                 wrong: base.add((h.wrong_base + worker * h.wrong_lines) * LINE_WORDS),
                 groups: g.groups,
             })
@@ -795,7 +813,7 @@ impl<H> Kept<H> {
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<usize> {
         let Some(f) = self.fast_at(pin, i)? else {
-            // No block, or one without this reader's counter run (the full path's).
+            // No block, or one without this reader's copy (the full path's).
             return match self.blocks.get(i) {
                 Some(Some(_)) => None,
                 _ => Some(ABSENT),
@@ -886,20 +904,19 @@ impl<'a> FastBlock<'a> {
         // SAFETY: the copy was taken under a pin of this reader at the layout version read
         // under `_pin` (see `checked`), so the block is still allocated (see `BlockRef`); the
         // callers' `w` are inside the region: a tag word of a group below `groups`, a word of
-        // a slot below `groups * GROUP`, a word of the worker's counter line of such a group,
-        // the worker's wrong-interface word of such a slot.
+        // a slot below `groups * GROUP` in the worker's copy, the worker's wrong-interface
+        // word of such a slot.
         unsafe { &*p.as_ptr().add(w) }
     }
 
     /// Starts loading what a hit of `hash` in its home group touches besides the tag word:
-    /// the key's preferred slot and the reader's counter line of the group.
+    /// every slot of the group in the reader's copy (where the hit is counted too), so the
+    /// slot the tag word names is on its way whichever it is (see [`prefetch_group`]).
     #[inline(always)]
     pub(super) fn prefetch<A: Family>(self, hash: u64) {
         let f = self.f;
         let g = start(hash, f.groups);
-        let slot_words = layout::<A>().lines * LINE_WORDS;
-        prefetch_line(self.at(f.slots, (g * GROUP + lane_of(hash)) * slot_words));
-        prefetch_line(self.at(f.counters, g * LINE_WORDS));
+        prefetch_group::<A>(self.at(f.slots, g * GROUP * layout::<A>().lines * LINE_WORDS));
     }
 
     /// As [`FastBlock::prefetch`], and the home group's tag word too: for a key looked up a
@@ -912,7 +929,7 @@ impl<'a> FastBlock<'a> {
 
     /// The common hit: the key in the first slot whose tag matches in its home group; that
     /// slot stable (not mid-rewrite) and its list inline. Then the list is copied into `buf`,
-    /// the hit counted on the reader's counter run, and the list's length returned. `None` for
+    /// the hit counted in the slot (the reader's copy), and the list's length returned. `None` for
     /// everything else, with nothing counted, and `why` set to [`Short::Absent`] when the home
     /// group has an empty slot and no tag match (the key is not in the block), to
     /// [`Short::Next`] when it is full and holds no match (about one key in ten at the table's
@@ -1038,9 +1055,9 @@ impl<'a> FastBlock<'a> {
         if !lock.read_valid(h1) {
             return None;
         }
-        let w = g * LINE_WORDS + lane * 2;
-        bump(self.at(f.counters, w), 1);
-        bump(self.at(f.counters, w + 1), u64::from(bytes));
+        let c = s + count_word::<A>();
+        bump(self.at(f.slots, c), 1);
+        bump(self.at(f.slots, c + 1), u64::from(bytes));
         Some((len as usize).min(lay.inline))
     }
 }
@@ -1092,10 +1109,10 @@ impl<'a, H> KeptView<'a, H> {
 }
 
 impl<'a> Block<'a> {
-    /// The MFE for `key` (`hash` is [`hash_key`] of it): where it is, and its OIF list, copied
-    /// into `buf` when it is inline. Starts loading `worker`'s counter line of the key's home
-    /// group and the key's preferred slot together with the group's tag word, since a hit is
-    /// counted there and mostly sits there.
+    /// The MFE for `key` (`hash` is [`hash_key`] of it) in the copy of worker slot `worker`
+    /// ([`Block::copy_for`]): where it is, and its OIF list, copied into `buf` when it is
+    /// inline. Starts loading the home group's slots together with its tag word, since a hit
+    /// mostly sits there.
     ///
     /// **Progress:** no lock; see [`Table`].
     #[inline(always)]
@@ -1106,9 +1123,10 @@ impl<'a> Block<'a> {
         worker: usize,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<Hit<'a, A>> {
-        let g = start(hash, self.geo.groups);
-        self.prefetch_hit(g, hash, worker);
-        find::<A>(self, g, key, hash, buf)
+        let b = self.copy_for(worker);
+        let g = start(hash, b.geo.groups);
+        b.prefetch_hit::<A>(g);
+        find::<A>(b, g, key, hash, buf)
     }
 
     /// As [`Block::get`], without starting any load ahead: for a burst, whose keys were
@@ -1120,59 +1138,63 @@ impl<'a> Block<'a> {
         self,
         key: &KeyWords,
         hash: u64,
+        worker: usize,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<Hit<'a, A>> {
-        let g = start(hash, self.geo.groups);
-        find::<A>(self, g, key, hash, buf)
+        let b = self.copy_for(worker);
+        let g = start(hash, b.geo.groups);
+        find::<A>(b, g, key, hash, buf)
     }
 
     /// Where the block holds `key` live (`hash` is [`hash_key`] of it), for a wrong-interface
-    /// verdict: the probe of [`Block::get_cold`], with each candidate's key and state read
-    /// under its sequence lock and no OIF list read or copied.
+    /// verdict: the probe of [`Block::get_cold`] in the copy of worker slot `worker`, with
+    /// each candidate's key and state read under its sequence lock and no OIF list read or
+    /// copied.
     #[inline]
-    pub(super) fn holding<A: Family>(self, key: &KeyWords, hash: u64) -> Option<Held<'a>> {
-        let g = start(hash, self.geo.groups);
+    pub(super) fn holding<A: Family>(
+        self,
+        key: &KeyWords,
+        hash: u64,
+        worker: usize,
+    ) -> Option<Held<'a>> {
+        let b = self.copy_for(worker);
+        let g = start(hash, b.geo.groups);
         find_slot(
-            |g| self.tags(g),
-            self.geo.groups,
+            |g| b.tags(g),
+            b.geo.groups,
             g,
             hash,
-            |i| {
-                holds_live::<A>(|j| self.slot_word(i, j), key).then_some(Held {
-                    block: self,
-                    slot: i,
-                })
-            },
+            |i| holds_live::<A>(|j| b.slot_word(i, j), key).then_some(Held { block: b, slot: i }),
         )
     }
 
-    /// Starts loading the tag word and `worker`'s counter line of the home group of `hash`,
-    /// so a burst can overlap the cache misses of many keys before it probes them.
+    /// Starts loading the tag word of the home group of `hash` and the group's slots in the
+    /// copy of worker slot `worker`, so a burst can overlap the cache misses of many keys
+    /// before it probes them.
     #[inline]
-    pub(super) fn prefetch(self, hash: u64, worker: usize) {
-        let g = start(hash, self.geo.groups);
-        prefetch_line(self.tags(g));
-        self.prefetch_hit(g, hash, worker);
+    pub(super) fn prefetch<A: Family>(self, hash: u64, worker: usize) {
+        let b = self.copy_for(worker);
+        let g = start(hash, b.geo.groups);
+        prefetch_line(b.tags(g));
+        b.prefetch_hit::<A>(g);
     }
 
-    /// Starts loading what a hit in home group `g` touches besides the tag word: the key's
-    /// preferred slot and `worker`'s counter line of the group.
+    /// Starts loading what a hit in home group `g` touches besides the tag word: the group's
+    /// slots (in the copy this view reads), as [`FastBlock::prefetch`].
     #[inline(always)]
-    fn prefetch_hit(self, g: usize, hash: u64, worker: usize) {
-        prefetch_line(self.slot_word(g * GROUP + lane_of(hash), 0));
-        if worker < self.geo.workers {
-            prefetch_line(self.rec(g * GROUP, worker).0);
-        }
+    fn prefetch_hit<A: Family>(self, g: usize) {
+        prefetch_group::<A>(self.slot_word(g * GROUP, 0));
     }
 }
 
-impl<A> Hit<'_, A> {
-    /// Counts a packet of `bytes` that matched on its incoming interface: a plain load and
-    /// store per counter, since only `worker` writes its line.
+impl<A: Family> Hit<'_, A> {
+    /// Counts a packet of `bytes` that matched on its incoming interface, in the slot of the
+    /// copy it was found in: a plain load and store per counter, since only `worker` writes
+    /// them. Nothing for a reader the block has no copy for (it read worker 0's).
     #[inline(always)]
     pub(super) fn count(&self, worker: usize, bytes: u32) {
         if worker < self.block.geo.workers {
-            let (p, b) = self.block.rec(self.slot, worker);
+            let (p, b) = self.block.counts::<A>(self.slot);
             bump(p, 1);
             bump(b, u64::from(bytes));
         }
@@ -1330,8 +1352,8 @@ pub(super) struct Table<A> {
     /// The current block's head; never null. Replaced blocks are freed through the epoch
     /// collector, the current one by `Drop`.
     block: AtomicPtr<Head>,
-    /// Workers with a counter run in the blocks made from now on (the writer's; readers read
-    /// a block's own count from its head).
+    /// Workers with a copy of the slots in the blocks made from now on (the writer's; readers
+    /// read a block's own count from its head).
     workers: AtomicUsize,
     /// The store's layout version, bumped after every block swap (see [`BlockRef`]).
     version: Arc<AtomicU64>,
@@ -1402,9 +1424,9 @@ impl<A: Family> Table<A> {
         let Probe::Found(i) = probe::<A>(block, &key, hash_key(&key)) else {
             return None;
         };
-        let id = block.slot_word(i, ID_WORD).load(Ordering::Relaxed) as usize;
+        let id = block.id(i).load(Ordering::Relaxed) as usize;
         let books = st.books.get(id);
-        let (packets, bytes, wrong_if) = totals(block, i, books);
+        let (packets, bytes, wrong_if) = totals::<A>(block, i, books);
         let listed = list_at::<A>(block, i);
         let oifs = listed.as_slice();
         let negative = books.map_or(0, |b| {
@@ -1446,7 +1468,7 @@ impl<A: Family> Table<A> {
         let block = self.block(&guard);
         match probe::<A>(block, &key, hash) {
             Probe::Found(i) => {
-                let id = block.slot_word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+                let id = block.id(i).load(Ordering::Relaxed);
                 let old = list_at::<A>(block, i);
                 rebook(&mut st, block, i, id, old.as_slice(), oifs);
                 let old_spill = write_slot(block, i, id, &key, oifs);
@@ -1491,8 +1513,8 @@ impl<A: Family> Table<A> {
         }
     }
 
-    /// Gives every MFE counter lines for at least `workers` workers (more never go): one
-    /// rebuild at the same size, which carries the counts over.
+    /// Gives every MFE a copy for at least `workers` workers (more never go): one rebuild at
+    /// the same size, which carries the counts over.
     pub(super) fn grow_workers(&self, workers: u16) {
         let workers = usize::from(workers);
         let mut st = self.lock();
@@ -1514,16 +1536,18 @@ impl<A: Family> Table<A> {
         let Probe::Found(i) = probe::<A>(block, &key, hash_key(&key)) else {
             return false;
         };
-        let lock = block.lock(i);
-        let h0 = lock.current();
-        let id = block.slot_word(i, ID_WORD).load(Ordering::Relaxed) as u32;
+        let h0 = block.lock(i).current();
+        let id = block.id(i).load(Ordering::Relaxed);
         let spill = (len_of(h0) == SPILLED).then(|| {
             block
                 .slot_word(i, spill_word::<A>())
                 .load(Ordering::Relaxed) as *mut Spill<A>
         });
-        let before = lock.write_begin();
-        lock.write_end(before, TOMB, 0);
+        for c in 0..block.geo.workers {
+            let lock = block.copy(c).lock(i);
+            let before = lock.write_begin();
+            lock.write_end(before, TOMB, 0);
+        }
         block.set_tag(i, T_TOMB);
         if let Some(p) = spill {
             retire_spill(p, &guard);
@@ -1552,8 +1576,6 @@ impl<A: Family> Table<A> {
     /// block. Growing happens at 3/4 full (live and removed slots), to 3/5 full; shrinking
     /// below 1/8 full, to half full.
     fn rebuild(&self, st: &mut WriterState, want: usize, guard: &Guard) {
-        let lay = layout::<A>();
-        let words = lay.lines * LINE_WORDS;
         let fresh = Block::new::<A>(want, self.workers.load(Ordering::Relaxed));
         let old = self.block(guard);
         let old_cap = old.head().cap;
@@ -1568,12 +1590,18 @@ impl<A: Family> Table<A> {
                 unreachable!("a key twice in one block");
             };
             // Relaxed: the block is published below with `Release`. The spilled list, if any,
-            // moves to the new block (the old one does not own it).
-            for j in 1..words {
-                let w = old.slot_word(i, j).load(Ordering::Relaxed);
-                fresh.slot_word(n, j).store(w, Ordering::Relaxed);
+            // moves to the new block (the old one does not own it). The counts start at zero:
+            // what the old block counted goes into the books below.
+            for c in 0..fresh.geo.workers {
+                let to = fresh.copy(c);
+                for j in KEY_WORD..count_word::<A>() {
+                    let w = old.slot_word(i, j).load(Ordering::Relaxed);
+                    to.slot_word(n, j).store(w, Ordering::Relaxed);
+                }
+                to.lock(n).init(LIVE, len_of(h));
             }
-            fresh.lock(n).init(LIVE, len_of(h));
+            let id = old.id(i).load(Ordering::Relaxed);
+            fresh.id(n).store(id, Ordering::Relaxed);
             fresh.set_tag(n, tag_of(hash));
         }
         self.block.store(fresh.head.as_ptr(), Ordering::Release);
@@ -1586,8 +1614,8 @@ impl<A: Family> Table<A> {
             if state_of(old.lock(i).current()) != LIVE {
                 continue;
             }
-            let id = old.slot_word(i, ID_WORD).load(Ordering::Relaxed) as usize;
-            let (p, b, w) = old.sums(i);
+            let id = old.id(i).load(Ordering::Relaxed) as usize;
+            let (p, b, w) = old.sums::<A>(i);
             if let Some(books) = st.books.get_mut(id) {
                 let c = &mut books.carried;
                 *c = (
@@ -1776,8 +1804,8 @@ fn holds_live<'a, A: Family>(word: impl Fn(usize) -> &'a AtomicU64 + Copy, key: 
 }
 
 /// An MFE's counts: what earlier blocks carried plus its slot's sums now.
-fn totals(block: Block<'_>, i: usize, books: Option<&Books>) -> (u64, u64, u64) {
-    let (p, b, w) = block.sums(i);
+fn totals<A: Family>(block: Block<'_>, i: usize, books: Option<&Books>) -> (u64, u64, u64) {
+    let (p, b, w) = block.sums::<A>(i);
     let c = books.map_or((0, 0, 0), |b| b.carried);
     (
         c.0.saturating_add(p),
@@ -1809,9 +1837,6 @@ fn probe<A: Family>(block: Block<'_>, key: &KeyWords, hash: u64) -> Probe {
             }
         }
         if let Some(j) = first_empty(t) {
-            let lane = lane_of(hash);
-            let free = |j: usize| (t >> (16 * j)) & 0xffff == T_EMPTY;
-            let j = if g == home && free(lane) { lane } else { j };
             return Probe::Absent(g * GROUP + j);
         }
         g += 1;
@@ -1866,11 +1891,11 @@ fn rebook<A: Family>(
     let Some(b) = st.books.get_mut(id as usize) else {
         return;
     };
-    // The packet count (a read of every worker's counter line) is only needed when an OIF
+    // The packet count (a read of every worker's copy of the slot) is only needed when an OIF
     // joins or the list turns empty or non-empty; a leave needs none.
     let carried = b.carried.0;
     let packets = std::cell::OnceCell::new();
-    let packets = || *packets.get_or_init(|| carried.saturating_add(block.sums(i).0));
+    let packets = || *packets.get_or_init(|| carried.saturating_add(block.sums::<A>(i).0));
     let index: Option<FxHashMap<IfKey<A>, usize>> =
         (old.len() > 16).then(|| old.iter().enumerate().map(|(k, o)| (*o, k)).collect());
     let joined = &b.joined;
@@ -1897,8 +1922,9 @@ fn rebook<A: Family>(
     }
 }
 
-/// Writes MFE `id` with key `key` and list `oifs` into slot `i` under the sequence lock.
-/// Returns the slot's previous spilled list, for the caller to retire.
+/// Writes MFE `id` with key `key` and list `oifs` into slot `i` of every worker's copy, each
+/// under its own sequence lock; the counts are not touched. Returns the slot's previous
+/// spilled list, for the caller to retire.
 fn write_slot<A: Family>(
     block: Block<'_>,
     i: usize,
@@ -1907,44 +1933,67 @@ fn write_slot<A: Family>(
     oifs: &[IfKey<A>],
 ) -> Option<*mut Spill<A>> {
     let lay = layout::<A>();
-    let lock = block.lock(i);
-    let h0 = lock.current();
+    let h0 = block.lock(i).current();
     let old_spill = (state_of(h0) == LIVE && len_of(h0) == SPILLED).then(|| {
         block
             .slot_word(i, spill_word::<A>())
             .load(Ordering::Relaxed) as *mut Spill<A>
     });
-    let before = lock.write_begin();
-    block
-        .slot_word(i, ID_WORD)
-        .store(u64::from(id), Ordering::Relaxed);
-    for (j, k) in key.iter().enumerate().take(lay.key_words) {
-        block
-            .slot_word(i, KEY_WORD + j)
-            .store(*k, Ordering::Relaxed);
-    }
+    block.id(i).store(id, Ordering::Relaxed);
+    // The words of the slot between the header and the counts, the same in every copy.
+    let mut words = [0u64; 2 * LINE_WORDS];
+    words[KEY_WORD..KEY_WORD + lay.key_words].copy_from_slice(&key[..lay.key_words]);
     let len = if oifs.len() <= lay.inline {
         for (k, o) in oifs.iter().enumerate() {
             let w = encode_oif(o);
-            for (j, x) in w.iter().enumerate().take(lay.oif_words) {
-                block
-                    .slot_word(i, oif_word::<A>(k) + j)
-                    .store(*x, Ordering::Relaxed);
-            }
+            let at = oif_word::<A>(k);
+            words[at..at + lay.oif_words].copy_from_slice(&w[..lay.oif_words]);
         }
-        block
-            .slot_word(i, spill_word::<A>())
-            .store(0, Ordering::Relaxed);
         oifs.len() as u64 // <= inline
     } else {
         let spill = Box::into_raw(Box::new(Spill { oifs: oifs.into() }));
-        block
-            .slot_word(i, spill_word::<A>())
-            .store(spill as u64, Ordering::Relaxed);
+        words[spill_word::<A>()] = spill as u64;
         SPILLED
     };
-    lock.write_end(before, LIVE, len);
+    for c in 0..block.geo.workers {
+        let b = block.copy(c);
+        let lock = b.lock(i);
+        let before = lock.write_begin();
+        for (j, w) in words
+            .iter()
+            .enumerate()
+            .take(count_word::<A>())
+            .skip(KEY_WORD)
+        {
+            b.slot_word(i, j).store(*w, Ordering::Relaxed);
+        }
+        lock.write_end(before, LIVE, len);
+    }
     old_spill
+}
+
+/// Starts loading the [`GROUP`] slots of a group, whose first word is `first`: a hit reads the
+/// slot its tag lane names, known only once the tag word is in, and with the one slot a key
+/// prefers loaded ahead alone, the others (about a third of the keys of a full table) were a
+/// second cache miss after the tag word's. The lines are adjacent, and the lines ahead of the
+/// one the tag word names cost bandwidth, not latency.
+#[inline(always)]
+fn prefetch_group<A: Family>(first: &AtomicU64) {
+    let p: *const AtomicU64 = first;
+    for l in 0..GROUP * layout::<A>().lines {
+        // A prefetch of an address inside the group's slots, the block's own memory
+        // (`wrapping_add`: only the address is computed, nothing is read through it).
+        let line = p.wrapping_add(l * LINE_WORDS);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
+            // fault; SSE is part of the x86_64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = line;
+    }
 }
 
 /// Asks the CPU to start loading the line of `w` into the cache, without waiting for it.
@@ -1997,6 +2046,7 @@ impl<A> Drop for Table<A> {
         // SAFETY: never null (see `Table::block`), and ours alone now.
         let block = unsafe { Block::at(NonNull::new_unchecked(head)) };
         let h = block.head();
+        // The first OIF place (`spill_word`), from the block's own geometry.
         let spill_at = KEY_WORD
             + if h.geo.slot_lines == V4.lines {
                 V4.key_words
@@ -2018,10 +2068,10 @@ impl<A> Drop for Table<A> {
     }
 }
 
-/// Bytes of data plane per slot for `workers` workers (slot, its share of the counter lines
-/// and its wrong-interface words), and per writer's books entry, for the memory test.
+/// Bytes of data plane per slot for `workers` workers (a copy of the slot each, the writer's
+/// id, each worker's wrong-interface word), and per writer's books entry, for the memory test.
 #[cfg(test)]
 pub(super) fn sizes<A: Family>(workers: usize) -> (usize, usize) {
-    let per_slot = layout::<A>().lines * LINE + workers * LINE / GROUP + workers * 8;
+    let per_slot = workers * layout::<A>().lines * LINE + 4 + workers * 8;
     (per_slot, std::mem::size_of::<Books>())
 }
