@@ -52,8 +52,8 @@ pub(super) const TOMB: u64 = 2;
 
 /// A header word: sequence number (bits 0..32), list length (32..48), state (48..56).
 #[inline(always)]
-pub(super) fn header(seq: u32, state: u64, len: u64) -> u64 {
-    u64::from(seq) | (len << 32) | (state << 48)
+pub(super) const fn header(seq: u32, state: u64, len: u64) -> u64 {
+    seq as u64 | (len << 32) | (state << 48)
 }
 
 #[inline(always)]
@@ -118,11 +118,15 @@ impl<W: Word> SeqLock<W> {
     }
 
     /// Reader: as [`SeqLock::read_begin`], but `None` instead of waiting while a rewrite is
-    /// open, for a fast path that falls back to the full one.
+    /// open, and `None` too unless the header is `want` in the bits of `mask` (which must not
+    /// cover bit 0, the sequence's odd bit): one mask and one compare decide both, so a fast
+    /// path that falls back to the full one checks the slot's state and length with the same
+    /// two instructions that check for an open rewrite.
     #[inline(always)]
-    pub(super) fn try_read_begin(&self) -> Option<u64> {
+    pub(super) fn try_read_begin_if(&self, mask: u64, want: u64) -> Option<u64> {
+        debug_assert!(mask & 1 == 0 && want & !mask == 0);
         let h = self.word.load(STRICT.read_begin);
-        (seq_of(h) & 1 == 0).then_some(h)
+        (h & (mask | 1) == want).then_some(h)
     }
 
     #[inline(always)]
