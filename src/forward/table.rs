@@ -213,6 +213,35 @@ fn lanes_matching(t: u64, tag: u64) -> u64 {
     x.wrapping_sub(LANE_LO) & !x & LANE_HI
 }
 
+/// The first lane of tag word `t` whose tag is `tag` (exact), if any: what the fast path of a
+/// hit reads. On x86_64 one SSE2 compare of the four lanes at once, about half the
+/// instructions of the word-at-a-time [`lanes_matching`] with its three 64-bit constants.
+#[inline(always)]
+fn first_lane(t: u64, tag: u64) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi16, _mm_cvtsi32_si128, _mm_cvtsi64_si128, _mm_movemask_epi8,
+            _mm_shufflelo_epi16,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline; these only move and compare registers.
+        let bytes = unsafe {
+            let lanes = _mm_cvtsi64_si128(t as i64);
+            let want = _mm_shufflelo_epi16::<0>(_mm_cvtsi32_si128(tag as i32));
+            _mm_movemask_epi8(_mm_cmpeq_epi16(lanes, want)) as u32
+        };
+        // Two mask bits per 16-bit lane; the four lanes are the low eight (the high half of
+        // `lanes` is zero, which no tag equals).
+        let m = bytes & 0x55;
+        (m != 0).then(|| m.trailing_zeros() as usize / 2)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let m = lanes_matching(t, tag);
+        (m != 0).then(|| m.trailing_zeros() as usize / 16)
+    }
+}
+
 /// True when some lane of `t` is empty.
 #[inline(always)]
 fn has_empty(t: u64) -> bool {
@@ -954,16 +983,15 @@ impl<'a> FastBlock<'a> {
     ) -> Option<usize> {
         let g = start(hash, self.f.groups);
         let t = self.at(self.f.tags, g).load(Ordering::Acquire);
-        let m = lanes_matching(t, tag_of(hash));
-        if m == 0 {
+        let Some(lane) = first_lane(t, tag_of(hash)) else {
             *why = if has_empty(t) {
                 Short::Absent
             } else {
                 Short::Next
             };
             return None;
-        }
-        self.take::<A>(key, g, m, bytes, buf)
+        };
+        self.take::<A>(key, g, lane, bytes, buf)
     }
 
     /// As [`FastBlock::hit`], in the groups after the key's home group (for a key whose full
@@ -991,9 +1019,8 @@ impl<'a> FastBlock<'a> {
                 g = 0;
             }
             let t = self.at(self.f.tags, g).load(Ordering::Acquire);
-            let m = lanes_matching(t, tag);
-            if m != 0 {
-                return self.take::<A>(key, g, m, bytes, buf);
+            if let Some(lane) = first_lane(t, tag) {
+                return self.take::<A>(key, g, lane, bytes, buf);
             }
             // As in `find`: a group with an empty slot ends the probe.
             if has_empty(t) {
@@ -1025,22 +1052,22 @@ impl<'a> FastBlock<'a> {
         }
     }
 
-    /// The rest of a hit in group `g`, whose tag lanes `m` may hold the key: the first such
+    /// The rest of a hit in group `g`, whose lane `lane` is the first with the key's tag: that
     /// slot read under its sequence lock, the list copied into `buf` and the hit counted, as
-    /// [`FastBlock::hit`] says.
+    /// [`FastBlock::hit`] says (another slot of the group with the same tag is the full
+    /// path's).
     #[inline(always)]
     fn take<A: Family>(
         self,
         key: &KeyWords,
         g: usize,
-        m: u64,
+        lane: usize,
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<usize> {
         let f = self.f;
         let lay = layout::<A>();
         let slot_words = lay.lines * LINE_WORDS;
-        let lane = m.trailing_zeros() as usize / 16;
         let s = (g * GROUP + lane) * slot_words;
         let lock = SeqLock::at(self.at(f.slots, s));
         // Stable, live, and with an inline list (a length below 8: the longest inline list
