@@ -242,6 +242,30 @@ fn first_lane(t: u64, tag: u64) -> Option<usize> {
     }
 }
 
+/// As [`first_lane`] over the eight lanes of two groups' tag words, `t` then `next`: a lane
+/// from 4 up is lane `- 4` of the second group.
+#[inline(always)]
+fn first_lane_of_two(t: u64, next: u64, tag: u64) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi16, _mm_movemask_epi8, _mm_set1_epi16, _mm_set_epi64x,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline; these only move and compare registers.
+        let bytes = unsafe {
+            let lanes = _mm_set_epi64x(next as i64, t as i64);
+            let want = _mm_set1_epi16(tag as i16);
+            _mm_movemask_epi8(_mm_cmpeq_epi16(lanes, want)) as u32
+        };
+        let m = bytes & 0x5555;
+        (m != 0).then(|| m.trailing_zeros() as usize / 2)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        first_lane(t, tag).or_else(|| first_lane(next, tag).map(|l| l + GROUP))
+    }
+}
+
 /// True when some lane of `t` is empty.
 #[inline(always)]
 fn has_empty(t: u64) -> bool {
@@ -455,7 +479,9 @@ impl<'a> Block<'a> {
         let cap = cap.max(MIN_SLOTS).div_ceil(GROUP) * GROUP;
         let groups = cap / GROUP;
         let tags_base = HEAD_LINES;
-        let groups_base = tags_base + groups.div_ceil(LINE_WORDS);
+        // One tag word more than there are groups, never written (no lane matches it): the
+        // fast path reads the word after the home group's whatever the group.
+        let groups_base = tags_base + (groups + 1).div_ceil(LINE_WORDS);
         let copy_lines = cap * lay.lines;
         let ids_base = groups_base + workers * copy_lines;
         let wrong_lines = cap.div_ceil(LINE_WORDS);
@@ -936,7 +962,9 @@ impl<'a> FastBlock<'a> {
     fn at(self, p: NonNull<AtomicU64>, w: usize) -> &'a AtomicU64 {
         // SAFETY: the copy was taken under a pin of this reader at the layout version read
         // under `_pin` (see `checked`), so the block is still allocated (see `BlockRef`); the
-        // callers' `w` are inside the region: a tag word of a group below `groups`, a word of
+        // callers' `w` are inside the region: a tag word of a group up to `groups` (the spare
+        // word after the last group's; the lanes a match there names are slots of the group
+        // after the home group, below `groups * GROUP` since the spare word matches no tag), a word of
         // a slot below `groups * GROUP` in the worker's copy, the worker's wrong-interface
         // word of such a slot.
         unsafe { &*p.as_ptr().add(w) }
@@ -983,7 +1011,13 @@ impl<'a> FastBlock<'a> {
     ) -> Option<usize> {
         let g = start(hash, self.f.groups);
         let t = self.at(self.f.tags, g).load(Ordering::Acquire);
-        let Some(lane) = first_lane(t, tag_of(hash)) else {
+        // The next group's word too (the block's spare word after the last group's): a key
+        // whose home group was full sits there mostly, and a match there is a hit like any
+        // other (a live key is in one slot only), found without a branch taken one key in ten.
+        let next = self.at(self.f.tags, g + 1).load(Ordering::Acquire);
+        let Some(lane) = first_lane_of_two(t, next, tag_of(hash)) else {
+            // Only the home group's word decides that the key is absent (the group after the
+            // last one is the first, which `hit_next` reads).
             *why = if has_empty(t) {
                 Short::Absent
             } else {
@@ -991,6 +1025,7 @@ impl<'a> FastBlock<'a> {
             };
             return None;
         };
+        // Lanes 4..8 are the next group's slots, which follow the home group's.
         self.take::<A>(key, g, lane, bytes, buf)
     }
 
