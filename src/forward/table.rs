@@ -170,19 +170,27 @@ pub(super) fn key_of<A: Family>(sg: &Sg<A>) -> KeyWords {
     }
 }
 
-/// A 64-bit mix of the key; the table maps it onto its capacity with a multiply-shift.
+/// A 64-bit mix of the key; the table maps it onto its capacity with a multiply-shift (its
+/// high bits) and takes the tag from its low bits. Folded multiplies (the two halves of a
+/// 128-bit product, xored), whose every output bit depends on every input bit: one for an
+/// IPv4 key, three for IPv6. One multiply and a fold are three instructions where two
+/// multiplies and a shift-xor took six.
 #[inline(always)]
 pub(super) fn hash_key(k: &KeyWords) -> u64 {
     const M1: u64 = 0x9e37_79b9_7f4a_7c15;
     const M2: u64 = 0xd6e8_feb8_6659_fd93;
-    let mut h = k[0].wrapping_mul(M1);
-    if k[1] | k[2] | k[3] != 0 {
-        h = (h ^ k[1]).wrapping_mul(M2);
-        h = (h ^ (h >> 32) ^ k[2]).wrapping_mul(M1);
-        h = (h ^ k[3]).wrapping_mul(M2);
+    const M3: u64 = 0xa076_1d64_78bd_642f;
+    const M4: u64 = 0xe703_7ed1_a0b4_28db;
+    #[inline(always)]
+    fn fold(a: u64, b: u64) -> u64 {
+        let p = u128::from(a) * u128::from(b);
+        p as u64 ^ (p >> 64) as u64
     }
-    h ^= h >> 29;
-    h.wrapping_mul(M2)
+    let mut h = k[0];
+    if k[1] | k[2] | k[3] != 0 {
+        h = fold(h ^ M1, k[1] ^ M2) ^ fold(k[2] ^ M3, k[3] ^ M4);
+    }
+    fold(h, M1)
 }
 
 /// The slot a probe for `hash` starts at, in `0..cap`.
