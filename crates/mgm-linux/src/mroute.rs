@@ -607,6 +607,21 @@ pub type MrouteSocket = Mroute<Ipv4Addr>;
 pub type Mroute6Socket = Mroute<Ipv6Addr>;
 
 impl<A: MrouteFamily> Mroute<A> {
+    /// True when the running kernel routes multicast in this family: it was built with
+    /// `CONFIG_IP_MROUTE` (`CONFIG_IPV6_MROUTE`), which every network namespace then shows as
+    /// `/proc/net/ip_mr_vif` (`ip6_mr_vif`). Without it [`Mroute::open`] fails with
+    /// `ENOPROTOOPT`, and nothing can be forwarded in this family.
+    ///
+    /// ```
+    /// use mgm_linux::{Mroute6Socket, MrouteSocket};
+    /// // Kernels differ; the answer only says which.
+    /// println!("IPv4 {}, IPv6 {}", MrouteSocket::in_kernel(), Mroute6Socket::in_kernel());
+    /// ```
+    pub fn in_kernel() -> bool {
+        let file = if A::IPV6 { "ip6_mr_vif" } else { "ip_mr_vif" };
+        std::path::Path::new("/proc/net").join(file).exists()
+    }
+
     /// Opens the socket: `MRT_INIT` (`MRT6_INIT`), `MRT_ASSERT` on, then the options of the
     /// group management protocol: for IPv4 `IP_PKTINFO`, the router alert on sent packets,
     /// multicast TTL 1 and no loopback of its own packets; for IPv6 the same with
@@ -615,7 +630,9 @@ impl<A: MrouteFamily> Mroute<A> {
     ///
     /// # Errors
     /// `EPERM` without `CAP_NET_RAW`/`CAP_NET_ADMIN`; `EADDRINUSE` when another daemon holds
-    /// the table of this network namespace.
+    /// the table of this network namespace; `ENOPROTOOPT` on a kernel built without multicast
+    /// routing in this family (see [`Mroute::in_kernel`]). Errors other than `EADDRINUSE` are
+    /// the OS error itself, so the caller can tell them apart by their number.
     ///
     /// ```no_run
     /// // no_run: needs CAP_NET_RAW and CAP_NET_ADMIN, and takes the namespace's mroute table.
@@ -635,13 +652,17 @@ impl<A: MrouteFamily> Mroute<A> {
         };
         let fd = RouterSocket::open(proto)?;
         sys::setsockopt_int(&fd, fd.mrt(Mrt::Init), 1).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "{}: {e} (another multicast router in this namespace?)",
-                    A::CALLS.init
-                ),
-            )
+            if e.kind() == io::ErrorKind::AddrInUse {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: {e} (another multicast router in this namespace?)",
+                        A::CALLS.init
+                    ),
+                )
+            } else {
+                e
+            }
         })?;
         sys::setsockopt_int(&fd, fd.mrt(Mrt::Assert), 1)?;
         sys::set_nonblocking(&fd)?;
