@@ -13,9 +13,11 @@
 //!   byte counts of the copy's worker in its last two words.
 //! - **Per-worker copies.** The writer writes every change into each worker's copy, under that
 //!   copy's own sequence lock; a worker reads only its own copy and counts in the line it has
-//!   just read, so a hit reads and writes one slot line, and two workers never write one line
-//!   (the writer does, on a change). A hit with the counts in a line of their own read the slot
-//!   and wrote a second line: at 1M MFEs that line was a second cache miss per packet.
+//!   just read, so a hit reads and writes one slot line (with the counts in a line of their
+//!   own it wrote a second one), and two workers never write one line (the writer does, on a
+//!   change). A lookup loads the four slot lines of the key's home group ahead, with its tag
+//!   word, and matches the tags of that group and the next at once (`BENCHMARKS.md` has what
+//!   each bought).
 //! - Slots are published under the sequence lock of `seqlock.rs`: a reader sees each MFE
 //!   wholly before or wholly after a change.
 //! - Probing goes group by group from a home group chosen by a 64-bit mix of the key
