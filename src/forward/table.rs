@@ -23,9 +23,10 @@
 //! - Probing goes group by group from a home group chosen by a 64-bit mix of the key
 //!   (multiply-shift onto any number of groups). A group's tag word holds a 16-bit tag per
 //!   slot (or empty, or removed): a lookup checks only the slots whose tag matches, and a group
-//!   with an empty slot ends the probe. The table grows at three quarters full (live and
-//!   removed slots) and is rebuilt to three fifths full (its load stays between 0.6 and 0.75
-//!   as it grows). A removed slot is a tombstone that probes continue past and that
+//!   with an empty slot ends the probe. The table grows at seven eighths full (live and
+//!   removed slots) and is rebuilt to three quarters full (its load stays between 0.75 and
+//!   0.875 as it grows): a key past its home group is mostly in the next one, whose tags a
+//!   lookup matches with its own, and a fuller table is a smaller one in the cache. A removed slot is a tombstone that probes continue past and that
 //!   is **never reused** before the next rebuild: a slot's counters then belong to one MFE for
 //!   the block's whole life, so no counter is ever reset under a worker that may still be
 //!   adding to it. A rebuild makes a fresh block with zeroed counters, publishes it, and then
@@ -1533,8 +1534,8 @@ impl<A: Family> Table<A> {
         let key = key_of(&sg);
         let hash = hash_key(&key);
         let cap = self.block(&guard).head().cap;
-        if (st.live + st.tombstones + 1) * 4 > cap * 3 {
-            let want = (st.live + 1) * 5 / 3;
+        if (st.live + st.tombstones + 1) * 8 > cap * 7 {
+            let want = (st.live + 1) * 4 / 3;
             self.rebuild(&mut st, want, &guard);
         }
         let block = self.block(&guard);
@@ -1645,7 +1646,7 @@ impl<A: Family> Table<A> {
 
     /// Publishes a new block with room for `want` MFEs (at least [`MIN_SLOTS`]) holding the
     /// live MFEs and no tombstones, carries their counts into the books, and retires the old
-    /// block. Growing happens at 3/4 full (live and removed slots), to 3/5 full; shrinking
+    /// block. Growing happens at 7/8 full (live and removed slots), to 3/4 full; shrinking
     /// below 1/8 full, to half full.
     fn rebuild(&self, st: &mut WriterState, want: usize, guard: &Guard) {
         let fresh = Block::new::<A>(want, self.workers.load(Ordering::Relaxed));
@@ -1916,7 +1917,7 @@ fn probe<A: Family>(block: Block<'_>, key: &KeyWords, hash: u64) -> Probe {
             g = 0;
         }
     }
-    // The load limit (live and removed slots at most 3/4) always leaves an empty slot.
+    // The load limit (live and removed slots at most 7/8) always leaves an empty slot.
     unreachable!("a block without an empty slot")
 }
 
