@@ -280,8 +280,8 @@ impl<'r, A: Family> Oifs<'r, A> {
 /// and every burst, also re-pins (moves the reader's local epoch forward, no fence), so the
 /// collector's shared epoch line is read once per 64 packets, not per packet. The common hit
 /// (interface index below 1024 with no next hop, the key in the first slot whose tag matches
-/// in its home group, the slot not mid-rewrite, a short list; in a burst, also a key in the
-/// next group when its home group is full) takes a short path of its own
+/// in its home group or the group after it, the slot not mid-rewrite, a short list; in a
+/// burst, also a key further on when its home group is full) takes a short path of its own
 /// with no loop and no geometry arithmetic, so the processor can overlap the cache misses of
 /// several lookups in a row; everything else takes the full path. A short OIF
 /// list is copied into the reader's own buffer (the MFE's slot may change right after); a
@@ -432,7 +432,7 @@ impl<A: Family> Reader<A> {
     }
 
     /// [`Reader::lookup`] for a key whose home group in the arrival's shard is full and
-    /// holds no match: the groups after it, on the fast path again (tag words only, for a
+    /// holds no match, nor the group after it: the groups after the home group, on the fast path again (tag words only, for a
     /// key that is not there), then the index for a key absent from the shard, else the full
     /// path. Out of line, with the lookup's own arguments and the key's hash, so the common
     /// case keeps nothing in memory for it.

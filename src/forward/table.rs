@@ -26,8 +26,9 @@
 //!   with an empty slot ends the probe. The table grows at seven eighths full (live and
 //!   removed slots) and is rebuilt to three quarters full (its load stays between 0.75 and
 //!   0.875 as it grows): a key past its home group is mostly in the next one, whose tags a
-//!   lookup matches with its own, and a fuller table is a smaller one in the cache. A removed slot is a tombstone that probes continue past and that
-//!   is **never reused** before the next rebuild: a slot's counters then belong to one MFE for
+//!   lookup matches with its own, and a fuller table is a smaller one in the cache. A removed
+//!   slot is a tombstone that probes continue past and that is **never reused** before the
+//!   next rebuild: a slot's counters then belong to one MFE for
 //!   the block's whole life, so no counter is ever reset under a worker that may still be
 //!   adding to it. A rebuild makes a fresh block with zeroed counters, publishes it, and then
 //!   carries each MFE's counts from the old block into the writer's books; the old block is
@@ -88,8 +89,8 @@ const HUGE_FROM: usize = HUGE_PAGE / 2;
 pub(super) const REPIN: u32 = 64;
 /// What [`Kept::hit_fast`] gives when the key is surely not in the block.
 pub(super) const ABSENT: usize = usize::MAX;
-/// What [`Kept::hit_fast`] gives when the key's home group is full and holds no match: the
-/// key may be in the next group ([`Kept::hit_next`]).
+/// What [`Kept::hit_fast`] gives when the key's home group is full and neither it nor the
+/// group after it holds a match: the key may be further on ([`Kept::hit_next`]).
 pub(super) const NEXT_GROUP: usize = usize::MAX - 1;
 
 /// The header's length field when the list is in a heap array (the array has the length).
@@ -454,7 +455,8 @@ pub(super) struct Block<'a> {
 struct Geo {
     /// Groups (`cap / GROUP`).
     groups: usize,
-    /// First line of the groups' tag words (one word per group).
+    /// First line of the groups' tag words (one word per group, and a spare one after the
+    /// last group's that is never written).
     tags_base: usize,
     /// First line of the slots of the copy this view reads (worker 0's in a block's head).
     groups_base: usize,
@@ -555,8 +557,8 @@ impl<'a> Block<'a> {
     fn word(&self, line: usize, w: usize) -> &'a AtomicU64 {
         // SAFETY: every caller passes a line below the block's line count (a tag line, a slot's
         // lines in the copy of a worker below `workers`, a wrong-interface line of such a
-        // worker, for a slot below `cap`), and
-        // `w < LINE_WORDS`; the words past the head are zero-initialised `AtomicU64`s.
+        // worker, for a slot below `cap`), and `w < LINE_WORDS`; the words past the head are
+        // zero-initialised `AtomicU64`s.
         unsafe {
             &*self
                 .head
@@ -600,8 +602,9 @@ impl<'a> Block<'a> {
         SeqLock::at(self.word(self.slot_line(i), 0))
     }
 
-    /// The view of worker `worker`'s copy of the slots (`worker < workers`; a reader without a
-    /// copy reads worker 0's and counts nothing, see [`Block::copy_for`]).
+    /// The view of worker `worker`'s copy of the slots (`worker < workers`), from the block's
+    /// own view (worker 0's: [`Table::block`], a kept block), never from a copy's view. A
+    /// reader without a copy reads worker 0's and counts nothing, see [`Block::copy_for`].
     #[inline(always)]
     fn copy(self, worker: usize) -> Block<'a> {
         let mut b = self;
@@ -946,7 +949,8 @@ fn short_answer(hit: Option<usize>, why: Short) -> Option<usize> {
 pub(super) enum Short {
     /// The key is not in the block.
     Absent,
-    /// The home group is full and holds no match: the key may be in the next group.
+    /// The home group is full and neither it nor the next group holds a match: the key may
+    /// be further on.
     Next,
     /// Anything else: the full path decides.
     Other,
@@ -974,10 +978,10 @@ impl<'a> FastBlock<'a> {
         // SAFETY: the copy was taken under a pin of this reader at the layout version read
         // under `_pin` (see `checked`), so the block is still allocated (see `BlockRef`); the
         // callers' `w` are inside the region: a tag word of a group up to `groups` (the spare
-        // word after the last group's; the lanes a match there names are slots of the group
-        // after the home group, below `groups * GROUP` since the spare word matches no tag), a word of
-        // a slot below `groups * GROUP` in the worker's copy, the worker's wrong-interface
-        // word of such a slot.
+        // word after the last group's, which matches no tag, so the slots a match in the
+        // word after the home group's names are below `groups * GROUP`), a word of a slot
+        // below `groups * GROUP` in the worker's copy, the worker's wrong-interface word of
+        // such a slot.
         unsafe { &*p.as_ptr().add(w) }
     }
 
@@ -999,18 +1003,19 @@ impl<'a> FastBlock<'a> {
         self.prefetch::<A>(hash);
     }
 
-    /// The common hit: the key in the first slot whose tag matches in its home group; that
-    /// slot stable (not mid-rewrite) and its list inline. Then the list is copied into `buf`,
-    /// the hit counted in the slot (the reader's copy), and the list's length returned. `None` for
-    /// everything else, with nothing counted, and `why` set to [`Short::Absent`] when the home
-    /// group has an empty slot and no tag match (the key is not in the block), to
-    /// [`Short::Next`] when it is full and holds no match (about one key in ten at the table's
-    /// usual load; [`FastBlock::hit_next`] looks there).
+    /// The common hit: the key in the first slot whose tag matches in its home group or the
+    /// group after it; that slot stable (not mid-rewrite) and its list inline. Then the list is
+    /// copied into `buf`, the hit counted in the slot (the reader's copy), and the list's
+    /// length returned. `None` for everything else, with nothing counted, and `why` set to
+    /// [`Short::Absent`] when the home group has an empty slot and neither group a tag match
+    /// (the key is not in the block), to [`Short::Next`] when the home group is full and
+    /// neither holds a match (the key may be further on; [`FastBlock::hit_next`] looks there).
     ///
     /// The same reads and the same checks as the full path, in fewer instructions: no
     /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
-    /// cache misses of several lookups in a row. The next group is left to the caller, out of
-    /// line: inline, it made the common case slower than the full path it saves.
+    /// cache misses of several lookups in a row. The groups after the next are left to the
+    /// caller, out of line: a loop inline made the common case slower than the full path it
+    /// saves.
     #[inline(always)]
     pub(super) fn hit<A: Family>(
         self,
