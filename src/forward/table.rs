@@ -225,37 +225,17 @@ fn lanes_matching(t: u64, tag: u64) -> u64 {
     x.wrapping_sub(LANE_LO) & !x & LANE_HI
 }
 
-/// The first lane of tag word `t` whose tag is `tag` (exact), if any: what the fast path of a
-/// hit reads. On x86_64 one SSE2 compare of the four lanes at once, about half the
-/// instructions of the word-at-a-time [`lanes_matching`] with its three 64-bit constants.
+/// The first lane of tag word `t` whose tag is `tag` (exact), if any: [`first_lane_of_two`]
+/// with an empty second word (no tag is zero).
 #[inline(always)]
 fn first_lane(t: u64, tag: u64) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            _mm_cmpeq_epi16, _mm_cvtsi32_si128, _mm_cvtsi64_si128, _mm_movemask_epi8,
-            _mm_shufflelo_epi16,
-        };
-        // SAFETY: SSE2 is part of the x86_64 baseline; these only move and compare registers.
-        let bytes = unsafe {
-            let lanes = _mm_cvtsi64_si128(t as i64);
-            let want = _mm_shufflelo_epi16::<0>(_mm_cvtsi32_si128(tag as i32));
-            _mm_movemask_epi8(_mm_cmpeq_epi16(lanes, want)) as u32
-        };
-        // Two mask bits per 16-bit lane; the four lanes are the low eight (the high half of
-        // `lanes` is zero, which no tag equals).
-        let m = bytes & 0x55;
-        (m != 0).then(|| m.trailing_zeros() as usize / 2)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let m = lanes_matching(t, tag);
-        (m != 0).then(|| m.trailing_zeros() as usize / 16)
-    }
+    first_lane_of_two(t, 0, tag)
 }
 
-/// As [`first_lane`] over the eight lanes of two groups' tag words, `t` then `next`: a lane
-/// from 4 up is lane `- 4` of the second group.
+/// The first lane of the eight of two groups' tag words, `t` then `next`, whose tag is `tag`
+/// (exact), if any: a lane from 4 up is lane `- 4` of the second group. What the fast path of
+/// a hit reads: on x86_64 one SSE2 compare of the eight lanes at once, about half the
+/// instructions of the word-at-a-time [`lanes_matching`] with its three 64-bit constants.
 #[inline(always)]
 fn first_lane_of_two(t: u64, next: u64, tag: u64) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
@@ -274,7 +254,11 @@ fn first_lane_of_two(t: u64, next: u64, tag: u64) -> Option<usize> {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        first_lane(t, tag).or_else(|| first_lane(next, tag).map(|l| l + GROUP))
+        let lane = |w: u64| {
+            let m = lanes_matching(w, tag);
+            (m != 0).then(|| m.trailing_zeros() as usize / 16)
+        };
+        lane(t).or_else(|| lane(next).map(|l| l + GROUP))
     }
 }
 
@@ -2059,33 +2043,30 @@ fn write_slot<A: Family>(
 fn prefetch_group<A: Family>(first: &AtomicU64) {
     let p: *const AtomicU64 = first;
     for l in 0..GROUP * layout::<A>().lines {
-        // A prefetch of an address inside the group's slots, the block's own memory
-        // (`wrapping_add`: only the address is computed, nothing is read through it).
-        let line = p.wrapping_add(l * LINE_WORDS);
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
-            // fault; SSE is part of the x86_64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = line;
+        // An address inside the group's slots, the block's own memory (`wrapping_add`: only
+        // the address is computed, nothing is read through it).
+        prefetch_at(p.wrapping_add(l * LINE_WORDS));
     }
 }
 
 /// Asks the CPU to start loading the line of `w` into the cache, without waiting for it.
 #[inline(always)]
 fn prefetch_line(w: &AtomicU64) {
+    prefetch_at(w);
+}
+
+/// Asks the CPU to start loading the line of address `p`, without waiting for it.
+#[inline(always)]
+fn prefetch_at(p: *const AtomicU64) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault;
-        // SSE is part of the x86_64 baseline.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(w.as_ptr() as *const i8) };
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault,
+        // whatever the address; SSE is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = w;
+    let _ = p;
 }
 
 /// Adds `n` to a counter that only the calling worker writes. Wrapping, as a plain add on
