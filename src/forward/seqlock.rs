@@ -1,8 +1,10 @@
 //! The per-slot sequence lock: one header word that every reader and the writer of a slot go
 //! through, so the protocol is written once and model-checked once (`loom_tests` below).
 //!
-//! The header packs a sequence number (bits 0..32), the slot's list length (32..48) and its
-//! state (48..56). The writer makes the sequence odd, rewrites the slot's words, and makes it
+//! The header packs the slot's state (bits 0..8), its list length (8..24) and a sequence
+//! number (24..64, 40 bits: a reader would have to sleep through 2^39 rewrites of one slot
+//! between its two header loads to be fooled). The state and the length sit below the
+//! sequence's odd bit so that a fast path checks all three with one 32-bit mask. The writer makes the sequence odd, rewrites the slot's words, and makes it
 //! even again with a `Release` store; a `Release` fence after the odd store keeps the data
 //! stores from moving above it. A reader loads the header with `Acquire`, reads the words it
 //! needs with `Relaxed` loads, issues an `Acquire` fence and loads the header again: if the
@@ -46,29 +48,36 @@ impl Word for AtomicU64 {
     }
 }
 
-/// Slot states (header bits 48..56); a slot never written has state 0.
+/// Slot states (header bits 0..8); a slot never written has state 0.
 pub(super) const LIVE: u64 = 1;
 pub(super) const TOMB: u64 = 2;
 
-/// A header word: sequence number (bits 0..32), list length (32..48), state (48..56).
+/// Where the sequence number starts in a header; its lowest bit is the odd (rewrite open)
+/// bit.
+const SEQ_SHIFT: u32 = 24;
+/// The sequence's odd bit in a header.
+const ODD: u64 = 1 << SEQ_SHIFT;
+
+/// A header word: state (bits 0..8), list length (8..24, `len` below 2^16), sequence number
+/// (24..64; `seq` wraps at 2^40).
 #[inline(always)]
-pub(super) const fn header(seq: u32, state: u64, len: u64) -> u64 {
-    seq as u64 | (len << 32) | (state << 48)
+pub(super) const fn header(seq: u64, state: u64, len: u64) -> u64 {
+    (seq << SEQ_SHIFT) | (len << 8) | state
 }
 
 #[inline(always)]
-pub(super) fn seq_of(h: u64) -> u32 {
-    h as u32
+pub(super) fn seq_of(h: u64) -> u64 {
+    h >> SEQ_SHIFT
 }
 
 #[inline(always)]
 pub(super) fn state_of(h: u64) -> u64 {
-    (h >> 48) & 0xff
+    h & 0xff
 }
 
 #[inline(always)]
 pub(super) fn len_of(h: u64) -> u64 {
-    (h >> 32) & 0xffff
+    (h >> 8) & 0xffff
 }
 
 /// The orderings of the protocol. Production code uses [`STRICT`] only; the model tests run
@@ -118,22 +127,23 @@ impl<W: Word> SeqLock<W> {
     }
 
     /// Reader: as [`SeqLock::read_begin`], but `None` instead of waiting while a rewrite is
-    /// open, and `None` too unless the header is `want` in the bits of `mask` (which must not
-    /// cover bit 0, the sequence's odd bit): one mask and one compare decide both, so a fast
+    /// open, and `None` too unless the header is `want` in the bits of `mask` (state and
+    /// length bits only, not the sequence's): one mask and one compare decide both, so a fast
     /// path that falls back to the full one checks the slot's state and length with the same
-    /// two instructions that check for an open rewrite.
+    /// two instructions that check for an open rewrite (with 32-bit constants: the bits checked
+    /// are all below bit 32).
     #[inline(always)]
     pub(super) fn try_read_begin_if(&self, mask: u64, want: u64) -> Option<u64> {
-        debug_assert!(mask & 1 == 0 && want & !mask == 0);
+        debug_assert!(mask < ODD && want & !mask == 0);
         let h = self.word.load(STRICT.read_begin);
-        (h & (mask | 1) == want).then_some(h)
+        (h & (mask | ODD) == want).then_some(h)
     }
 
     #[inline(always)]
     fn read_begin_with(&self, o: Orderings) -> u64 {
         loop {
             let h = self.word.load(o.read_begin);
-            if seq_of(h) & 1 == 0 {
+            if h & ODD == 0 {
                 return h;
             }
             W::spin();

@@ -67,6 +67,7 @@ use rustc_hash::FxHashMap;
 use super::counters::EntryCounters;
 use super::index::{Index, IndexRef};
 use super::seqlock::{header, len_of, state_of, SeqLock, LIVE, TOMB};
+use super::DIRECT;
 use crate::addr::{Family, IfKey, Sg};
 
 /// Smallest slot count of a block.
@@ -316,8 +317,10 @@ pub(super) struct ReaderPin {
     // Declared first so it is dropped (unpinned) before the handle is released.
     guard: Option<Guard>,
     handle: LocalHandle,
-    /// Lookups since the last re-pin.
-    since: u32,
+    /// Lookups left before the next re-pin is due; zero whenever the reader is unpinned, so
+    /// a nonzero count also says that `guard` is `Some` (what [`ReaderPin::enter_fast`]
+    /// relies on).
+    left: u32,
 }
 
 /// Proof that the reader is pinned on the default collector, for as long as `'g`.
@@ -332,7 +335,7 @@ impl ReaderPin {
         ReaderPin {
             guard: None,
             handle: epoch::default_collector().register(),
-            since: 0,
+            left: 0,
         }
     }
 
@@ -345,10 +348,11 @@ impl ReaderPin {
     /// previous pin can still be borrowed.
     #[inline]
     pub(super) fn enter(&mut self, now: bool) -> Pin<'_> {
-        self.since += 1;
-        if now || self.since >= REPIN {
+        if now || self.left <= 1 {
             self.repin();
+            self.left = REPIN;
         }
+        self.left -= 1;
         let guard = &*self.guard.get_or_insert_with(|| self.handle.pin());
         Pin { guard }
     }
@@ -359,12 +363,27 @@ impl ReaderPin {
     /// back to [`ReaderPin::enter`], which pins).
     #[inline(always)]
     pub(super) fn enter_fast(&mut self) -> Option<Pin<'_>> {
-        if self.since + 1 >= REPIN {
-            self.repin();
+        if self.left == 0 {
+            // Out of line: the re-pin due, or the reader unpinned.
+            return self.enter_fast_due();
         }
-        let guard = self.guard.as_ref()?;
-        self.since += 1;
+        self.left -= 1;
+        debug_assert!(self.guard.is_some());
+        // SAFETY: `left` is nonzero only while the reader is pinned: set so only by `enter`
+        // and `enter_fast_due`, which pin first, and zeroed by `quiesce`, which unpins.
+        let guard = unsafe { self.guard.as_ref().unwrap_unchecked() };
         Some(Pin { guard })
+    }
+
+    /// [`ReaderPin::enter_fast`] with no fast-path lookups left: re-pins and counts this lookup
+    /// as the first of the next [`REPIN`], or `None` when the reader is unpinned.
+    #[cold]
+    #[inline(never)]
+    fn enter_fast_due(&mut self) -> Option<Pin<'_>> {
+        self.guard.as_ref()?;
+        self.repin();
+        self.left = REPIN - 1;
+        self.guard.as_ref().map(|guard| Pin { guard })
     }
 
     /// The pin the reader holds, if pinned, without counting a lookup: for a lookup that
@@ -379,7 +398,6 @@ impl ReaderPin {
     #[cold]
     #[inline(never)]
     fn repin(&mut self) {
-        self.since = 0;
         if let Some(guard) = &mut self.guard {
             guard.repin();
             // Re-pinning reads the collector's epoch with a relaxed load. Made an acquire here
@@ -392,6 +410,7 @@ impl ReaderPin {
 
     /// Unpins, so an idle worker does not hold back reclamation.
     pub(super) fn quiesce(&mut self) {
+        self.left = 0;
         self.guard = None;
     }
 }
@@ -720,6 +739,9 @@ pub(super) struct Kept<H> {
     /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]); `None`
     /// also for a block without a copy for the reader.
     fast: Vec<Option<Fast>>,
+    /// `fast` as [`Kept::hit_fast`] reads it: one entry per direct index, a stand-in block
+    /// where `fast` has none (see [`Stand`]), so a hit takes no bounds check and no `None`.
+    hot: Box<[Fast; DIRECT as usize]>,
     /// The incoming-interface index's block, under the same rule as the blocks (`None`: none
     /// taken yet).
     index: Option<IndexRef>,
@@ -765,6 +787,50 @@ impl Fast {
     }
 }
 
+/// What the fast path of a hit reads at a direct index without a block of its own (see
+/// [`Kept::hit_fast`]): one group whose tag word and the spare after it are all empty lanes
+/// ([`STAND_ABSENT`]: the key is not there) or all removed ones ([`STAND_NOT_MINE`], for a
+/// block without this reader's copy: no match and no empty lane, so the lookup goes on to
+/// [`Kept::hit_next`], which finds no fast block and leaves it to the full path). No slot is
+/// ever read: a lane matches only a live key's tag.
+#[repr(C, align(64))]
+struct Stand {
+    tags: [AtomicU64; 2],
+    /// The first word of the one group's slots, which the hit's prefetch names.
+    slot: AtomicU64,
+}
+
+/// See [`Stand`].
+static STAND_ABSENT: Stand = Stand::new(T_EMPTY);
+static STAND_NOT_MINE: Stand = Stand::new(T_TOMB);
+
+impl Stand {
+    const fn new(lane: u64) -> Stand {
+        Stand {
+            tags: [
+                AtomicU64::new(lane * LANE_LO),
+                AtomicU64::new(lane * LANE_LO),
+            ],
+            slot: AtomicU64::new(0),
+        }
+    }
+
+    /// The stand-in as a fast-path block; `wrong` is never reached through it.
+    fn fast(&'static self) -> Fast {
+        Fast {
+            tags: NonNull::from(&self.tags[0]),
+            slots: NonNull::from(&self.slot),
+            wrong: NonNull::from(&self.slot),
+            groups: 1,
+        }
+    }
+
+    /// A fast-path table of absent blocks only.
+    fn table() -> Box<[Fast; DIRECT as usize]> {
+        Box::new([STAND_ABSENT.fast(); DIRECT as usize])
+    }
+}
+
 /// [`Kept`] checked against the layout version under a pin: its blocks are usable for as
 /// long as the pin lasts.
 pub(super) struct KeptView<'a, H> {
@@ -792,6 +858,7 @@ impl<H> Kept<H> {
             holder,
             blocks: Vec::new(),
             fast: Vec::new(),
+            hot: Stand::table(),
             index: None,
             worker,
         }
@@ -837,6 +904,13 @@ impl<H> Kept<H> {
                 .iter()
                 .map(|b| b.as_ref().and_then(|b| Fast::of(b, worker))),
         );
+        for (i, h) in self.hot.iter_mut().enumerate() {
+            *h = match (self.blocks.get(i), self.fast.get(i)) {
+                (_, Some(Some(f))) => *f,
+                (Some(Some(_)), _) => STAND_NOT_MINE.fast(),
+                _ => STAND_ABSENT.fast(),
+            };
+        }
         self.index = Some(holder.index().current(pin));
         // The old snapshot goes only now, when no copy taken from it is left.
         self.holder = holder;
@@ -848,6 +922,7 @@ impl<H> Kept<H> {
     pub(super) fn forget(&mut self, holder: H) {
         self.blocks.clear();
         self.fast.clear();
+        self.hot.fill(STAND_ABSENT.fast());
         self.index = None;
         self.holder = holder;
         self.seen = u64::MAX;
@@ -869,12 +944,14 @@ impl<H> Kept<H> {
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<usize> {
-        let Some(f) = self.fast_at(pin, i)? else {
-            // No block, or one without this reader's copy (the full path's).
-            return match self.blocks.get(i) {
-                Some(Some(_)) => None,
-                _ => Some(ABSENT),
-            };
+        if self.version.load(Ordering::Acquire) != self.seen {
+            return None;
+        }
+        // No block, or one without this reader's copy: a stand-in, which answers as the
+        // block's absence or sends the lookup on to the full path (see `Stand`).
+        let f = FastBlock {
+            f: self.hot[i],
+            _pin: pin,
         };
         f.prefetch::<A>(hash);
         let mut why = Short::Other;
