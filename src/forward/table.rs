@@ -459,7 +459,7 @@ struct Geo {
     /// Groups (`cap / GROUP`).
     groups: usize,
     /// First line of the groups' tag words (one word per group, and a spare one after the
-    /// last group's that is never written).
+    /// last group's, all removed lanes, never written after the block is made).
     tags_base: usize,
     /// First line of the slots of the copy this view reads (worker 0's in a block's head).
     groups_base: usize,
@@ -495,8 +495,10 @@ impl<'a> Block<'a> {
         let cap = cap.max(MIN_SLOTS).div_ceil(GROUP) * GROUP;
         let groups = cap / GROUP;
         let tags_base = HEAD_LINES;
-        // One tag word more than there are groups, never written (no lane matches it): the
-        // fast path reads the word after the home group's whatever the group.
+        // One tag word more than there are groups, all removed lanes (none matches a tag, none
+        // is empty), set below and never written again: the fast path reads the word after the
+        // home group's whatever the group, and for the last group, whose next one is the
+        // first, that word says neither "here" nor "absent".
         let groups_base = tags_base + (groups + 1).div_ceil(LINE_WORDS);
         let copy_lines = cap * lay.lines;
         let ids_base = groups_base + workers * copy_lines;
@@ -545,7 +547,9 @@ impl<'a> Block<'a> {
             });
         }
         // SAFETY: the block was just made; the caller owns it.
-        unsafe { Block::at(head) }
+        let b = unsafe { Block::at(head) };
+        b.tags(groups).store(T_TOMB * LANE_LO, Ordering::Relaxed);
+        b
     }
 
     #[inline(always)]
@@ -1093,9 +1097,10 @@ impl<'a> FastBlock<'a> {
         // other (a live key is in one slot only), found without a branch taken one key in ten.
         let next = self.at(self.f.tags, g + 1).load(Ordering::Acquire);
         let Some(lane) = first_lane_of_two(t, next, tag_of(hash)) else {
-            // Only the home group's word decides that the key is absent (the group after the
-            // last one is the first, which `hit_next` reads).
-            *why = if has_empty(t) {
+            // A probe ends at the first group with an empty slot, so an empty lane in either
+            // word says the key is absent (for the last group, `next` is the spare word, whose
+            // lanes are never empty: the first group, after it, is `hit_next`'s).
+            *why = if has_empty(t) || has_empty(next) {
                 Short::Absent
             } else {
                 Short::Next

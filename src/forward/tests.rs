@@ -236,6 +236,51 @@ fn grows_past_many_resizes_with_tombstone_churn_v6() {
     grows_and_churns::<Ipv6Addr>(if cfg!(miri) { 100 } else { 20_000 });
 }
 
+/// After every insert into one shard, at every load a table passes through (growth included),
+/// every key in it hits and a key not in it misses: a probe that ended early (a full home
+/// group, a key past the next group, the last group's next one being the first) would show
+/// here as a miss of a present key, one that ended late as a verdict for an absent key.
+fn every_key_at_every_fill<A: Family>(n: u32) {
+    let store = ForwardStore::<A>::new(1, 1);
+    let mut r = store.reader().unwrap();
+    let iif = IfKey::new(1);
+    let out = ifs([2]);
+    for i in 0..n {
+        store.install(sg::<A>(i, 3), iif, &out);
+        for j in 0..=i {
+            assert_eq!(
+                look(&mut r, 1, sg::<A>(j, 3)),
+                Owned::Forward(out.clone()),
+                "key {j} of {}",
+                i + 1
+            );
+        }
+        assert_eq!(
+            look(&mut r, 1, sg::<A>(i, 4)),
+            Owned::Miss,
+            "absent, {}",
+            i + 1
+        );
+        assert_eq!(
+            look(&mut r, 2, sg::<A>(i, 3)),
+            Owned::Wrong(iif),
+            "{}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn every_key_at_every_fill_v4() {
+    every_key_at_every_fill::<Ipv4Addr>(if cfg!(miri) { 40 } else { 3000 });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "the IPv4 twin runs under Miri")]
+fn every_key_at_every_fill_v6() {
+    every_key_at_every_fill::<Ipv6Addr>(1000);
+}
+
 #[test]
 fn remove_shard_drops_exactly_that_shard() {
     let store = ForwardStore::<Ipv4Addr>::new(2, 2);
