@@ -363,11 +363,13 @@ impl ReaderPin {
     /// back to [`ReaderPin::enter`], which pins).
     #[inline(always)]
     pub(super) fn enter_fast(&mut self) -> Option<Pin<'_>> {
-        if self.left == 0 {
+        // One subtract and its borrow: the count was zero when it borrows.
+        let (left, due) = self.left.overflowing_sub(1);
+        self.left = left;
+        if due {
             // Out of line: the re-pin due, or the reader unpinned.
             return self.enter_fast_due();
         }
-        self.left -= 1;
         debug_assert!(self.guard.is_some());
         // SAFETY: `left` is nonzero only while the reader is pinned: set so only by `enter`
         // and `enter_fast_due`, which pin first, and zeroed by `quiesce`, which unpins.
@@ -380,6 +382,7 @@ impl ReaderPin {
     #[cold]
     #[inline(never)]
     fn enter_fast_due(&mut self) -> Option<Pin<'_>> {
+        self.left = 0;
         self.guard.as_ref()?;
         self.repin();
         self.left = REPIN - 1;
