@@ -67,7 +67,6 @@ use rustc_hash::FxHashMap;
 use super::counters::EntryCounters;
 use super::index::{Index, IndexRef};
 use super::seqlock::{header, len_of, state_of, SeqLock, LIVE, TOMB};
-use super::DIRECT;
 use crate::addr::{Family, IfKey, Sg};
 
 /// Smallest slot count of a block.
@@ -746,9 +745,6 @@ pub(super) struct Kept<H> {
     /// The same blocks as the fast path of a hit reads them (see [`Kept::hit_fast`]); `None`
     /// also for a block without a copy for the reader.
     fast: Vec<Option<Fast>>,
-    /// `fast` as [`Kept::hit_fast`] reads it: one entry per direct index, a stand-in block
-    /// where `fast` has none (see [`Stand`]), so a hit takes no bounds check and no `None`.
-    hot: Box<[Fast; DIRECT as usize]>,
     /// The incoming-interface index's block, under the same rule as the blocks (`None`: none
     /// taken yet).
     index: Option<IndexRef>,
@@ -794,50 +790,6 @@ impl Fast {
     }
 }
 
-/// What the fast path of a hit reads at a direct index without a block of its own (see
-/// [`Kept::hit_fast`]): one group whose tag word and the spare after it are all empty lanes
-/// ([`STAND_ABSENT`]: the key is not there) or all removed ones ([`STAND_NOT_MINE`], for a
-/// block without this reader's copy: no match and no empty lane, so the lookup goes on to
-/// [`Kept::hit_next`], which finds no fast block and leaves it to the full path). No slot is
-/// ever read: a lane matches only a live key's tag.
-#[repr(C, align(64))]
-struct Stand {
-    tags: [AtomicU64; 2],
-    /// The first word of the one group's slots, which the hit's prefetch names.
-    slot: AtomicU64,
-}
-
-/// See [`Stand`].
-static STAND_ABSENT: Stand = Stand::new(T_EMPTY);
-static STAND_NOT_MINE: Stand = Stand::new(T_TOMB);
-
-impl Stand {
-    const fn new(lane: u64) -> Stand {
-        Stand {
-            tags: [
-                AtomicU64::new(lane * LANE_LO),
-                AtomicU64::new(lane * LANE_LO),
-            ],
-            slot: AtomicU64::new(0),
-        }
-    }
-
-    /// The stand-in as a fast-path block; `wrong` is never reached through it.
-    fn fast(&'static self) -> Fast {
-        Fast {
-            tags: NonNull::from(&self.tags[0]),
-            slots: NonNull::from(&self.slot),
-            wrong: NonNull::from(&self.slot),
-            groups: 1,
-        }
-    }
-
-    /// A fast-path table of absent blocks only.
-    fn table() -> Box<[Fast; DIRECT as usize]> {
-        Box::new([STAND_ABSENT.fast(); DIRECT as usize])
-    }
-}
-
 /// [`Kept`] checked against the layout version under a pin: its blocks are usable for as
 /// long as the pin lasts.
 pub(super) struct KeptView<'a, H> {
@@ -865,7 +817,6 @@ impl<H> Kept<H> {
             holder,
             blocks: Vec::new(),
             fast: Vec::new(),
-            hot: Stand::table(),
             index: None,
             worker,
         }
@@ -911,13 +862,6 @@ impl<H> Kept<H> {
                 .iter()
                 .map(|b| b.as_ref().and_then(|b| Fast::of(b, worker))),
         );
-        for (i, h) in self.hot.iter_mut().enumerate() {
-            *h = match (self.blocks.get(i), self.fast.get(i)) {
-                (_, Some(Some(f))) => *f,
-                (Some(Some(_)), _) => STAND_NOT_MINE.fast(),
-                _ => STAND_ABSENT.fast(),
-            };
-        }
         self.index = Some(holder.index().current(pin));
         // The old snapshot goes only now, when no copy taken from it is left.
         self.holder = holder;
@@ -929,7 +873,6 @@ impl<H> Kept<H> {
     pub(super) fn forget(&mut self, holder: H) {
         self.blocks.clear();
         self.fast.clear();
-        self.hot.fill(STAND_ABSENT.fast());
         self.index = None;
         self.holder = holder;
         self.seen = u64::MAX;
@@ -951,14 +894,12 @@ impl<H> Kept<H> {
         bytes: u32,
         buf: &mut [IfKey<A>; MAX_INLINE],
     ) -> Option<usize> {
-        if self.version.load(Ordering::Acquire) != self.seen {
-            return None;
-        }
-        // No block, or one without this reader's copy: a stand-in, which answers as the
-        // block's absence or sends the lookup on to the full path (see `Stand`).
-        let f = FastBlock {
-            f: self.hot[i],
-            _pin: pin,
+        let Some(f) = self.fast_at(pin, i)? else {
+            // No block, or one without this reader's copy (the full path's).
+            return match self.blocks.get(i) {
+                Some(Some(_)) => None,
+                _ => Some(ABSENT),
+            };
         };
         f.prefetch::<A>(hash);
         let mut why = Short::Other;
