@@ -4,12 +4,13 @@
 //! The header packs the slot's state (bits 0..8), its list length (8..24) and a sequence
 //! number (24..64, 40 bits: a reader would have to sleep through 2^39 rewrites of one slot
 //! between its two header loads to be fooled). The state and the length sit below the
-//! sequence's odd bit so that a fast path checks all three with one 32-bit mask. The writer makes the sequence odd, rewrites the slot's words, and makes it
-//! even again with a `Release` store; a `Release` fence after the odd store keeps the data
-//! stores from moving above it. A reader loads the header with `Acquire`, reads the words it
-//! needs with `Relaxed` loads, issues an `Acquire` fence and loads the header again: if the
-//! header did not move, the words it read are one version of the slot. All slot words are
-//! atomics, so a torn read is a retried read, never undefined behaviour.
+//! sequence's odd bit so that a fast path checks all three with one 32-bit mask. The writer
+//! makes the sequence odd, rewrites the slot's words, and makes it even again with a `Release`
+//! store; a `Release` fence after the odd store keeps the data stores from moving above it. A
+//! reader loads the header with `Acquire`, reads the words it needs with `Relaxed` loads,
+//! issues an `Acquire` fence and loads the header again: if the header did not move, the words
+//! it read are one version of the slot. All slot words are atomics, so a torn read is a
+//! retried read, never undefined behaviour.
 //!
 //! Model checking (`cargo test --release --features loom --lib seqlock`): every
 //! interleaving and weak-memory outcome loom explores of a writer rewriting a two-word slot

@@ -395,8 +395,8 @@ impl ReaderPin {
         self.guard.as_ref().map(|guard| Pin { guard })
     }
 
-    /// Moves the local epoch forward (if pinned) and restarts the count. Out of line: it is
-    /// due once per [`REPIN`] lookups.
+    /// Moves the local epoch forward (if pinned); the callers restart the count. Out of line:
+    /// it is due once per [`REPIN`] lookups.
     #[cold]
     #[inline(never)]
     fn repin(&mut self) {
