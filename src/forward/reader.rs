@@ -431,8 +431,8 @@ impl<A: Family> Reader<A> {
         self.lookup_full(arrival, source, group, bytes)
     }
 
-    /// [`Reader::lookup`] for a key whose home group in the arrival's shard is full and
-    /// holds no match, nor the group after it: the groups after the home group, on the fast
+    /// [`Reader::lookup`] for a key that neither its home group in the arrival's shard nor
+    /// the group after it holds, both full: the groups after the home group, on the fast
     /// path again (tag words only, for a key that is not there), then the index for a key
     /// absent from the shard, else the full path. Out of line, with the lookup's own arguments
     /// and the key's hash, so the common case keeps nothing in memory for it.

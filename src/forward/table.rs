@@ -89,8 +89,9 @@ const HUGE_FROM: usize = HUGE_PAGE / 2;
 pub(super) const REPIN: u32 = 64;
 /// What [`Kept::hit_fast`] gives when the key is surely not in the block.
 pub(super) const ABSENT: usize = usize::MAX;
-/// What [`Kept::hit_fast`] gives when the key's home group is full and neither it nor the
-/// group after it holds a match: the key may be further on ([`Kept::hit_next`]).
+/// What [`Kept::hit_fast`] gives when neither the key's home group nor the group after it
+/// holds a match and neither has an empty slot (for the last group, only the home group's
+/// slots count): the key may be further on ([`Kept::hit_next`]).
 pub(super) const NEXT_GROUP: usize = usize::MAX - 1;
 
 /// The header's length field when the list is in a heap array (the array has the length).
@@ -958,8 +959,9 @@ fn short_answer(hit: Option<usize>, why: Short) -> Option<usize> {
 pub(super) enum Short {
     /// The key is not in the block.
     Absent,
-    /// The home group is full and neither it nor the next group holds a match: the key may
-    /// be further on.
+    /// Neither the home group nor the next holds a match, and neither has an empty slot (for
+    /// the last group, whose next is read as the spare word, the home group is full): the key
+    /// may be further on.
     Next,
     /// Anything else: the full path decides.
     Other,
@@ -1016,9 +1018,9 @@ impl<'a> FastBlock<'a> {
     /// group after it; that slot stable (not mid-rewrite) and its list inline. Then the list is
     /// copied into `buf`, the hit counted in the slot (the reader's copy), and the list's
     /// length returned. `None` for everything else, with nothing counted, and `why` set to
-    /// [`Short::Absent`] when the home group has an empty slot and neither group a tag match
-    /// (the key is not in the block), to [`Short::Next`] when the home group is full and
-    /// neither holds a match (the key may be further on; [`FastBlock::hit_next`] looks there).
+    /// [`Short::Absent`] when neither group has a tag match and either has an empty slot (the
+    /// key is not in the block), to [`Short::Next`] when neither has a match nor an empty slot
+    /// (the key may be further on; [`FastBlock::hit_next`] looks there).
     ///
     /// The same reads and the same checks as the full path, in fewer instructions: no
     /// geometry arithmetic, no loop, no retry. That is what lets the processor overlap the
