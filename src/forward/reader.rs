@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 /// ```
 pub const MAX_BURST: usize = 256;
 
-/// How many keys ahead of the one it probes [`Reader::lookup_burst`] starts loading lines.
+/// How many keys ahead of the one it probes [`Reader::lookup_burst`] starts loading the slot
+/// a key's tag names; the key's tag word starts loading `2 * AHEAD` keys ahead.
 const AHEAD: usize = 8;
 
 /// The key of one packet, for [`Reader::lookup_burst`].
@@ -539,8 +540,9 @@ impl<A: Family> Reader<A> {
 
     /// Looks up a burst of up to [`MAX_BURST`] packets: `verdicts[i]` is the verdict for
     /// `packets[i]`, exactly as [`Reader::lookup`] would give it. Returns `packets.len()`.
-    /// The keys are hashed first, and each key's lines start loading a few keys before it
-    /// is probed, so the cache misses of the burst overlap.
+    /// Each key's tag word starts loading sixteen keys before it is probed and the slot its
+    /// tag names eight keys before, so the cache misses of the burst overlap and most keys
+    /// load one slot, not their whole group.
     ///
     /// # Errors
     /// [`Error::BurstTooLarge`] when `packets` has more than [`MAX_BURST`] keys or `verdicts`
@@ -585,14 +587,22 @@ impl<A: Family> Reader<A> {
         let worker = self.slot.index();
         let bufs: &'r mut [[IfKey<A>; MAX_INLINE]] = &mut self.burst;
         let misses = &mut self.misses;
-        // While key `i` is probed, the lines of key `i + AHEAD` start loading, so the cache
-        // misses of a few keys overlap and what a probe reads is mostly in cache by the time
-        // it gets there. A probe takes the fast path of a single lookup where it can and the
-        // full one where not. The hashes of the keys in between wait in a small ring.
-        let mut ring = [0u64; AHEAD];
-        for (p, h) in packets.iter().zip(&mut ring) {
+        // Two stages ahead of the probe: the tag word's line of key `i + 2 * AHEAD` starts
+        // loading while key `i` is probed, and the slot its tag names of key `i + AHEAD`,
+        // whose tag word is in by then. A probe then finds its lines mostly in cache, and a
+        // key on the fast path loads one slot, not its group's four. The first `AHEAD` keys load their
+        // tag word and their whole group at once (no time for two stages). A probe takes the
+        // fast path of a single lookup where it can and the full one where not. The hashes of
+        // the keys in between wait in a small ring.
+        const RING: usize = 2 * AHEAD;
+        let mut ring = [0u64; RING];
+        for (j, (p, h)) in packets.iter().zip(&mut ring).enumerate() {
             *h = hash_key(&key_of(&sg_of(p)));
-            start_loading(kept, worker, p, *h);
+            if j < AHEAD {
+                start_loading(kept, worker, p, *h);
+            } else {
+                start_loading_tags(kept, worker, p, *h);
+            }
         }
         for (i, ((v, p), buf)) in verdicts
             .iter_mut()
@@ -601,11 +611,16 @@ impl<A: Family> Reader<A> {
             .enumerate()
         {
             let w = key_of(&sg_of(p));
-            let h = ring[i % AHEAD];
+            let h = ring[i % RING];
             if let Some(q) = packets.get(i + AHEAD) {
+                if let Some(f) = fast_of(kept, q) {
+                    f.prefetch_named::<A>(ring[(i + AHEAD) % RING]);
+                }
+            }
+            if let Some(q) = packets.get(i + RING) {
                 let hq = hash_key(&key_of(&sg_of(q)));
-                ring[i % AHEAD] = hq;
-                start_loading(kept, worker, q, hq);
+                ring[i % RING] = hq;
+                start_loading_tags(kept, worker, q, hq);
             }
             let mut why = Short::Other;
             let f = fast_of(kept, p);
@@ -742,6 +757,22 @@ fn start_loading<A: Family>(
                 block.prefetch::<A>(hash, worker);
             }
         }
+    }
+}
+
+/// The first of a burst's two stages for `p` (see [`Reader::lookup_burst`]): its home group's
+/// tag word on the fast path; on the full path, what [`start_loading`] loads (the second stage
+/// is the fast path's only).
+#[inline(always)]
+fn start_loading_tags<A: Family>(
+    kept: KeptView<'_, Arc<Directory<A>>>,
+    worker: usize,
+    p: &PacketKey<A>,
+    hash: u64,
+) {
+    match fast_of(kept, p) {
+        Some(f) => f.prefetch_tags(hash),
+        None => start_loading(kept, worker, p, hash),
     }
 }
 

@@ -1006,6 +1006,36 @@ impl<'a> FastBlock<'a> {
         prefetch_group::<A>(self.at(f.slots, g * GROUP * layout::<A>().lines * LINE_WORDS));
     }
 
+    /// Starts loading the line of the home group's tag word of `hash`, and nothing else: the
+    /// first stage of a burst's two ([`FastBlock::prefetch_named`] is the second).
+    #[inline(always)]
+    pub(super) fn prefetch_tags(self, hash: u64) {
+        prefetch_line(self.at(self.f.tags, start(hash, self.f.groups)));
+    }
+
+    /// Starts loading the slot that the first lane with `hash`'s tag names in its home group
+    /// or the next one, if any lane has it: the second stage of a burst, once the tag words'
+    /// line is in (see [`FastBlock::prefetch_tags`]). One slot's lines instead of the whole
+    /// group's, so a burst, whose misses overlap anyway, moves a quarter of the slot lines.
+    /// The tag words are read as a hint only: the probe that follows reads them again.
+    #[inline(always)]
+    pub(super) fn prefetch_named<A: Family>(self, hash: u64) {
+        let f = self.f;
+        let g = start(hash, f.groups);
+        let t = self.at(f.tags, g).load(Ordering::Relaxed);
+        // The spare word after the last group's, for the last group (as in `hit`).
+        let next = self.at(f.tags, g + 1).load(Ordering::Relaxed);
+        if let Some(lane) = first_lane_of_two(t, next, tag_of(hash)) {
+            let lines = layout::<A>().lines;
+            let first = self.at(f.slots, (g * GROUP + lane) * lines * LINE_WORDS);
+            let p: *const AtomicU64 = first;
+            for l in 0..lines {
+                // Inside the slot (`wrapping_add`: only the address is computed).
+                prefetch_at(p.wrapping_add(l * LINE_WORDS));
+            }
+        }
+    }
+
     /// As [`FastBlock::prefetch`], and the home group's tag word too: for a key looked up a
     /// few keys later.
     #[inline(always)]

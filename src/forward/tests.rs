@@ -338,6 +338,14 @@ fn burst_equals_single<A: Family>() {
     assert!(want.iter().any(|v| matches!(v, Owned::Wrong(_))));
     assert!(want.contains(&Owned::Negative));
     assert!(want.contains(&Owned::Miss));
+    // Every short length, across the boundaries of the burst's stages (its first keys load
+    // their lines at once, the next ones in two stages, the rest inside the loop).
+    for len in 0..=40 {
+        let mut v = [Verdict::Miss; MAX_BURST];
+        assert_eq!(burst.lookup_burst(&packets[..len], &mut v), Ok(len));
+        let got: Vec<Owned<A>> = v[..len].iter().map(own).collect();
+        assert_eq!(got, want[..len], "a burst of {len}");
+    }
 
     let too_many = vec![packets[0]; MAX_BURST + 1];
     let mut room = vec![Verdict::Miss; MAX_BURST + 1];
