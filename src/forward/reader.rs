@@ -590,10 +590,10 @@ impl<A: Family> Reader<A> {
         // Two stages ahead of the probe: the tag word's line of key `i + 2 * AHEAD` starts
         // loading while key `i` is probed, and the slot its tag names of key `i + AHEAD`,
         // whose tag word is in by then. A probe then finds its lines mostly in cache, and a
-        // key on the fast path loads one slot, not its group's four. The first `AHEAD` keys load their
-        // tag word and their whole group at once (no time for two stages). A probe takes the
-        // fast path of a single lookup where it can and the full one where not. The hashes of
-        // the keys in between wait in a small ring.
+        // key on the fast path loads one slot, not its group's four. The first `AHEAD` keys
+        // load their tag word and their whole group at once (no time for two stages). A
+        // probe takes the fast path of a single lookup where it can and the full one where
+        // not. The hashes of the keys in between wait in a small ring.
         const RING: usize = 2 * AHEAD;
         let mut ring = [0u64; RING];
         for (j, (p, h)) in packets.iter().zip(&mut ring).enumerate() {
