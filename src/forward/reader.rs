@@ -598,11 +598,7 @@ impl<A: Family> Reader<A> {
         let mut ring = [0u64; RING];
         for (j, (p, h)) in packets.iter().zip(&mut ring).enumerate() {
             *h = hash_key(&key_of(&sg_of(p)));
-            if j < AHEAD {
-                start_loading(kept, worker, p, *h);
-            } else {
-                start_loading_tags(kept, worker, p, *h);
-            }
+            start_loading(kept, worker, p, *h, j < AHEAD);
         }
         for (i, ((v, p), buf)) in verdicts
             .iter_mut()
@@ -620,7 +616,7 @@ impl<A: Family> Reader<A> {
             if let Some(q) = packets.get(i + RING) {
                 let hq = hash_key(&key_of(&sg_of(q)));
                 ring[i % RING] = hq;
-                start_loading_tags(kept, worker, q, hq);
+                start_loading(kept, worker, q, hq, false);
             }
             let mut why = Short::Other;
             let f = fast_of(kept, p);
@@ -742,37 +738,27 @@ fn fast_of<'a, A: Family>(
     }
 }
 
-/// Starts loading the lines a lookup of `p` (whose key hashes to `hash`) reads first.
+/// Starts loading the lines a lookup of `p` (whose key hashes to `hash`) reads first: on the
+/// fast path its home group's tag word and, with `whole`, the group's slots too (without, the
+/// first of a burst's two stages, see [`Reader::lookup_burst`]); on the full path what
+/// [`Block::prefetch`](super::table::Block::prefetch) loads, either way (the burst's second
+/// stage is the fast path's only).
 #[inline(always)]
 fn start_loading<A: Family>(
     kept: KeptView<'_, Arc<Directory<A>>>,
     worker: usize,
     p: &PacketKey<A>,
     hash: u64,
+    whole: bool,
 ) {
     match fast_of(kept, p) {
-        Some(f) => f.prefetch_all::<A>(hash),
+        Some(f) if whole => f.prefetch_all::<A>(hash),
+        Some(f) => f.prefetch_tags(hash),
         None => {
             if let Some(block) = block_of(kept, &p.arrival) {
                 block.prefetch::<A>(hash, worker);
             }
         }
-    }
-}
-
-/// The first of a burst's two stages for `p` (see [`Reader::lookup_burst`]): its home group's
-/// tag word on the fast path; on the full path, what [`start_loading`] loads (the second stage
-/// is the fast path's only).
-#[inline(always)]
-fn start_loading_tags<A: Family>(
-    kept: KeptView<'_, Arc<Directory<A>>>,
-    worker: usize,
-    p: &PacketKey<A>,
-    hash: u64,
-) {
-    match fast_of(kept, p) {
-        Some(f) => f.prefetch_tags(hash),
-        None => start_loading(kept, worker, p, hash),
     }
 }
 

@@ -1027,12 +1027,10 @@ impl<'a> FastBlock<'a> {
         let next = self.at(f.tags, g + 1).load(Ordering::Relaxed);
         if let Some(lane) = first_lane_of_two(t, next, tag_of(hash)) {
             let lines = layout::<A>().lines;
-            let first = self.at(f.slots, (g * GROUP + lane) * lines * LINE_WORDS);
-            let p: *const AtomicU64 = first;
-            for l in 0..lines {
-                // Inside the slot (`wrapping_add`: only the address is computed).
-                prefetch_at(p.wrapping_add(l * LINE_WORDS));
-            }
+            prefetch_lines(
+                self.at(f.slots, (g * GROUP + lane) * lines * LINE_WORDS),
+                lines,
+            );
         }
     }
 
@@ -1040,7 +1038,7 @@ impl<'a> FastBlock<'a> {
     /// few keys later.
     #[inline(always)]
     pub(super) fn prefetch_all<A: Family>(self, hash: u64) {
-        prefetch_line(self.at(self.f.tags, start(hash, self.f.groups)));
+        self.prefetch_tags(hash);
         self.prefetch::<A>(hash);
     }
 
@@ -2099,10 +2097,17 @@ fn write_slot<A: Family>(
 /// one the tag word names cost bandwidth, not latency.
 #[inline(always)]
 fn prefetch_group<A: Family>(first: &AtomicU64) {
+    prefetch_lines(first, GROUP * layout::<A>().lines);
+}
+
+/// Starts loading `n` adjacent lines from the one of `first`, all inside the block's slots
+/// (a group's, or one slot's).
+#[inline(always)]
+fn prefetch_lines(first: &AtomicU64, n: usize) {
     let p: *const AtomicU64 = first;
-    for l in 0..GROUP * layout::<A>().lines {
-        // An address inside the group's slots, the block's own memory (`wrapping_add`: only
-        // the address is computed, nothing is read through it).
+    for l in 0..n {
+        // An address inside the slots the caller names, the block's own memory
+        // (`wrapping_add`: only the address is computed, nothing is read through it).
         prefetch_at(p.wrapping_add(l * LINE_WORDS));
     }
 }
